@@ -1,0 +1,112 @@
+"""Runtime knobs of the emulator, set through `POST /_carveout/config`.
+
+Phases make polling real: a resource stays in its transitional state for N reads
+(describes) before it reaches its final state. Faults make failure paths testable: a
+matching API call answers with an error (before or after moto has carried it out).
+Counters are reset together with moto's state (`POST /moto-api/reset`).
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+DEFAULT_PHASES = {
+    # DescribeImages answers `pending` this many times for an image made by CreateImage.
+    "imagePendingPolls": 0,
+    # AcceptVpcPeeringConnection in the accepter account answers
+    # InvalidVpcPeeringConnectionID.NotFound this many times (eventual consistency).
+    "peeringAcceptNotFound": 0,
+    # After acceptance, DescribeVpcPeeringConnections answers `provisioning` this many times.
+    "peeringProvisioningPolls": 0,
+    # GetResourceShareAssociations answers ASSOCIATING this many times per share.
+    "shareAssociatingPolls": 0,
+    # DescribeInstanceStatus answers `pending`/`initializing` this many times per new instance.
+    "instancePendingPolls": 0,
+    # DescribeTargetHealth answers `initial` this many times per target once its group is
+    # used by a listener (before that: `unused` / Target.NotInUse, as on AWS).
+    "targetInitialPolls": 0,
+    # When true, targets end `unhealthy` (Target.Timeout) instead of `healthy`.
+    "targetsUnhealthy": False,
+}
+
+
+@dataclass
+class Fault:
+    """One injected failure: the `count` calls of `action` after the first `skip` fail."""
+
+    action: str
+    code: str = "InternalError"
+    message: str = "injected by the carveout emulator"
+    status: int = 500
+    count: int = 1
+    skip: int = 0
+    # "before": moto never sees the call. "after": moto carries it out, then the caller
+    # gets the error (a lost response: the worst case for idempotency and rollback).
+    when: str = "before"
+    seen: int = 0
+
+    def take(self) -> bool:
+        self.seen += 1
+        return self.skip < self.seen <= self.skip + self.count
+
+
+@dataclass
+class Control:
+    phases: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_PHASES))
+    faults: list[Fault] = field(default_factory=list)
+    # Poll counters keyed by (kind, resource id); see polls().
+    counters: dict[tuple[str, str], int] = field(default_factory=dict)
+    # Calls seen per API action, for tests and the benchmark.
+    calls: dict[str, int] = field(default_factory=dict)
+    lock: threading.RLock = field(default_factory=threading.RLock)
+
+    def configure(self, body: dict[str, Any]) -> None:
+        with self.lock:
+            unknown = set(body) - set(DEFAULT_PHASES) - {"faults"}
+            if unknown:
+                raise ValueError(f"unknown emulator settings: {sorted(unknown)}")
+            for key, value in body.items():
+                if key != "faults":
+                    self.phases[key] = value
+            if "faults" in body:
+                self.faults = [Fault(**f) for f in body["faults"]]
+
+    def reset(self) -> None:
+        with self.lock:
+            self.phases = dict(DEFAULT_PHASES)
+            self.faults = []
+            self.counters = {}
+            self.calls = {}
+
+    def poll(self, kind: str, resource_id: str) -> int:
+        """Counts one read of a resource in a transitional phase; returns the count so far."""
+        with self.lock:
+            key = (kind, resource_id)
+            self.counters[key] = self.counters.get(key, 0) + 1
+            return self.counters[key]
+
+    def still_in_phase(self, setting: str, kind: str, resource_id: str) -> bool:
+        """True while the resource has been read no more than `phases[setting]` times."""
+        return self.poll(kind, resource_id) <= int(self.phases.get(setting) or 0)
+
+    def fault_for(self, action: str, when: str) -> Fault | None:
+        with self.lock:
+            if when == "before":
+                self.calls[action] = self.calls.get(action, 0) + 1
+            for fault in self.faults:
+                if fault.action == action and fault.when == when and fault.take():
+                    return fault
+            return None
+
+    def snapshot(self) -> dict[str, Any]:
+        with self.lock:
+            return {
+                "phases": dict(self.phases),
+                "faults": [f.__dict__ for f in self.faults],
+                "calls": dict(self.calls),
+            }
+
+
+CONTROL = Control()

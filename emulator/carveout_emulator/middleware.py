@@ -1,0 +1,118 @@
+"""WSGI middleware in front of moto: the /_carveout control API and fault injection."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import uuid
+from typing import Any, Callable, Iterable
+from urllib.parse import parse_qs
+
+from .control import CONTROL, Fault
+
+_SCOPE = re.compile(r"Credential=[^/]+/\d{8}/[^/]+/([^/]+)/aws4_request")
+
+
+def _service(environ: dict[str, Any]) -> str:
+    match = _SCOPE.search(environ.get("HTTP_AUTHORIZATION", ""))
+    return match.group(1) if match else ""
+
+
+def _action(environ: dict[str, Any], body: bytes) -> str:
+    """The API action: `Action=` of query-protocol services, else the REST path (RAM)."""
+    for source in (environ.get("QUERY_STRING", ""), body.decode("utf-8", "replace")):
+        values = parse_qs(source).get("Action")
+        if values:
+            return values[0]
+    target = environ.get("HTTP_X_AMZ_TARGET", "")
+    if target:
+        return target.rsplit(".", 1)[-1]
+    return environ.get("PATH_INFO", "").strip("/").split("/")[0]
+
+
+def _error(service: str, fault: Fault) -> tuple[str, list[tuple[str, str]], bytes]:
+    request_id = str(uuid.uuid4())
+    status = f"{fault.status} Injected"
+    if service == "ec2":
+        body = (
+            f"<Response><Errors><Error><Code>{fault.code}</Code><Message>{fault.message}"
+            f"</Message></Error></Errors><RequestID>{request_id}</RequestID></Response>"
+        )
+        return status, [("Content-Type", "text/xml")], body.encode()
+    if service in ("ram",):
+        headers = [("Content-Type", "application/json"), ("x-amzn-ErrorType", fault.code)]
+        payload = {"__type": fault.code, "message": fault.message}
+        return status, headers, json.dumps(payload).encode()
+    kind = "Sender" if fault.status < 500 else "Receiver"
+    body = (
+        f"<ErrorResponse><Error><Type>{kind}</Type><Code>{fault.code}</Code>"
+        f"<Message>{fault.message}</Message></Error><RequestId>{request_id}</RequestId>"
+        "</ErrorResponse>"
+    )
+    return status, [("Content-Type", "text/xml")], body.encode()
+
+
+class CarveoutMiddleware:
+    def __init__(self, app: Callable[..., Iterable[bytes]]):
+        self.app = app
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        if path.startswith("/_carveout/"):
+            return self._control(environ, start_response, path)
+        if path.startswith("/moto-api/reset"):
+            CONTROL.reset()
+            return self.app(environ, start_response)
+        if path.startswith("/moto-api"):
+            return self.app(environ, start_response)
+
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length) if length else b""
+        environ["wsgi.input"] = io.BytesIO(body)
+        service = _service(environ)
+        action = _action(environ, body).lower()
+
+        fault = CONTROL.fault_for(action, "before")
+        if fault is not None:
+            return self._reply(start_response, *_error(service, fault))
+        if not any(f.action == action and f.when == "after" for f in CONTROL.faults):
+            return self.app(environ, start_response)
+
+        captured: dict[str, Any] = {}
+
+        def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            captured["status"], captured["headers"] = status, headers
+            return lambda _data: None
+
+        chunks = b"".join(self.app(environ, capture))
+        fault = CONTROL.fault_for(action, "after")
+        if fault is not None:
+            return self._reply(start_response, *_error(service, fault))
+        start_response(captured["status"], captured["headers"])
+        return [chunks]
+
+    @staticmethod
+    def _reply(start_response: Any, status: str, headers: list, body: bytes) -> list[bytes]:
+        start_response(status, headers + [("Content-Length", str(len(body)))])
+        return [body]
+
+    def _control(self, environ: dict[str, Any], start_response: Any, path: str) -> list[bytes]:
+        method = environ.get("REQUEST_METHOD", "GET")
+        try:
+            if path == "/_carveout/config" and method == "POST":
+                length = int(environ.get("CONTENT_LENGTH") or 0)
+                raw = environ["wsgi.input"].read(length) if length else b"{}"
+                body = json.loads(raw or b"{}")
+                for fault in body.get("faults", []):
+                    fault["action"] = fault["action"].lower()
+                CONTROL.configure(body)
+            elif path == "/_carveout/reset" and method == "POST":
+                CONTROL.reset()
+            elif path != "/_carveout/config":
+                return self._reply(start_response, "404 Not Found", [], b'{"error":"no such path"}')
+            payload = json.dumps(CONTROL.snapshot()).encode()
+            return self._reply(start_response, "200 OK", [("Content-Type", "application/json")], payload)
+        except (ValueError, TypeError, KeyError) as err:
+            payload = json.dumps({"error": str(err)}).encode()
+            return self._reply(start_response, "400 Bad Request", [("Content-Type", "application/json")], payload)

@@ -1,0 +1,13 @@
+"""Patches that fill moto 5.2.5's gaps for carveout (see ../../README.md, "Patches").
+
+Each module has an `apply()` that is idempotent and a test in emulator/tests/.
+"""
+
+from . import amis, ram, instances, peering, security_groups, target_health
+
+ALL = [amis, security_groups, ram, instances, peering, target_health]
+
+
+def apply_all() -> None:
+    for patch in ALL:
+        patch.apply()

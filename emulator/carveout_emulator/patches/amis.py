@@ -1,0 +1,98 @@
+"""Cross-account AMI and snapshot visibility, image `pending` phase, AMI checks on launch.
+
+moto keeps an AMI shared by launch permission (and a snapshot shared by
+createVolumePermission) invisible to the account it was shared with. On AWS that account
+can describe it by id and launch from it, which is what carveout's target account does.
+"""
+
+import sys
+from typing import Any
+
+from moto.ec2.exceptions import InvalidAMIIdError, InvalidSnapshotIdError
+from moto.ec2.models.amis import AmiBackend
+from moto.ec2.models.elastic_block_store import EBSBackend
+from moto.ec2.utils import generic_filter
+
+from ..control import CONTROL
+from ._util import once, other_backends
+
+# Ids of images made by CreateImage: only those go through the `pending` phase.
+CREATED_IMAGES: set[str] = set()
+
+
+def _ec2_backends() -> Any:
+    from moto.ec2.models import ec2_backends
+
+    return ec2_backends
+
+
+def shared_images(backend: Any) -> list[Any]:
+    """Images other accounts of this region shared with `backend`'s account by UserId."""
+    grant = {"UserId": backend.account_id}
+    found = []
+    for other in other_backends(backend, _ec2_backends()):
+        found.extend(a for a in list(other.amis.values()) if grant in a.launch_permissions)
+    return found
+
+
+def _apply_image_phase(images: list[Any]) -> list[Any]:
+    for image in images:
+        if image.id in CREATED_IMAGES and image.state in ("pending", "available"):
+            pending = CONTROL.still_in_phase("imagePendingPolls", "image", image.id)
+            image.state = "pending" if pending else "available"
+    return images
+
+
+def apply() -> None:
+    if not once(sys.modules[__name__]):
+        return
+    original_describe = AmiBackend.describe_images
+    original_create = AmiBackend.create_image
+    original_snapshots = EBSBackend.describe_snapshots
+
+    def describe_images(self, ami_ids=None, filters=None, exec_users=None, owners=None):  # type: ignore[no-untyped-def]
+        try:
+            own = original_describe(self, ami_ids, filters, exec_users, owners)
+        except InvalidAMIIdError:
+            own = []
+        shared = shared_images(self)
+        if ami_ids:
+            shared = [a for a in shared if a.id in ami_ids]
+        else:
+            if owners:
+                wanted = {self.account_id if o == "self" else o for o in owners}
+                shared = [a for a in shared if a.owner_id in wanted]
+            if filters:
+                shared = generic_filter(filters, shared)
+        seen = {a.id for a in own}
+        result = own + [a for a in shared if a.id not in seen]
+        if ami_ids and not result and not any(i in self.deleted_amis for i in ami_ids):
+            raise InvalidAMIIdError(ami_ids)
+        return _apply_image_phase(result)
+
+    def create_image(self, instance_id, name, description, tag_specifications):  # type: ignore[no-untyped-def]
+        image = original_create(self, instance_id, name, description, tag_specifications)
+        CREATED_IMAGES.add(image.id)
+        if int(CONTROL.phases.get("imagePendingPolls") or 0) > 0:
+            image.state = "pending"
+        return image
+
+    def describe_snapshots(self, snapshot_ids=None, filters=None):  # type: ignore[no-untyped-def]
+        own = list(self.snapshots.values())
+        shared = []
+        for other in other_backends(self, _ec2_backends()):
+            shared.extend(
+                s
+                for s in list(other.snapshots.values())
+                if self.account_id in s.create_volume_permission_userids
+            )
+        if not snapshot_ids:
+            return original_snapshots(self, snapshot_ids, filters)
+        matches = [s for s in own + shared if s.id in snapshot_ids]
+        if len(matches) < len(set(snapshot_ids)):
+            raise InvalidSnapshotIdError()
+        return generic_filter(filters, matches) if filters else matches
+
+    AmiBackend.describe_images = describe_images
+    AmiBackend.create_image = create_image
+    EBSBackend.describe_snapshots = describe_snapshots

@@ -1,0 +1,73 @@
+"""ELBv2 target health as AWS reports it, with an `initial` phase.
+
+moto answers `healthy` for every registered target at once. On AWS a target group that
+no listener or rule forwards to reports `unused` / Target.NotInUse (health is unknown
+until it is attached), and a newly attached target is `initial` until it passed
+`HealthyThresholdCount` checks. carveout's health gate depends on both.
+"""
+
+import sys
+from typing import Any
+
+from moto.elbv2.models import ELBv2Backend, FakeHealthStatus
+
+from ..control import CONTROL
+from ._util import once
+
+
+def _forwards_to(action: Any, arn: str) -> bool:
+    data = getattr(action, "data", action) or {}
+    if data.get("TargetGroupArn") == arn:
+        return True
+    groups = (data.get("ForwardConfig") or {}).get("TargetGroups") or []
+    return any(g.get("TargetGroupArn") == arn and int(g.get("Weight", 1)) >= 0 for g in groups)
+
+
+def in_use(backend: Any, arn: str) -> bool:
+    for lb in list(backend.load_balancers.values()):
+        for listener in list(lb.listeners.values()):
+            actions = list(listener.default_actions or [])
+            for rule in list(listener.rules.values()):
+                actions.extend(rule.actions or [])
+            if any(_forwards_to(a, arn) for a in actions):
+                return True
+    return False
+
+
+def apply() -> None:
+    if not once(sys.modules[__name__]):
+        return
+    original = ELBv2Backend.describe_target_health
+
+    def describe_target_health(self, target_group_arn, targets):  # type: ignore[no-untyped-def]
+        statuses = original(self, target_group_arn, targets)
+        group = self.target_groups[target_group_arn]
+        used = in_use(self, target_group_arn)
+        adjusted = []
+        for status in statuses:
+            if status.status != "healthy":
+                adjusted.append(status)
+                continue
+            if not used:
+                state, reason, text = "unused", "Target.NotInUse", (
+                    "Target group is not configured to receive traffic from the load balancer"
+                )
+            elif CONTROL.still_in_phase(
+                "targetInitialPolls", "target", f"{target_group_arn}|{status.instance_id}"
+            ):
+                state, reason, text = "initial", "Elb.RegistrationInProgress", (
+                    "Target registration is in progress"
+                )
+            elif CONTROL.phases.get("targetsUnhealthy"):
+                state, reason, text = "unhealthy", "Target.Timeout", "Request timed out"
+            else:
+                adjusted.append(status)
+                continue
+            adjusted.append(
+                FakeHealthStatus(
+                    status.instance_id, status.port, group.health_check_port, state, reason, text
+                )
+            )
+        return adjusted
+
+    ELBv2Backend.describe_target_health = describe_target_health

@@ -1,0 +1,177 @@
+"""Seeds the emulator with the topology of the seed write-up and writes the plan for it.
+
+Network/source account (the old shared management account): a VPC with public subnets
+for an internet-facing ALB and private subnets for five service instances. The HTTP
+listener forwards by default to the "hp" target group (the web site, the instance that
+moves); the four other services have host-header rules and target groups of their own.
+Target account (the new service account): its own VPC with private subnets.
+
+    python -m carveout_emulator.seed --endpoint http://127.0.0.1:5000 --out plan.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Any
+
+import boto3
+
+NETWORK_ACCOUNT = "111111111111"
+TARGET_ACCOUNT = "222222222222"
+REGION = "ap-northeast-1"
+ROLE_NAME = "CarveOutExecutionRole"
+SERVICES = ["hp", "api", "admin", "batch", "mail"]
+
+
+def session(endpoint: str, account: str, region: str = REGION) -> boto3.Session:
+    """Credentials acting in `account`, obtained like carveout does: sts:AssumeRole."""
+    base = boto3.client(
+        "sts", endpoint_url=endpoint, region_name=region,
+        aws_access_key_id="test", aws_secret_access_key="test",
+    )
+    creds = base.assume_role(
+        RoleArn=f"arn:aws:iam::{account}:role/{ROLE_NAME}", RoleSessionName="carveout-seed"
+    )["Credentials"]
+    return boto3.Session(
+        aws_access_key_id=creds["AccessKeyId"],
+        aws_secret_access_key=creds["SecretAccessKey"],
+        aws_session_token=creds["SessionToken"],
+        region_name=region,
+    )
+
+
+def _tag(name: str, **extra: str) -> list[dict[str, Any]]:
+    tags = [{"Key": "Name", "Value": name}] + [{"Key": k, "Value": v} for k, v in extra.items()]
+    return tags
+
+
+def seed(
+    endpoint: str,
+    *,
+    migration_id: str = "hp-2026-11",
+    network_cidr: str = "10.0.0.0/16",
+    target_cidr: str = "10.1.0.0/16",
+    consistency: str = "live",
+    move: tuple[str, ...] = ("hp",),
+) -> dict[str, Any]:
+    net = session(endpoint, NETWORK_ACCOUNT)
+    ec2 = net.client("ec2", endpoint_url=endpoint)
+    elb = net.client("elbv2", endpoint_url=endpoint)
+    base = network_cidr.rsplit(".", 2)[0]  # "10.0"
+
+    vpc = ec2.create_vpc(CidrBlock=network_cidr, TagSpecifications=[
+        {"ResourceType": "vpc", "Tags": _tag("main")}])["Vpc"]["VpcId"]
+    igw = ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
+    ec2.attach_internet_gateway(InternetGatewayId=igw, VpcId=vpc)
+    public_rt = ec2.create_route_table(VpcId=vpc)["RouteTable"]["RouteTableId"]
+    ec2.create_route(RouteTableId=public_rt, DestinationCidrBlock="0.0.0.0/0", GatewayId=igw)
+    private_rt = ec2.create_route_table(VpcId=vpc)["RouteTable"]["RouteTableId"]
+    public, private = [], []
+    for i, az in enumerate(["a", "c"]):
+        sub = ec2.create_subnet(VpcId=vpc, CidrBlock=f"{base}.{i}.0/24",
+                                AvailabilityZone=f"{REGION}{az}")["Subnet"]["SubnetId"]
+        ec2.associate_route_table(RouteTableId=public_rt, SubnetId=sub)
+        public.append(sub)
+        sub = ec2.create_subnet(VpcId=vpc, CidrBlock=f"{base}.{10 + i}.0/24",
+                                AvailabilityZone=f"{REGION}{az}")["Subnet"]["SubnetId"]
+        ec2.associate_route_table(RouteTableId=private_rt, SubnetId=sub)
+        private.append(sub)
+
+    alb_sg = ec2.create_security_group(GroupName="alb-sg", Description="ALB", VpcId=vpc)["GroupId"]
+    ec2.authorize_security_group_ingress(GroupId=alb_sg, IpPermissions=[
+        {"IpProtocol": "tcp", "FromPort": 80, "ToPort": 80, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
+    web_sg = ec2.create_security_group(GroupName="web-sg", Description="web", VpcId=vpc)["GroupId"]
+    ec2.authorize_security_group_ingress(GroupId=web_sg, IpPermissions=[
+        {"IpProtocol": "tcp", "FromPort": 80, "ToPort": 80, "UserIdGroupPairs": [{"GroupId": alb_sg}]}])
+
+    image = ec2.register_image(
+        Name="al2023-base", Architecture="x86_64", RootDeviceName="/dev/xvda",
+        VirtualizationType="hvm",
+        BlockDeviceMappings=[{"DeviceName": "/dev/xvda", "Ebs": {"VolumeSize": 20}}],
+    )["ImageId"]
+
+    lb = elb.create_load_balancer(Name="main", Subnets=public, SecurityGroups=[alb_sg],
+                                  Scheme="internet-facing", Type="application")
+    lb_arn = lb["LoadBalancers"][0]["LoadBalancerArn"]
+    instances: dict[str, str] = {}
+    groups: dict[str, str] = {}
+    for i, name in enumerate(SERVICES):
+        inst = ec2.run_instances(
+            ImageId=image, InstanceType="t3.small", MinCount=1, MaxCount=1,
+            SubnetId=private[i % 2], SecurityGroupIds=[web_sg],
+            TagSpecifications=[{"ResourceType": "instance",
+                                "Tags": _tag(name, Service=name, Environment="production")}],
+        )["Instances"][0]["InstanceId"]
+        instances[name] = inst
+        tg = elb.create_target_group(
+            Name=name, Protocol="HTTP", Port=80, VpcId=vpc, TargetType="instance",
+            HealthCheckProtocol="HTTP", HealthCheckPath="/healthz", HealthCheckIntervalSeconds=15,
+            HealthyThresholdCount=3, UnhealthyThresholdCount=2, Matcher={"HttpCode": "200"},
+        )["TargetGroups"][0]["TargetGroupArn"]
+        elb.register_targets(TargetGroupArn=tg, Targets=[{"Id": inst, "Port": 80}])
+        groups[name] = tg
+
+    listener = elb.create_listener(
+        LoadBalancerArn=lb_arn, Protocol="HTTP", Port=80,
+        DefaultActions=[{"Type": "forward", "TargetGroupArn": groups["hp"]}],
+    )["Listeners"][0]["ListenerArn"]
+    rules: dict[str, str] = {}
+    for priority, name in enumerate(SERVICES[1:], start=10):
+        rules[name] = elb.create_rule(
+            ListenerArn=listener, Priority=priority,
+            Conditions=[{"Field": "host-header", "Values": [f"{name}.example.com"]}],
+            Actions=[{"Type": "forward", "TargetGroupArn": groups[name]}],
+        )["Rules"][0]["RuleArn"]
+
+    tgt = session(endpoint, TARGET_ACCOUNT).client("ec2", endpoint_url=endpoint)
+    tbase = target_cidr.rsplit(".", 2)[0]
+    tvpc = tgt.create_vpc(CidrBlock=target_cidr, TagSpecifications=[
+        {"ResourceType": "vpc", "Tags": _tag("hp")}])["Vpc"]["VpcId"]
+    trt = tgt.create_route_table(VpcId=tvpc)["RouteTable"]["RouteTableId"]
+    tsubnets = []
+    for i, az in enumerate(["a", "c"]):
+        sub = tgt.create_subnet(VpcId=tvpc, CidrBlock=f"{tbase}.{10 + i}.0/24",
+                                AvailabilityZone=f"{REGION}{az}")["Subnet"]["SubnetId"]
+        tgt.associate_route_table(RouteTableId=trt, SubnetId=sub)
+        tsubnets.append(sub)
+
+    first = move[0]
+    return {
+        "migrationId": migration_id,
+        "region": REGION,
+        "roleName": ROLE_NAME,
+        "service": {
+            "accountId": NETWORK_ACCOUNT,
+            "listenerArn": listener,
+            "ruleArn": None if first == "hp" else rules[first],
+            "targetGroupArn": groups[first],
+        },
+        "source": {"accountId": NETWORK_ACCOUNT, "instanceIds": [instances[n] for n in move]},
+        "target": {"accountId": TARGET_ACCOUNT, "vpcId": tvpc, "subnetIds": tsubnets},
+        "consistency": consistency,
+        "options": {"shareSecurityGroupWithRam": True},
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--endpoint", default=f"http://127.0.0.1:{os.environ.get('EMULATOR_PORT', '5000')}")
+    parser.add_argument("--out", help="write the plan here (default: stdout)")
+    parser.add_argument("--migration-id", default="hp-2026-11")
+    parser.add_argument("--target-cidr", default="10.1.0.0/16")
+    args = parser.parse_args()
+    plan = seed(args.endpoint, migration_id=args.migration_id, target_cidr=args.target_cidr)
+    text = json.dumps(plan, indent=2) + "\n"
+    if args.out:
+        with open(args.out, "w", encoding="utf-8") as f:
+            f.write(text)
+        print(f"seeded {args.endpoint}; plan written to {args.out}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,129 @@
+//! Account access: one base SDK config per process, one AssumeRole per account and
+//! invocation (role chaining caps sessions at an hour, so credentials are never kept
+//! across invocations).
+//!
+//! The endpoint comes from the standard AWS settings (`AWS_ENDPOINT_URL`,
+//! `AWS_ENDPOINT_URL_EC2`, …) read by `aws-config`, so the same code talks to AWS or to
+//! the local emulator.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use aws_config::retry::RetryConfig;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_credential_types::Credentials;
+use aws_credential_types::provider::SharedCredentialsProvider;
+use tokio::sync::Mutex;
+
+use crate::error::{SdkResultExt, StepError};
+use crate::plan::Plan;
+
+/// Loads the base config once per process (Lambda init or CLI start).
+pub async fn load_base_config() -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        // Throttling and 5xx are retried here, with backoff, and never reach the ASL.
+        .retry_config(RetryConfig::standard().with_max_attempts(8))
+        .load()
+        .await
+}
+
+/// Clients acting inside one account, through its execution role.
+#[derive(Clone, Debug)]
+pub struct AccountClients {
+    pub account_id: String,
+    pub role_arn: String,
+    pub ec2: aws_sdk_ec2::Client,
+    pub elb: aws_sdk_elasticloadbalancingv2::Client,
+    pub ram: aws_sdk_ram::Client,
+}
+
+impl AccountClients {
+    pub fn from_config(account_id: &str, role_arn: &str, config: &SdkConfig) -> Self {
+        AccountClients {
+            account_id: account_id.to_string(),
+            role_arn: role_arn.to_string(),
+            ec2: aws_sdk_ec2::Client::new(config),
+            elb: aws_sdk_elasticloadbalancingv2::Client::new(config),
+            ram: aws_sdk_ram::Client::new(config),
+        }
+    }
+}
+
+/// Assumes the plan's role in the accounts a step needs, once each per invocation.
+pub struct Accounts {
+    config: SdkConfig,
+    sts: aws_sdk_sts::Client,
+    plan_region: String,
+    session_name: String,
+    cache: Mutex<HashMap<String, Arc<AccountClients>>>,
+    plan: Plan,
+}
+
+impl Accounts {
+    pub fn new(base: &SdkConfig, plan: &Plan) -> Self {
+        let config = base
+            .to_builder()
+            .region(Region::new(plan.region.clone()))
+            .build();
+        Accounts {
+            sts: aws_sdk_sts::Client::new(&config),
+            config,
+            plan_region: plan.region.clone(),
+            session_name: format!("carveout-{}", plan.migration_id),
+            cache: Mutex::new(HashMap::new()),
+            plan: plan.clone(),
+        }
+    }
+
+    pub fn region(&self) -> &str {
+        &self.plan_region
+    }
+
+    /// Clients acting in `account_id` through the plan's role there.
+    pub async fn get(&self, account_id: &str) -> Result<Arc<AccountClients>, StepError> {
+        let mut cache = self.cache.lock().await;
+        if let Some(found) = cache.get(account_id) {
+            return Ok(found.clone());
+        }
+        let role_arn = self.plan.role_arn(account_id);
+        let out = self
+            .sts
+            .assume_role()
+            .role_arn(&role_arn)
+            .role_session_name(session_name(&self.session_name))
+            .duration_seconds(900)
+            .send()
+            .await
+            .named("sts:AssumeRole", &role_arn)
+            .map_err(|f| StepError::AccessDenied {
+                principal: role_arn.clone(),
+                action: "sts:AssumeRole".into(),
+                message: format!(
+                    "cannot assume {role_arn}: {f}; deploy the carveout member role in account {account_id} (templates/) or fix roleName"
+                ),
+            })?;
+        let creds = out.credentials().ok_or_else(|| {
+            StepError::ResourceFailed(format!("sts:AssumeRole on {role_arn} returned no credentials"))
+        })?;
+        let credentials = Credentials::new(
+            creds.access_key_id(),
+            creds.secret_access_key(),
+            Some(creds.session_token().to_string()),
+            std::time::SystemTime::try_from(*creds.expiration()).ok(),
+            "carveout-assume-role",
+        );
+        let config = self
+            .config
+            .to_builder()
+            .credentials_provider(SharedCredentialsProvider::new(credentials))
+            .build();
+        let clients = Arc::new(AccountClients::from_config(account_id, &role_arn, &config));
+        cache.insert(account_id.to_string(), clients.clone());
+        Ok(clients)
+    }
+}
+
+/// Session names allow 2-64 of `[\w+=,.@-]`; migration ids are a subset, keep the limit.
+fn session_name(name: &str) -> String {
+    name.chars().take(64).collect()
+}

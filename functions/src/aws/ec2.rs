@@ -1,0 +1,188 @@
+//! EC2 lookups shared by several steps: tags, VPC CIDRs, the route tables of subnets.
+
+use aws_sdk_ec2 as ec2;
+use ec2::types::{Filter, ResourceType, RouteTable, Tag, TagSpecification};
+
+use crate::accounts::AccountClients;
+use crate::error::{SdkResultExt, StepError};
+use crate::names::MIGRATION_TAG;
+
+pub fn tag(key: &str, value: &str) -> Tag {
+    Tag::builder().key(key).value(value).build()
+}
+
+/// Tags for a created resource: the migration tag plus `extra`.
+pub fn tags(migration_id: &str, extra: &[(&str, &str)]) -> Vec<Tag> {
+    std::iter::once(tag(MIGRATION_TAG, migration_id))
+        .chain(extra.iter().map(|(k, v)| tag(k, v)))
+        .collect()
+}
+
+pub fn tag_spec(kind: ResourceType, migration_id: &str, extra: &[(&str, &str)]) -> TagSpecification {
+    TagSpecification::builder()
+        .resource_type(kind)
+        .set_tags(Some(tags(migration_id, extra)))
+        .build()
+}
+
+pub fn filter(name: &str, values: &[&str]) -> Filter {
+    Filter::builder()
+        .name(name)
+        .set_values(Some(values.iter().map(|v| v.to_string()).collect()))
+        .build()
+}
+
+pub fn migration_filter(migration_id: &str) -> Filter {
+    filter(&format!("tag:{MIGRATION_TAG}"), &[migration_id])
+}
+
+/// True when the tag list carries `key = value` (checked on the client too: not every
+/// emulator honours every filter, and a wrong match would be expensive).
+pub fn has_tag(tags: &[Tag], key: &str, value: &str) -> bool {
+    tags.iter().any(|t| t.key() == Some(key) && t.value() == Some(value))
+}
+
+/// The associated IPv4 CIDR blocks of a VPC and whether it is the default VPC.
+pub async fn vpc_cidrs(c: &AccountClients, vpc_id: &str, field: &str) -> Result<(Vec<String>, bool), StepError> {
+    let out = c.ec2.describe_vpcs().vpc_ids(vpc_id).send().await;
+    let out = match out.named("ec2:DescribeVpcs", &c.role_arn) {
+        Ok(out) => out,
+        Err(f) if f.is_any(&["InvalidVpcID.NotFound", "InvalidVpcID.Malformed"]) => {
+            return Err(StepError::invalid_plan(format!(
+                "{field} {vpc_id} does not exist in account {}",
+                c.account_id
+            )));
+        }
+        Err(f) => return Err(f.into()),
+    };
+    let vpc = out.vpcs().first().ok_or_else(|| {
+        StepError::invalid_plan(format!("{field} {vpc_id} does not exist in account {}", c.account_id))
+    })?;
+    let mut cidrs: Vec<String> = vpc
+        .cidr_block_association_set()
+        .iter()
+        .filter(|a| {
+            a.cidr_block_state()
+                .and_then(|s| s.state())
+                .is_none_or(|s| s.as_str() == "associated")
+        })
+        .filter_map(|a| a.cidr_block().map(str::to_string))
+        .collect();
+    if cidrs.is_empty() {
+        cidrs.extend(vpc.cidr_block().map(str::to_string));
+    }
+    Ok((cidrs, vpc.is_default().unwrap_or(false)))
+}
+
+/// The route tables that carry the traffic of `subnet_ids`: each subnet's explicitly
+/// associated table, or the VPC's main table for subnets without one.
+pub async fn route_tables_of_subnets(
+    c: &AccountClients,
+    vpc_id: &str,
+    subnet_ids: &[String],
+) -> Result<Vec<RouteTable>, StepError> {
+    let ids: Vec<&str> = subnet_ids.iter().map(String::as_str).collect();
+    let explicit = c
+        .ec2
+        .describe_route_tables()
+        .filters(filter("association.subnet-id", &ids))
+        .send()
+        .await
+        .named("ec2:DescribeRouteTables", &c.role_arn)?;
+    let mut tables: Vec<RouteTable> = Vec::new();
+    let mut uncovered: Vec<&str> = Vec::new();
+    for subnet in &ids {
+        let table = explicit.route_tables().iter().find(|t| {
+            t.vpc_id() == Some(vpc_id)
+                && t.associations().iter().any(|a| a.subnet_id() == Some(subnet))
+        });
+        match table {
+            Some(t) => {
+                if !tables.iter().any(|x| x.route_table_id() == t.route_table_id()) {
+                    tables.push(t.clone());
+                }
+            }
+            None => uncovered.push(subnet),
+        }
+    }
+    if !uncovered.is_empty() {
+        let main = c
+            .ec2
+            .describe_route_tables()
+            .filters(filter("vpc-id", &[vpc_id]))
+            .filters(filter("association.main", &["true"]))
+            .send()
+            .await
+            .named("ec2:DescribeRouteTables", &c.role_arn)?;
+        let main = main.route_tables().iter().find(|t| {
+            t.vpc_id() == Some(vpc_id) && t.associations().iter().any(|a| a.main() == Some(true))
+        });
+        match main {
+            Some(t) => {
+                if !tables.iter().any(|x| x.route_table_id() == t.route_table_id()) {
+                    tables.push(t.clone());
+                }
+            }
+            None => {
+                return Err(StepError::invalid_plan(format!(
+                    "no route table serves subnets {} of {vpc_id} in account {} (no association and no main table)",
+                    uncovered.join(", "),
+                    c.account_id
+                )));
+            }
+        }
+    }
+    Ok(tables)
+}
+
+/// Where a route table sends `cidr` today, if anywhere: the route's target id.
+pub fn route_target(table: &RouteTable, cidr: &str) -> Option<String> {
+    table
+        .routes()
+        .iter()
+        .find(|r| r.destination_cidr_block() == Some(cidr))
+        .map(|r| {
+            r.vpc_peering_connection_id()
+                .or(r.gateway_id())
+                .or(r.nat_gateway_id())
+                .or(r.transit_gateway_id())
+                .or(r.network_interface_id())
+                .or(r.instance_id())
+                .or(r.local_gateway_id())
+                .unwrap_or("blackhole")
+                .to_string()
+        })
+}
+
+/// IPv4 CIDR overlap, for the check AWS only makes when the peering is already requested.
+pub fn cidrs_overlap(a: &str, b: &str) -> bool {
+    match (parse_cidr(a), parse_cidr(b)) {
+        (Some((na, la)), Some((nb, lb))) => {
+            let len = la.min(lb);
+            let mask = if len == 0 { 0 } else { u32::MAX << (32 - len) };
+            (na & mask) == (nb & mask)
+        }
+        _ => false,
+    }
+}
+
+fn parse_cidr(cidr: &str) -> Option<(u32, u32)> {
+    let (addr, len) = cidr.split_once('/')?;
+    let ip: std::net::Ipv4Addr = addr.parse().ok()?;
+    let len: u32 = len.parse().ok()?;
+    (len <= 32).then_some((u32::from(ip), len))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overlap_is_detected_whatever_the_prefix_lengths() {
+        assert!(cidrs_overlap("10.0.0.0/16", "10.0.5.0/24"));
+        assert!(cidrs_overlap("10.0.5.0/24", "10.0.0.0/16"));
+        assert!(!cidrs_overlap("10.0.0.0/16", "10.1.0.0/16"));
+        assert!(cidrs_overlap("0.0.0.0/0", "192.168.0.0/16"));
+        assert!(!cidrs_overlap("bad", "10.0.0.0/8"));
+    }
+}

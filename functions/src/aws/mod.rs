@@ -1,0 +1,5 @@
+//! Per-area helpers over the SDK: conversions and the lookups several steps share.
+
+pub mod ec2;
+pub mod elb;
+pub mod ram;

@@ -1,0 +1,211 @@
+//! The error names of DESIGN.md §4: the contract between the step functions and the ASL.
+//!
+//! Every failure of a step is one [`StepError`]; [`StepError::name`] is exactly the
+//! `errorType` Step Functions matches in `Retry`/`Catch`.
+
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use lambda_runtime::Diagnostic;
+
+pub const NOT_READY: &str = "CarveOut.NotReady";
+pub const INVALID_PLAN: &str = "CarveOut.InvalidPlan";
+pub const CONFLICT: &str = "CarveOut.Conflict";
+pub const RESOURCE_FAILED: &str = "CarveOut.ResourceFailed";
+pub const ACCESS_DENIED: &str = "CarveOut.AccessDenied";
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum StepError {
+    /// Not ready yet: the state's Retry on this name is the poll loop.
+    #[error("{0}")]
+    NotReady(String),
+    /// The plan is invalid or contradicts what exists; nothing was created.
+    #[error("{0}")]
+    InvalidPlan(String),
+    /// Something exists that contradicts the plan (a route elsewhere, a changed action…).
+    #[error("{0}")]
+    Conflict(String),
+    /// AWS reports a terminal failure, or a call failed for good after the SDK's retries.
+    #[error("{0}")]
+    ResourceFailed(String),
+    /// A role cannot be assumed or a call is denied.
+    #[error("{action} denied for {principal}: {message}")]
+    AccessDenied {
+        principal: String,
+        action: String,
+        message: String,
+    },
+}
+
+impl StepError {
+    pub fn name(&self) -> &'static str {
+        match self {
+            StepError::NotReady(_) => NOT_READY,
+            StepError::InvalidPlan(_) => INVALID_PLAN,
+            StepError::Conflict(_) => CONFLICT,
+            StepError::ResourceFailed(_) => RESOURCE_FAILED,
+            StepError::AccessDenied { .. } => ACCESS_DENIED,
+        }
+    }
+
+    pub fn invalid_plan(message: impl Into<String>) -> Self {
+        StepError::InvalidPlan(message.into())
+    }
+
+    pub fn conflict(message: impl Into<String>) -> Self {
+        StepError::Conflict(message.into())
+    }
+}
+
+impl From<StepError> for Diagnostic {
+    fn from(err: StepError) -> Self {
+        Diagnostic {
+            error_type: err.name().to_string(),
+            error_message: err.to_string(),
+        }
+    }
+}
+
+/// A failed AWS call, with the action named (`ec2:CreateRoute`) and AWS's error code.
+///
+/// Steps look at [`AwsFailure::is`] for the codes they handle (a duplicate that means
+/// "already done", a not-found that means "not there"); everything else becomes a
+/// [`StepError`] through `From`.
+#[derive(Debug, Clone)]
+pub struct AwsFailure {
+    pub action: &'static str,
+    pub code: Option<String>,
+    pub message: String,
+    pub principal: String,
+}
+
+impl AwsFailure {
+    /// AWS's error codes differ in case between services and moto
+    /// (`InvalidVpcPeeringConnectionID.NotFound` vs `…Id.NotFound`): compare without case.
+    pub fn is(&self, code: &str) -> bool {
+        self.code
+            .as_deref()
+            .is_some_and(|c| c.eq_ignore_ascii_case(code))
+    }
+
+    pub fn is_any(&self, codes: &[&str]) -> bool {
+        codes.iter().any(|c| self.is(c))
+    }
+
+    fn is_access_denied(&self) -> bool {
+        self.is_any(&[
+            "AccessDenied",
+            "AccessDeniedException",
+            "UnauthorizedOperation",
+            "AuthFailure",
+            "UnauthorizedException",
+        ])
+    }
+}
+
+impl std::fmt::Display for AwsFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.code {
+            Some(code) => write!(f, "{} failed: {code}: {}", self.action, self.message),
+            None => write!(f, "{} failed: {}", self.action, self.message),
+        }
+    }
+}
+
+impl From<AwsFailure> for StepError {
+    fn from(failure: AwsFailure) -> Self {
+        if failure.is_access_denied() {
+            StepError::AccessDenied {
+                principal: failure.principal.clone(),
+                action: failure.action.to_string(),
+                message: failure.message,
+            }
+        } else {
+            StepError::ResourceFailed(failure.to_string())
+        }
+    }
+}
+
+/// Names the action of a failed SDK call: `client.x().send().await.named("ec2:X", &who)`.
+pub trait SdkResultExt<T> {
+    fn named(self, action: &'static str, principal: &str) -> Result<T, AwsFailure>;
+}
+
+impl<T, E, R> SdkResultExt<T> for Result<T, SdkError<E, R>>
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    fn named(self, action: &'static str, principal: &str) -> Result<T, AwsFailure> {
+        self.map_err(|err| {
+            let (code, message) = match &err {
+                SdkError::ServiceError(service) => {
+                    let e = service.err();
+                    (
+                        e.code().map(str::to_string),
+                        e.message().unwrap_or("no message").to_string(),
+                    )
+                }
+                other => (None, aws_smithy_types::error::display::DisplayErrorContext(other).to_string()),
+            };
+            AwsFailure {
+                action,
+                code,
+                message,
+                principal: principal.to_string(),
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_variant_maps_to_its_design_name() {
+        let cases = [
+            (StepError::NotReady("x".into()), "CarveOut.NotReady"),
+            (StepError::InvalidPlan("x".into()), "CarveOut.InvalidPlan"),
+            (StepError::Conflict("x".into()), "CarveOut.Conflict"),
+            (StepError::ResourceFailed("x".into()), "CarveOut.ResourceFailed"),
+            (
+                StepError::AccessDenied {
+                    principal: "r".into(),
+                    action: "a".into(),
+                    message: "m".into(),
+                },
+                "CarveOut.AccessDenied",
+            ),
+        ];
+        for (err, name) in cases {
+            let diagnostic: Diagnostic = err.into();
+            assert_eq!(diagnostic.error_type, name);
+        }
+    }
+
+    #[test]
+    fn denied_calls_become_access_denied_naming_role_and_action() {
+        let failure = AwsFailure {
+            action: "ec2:CreateRoute",
+            code: Some("UnauthorizedOperation".into()),
+            message: "not authorized".into(),
+            principal: "arn:aws:iam::111111111111:role/CarveOutExecutionRole".into(),
+        };
+        let err = StepError::from(failure);
+        assert_eq!(err.name(), ACCESS_DENIED);
+        let text = err.to_string();
+        assert!(text.contains("ec2:CreateRoute") && text.contains("CarveOutExecutionRole"));
+    }
+
+    #[test]
+    fn codes_compare_without_case() {
+        let failure = AwsFailure {
+            action: "ec2:AcceptVpcPeeringConnection",
+            code: Some("InvalidVpcPeeringConnectionId.NotFound".into()),
+            message: String::new(),
+            principal: String::new(),
+        };
+        assert!(failure.is("InvalidVpcPeeringConnectionID.NotFound"));
+        assert_eq!(StepError::from(failure).name(), RESOURCE_FAILED);
+    }
+}

@@ -1,0 +1,78 @@
+//! Deterministic names, tags and tokens: how a step finds what an earlier run created.
+
+pub const MIGRATION_TAG: &str = "carveout:migration-id";
+pub const SOURCE_INSTANCE_TAG: &str = "carveout:source-instance-id";
+pub const ROLE_TAG: &str = "carveout:role";
+/// Header of the probe rule's condition: no real request carries it.
+pub const PROBE_HEADER: &str = "X-Carveout-Probe";
+
+/// FNV-1a: a stable short hash (names must not change between releases or runs).
+fn fnv1a(text: &str) -> u64 {
+    text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+/// `prefix-id`, cut to `max` characters with a hash suffix when too long, so two long
+/// migration ids with a common start still get different names.
+fn bounded(prefix: &str, id: &str, max: usize) -> String {
+    let full = format!("{prefix}-{id}");
+    if full.len() <= max {
+        return full;
+    }
+    let suffix = format!("{:08x}", fnv1a(id) as u32);
+    let keep = max - suffix.len() - 1;
+    format!("{}-{suffix}", full[..keep].trim_end_matches('-'))
+}
+
+/// Target group names: at most 32 characters, letters, digits and hyphens.
+pub fn target_group(migration_id: &str) -> String {
+    bounded("carveout", migration_id, 32)
+}
+
+pub fn image(migration_id: &str, instance_id: &str) -> String {
+    format!("carveout-{migration_id}-{instance_id}")
+}
+
+pub fn security_group(migration_id: &str) -> String {
+    format!("carveout-{migration_id}")
+}
+
+pub fn resource_share(migration_id: &str) -> String {
+    format!("carveout-{migration_id}")
+}
+
+/// RunInstances ClientToken: at most 64 ASCII characters, the same on every retry.
+pub fn launch_token(migration_id: &str, instance_id: &str) -> String {
+    bounded(&format!("co-{instance_id}"), migration_id, 64)
+}
+
+pub fn share_token(migration_id: &str) -> String {
+    bounded("co-share", migration_id, 64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn target_group_names_fit_and_stay_distinct() {
+        assert_eq!(target_group("hp-2026-11"), "carveout-hp-2026-11");
+        let a = target_group("a-very-long-migration-id-number-one");
+        let b = target_group("a-very-long-migration-id-number-two");
+        assert!(a.len() <= 32 && b.len() <= 32);
+        assert_ne!(a, b);
+        assert_eq!(a, target_group("a-very-long-migration-id-number-one"));
+        assert!(!a.contains("--"));
+    }
+
+    #[test]
+    fn tokens_fit_the_api_limit() {
+        let long = "x".repeat(48);
+        assert!(launch_token(&long, "i-0123456789abcdef0").len() <= 64);
+        assert_eq!(
+            launch_token("hp", "i-0123456789abcdef0"),
+            "co-i-0123456789abcdef0-hp"
+        );
+    }
+}

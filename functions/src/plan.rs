@@ -1,0 +1,449 @@
+//! The plan: the execution input, a public contract (DESIGN.md §3).
+//!
+//! The JSON Schema shipped in `schema/plan.schema.json` is generated from these types
+//! (`carveout schema`), and [`Plan::parse`] checks everything the schema says plus what a
+//! schema cannot (cross-field rules), with messages that say how to fix the plan.
+
+use std::collections::BTreeSet;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::error::StepError;
+
+pub const MIGRATION_ID: &str = r"^[A-Za-z0-9][A-Za-z0-9-]{0,47}$";
+pub const ACCOUNT_ID: &str = r"^[0-9]{12}$";
+pub const REGION: &str = r"^[a-z]{2}(-[a-z]+)+-[0-9]$";
+pub const ROLE_NAME: &str = r"^[A-Za-z0-9+=,.@_-]{1,64}$";
+pub const LISTENER_ARN: &str =
+    r"^arn:aws[a-z-]*:elasticloadbalancing:[a-z0-9-]+:[0-9]{12}:listener/app/[A-Za-z0-9-]+/[0-9a-f]+/[0-9a-f]+$";
+pub const RULE_ARN: &str = r"^arn:aws[a-z-]*:elasticloadbalancing:[a-z0-9-]+:[0-9]{12}:listener-rule/app/[A-Za-z0-9-]+/[0-9a-f]+/[0-9a-f]+/[0-9a-f]+$";
+pub const TARGET_GROUP_ARN: &str =
+    r"^arn:aws[a-z-]*:elasticloadbalancing:[a-z0-9-]+:[0-9]{12}:targetgroup/[A-Za-z0-9-]+/[0-9a-f]+$";
+pub const INSTANCE_ID: &str = r"^i-([0-9a-f]{8}|[0-9a-f]{17})$";
+pub const VPC_ID: &str = r"^vpc-([0-9a-f]{8}|[0-9a-f]{17})$";
+pub const SUBNET_ID: &str = r"^subnet-([0-9a-f]{8}|[0-9a-f]{17})$";
+pub const INSTANCE_TYPE: &str = r"^[a-z][a-z0-9-]*\.[a-z0-9]+$";
+
+/// A migration of one service (the instances behind one forward action) to a new account.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(title = "carveout plan")]
+pub struct Plan {
+    /// Names the migration: tags every created resource, keys idempotency and names the
+    /// Step Functions execution. Up to 48 letters, digits and hyphens.
+    #[schemars(pattern(MIGRATION_ID))]
+    pub migration_id: String,
+    /// The one region the migration works in.
+    #[schemars(pattern(REGION))]
+    pub region: String,
+    /// Role assumed in every account (`arn:aws:iam::<account>:role/<roleName>`).
+    #[serde(default = "default_role_name")]
+    #[schemars(pattern(ROLE_NAME))]
+    pub role_name: String,
+    pub service: Service,
+    pub source: Source,
+    pub target: Target,
+    pub consistency: Consistency,
+    #[serde(default)]
+    pub options: Options,
+}
+
+/// The forward action to move: the listener's default action, or the rule `ruleArn`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Service {
+    /// The network account: owns the ALB, its VPC, the listener and the target group.
+    #[schemars(pattern(ACCOUNT_ID))]
+    pub account_id: String,
+    #[schemars(pattern(LISTENER_ARN))]
+    pub listener_arn: String,
+    /// A rule of that listener; null or absent for the listener's default action.
+    #[serde(default)]
+    #[schemars(pattern(RULE_ARN))]
+    pub rule_arn: Option<String>,
+    /// The target group the action forwards to today.
+    #[schemars(pattern(TARGET_GROUP_ARN))]
+    pub target_group_arn: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Source {
+    #[schemars(pattern(ACCOUNT_ID))]
+    pub account_id: String,
+    /// The instances to move: every target of the service's target group.
+    #[schemars(length(min = 1, max = 20), inner(pattern(INSTANCE_ID)))]
+    pub instance_ids: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Target {
+    /// The new service account.
+    #[schemars(pattern(ACCOUNT_ID))]
+    pub account_id: String,
+    #[schemars(pattern(VPC_ID))]
+    pub vpc_id: String,
+    /// Where the new instances go, spread across these subnets in order.
+    #[schemars(length(min = 1, max = 16), inner(pattern(SUBNET_ID)))]
+    pub subnet_ids: Vec<String>,
+}
+
+/// How the image is taken; decides whether data written during the move can be lost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Consistency {
+    /// Image without reboot: no downtime; writes after the image stay behind.
+    Live,
+    /// Image with one reboot of the source: file-system consistent.
+    Reboot,
+    /// Maintenance answer, stop, image, launch, cut over: no data lost.
+    StopSource,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Options {
+    /// Share the ALB's security groups with the target account through AWS RAM (the seed's
+    /// way). The ingress rule references them across the peering either way.
+    #[serde(default = "yes")]
+    pub share_security_group_with_ram: bool,
+    /// Percent of traffic on the new targets per cutover step; must end at 100.
+    #[serde(default = "all_at_once")]
+    #[schemars(length(min = 1, max = 10), inner(range(min = 1, max = 100)))]
+    pub traffic_shift: Vec<u8>,
+    /// How long each traffic step is held while the new targets stay healthy.
+    #[serde(default = "default_shift_interval")]
+    #[schemars(range(min = 0, max = 3600))]
+    pub shift_interval_seconds: u32,
+    /// Customer managed KMS key for re-encrypting images of encrypted volumes.
+    #[serde(default)]
+    pub kms_key_id: Option<String>,
+    /// Instance type of the new instances; default: the source instance's type.
+    #[serde(default)]
+    #[schemars(pattern(INSTANCE_TYPE))]
+    pub instance_type: Option<String>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            share_security_group_with_ram: true,
+            traffic_shift: all_at_once(),
+            shift_interval_seconds: default_shift_interval(),
+            kms_key_id: None,
+            instance_type: None,
+        }
+    }
+}
+
+fn default_role_name() -> String {
+    "CarveOutExecutionRole".to_string()
+}
+fn yes() -> bool {
+    true
+}
+fn all_at_once() -> Vec<u8> {
+    vec![100]
+}
+fn default_shift_interval() -> u32 {
+    60
+}
+
+/// The parts of an ELBv2 ARN that carveout checks against the plan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArnParts {
+    pub partition: String,
+    pub region: String,
+    pub account_id: String,
+}
+
+pub fn arn_parts(arn: &str) -> Option<ArnParts> {
+    let mut it = arn.splitn(6, ':');
+    let (_, partition, _service, region, account) =
+        (it.next()?, it.next()?, it.next()?, it.next()?, it.next()?);
+    Some(ArnParts {
+        partition: partition.to_string(),
+        region: region.to_string(),
+        account_id: account.to_string(),
+    })
+}
+
+fn matches(pattern: &str, value: &str) -> bool {
+    regex_lite::Regex::new(pattern)
+        .expect("plan patterns are valid regexes")
+        .is_match(value)
+}
+
+impl Plan {
+    /// Parses and validates a plan; every problem found is listed in one InvalidPlan.
+    pub fn parse(input: &serde_json::Value) -> Result<Plan, StepError> {
+        let plan: Plan = serde_json::from_value(input.clone())
+            .map_err(|e| StepError::invalid_plan(format!("the plan does not parse: {e}")))?;
+        plan.validate()?;
+        Ok(plan)
+    }
+
+    pub fn validate(&self) -> Result<(), StepError> {
+        let problems = self.problems();
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(StepError::invalid_plan(problems.join("; ")))
+        }
+    }
+
+    /// Everything wrong with the plan on its own (without looking at AWS).
+    pub fn problems(&self) -> Vec<String> {
+        let mut p = Vec::new();
+        let mut check = |ok: bool, msg: String| {
+            if !ok {
+                p.push(msg)
+            }
+        };
+        check(
+            matches(MIGRATION_ID, &self.migration_id),
+            format!(
+                "migrationId {:?} must be 1-48 letters, digits or hyphens, starting with a letter or digit",
+                self.migration_id
+            ),
+        );
+        check(
+            matches(REGION, &self.region),
+            format!("region {:?} is not a region name like ap-northeast-1", self.region),
+        );
+        check(
+            matches(ROLE_NAME, &self.role_name),
+            format!("roleName {:?} is not a valid IAM role name", self.role_name),
+        );
+        for (field, id) in [
+            ("service.accountId", &self.service.account_id),
+            ("source.accountId", &self.source.account_id),
+            ("target.accountId", &self.target.account_id),
+        ] {
+            check(
+                matches(ACCOUNT_ID, id),
+                format!("{field} {id:?} must be a 12-digit AWS account id"),
+            );
+        }
+        check(
+            self.target.account_id != self.source.account_id,
+            format!(
+                "target.accountId equals source.accountId ({}): carveout moves a service into another account; pick the new account as target",
+                self.source.account_id
+            ),
+        );
+        check(
+            self.target.account_id != self.service.account_id,
+            format!(
+                "target.accountId equals service.accountId ({}): the ALB stays in the network account and the instances move to a different one",
+                self.service.account_id
+            ),
+        );
+        let arns = [
+            ("service.listenerArn", Some(&self.service.listener_arn), LISTENER_ARN),
+            ("service.ruleArn", self.service.rule_arn.as_ref(), RULE_ARN),
+            ("service.targetGroupArn", Some(&self.service.target_group_arn), TARGET_GROUP_ARN),
+        ];
+        for (field, arn, pattern) in arns {
+            let Some(arn) = arn else { continue };
+            if !matches(pattern, arn) {
+                p.push(format!("{field} {arn:?} is not an ALB ARN of the expected kind"));
+                continue;
+            }
+            if let Some(parts) = arn_parts(arn) {
+                if parts.region != self.region {
+                    p.push(format!(
+                        "{field} is in region {} but the plan's region is {}: one migration works inside one region",
+                        parts.region, self.region
+                    ));
+                }
+                if parts.account_id != self.service.account_id {
+                    p.push(format!(
+                        "{field} belongs to account {} but service.accountId is {}",
+                        parts.account_id, self.service.account_id
+                    ));
+                }
+            }
+        }
+        if let (Some(rule), Some(lst)) = (&self.service.rule_arn, listener_id(&self.service.listener_arn)) {
+            if !rule.contains(&format!("listener-rule/{lst}/")) {
+                p.push(format!("service.ruleArn {rule:?} is not a rule of service.listenerArn"));
+            }
+        }
+        ids(&mut p, "source.instanceIds", &self.source.instance_ids, INSTANCE_ID, 20);
+        check(
+            matches(VPC_ID, &self.target.vpc_id),
+            format!("target.vpcId {:?} is not a VPC id (vpc-…)", self.target.vpc_id),
+        );
+        ids(&mut p, "target.subnetIds", &self.target.subnet_ids, SUBNET_ID, 16);
+        if self.consistency == Consistency::StopSource {
+            p.push(
+                "consistency \"stop-source\" is not available in this version of carveout; use \"live\" (no reboot) or \"reboot\" (file-system consistent image)"
+                    .to_string(),
+            );
+        }
+        let shift = &self.options.traffic_shift;
+        if shift.is_empty() || shift.last() != Some(&100) || shift.iter().any(|&s| s == 0 || s > 100)
+            || shift.windows(2).any(|w| w[0] >= w[1])
+        {
+            p.push(format!(
+                "options.trafficShift {shift:?} must be increasing percentages ending at 100, for example [10, 50, 100]"
+            ));
+        } else if shift.len() > 1 {
+            p.push(format!(
+                "options.trafficShift {shift:?}: gradual cutover is not available in this version of carveout; use [100]"
+            ));
+        }
+        if let Some(t) = &self.options.instance_type {
+            if !matches(INSTANCE_TYPE, t) {
+                p.push(format!("options.instanceType {t:?} is not an instance type like t3.small"));
+            }
+        }
+        p
+    }
+
+    pub fn role_arn(&self, account_id: &str) -> String {
+        let partition = arn_parts(&self.service.listener_arn)
+            .map(|p| p.partition)
+            .unwrap_or_else(|| "aws".into());
+        format!("arn:{partition}:iam::{account_id}:role/{}", self.role_name)
+    }
+}
+
+fn listener_id(listener_arn: &str) -> Option<&str> {
+    listener_arn.split_once(":listener/").map(|(_, rest)| rest)
+}
+
+fn ids(problems: &mut Vec<String>, field: &str, values: &[String], pattern: &str, max: usize) {
+    if values.is_empty() {
+        problems.push(format!("{field} must list at least one id"));
+    }
+    if values.len() > max {
+        problems.push(format!("{field} lists {} ids; at most {max} per migration", values.len()));
+    }
+    let mut seen = BTreeSet::new();
+    for id in values {
+        if !matches(pattern, id) {
+            problems.push(format!("{field} contains {id:?}, which is not a valid id"));
+        }
+        if !seen.insert(id) {
+            problems.push(format!("{field} lists {id} twice"));
+        }
+    }
+}
+
+/// The plan's JSON Schema (draft 2020-12), as shipped in `schema/plan.schema.json`.
+pub fn schema() -> serde_json::Value {
+    serde_json::to_value(schemars::schema_for!(Plan)).expect("schema serializes")
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use serde_json::json;
+
+    pub fn example() -> serde_json::Value {
+        json!({
+            "migrationId": "hp-2026-11",
+            "region": "ap-northeast-1",
+            "service": {
+                "accountId": "111111111111",
+                "listenerArn": "arn:aws:elasticloadbalancing:ap-northeast-1:111111111111:listener/app/main/0123456789abcdef/0123456789abcdef",
+                "ruleArn": null,
+                "targetGroupArn": "arn:aws:elasticloadbalancing:ap-northeast-1:111111111111:targetgroup/hp/0123456789abcdef"
+            },
+            "source": { "accountId": "111111111111", "instanceIds": ["i-0123456789abcdef0"] },
+            "target": { "accountId": "222222222222", "vpcId": "vpc-0123456789abcdef0", "subnetIds": ["subnet-0123456789abcdef0"] },
+            "consistency": "live"
+        })
+    }
+
+    fn problems_of(mutate: impl FnOnce(&mut serde_json::Value)) -> String {
+        let mut v = example();
+        mutate(&mut v);
+        match Plan::parse(&v) {
+            Err(StepError::InvalidPlan(msg)) => msg,
+            other => panic!("expected InvalidPlan, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_example_plan_is_valid_and_gets_safe_defaults() {
+        let plan = Plan::parse(&example()).unwrap();
+        assert_eq!(plan.role_name, "CarveOutExecutionRole");
+        assert!(plan.options.share_security_group_with_ram);
+        assert_eq!(plan.options.traffic_shift, vec![100]);
+        assert_eq!(
+            plan.role_arn("222222222222"),
+            "arn:aws:iam::222222222222:role/CarveOutExecutionRole"
+        );
+    }
+
+    #[test]
+    fn consistency_has_no_default() {
+        let msg = problems_of(|v| {
+            v.as_object_mut().unwrap().remove("consistency");
+        });
+        assert!(msg.contains("consistency"), "{msg}");
+    }
+
+    #[test]
+    fn stop_source_is_refused_clearly_for_now() {
+        let msg = problems_of(|v| v["consistency"] = json!("stop-source"));
+        assert!(msg.contains("stop-source") && msg.contains("not available"), "{msg}");
+    }
+
+    #[test]
+    fn unknown_fields_are_rejected() {
+        let msg = problems_of(|v| v["target"]["vpcID"] = json!("vpc-1"));
+        assert!(msg.contains("vpcID"), "{msg}");
+    }
+
+    #[test]
+    fn bad_ids_and_cross_region_arns_are_named() {
+        let msg = problems_of(|v| {
+            v["source"]["instanceIds"] = json!(["i-xyz", "i-xyz"]);
+            v["target"]["accountId"] = json!("2222");
+            v["region"] = json!("us-east-1");
+        });
+        assert!(msg.contains("\"i-xyz\""), "{msg}");
+        assert!(msg.contains("twice"), "{msg}");
+        assert!(msg.contains("12-digit"), "{msg}");
+        assert!(msg.contains("one migration works inside one region"), "{msg}");
+    }
+
+    #[test]
+    fn same_source_and_target_account_is_refused() {
+        let msg = problems_of(|v| v["target"]["accountId"] = json!("111111111111"));
+        assert!(msg.contains("target.accountId equals source.accountId"), "{msg}");
+    }
+
+    #[test]
+    fn a_rule_of_another_listener_is_refused() {
+        let msg = problems_of(|v| {
+            v["service"]["ruleArn"] = json!("arn:aws:elasticloadbalancing:ap-northeast-1:111111111111:listener-rule/app/main/0123456789abcdef/fedcba9876543210/0011223344556677")
+        });
+        assert!(msg.contains("not a rule of service.listenerArn"), "{msg}");
+    }
+
+    #[test]
+    fn traffic_shift_must_end_at_100() {
+        let msg = problems_of(|v| v["options"] = json!({"trafficShift": [50, 10]}));
+        assert!(msg.contains("ending at 100"), "{msg}");
+    }
+
+    #[test]
+    fn the_shipped_schema_is_generated_from_the_model() {
+        let shipped: serde_json::Value = serde_json::from_str(include_str!(
+            "../../schema/plan.schema.json"
+        ))
+        .unwrap();
+        assert_eq!(
+            shipped,
+            schema(),
+            "schema/plan.schema.json is stale: run `cargo run --bin carveout -- schema > schema/plan.schema.json`"
+        );
+    }
+}

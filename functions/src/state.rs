@@ -1,0 +1,271 @@
+//! The documents the steps pass to each other through the state machine.
+//!
+//! Preflight resolves the plan against what exists into [`Facts`]; later steps use those
+//! facts instead of guessing again. Field names are camelCase JSON, like the plan.
+
+use serde::{Deserialize, Serialize};
+
+use crate::aws::elb::ActionModel;
+use crate::plan::Plan;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Facts {
+    pub network: NetworkSide,
+    pub target: TargetSide,
+    pub service: ServiceFacts,
+    pub instances: Vec<InstanceFacts>,
+    pub options: ResolvedOptions,
+}
+
+/// The ALB's side: network account, its VPC and the route tables of the ALB's subnets.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NetworkSide {
+    pub account_id: String,
+    pub vpc_id: String,
+    pub cidrs: Vec<String>,
+    pub route_table_ids: Vec<String>,
+    pub load_balancer_arn: String,
+    pub security_group_ids: Vec<String>,
+}
+
+/// The new account's side: its VPC, subnets and their route tables.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TargetSide {
+    pub account_id: String,
+    pub vpc_id: String,
+    pub cidrs: Vec<String>,
+    pub route_table_ids: Vec<String>,
+    pub subnets: Vec<SubnetFacts>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SubnetFacts {
+    pub subnet_id: String,
+    pub availability_zone: String,
+    pub cidr: String,
+}
+
+/// The forward action being moved and the target group it forwards to today.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceFacts {
+    pub listener_arn: String,
+    pub rule_arn: Option<String>,
+    pub target_group_arn: String,
+    /// The action list exactly as described before any change: what Rollback restores.
+    pub original_actions: Vec<ActionModel>,
+    pub target_group: TargetGroupSettings,
+    /// A listener-rule priority no rule uses: where the probe rule goes.
+    pub probe_priority: i32,
+}
+
+/// Protocol, port and health check of the original group, copied to the new one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TargetGroupSettings {
+    pub protocol: String,
+    pub port: i32,
+    pub protocol_version: Option<String>,
+    pub ip_address_type: Option<String>,
+    pub health_check_protocol: Option<String>,
+    pub health_check_port: Option<String>,
+    pub health_check_path: Option<String>,
+    pub health_check_interval_seconds: Option<i32>,
+    pub health_check_timeout_seconds: Option<i32>,
+    pub healthy_threshold_count: Option<i32>,
+    pub unhealthy_threshold_count: Option<i32>,
+    pub matcher_http_code: Option<String>,
+    pub matcher_grpc_code: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InstanceFacts {
+    pub instance_id: String,
+    pub instance_type: String,
+    pub availability_zone: String,
+    pub private_ip: String,
+    pub image_id: Option<String>,
+    pub root_device_name: Option<String>,
+    pub state: String,
+    /// The port the service listens on: the registered target port.
+    pub port: i32,
+    pub tags: Vec<Tag>,
+    pub volumes: Vec<VolumeFacts>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VolumeFacts {
+    pub volume_id: String,
+    pub device_name: String,
+    pub encrypted: bool,
+    pub kms_key_id: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tag {
+    #[serde(rename = "Key")]
+    pub key: String,
+    #[serde(rename = "Value")]
+    pub value: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ResolvedOptions {
+    pub share_security_group_with_ram: bool,
+    pub no_reboot: bool,
+}
+
+/// The state document of an execution: the plan, the facts, and what each step added
+/// under its own key (`ResultPath`). A step takes what it needs with [`State::need`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct State {
+    pub plan: Plan,
+    #[serde(default)]
+    pub facts: Option<Facts>,
+    #[serde(default)]
+    pub peering: Option<PeeringOut>,
+    #[serde(default)]
+    pub routes: Option<Vec<RouteOut>>,
+    #[serde(default)]
+    pub share: Option<ShareOut>,
+    /// Image Map iteration: the source instance being imaged.
+    #[serde(default)]
+    pub source_instance: Option<InstanceFacts>,
+    #[serde(default)]
+    pub image: Option<ImageOut>,
+    #[serde(default)]
+    pub prepared: Option<Prepared>,
+    /// Launch Map iteration: the position of the instance (spreads over the subnets).
+    #[serde(default)]
+    pub index: Option<usize>,
+    #[serde(default)]
+    pub launched: Option<LaunchedInstance>,
+    #[serde(default)]
+    pub instances: Option<Vec<LaunchedInstance>>,
+    #[serde(default)]
+    pub target_group: Option<TargetGroupOut>,
+    #[serde(default)]
+    pub probe_rule: Option<ProbeRuleOut>,
+    #[serde(default)]
+    pub cutover: Option<CutoverOut>,
+    #[serde(default)]
+    pub error: Option<CaughtError>,
+}
+
+impl State {
+    /// A field an earlier state must have set; its absence is a wiring error of the ASL.
+    pub fn need<'a, T>(field: &'a Option<T>, name: &str) -> Result<&'a T, crate::error::StepError> {
+        field.as_ref().ok_or_else(|| {
+            crate::error::StepError::ResourceFailed(format!(
+                "step input has no `{name}`: the state machine did not pass it (ASL wiring error)"
+            ))
+        })
+    }
+
+    pub fn facts(&self) -> Result<&Facts, crate::error::StepError> {
+        Self::need(&self.facts, "facts")
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PeeringOut {
+    pub peering_connection_id: String,
+    /// True when an existing peering between the two VPCs was reused (not ours to delete).
+    pub reused: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RouteOut {
+    pub account_id: String,
+    pub route_table_id: String,
+    pub destination_cidr: String,
+    pub peering_connection_id: String,
+    /// False when an identical route was already there.
+    pub created: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ShareOut {
+    pub resource_share_arn: String,
+    pub security_group_arns: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImageOut {
+    pub source_instance_id: String,
+    pub image_id: String,
+    #[serde(default)]
+    pub snapshot_ids: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NetworkOut {
+    pub peering: PeeringOut,
+    pub routes: Vec<RouteOut>,
+    pub share: Option<ShareOut>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Prepared {
+    pub network: NetworkOut,
+    pub images: Vec<ImageOut>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LaunchedInstance {
+    pub source_instance_id: String,
+    pub instance_id: String,
+    pub image_id: String,
+    pub subnet_id: String,
+    pub private_ip: String,
+    pub security_group_id: String,
+    pub port: i32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TargetGroupOut {
+    pub target_group_arn: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProbeRuleOut {
+    pub rule_arn: String,
+    pub priority: i32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CutoverOut {
+    /// What the action forwards to now.
+    pub actions: Vec<ActionModel>,
+    /// False when an earlier run had already cut over.
+    pub changed: bool,
+    pub probe_rule_removed: bool,
+}
+
+/// The Catch output of Step Functions: `{Error, Cause}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CaughtError {
+    #[serde(rename = "Error")]
+    pub error: String,
+    #[serde(rename = "Cause", default)]
+    pub cause: String,
+}

@@ -1,0 +1,402 @@
+//! Preflight: read-only. Resolves the plan against what exists and checks everything a
+//! later step depends on, so that no mutation starts on a plan that cannot finish.
+
+use std::collections::BTreeSet;
+
+use aws_sdk_elasticloadbalancingv2::types::TargetGroup;
+
+use crate::accounts::{AccountClients, Accounts};
+use crate::aws::ec2::{cidrs_overlap, route_tables_of_subnets, route_target, vpc_cidrs};
+use crate::aws::elb::{actions_from_sdk, target_health};
+use crate::error::{SdkResultExt, StepError};
+use crate::plan::{Consistency, Plan};
+use crate::state::{
+    Facts, InstanceFacts, NetworkSide, ResolvedOptions, ServiceFacts, SubnetFacts, Tag, TargetGroupSettings,
+    TargetSide, VolumeFacts,
+};
+
+use super::Context;
+
+/// Highest listener-rule priority; the probe rule takes the highest free one, below
+/// every real rule, so even a mistaken match could not shadow one.
+const MAX_PRIORITY: i32 = 50_000;
+
+pub async fn preflight(ctx: &Context, input: serde_json::Value) -> Result<Facts, StepError> {
+    let raw = input.get("plan").cloned().unwrap_or(input);
+    let plan = Plan::parse(&raw)?;
+    let accounts = Accounts::new(&ctx.base, &plan);
+    let net = accounts.get(&plan.service.account_id).await?;
+    let src = accounts.get(&plan.source.account_id).await?;
+    let tgt = accounts.get(&plan.target.account_id).await?;
+
+    let service = resolve_service(&plan, &net).await?;
+    let (lb_vpc, lb_subnets, lb_sgs) = load_balancer(&net, &service.lb_arn).await?;
+    let instances = resolve_instances(&plan, &src, &service).await?;
+
+    let (net_cidrs, net_default) = vpc_cidrs(&net, &lb_vpc, "the ALB's VPC").await?;
+    let net_tables = route_tables_of_subnets(&net, &lb_vpc, &lb_subnets).await?;
+    let (tgt_cidrs, _) = vpc_cidrs(&tgt, &plan.target.vpc_id, "target.vpcId").await?;
+    let subnets = resolve_subnets(&plan, &tgt).await?;
+    let tgt_tables = route_tables_of_subnets(&tgt, &plan.target.vpc_id, &plan.target.subnet_ids).await?;
+
+    for a in &net_cidrs {
+        for b in &tgt_cidrs {
+            if cidrs_overlap(a, b) {
+                return Err(StepError::invalid_plan(format!(
+                    "the ALB's VPC {lb_vpc} ({a}) overlaps the target VPC {} ({b}): VPC peering needs non-overlapping CIDRs; pick a target VPC with another range",
+                    plan.target.vpc_id
+                )));
+            }
+        }
+    }
+    // A route to the other side that goes anywhere but a peering would be silently
+    // shadowed or collide; AddRoutes checks the exact peering again.
+    for (tables, cidrs, side) in [(&net_tables, &tgt_cidrs, "network"), (&tgt_tables, &net_cidrs, "target")] {
+        for table in tables {
+            for cidr in cidrs {
+                if let Some(target) = route_target(table, cidr) {
+                    if !target.starts_with("pcx-") {
+                        return Err(StepError::conflict(format!(
+                            "route table {} in the {side} account already sends {cidr} to {target}; remove that route or choose another VPC",
+                            table.route_table_id().unwrap_or_default()
+                        )));
+                    }
+                }
+            }
+        }
+    }
+
+    let share = plan.options.share_security_group_with_ram;
+    if share {
+        check_shareable(&net, &lb_sgs, net_default).await?;
+    }
+    if let Some(vol) = instances.iter().flat_map(|i| &i.volumes).find(|v| v.encrypted) {
+        return Err(StepError::invalid_plan(match &plan.options.kms_key_id {
+            None => format!(
+                "volume {} ({}) is encrypted: an image of it cannot be shared as is (a default aws/ebs key cannot be shared); set options.kmsKeyId to a customer managed key the target account may use",
+                vol.volume_id, vol.device_name
+            ),
+            Some(_) => format!(
+                "volume {} is encrypted: re-encrypting images with options.kmsKeyId is not available in this version of carveout",
+                vol.volume_id
+            ),
+        }));
+    }
+
+    Ok(Facts {
+        network: NetworkSide {
+            account_id: plan.service.account_id.clone(),
+            vpc_id: lb_vpc,
+            cidrs: net_cidrs,
+            route_table_ids: net_tables.iter().filter_map(|t| t.route_table_id().map(str::to_string)).collect(),
+            load_balancer_arn: service.lb_arn.clone(),
+            security_group_ids: lb_sgs,
+        },
+        target: TargetSide {
+            account_id: plan.target.account_id.clone(),
+            vpc_id: plan.target.vpc_id.clone(),
+            cidrs: tgt_cidrs,
+            route_table_ids: tgt_tables.iter().filter_map(|t| t.route_table_id().map(str::to_string)).collect(),
+            subnets,
+        },
+        service: service.facts,
+        instances,
+        options: ResolvedOptions {
+            share_security_group_with_ram: share,
+            no_reboot: plan.consistency == Consistency::Live,
+        },
+    })
+}
+
+struct ResolvedService {
+    lb_arn: String,
+    facts: ServiceFacts,
+    /// Registered targets of the original group: (id, port).
+    targets: Vec<(String, i32)>,
+    target_type: String,
+}
+
+async fn resolve_service(plan: &Plan, net: &AccountClients) -> Result<ResolvedService, StepError> {
+    let s = &plan.service;
+    let listener = match net.elb.describe_listeners().listener_arns(&s.listener_arn).send().await
+        .named("elasticloadbalancing:DescribeListeners", &net.role_arn)
+    {
+        Ok(out) => out.listeners().first().cloned(),
+        Err(f) if f.is("ListenerNotFound") => None,
+        Err(f) => return Err(f.into()),
+    }
+    .ok_or_else(|| StepError::invalid_plan(format!("service.listenerArn {} does not exist", s.listener_arn)))?;
+    let lb_arn = listener.load_balancer_arn().unwrap_or_default().to_string();
+
+    let rules = net.elb.describe_rules().listener_arn(&s.listener_arn).send().await
+        .named("elasticloadbalancing:DescribeRules", &net.role_arn)?;
+    let used: BTreeSet<i32> = rules.rules().iter().filter_map(|r| r.priority()?.parse().ok()).collect();
+    let probe_priority = (1..=MAX_PRIORITY).rev().find(|p| !used.contains(p)).ok_or_else(|| {
+        StepError::invalid_plan("the listener has no free rule priority for the probe rule")
+    })?;
+
+    let actions = match &s.rule_arn {
+        Some(rule_arn) => rules
+            .rules()
+            .iter()
+            .find(|r| r.rule_arn() == Some(rule_arn))
+            .ok_or_else(|| StepError::invalid_plan(format!(
+                "service.ruleArn {rule_arn} is not a rule of listener {}", s.listener_arn
+            )))?
+            .actions()
+            .to_vec(),
+        None => listener.default_actions().to_vec(),
+    };
+    let what = if s.rule_arn.is_some() { "the rule" } else { "the listener's default action" };
+    let original = actions_from_sdk(&actions)
+        .map_err(|e| StepError::invalid_plan(format!("{what} has {e}")))?;
+    let forwards: Vec<_> = original.iter().filter(|a| a.kind == "forward").collect();
+    if forwards.len() != 1 || forwards[0].forwarded_groups() != vec![s.target_group_arn.as_str()] {
+        let now: Vec<&str> = forwards.iter().flat_map(|a| a.forwarded_groups()).collect();
+        return Err(StepError::invalid_plan(format!(
+            "{what} must forward only to service.targetGroupArn {}; it forwards to {:?}",
+            s.target_group_arn, now
+        )));
+    }
+
+    let group = match net.elb.describe_target_groups().target_group_arns(&s.target_group_arn).send().await
+        .named("elasticloadbalancing:DescribeTargetGroups", &net.role_arn)
+    {
+        Ok(out) => out.target_groups().first().cloned(),
+        Err(f) if f.is("TargetGroupNotFound") => None,
+        Err(f) => return Err(f.into()),
+    }
+    .ok_or_else(|| StepError::invalid_plan(format!("service.targetGroupArn {} does not exist", s.target_group_arn)))?;
+    let target_type = group.target_type().map(|t| t.as_str().to_string()).unwrap_or_default();
+    if !matches!(target_type.as_str(), "instance" | "ip") {
+        return Err(StepError::invalid_plan(format!(
+            "target group {} has target type {target_type}; only instance and ip groups can be moved",
+            s.target_group_arn
+        )));
+    }
+    let settings = settings_of(&group)?;
+    let targets = target_health(net, &s.target_group_arn)
+        .await?
+        .into_iter()
+        .map(|(id, port, _, _)| (id, port))
+        .collect();
+    Ok(ResolvedService {
+        lb_arn,
+        facts: ServiceFacts {
+            listener_arn: s.listener_arn.clone(),
+            rule_arn: s.rule_arn.clone(),
+            target_group_arn: s.target_group_arn.clone(),
+            original_actions: original,
+            target_group: settings,
+            probe_priority,
+        },
+        targets,
+        target_type,
+    })
+}
+
+fn settings_of(group: &TargetGroup) -> Result<TargetGroupSettings, StepError> {
+    let protocol = group.protocol().map(|p| p.as_str().to_string()).unwrap_or_default();
+    if !matches!(protocol.as_str(), "HTTP" | "HTTPS") {
+        return Err(StepError::invalid_plan(format!(
+            "target group protocol {protocol:?}: an ALB target group is HTTP or HTTPS"
+        )));
+    }
+    Ok(TargetGroupSettings {
+        protocol,
+        port: group.port().unwrap_or(80),
+        protocol_version: group.protocol_version().map(str::to_string),
+        ip_address_type: group.ip_address_type().map(|t| t.as_str().to_string()),
+        health_check_protocol: group.health_check_protocol().map(|p| p.as_str().to_string()),
+        health_check_port: group.health_check_port().map(str::to_string),
+        health_check_path: group.health_check_path().map(str::to_string),
+        health_check_interval_seconds: group.health_check_interval_seconds(),
+        health_check_timeout_seconds: group.health_check_timeout_seconds(),
+        healthy_threshold_count: group.healthy_threshold_count(),
+        unhealthy_threshold_count: group.unhealthy_threshold_count(),
+        matcher_http_code: group.matcher().and_then(|m| m.http_code()).map(str::to_string),
+        matcher_grpc_code: group.matcher().and_then(|m| m.grpc_code()).map(str::to_string),
+    })
+}
+
+async fn load_balancer(net: &AccountClients, lb_arn: &str) -> Result<(String, Vec<String>, Vec<String>), StepError> {
+    let out = net.elb.describe_load_balancers().load_balancer_arns(lb_arn).send().await
+        .named("elasticloadbalancing:DescribeLoadBalancers", &net.role_arn)?;
+    let lb = out.load_balancers().first().ok_or_else(|| {
+        StepError::invalid_plan(format!("the listener's load balancer {lb_arn} does not exist"))
+    })?;
+    if lb.r#type().map(|t| t.as_str()) != Some("application") {
+        return Err(StepError::invalid_plan(format!("{lb_arn} is not an Application Load Balancer")));
+    }
+    let vpc = lb.vpc_id().unwrap_or_default().to_string();
+    let subnets = lb.availability_zones().iter().filter_map(|z| z.subnet_id().map(str::to_string)).collect();
+    let sgs: Vec<String> = lb.security_groups().to_vec();
+    if sgs.is_empty() {
+        return Err(StepError::invalid_plan(format!(
+            "load balancer {lb_arn} has no security group to reference from the new instances' group"
+        )));
+    }
+    Ok((vpc, subnets, sgs))
+}
+
+async fn resolve_instances(
+    plan: &Plan,
+    src: &AccountClients,
+    service: &ResolvedService,
+) -> Result<Vec<InstanceFacts>, StepError> {
+    let out = match src.ec2.describe_instances().set_instance_ids(Some(plan.source.instance_ids.clone())).send().await
+        .named("ec2:DescribeInstances", &src.role_arn)
+    {
+        Ok(out) => out,
+        Err(f) if f.is_any(&["InvalidInstanceID.NotFound", "InvalidInstanceID.Malformed"]) => {
+            return Err(StepError::invalid_plan(format!(
+                "source.instanceIds: {} (account {})", f.message, plan.source.account_id
+            )));
+        }
+        Err(f) => return Err(f.into()),
+    };
+    let found: Vec<_> = out.reservations().iter().flat_map(|r| r.instances()).cloned().collect();
+    let mut facts = Vec::new();
+    for id in &plan.source.instance_ids {
+        let inst = found.iter().find(|i| i.instance_id() == Some(id.as_str())).ok_or_else(|| {
+            StepError::invalid_plan(format!("source instance {id} does not exist in account {}", plan.source.account_id))
+        })?;
+        let state = inst.state().and_then(|s| s.name()).map(|n| n.as_str().to_string()).unwrap_or_default();
+        if state != "running" {
+            return Err(StepError::invalid_plan(format!(
+                "source instance {id} is {state}; carveout moves running instances"
+            )));
+        }
+        if inst.root_device_type().map(|t| t.as_str()) != Some("ebs") {
+            return Err(StepError::invalid_plan(format!(
+                "source instance {id} is not EBS-backed: an image would not carry its data"
+            )));
+        }
+        let private_ip = inst.private_ip_address().unwrap_or_default().to_string();
+        let registered = service.targets.iter().find(|(t, _)| {
+            if service.target_type == "instance" { t == id } else { *t == private_ip }
+        });
+        let Some((_, port)) = registered else {
+            return Err(StepError::invalid_plan(format!(
+                "source instance {id} is not registered in service.targetGroupArn {}",
+                plan.service.target_group_arn
+            )));
+        };
+        let volume_ids: Vec<String> = inst
+            .block_device_mappings()
+            .iter()
+            .filter_map(|m| m.ebs().and_then(|e| e.volume_id()).map(str::to_string))
+            .collect();
+        let volumes = describe_volumes(src, inst, &volume_ids).await?;
+        facts.push(InstanceFacts {
+            instance_id: id.clone(),
+            instance_type: inst.instance_type().map(|t| t.as_str().to_string()).unwrap_or_default(),
+            availability_zone: inst.placement().and_then(|p| p.availability_zone()).unwrap_or_default().to_string(),
+            private_ip,
+            image_id: inst.image_id().map(str::to_string),
+            root_device_name: inst.root_device_name().map(str::to_string),
+            state,
+            port: *port,
+            tags: inst
+                .tags()
+                .iter()
+                .filter_map(|t| Some(Tag { key: t.key()?.to_string(), value: t.value()?.to_string() }))
+                .collect(),
+            volumes,
+        });
+    }
+    // Moving only some of a group's targets would cut the others out of the traffic.
+    let moving: BTreeSet<String> = facts
+        .iter()
+        .map(|f| if service.target_type == "instance" { f.instance_id.clone() } else { f.private_ip.clone() })
+        .collect();
+    let left: Vec<&str> = service.targets.iter().map(|(t, _)| t.as_str()).filter(|t| !moving.contains(*t)).collect();
+    if !left.is_empty() {
+        return Err(StepError::invalid_plan(format!(
+            "target group {} also serves {}: after cutover they would receive no traffic; add them to source.instanceIds or give the moving service its own rule and target group",
+            plan.service.target_group_arn,
+            left.join(", ")
+        )));
+    }
+    Ok(facts)
+}
+
+async fn describe_volumes(
+    src: &AccountClients,
+    inst: &aws_sdk_ec2::types::Instance,
+    volume_ids: &[String],
+) -> Result<Vec<VolumeFacts>, StepError> {
+    if volume_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let out = src.ec2.describe_volumes().set_volume_ids(Some(volume_ids.to_vec())).send().await
+        .named("ec2:DescribeVolumes", &src.role_arn)?;
+    Ok(inst
+        .block_device_mappings()
+        .iter()
+        .filter_map(|m| {
+            let vid = m.ebs()?.volume_id()?;
+            let vol = out.volumes().iter().find(|v| v.volume_id() == Some(vid))?;
+            Some(VolumeFacts {
+                volume_id: vid.to_string(),
+                device_name: m.device_name().unwrap_or_default().to_string(),
+                encrypted: vol.encrypted().unwrap_or(false),
+                kms_key_id: vol.kms_key_id().map(str::to_string),
+            })
+        })
+        .collect())
+}
+
+async fn resolve_subnets(plan: &Plan, tgt: &AccountClients) -> Result<Vec<SubnetFacts>, StepError> {
+    let out = match tgt.ec2.describe_subnets().set_subnet_ids(Some(plan.target.subnet_ids.clone())).send().await
+        .named("ec2:DescribeSubnets", &tgt.role_arn)
+    {
+        Ok(out) => out,
+        Err(f) if f.is_any(&["InvalidSubnetID.NotFound", "InvalidSubnetID.Malformed"]) => {
+            return Err(StepError::invalid_plan(format!(
+                "target.subnetIds: {} (account {})", f.message, plan.target.account_id
+            )));
+        }
+        Err(f) => return Err(f.into()),
+    };
+    plan.target
+        .subnet_ids
+        .iter()
+        .map(|id| {
+            let s = out.subnets().iter().find(|s| s.subnet_id() == Some(id.as_str())).ok_or_else(|| {
+                StepError::invalid_plan(format!("target subnet {id} does not exist in account {}", plan.target.account_id))
+            })?;
+            if s.vpc_id() != Some(plan.target.vpc_id.as_str()) {
+                return Err(StepError::invalid_plan(format!(
+                    "target subnet {id} is in {} , not in target.vpcId {}",
+                    s.vpc_id().unwrap_or_default(),
+                    plan.target.vpc_id
+                )));
+            }
+            Ok(SubnetFacts {
+                subnet_id: id.clone(),
+                availability_zone: s.availability_zone().unwrap_or_default().to_string(),
+                cidr: s.cidr_block().unwrap_or_default().to_string(),
+            })
+        })
+        .collect()
+}
+
+/// RAM cannot share a default security group or one in a default VPC.
+async fn check_shareable(net: &AccountClients, sgs: &[String], default_vpc: bool) -> Result<(), StepError> {
+    const FIX: &str = "set options.shareSecurityGroupWithRam to false (the ingress rule references the group across the peering without RAM)";
+    if default_vpc {
+        return Err(StepError::invalid_plan(format!(
+            "the ALB is in a default VPC, whose security groups RAM cannot share; {FIX}"
+        )));
+    }
+    let out = net.ec2.describe_security_groups().set_group_ids(Some(sgs.to_vec())).send().await
+        .named("ec2:DescribeSecurityGroups", &net.role_arn)?;
+    if let Some(g) = out.security_groups().iter().find(|g| g.group_name() == Some("default")) {
+        return Err(StepError::invalid_plan(format!(
+            "the ALB uses the default security group {} of its VPC, which RAM cannot share; {FIX}",
+            g.group_id().unwrap_or_default()
+        )));
+    }
+    Ok(())
+}
