@@ -1,1 +1,16 @@
-pub fn placeholder() {}
+//! carveout: move an EC2-hosted service into its own AWS account while its Application
+//! Load Balancer stays in the network account. One Lambda function per step, orchestrated
+//! by a Step Functions state machine; see DESIGN.md.
+
+pub mod accounts;
+pub mod aws;
+pub mod error;
+pub mod idiom;
+pub mod names;
+pub mod plan;
+pub mod runtime;
+pub mod state;
+pub mod steps;
+
+pub use error::StepError;
+pub use steps::{Context, Step};

@@ -197,23 +197,28 @@ impl Plan {
     /// Everything wrong with the plan on its own (without looking at AWS).
     pub fn problems(&self) -> Vec<String> {
         let mut p = Vec::new();
-        let mut check = |ok: bool, msg: String| {
+        fn check_into(p: &mut Vec<String>, ok: bool, msg: String) {
             if !ok {
                 p.push(msg)
             }
-        };
-        check(
+        }
+        macro_rules! check {
+            ($ok:expr, $msg:expr $(,)?) => {
+                check_into(&mut p, $ok, $msg)
+            };
+        }
+        check!(
             matches(MIGRATION_ID, &self.migration_id),
             format!(
                 "migrationId {:?} must be 1-48 letters, digits or hyphens, starting with a letter or digit",
                 self.migration_id
             ),
         );
-        check(
+        check!(
             matches(REGION, &self.region),
             format!("region {:?} is not a region name like ap-northeast-1", self.region),
         );
-        check(
+        check!(
             matches(ROLE_NAME, &self.role_name),
             format!("roleName {:?} is not a valid IAM role name", self.role_name),
         );
@@ -222,19 +227,19 @@ impl Plan {
             ("source.accountId", &self.source.account_id),
             ("target.accountId", &self.target.account_id),
         ] {
-            check(
+            check!(
                 matches(ACCOUNT_ID, id),
                 format!("{field} {id:?} must be a 12-digit AWS account id"),
             );
         }
-        check(
+        check!(
             self.target.account_id != self.source.account_id,
             format!(
                 "target.accountId equals source.accountId ({}): carveout moves a service into another account; pick the new account as target",
                 self.source.account_id
             ),
         );
-        check(
+        check!(
             self.target.account_id != self.service.account_id,
             format!(
                 "target.accountId equals service.accountId ({}): the ALB stays in the network account and the instances move to a different one",
@@ -273,7 +278,7 @@ impl Plan {
             }
         }
         ids(&mut p, "source.instanceIds", &self.source.instance_ids, INSTANCE_ID, 20);
-        check(
+        check!(
             matches(VPC_ID, &self.target.vpc_id),
             format!("target.vpcId {:?} is not a VPC id (vpc-…)", self.target.vpc_id),
         );

@@ -158,8 +158,7 @@ impl ActionModel {
                     .status_code(&f.status_code)
                     .set_content_type(f.content_type.clone())
                     .set_message_body(f.message_body.clone())
-                    .build()
-                    .map_err(|e| StepError::ResourceFailed(format!("fixed-response action: {e}")))?,
+                    .build(),
             ),
             None => None,
         };
@@ -287,7 +286,7 @@ pub async fn target_health(
             let target = d.target();
             let health = d.target_health();
             (
-                target.map(|t| t.id().to_string()).unwrap_or_default(),
+                target.and_then(|t| t.id()).unwrap_or_default().to_string(),
                 target.and_then(|t| t.port()).unwrap_or_default(),
                 health
                     .and_then(|h| h.state())
@@ -348,8 +347,7 @@ pub fn migration_tags(migration_id: &str) -> Vec<elbv2::types::Tag> {
         elbv2::types::Tag::builder()
             .key(crate::names::MIGRATION_TAG)
             .value(migration_id)
-            .build()
-            .expect("tag has a key"),
+            .build(),
     ]
 }
 

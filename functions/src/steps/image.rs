@@ -1,0 +1,129 @@
+//! The image branch (one Map iteration per source instance): image, wait, share.
+//!
+//! The source instance is only ever read and imaged; with `consistency: live` the image
+//! is taken without a reboot (the seed's warning), with `reboot` it is rebooted once.
+
+use aws_sdk_ec2::types::{
+    CreateVolumePermission, CreateVolumePermissionModifications, LaunchPermission,
+    LaunchPermissionModifications, ResourceType,
+};
+
+use crate::accounts::Accounts;
+use crate::aws::ec2::{filter, has_tag, migration_filter, tag_spec, tags};
+use crate::error::{SdkResultExt, StepError};
+use crate::idiom::{Poll, find_or_create, poll_once};
+use crate::names::{self, MIGRATION_TAG, SOURCE_INSTANCE_TAG};
+use crate::state::{ImageOut, State};
+
+use super::Context;
+
+pub async fn create_image(ctx: &Context, state: State) -> Result<ImageOut, StepError> {
+    let facts = state.facts()?;
+    let source = State::need(&state.source_instance, "sourceInstance")?;
+    let src = Accounts::new(&ctx.base, &state.plan).get(&state.plan.source.account_id).await?;
+    let id = &state.plan.migration_id;
+    let name = names::image(id, &source.instance_id);
+    let to_out = |image_id: &str| ImageOut {
+        source_instance_id: source.instance_id.clone(),
+        image_id: image_id.to_string(),
+        snapshot_ids: Vec::new(),
+    };
+    let ensured = find_or_create(
+        &format!("image of {}", source.instance_id),
+        || async {
+            let out = src.ec2.describe_images().owners("self").filters(filter("name", &[&name]))
+                .filters(migration_filter(id)).send().await
+                .named("ec2:DescribeImages", &src.role_arn)?;
+            Ok(out
+                .images()
+                .iter()
+                .find(|i| i.name() == Some(name.as_str()) && has_tag(i.tags(), MIGRATION_TAG, id))
+                .and_then(|i| i.image_id())
+                .map(to_out))
+        },
+        || async {
+            let out = src
+                .ec2
+                .create_image()
+                .instance_id(&source.instance_id)
+                .name(&name)
+                .description(format!("carveout {id}: image of {}", source.instance_id))
+                .no_reboot(facts.options.no_reboot)
+                .tag_specifications(tag_spec(ResourceType::Image, id, &[(SOURCE_INSTANCE_TAG, &source.instance_id)]))
+                .send()
+                .await
+                .named("ec2:CreateImage", &src.role_arn);
+            match out {
+                Ok(out) => Ok(out.image_id().map(to_out)),
+                Err(f) if f.is("InvalidAMIName.Duplicate") => Ok(None),
+                Err(f) => Err(f.into()),
+            }
+        },
+    )
+    .await?;
+    Ok(ensured.value)
+}
+
+pub async fn wait_image_available(ctx: &Context, state: State) -> Result<ImageOut, StepError> {
+    let image = State::need(&state.image, "image")?;
+    let src = Accounts::new(&ctx.base, &state.plan).get(&state.plan.source.account_id).await?;
+    let out = src.ec2.describe_images().image_ids(&image.image_id).send().await
+        .named("ec2:DescribeImages", &src.role_arn)?;
+    let found = out.images().first();
+    let observed = match found.and_then(|i| i.state()).map(|s| s.as_str()) {
+        Some("available") => Poll::Ready(ImageOut {
+            snapshot_ids: found
+                .into_iter()
+                .flat_map(|i| i.block_device_mappings())
+                .filter_map(|m| m.ebs().and_then(|e| e.snapshot_id()).map(str::to_string))
+                .collect(),
+            ..image.clone()
+        }),
+        Some("pending") => Poll::Pending("pending".into()),
+        Some(other) => Poll::Failed(format!(
+            "{other}: {}",
+            found.and_then(|i| i.state_reason()).and_then(|r| r.message()).unwrap_or("no reason given")
+        )),
+        None => Poll::Failed("it no longer exists".into()),
+    };
+    poll_once(&format!("image {}", image.image_id), observed)
+}
+
+/// Launch permission for the target account and createVolumePermission on every
+/// snapshot of the image (both are no-ops when already granted).
+pub async fn share_image(ctx: &Context, state: State) -> Result<ImageOut, StepError> {
+    let image = State::need(&state.image, "image")?;
+    let target = &state.plan.target.account_id;
+    let src = Accounts::new(&ctx.base, &state.plan).get(&state.plan.source.account_id).await?;
+    src.ec2
+        .modify_image_attribute()
+        .image_id(&image.image_id)
+        .launch_permission(LaunchPermissionModifications::builder().add(LaunchPermission::builder().user_id(target).build()).build())
+        .send()
+        .await
+        .named("ec2:ModifyImageAttribute", &src.role_arn)?;
+    if !image.snapshot_ids.is_empty() {
+        // CreateImage cannot tag snapshots everywhere (the emulator refuses it): tag here.
+        src.ec2
+            .create_tags()
+            .set_resources(Some(image.snapshot_ids.clone()))
+            .set_tags(Some(tags(&state.plan.migration_id, &[(SOURCE_INSTANCE_TAG, &image.source_instance_id)])))
+            .send()
+            .await
+            .named("ec2:CreateTags", &src.role_arn)?;
+    }
+    for snapshot in &image.snapshot_ids {
+        src.ec2
+            .modify_snapshot_attribute()
+            .snapshot_id(snapshot)
+            .create_volume_permission(
+                CreateVolumePermissionModifications::builder()
+                    .add(CreateVolumePermission::builder().user_id(target).build())
+                    .build(),
+            )
+            .send()
+            .await
+            .named("ec2:ModifySnapshotAttribute", &src.role_arn)?;
+    }
+    Ok(image.clone())
+}

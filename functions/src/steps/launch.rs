@@ -1,0 +1,193 @@
+//! The launch Map (one iteration per image): the new instance in the target account, and
+//! its security group that lets the ALB in across the peering.
+
+use aws_sdk_ec2::types::{
+    HttpTokensState, InstanceMetadataEndpointState, InstanceMetadataOptionsRequest, InstanceType, IpPermission,
+    ResourceType, UserIdGroupPair,
+};
+
+use crate::accounts::{AccountClients, Accounts};
+use crate::aws::ec2::{filter, has_tag, migration_filter, tag_spec};
+use crate::error::{SdkResultExt, StepError};
+use crate::idiom::{Poll, find_or_create, poll_once};
+use crate::names::{self, MIGRATION_TAG, SOURCE_INSTANCE_TAG};
+use crate::state::{Facts, LaunchedInstance, State};
+
+use super::Context;
+
+/// The new instances' security group, one per migration (concurrent Map iterations race
+/// to create it; the loser finds the winner's). Its ingress allows the target group's
+/// port from the ALB's groups, referenced as (network account, sg-…) across the peering.
+async fn ensure_security_group(tgt: &AccountClients, state: &State, facts: &Facts, port: i32) -> Result<String, StepError> {
+    let id = &state.plan.migration_id;
+    let name = names::security_group(id);
+    let group = find_or_create(
+        "security group of the new instances",
+        || async {
+            let out = tgt.ec2.describe_security_groups()
+                .filters(filter("vpc-id", &[&facts.target.vpc_id]))
+                .filters(filter("group-name", &[&name]))
+                .send().await.named("ec2:DescribeSecurityGroups", &tgt.role_arn)?;
+            match out.security_groups().iter().find(|g| g.group_name() == Some(name.as_str()) && g.vpc_id() == Some(facts.target.vpc_id.as_str())) {
+                Some(g) if has_tag(g.tags(), MIGRATION_TAG, id) => Ok(g.group_id().map(str::to_string)),
+                Some(g) => Err(StepError::conflict(format!(
+                    "security group {name} ({}) exists in {} without this migration's tag; rename or delete it",
+                    g.group_id().unwrap_or_default(), facts.target.vpc_id
+                ))),
+                None => Ok(None),
+            }
+        },
+        || async {
+            let out = tgt.ec2.create_security_group()
+                .group_name(&name)
+                .description(format!("carveout {id}: lets the ALB reach the moved service"))
+                .vpc_id(&facts.target.vpc_id)
+                .tag_specifications(tag_spec(ResourceType::SecurityGroup, id, &[("Name", &name)]))
+                .send().await.named("ec2:CreateSecurityGroup", &tgt.role_arn);
+            match out {
+                Ok(out) => Ok(out.group_id().map(str::to_string)),
+                Err(f) if f.is("InvalidGroup.Duplicate") => Ok(None),
+                Err(f) => Err(f.into()),
+            }
+        },
+    )
+    .await?
+    .value;
+
+    let pcx = state.prepared.as_ref().map(|p| p.network.peering.peering_connection_id.clone());
+    let pairs = facts
+        .network
+        .security_group_ids
+        .iter()
+        .map(|sg| {
+            UserIdGroupPair::builder()
+                .user_id(&facts.network.account_id)
+                .group_id(sg)
+                .set_vpc_peering_connection_id(pcx.clone())
+                .description(format!("ALB of carveout {id}"))
+                .build()
+        })
+        .collect();
+    let permission = IpPermission::builder()
+        .ip_protocol("tcp")
+        .from_port(port)
+        .to_port(port)
+        .set_user_id_group_pairs(Some(pairs))
+        .build();
+    match tgt.ec2.authorize_security_group_ingress().group_id(&group).ip_permissions(permission).send().await
+        .named("ec2:AuthorizeSecurityGroupIngress", &tgt.role_arn)
+    {
+        Ok(_) => {}
+        Err(f) if f.is("InvalidPermission.Duplicate") => {}
+        Err(f) => return Err(f.into()),
+    }
+    Ok(group)
+}
+
+pub async fn launch_instance(ctx: &Context, state: State) -> Result<LaunchedInstance, StepError> {
+    let facts = state.facts()?;
+    let image = State::need(&state.image, "image")?;
+    let index = state.index.unwrap_or(0);
+    let source = facts
+        .instances
+        .iter()
+        .find(|i| i.instance_id == image.source_instance_id)
+        .ok_or_else(|| StepError::ResourceFailed(format!("no facts for source instance {}", image.source_instance_id)))?;
+    let subnet = &facts.target.subnets[index % facts.target.subnets.len()];
+    let tgt = Accounts::new(&ctx.base, &state.plan).get(&facts.target.account_id).await?;
+    let security_group = ensure_security_group(&tgt, &state, facts, source.port).await?;
+    let id = &state.plan.migration_id;
+    let launched = |i: &aws_sdk_ec2::types::Instance| {
+        Some(LaunchedInstance {
+            source_instance_id: source.instance_id.clone(),
+            instance_id: i.instance_id()?.to_string(),
+            image_id: image.image_id.clone(),
+            subnet_id: i.subnet_id().unwrap_or(&subnet.subnet_id).to_string(),
+            private_ip: i.private_ip_address().unwrap_or_default().to_string(),
+            security_group_id: security_group.clone(),
+            port: source.port,
+        })
+    };
+    let ensured = find_or_create(
+        &format!("instance from {}", image.image_id),
+        || async {
+            let out = tgt.ec2.describe_instances()
+                .filters(migration_filter(id))
+                .filters(filter(&format!("tag:{SOURCE_INSTANCE_TAG}"), &[&source.instance_id]))
+                .filters(filter("instance-state-name", &["pending", "running", "stopping", "stopped"]))
+                .send().await.named("ec2:DescribeInstances", &tgt.role_arn)?;
+            Ok(out.reservations().iter().flat_map(|r| r.instances()).find(|i| {
+                has_tag(i.tags(), MIGRATION_TAG, id)
+                    && has_tag(i.tags(), SOURCE_INSTANCE_TAG, &source.instance_id)
+                    && !matches!(i.state().and_then(|s| s.name()).map(|n| n.as_str()), Some("terminated" | "shutting-down"))
+            }).and_then(launched))
+        },
+        || async {
+            // The source's own tags come along (the service keeps its name, cost tags…);
+            // AWS-reserved and carveout's own keys are set fresh.
+            let mut extra: Vec<(&str, &str)> = source
+                .tags
+                .iter()
+                .filter(|t| !t.key.starts_with("aws:") && !t.key.starts_with("carveout:"))
+                .map(|t| (t.key.as_str(), t.value.as_str()))
+                .collect();
+            extra.push((SOURCE_INSTANCE_TAG, &source.instance_id));
+            let instance_type = state.plan.options.instance_type.as_deref().unwrap_or(&source.instance_type);
+            let out = tgt.ec2.run_instances()
+                .image_id(&image.image_id)
+                .instance_type(InstanceType::from(instance_type))
+                .min_count(1)
+                .max_count(1)
+                .subnet_id(&subnet.subnet_id)
+                .security_group_ids(&security_group)
+                .metadata_options(
+                    InstanceMetadataOptionsRequest::builder()
+                        .http_tokens(HttpTokensState::Required)
+                        .http_endpoint(InstanceMetadataEndpointState::Enabled)
+                        .build(),
+                )
+                .tag_specifications(tag_spec(ResourceType::Instance, id, &extra))
+                .tag_specifications(tag_spec(ResourceType::Volume, id, &[(SOURCE_INSTANCE_TAG, &source.instance_id)]))
+                .client_token(names::launch_token(id, &source.instance_id))
+                .send().await.named("ec2:RunInstances", &tgt.role_arn)?;
+            Ok(out.instances().first().and_then(launched))
+        },
+    )
+    .await?;
+    Ok(ensured.value)
+}
+
+/// Running with both status checks ok; the private IP is read back here, once assigned.
+pub async fn wait_instance_ready(ctx: &Context, state: State) -> Result<LaunchedInstance, StepError> {
+    let launched = State::need(&state.launched, "launched")?;
+    let iid = &launched.instance_id;
+    let tgt = Accounts::new(&ctx.base, &state.plan).get(&state.plan.target.account_id).await?;
+    let out = tgt.ec2.describe_instance_status().instance_ids(iid).include_all_instances(true).send().await
+        .named("ec2:DescribeInstanceStatus", &tgt.role_arn)?;
+    let status = out.instance_statuses().first();
+    let state_name = status.and_then(|s| s.instance_state()).and_then(|s| s.name()).map(|n| n.as_str().to_string());
+    let check = |s: Option<&aws_sdk_ec2::types::InstanceStatusSummary>| {
+        s.and_then(|x| x.status()).map(|x| x.as_str().to_string()).unwrap_or_else(|| "unknown".into())
+    };
+    let (inst_check, sys_check) = (
+        check(status.and_then(|s| s.instance_status())),
+        check(status.and_then(|s| s.system_status())),
+    );
+    let observed = match state_name.as_deref() {
+        Some("running") if inst_check == "ok" && sys_check == "ok" => {
+            let described = tgt.ec2.describe_instances().instance_ids(iid).send().await
+                .named("ec2:DescribeInstances", &tgt.role_arn)?;
+            let ip = described.reservations().iter().flat_map(|r| r.instances())
+                .find_map(|i| i.private_ip_address().map(str::to_string))
+                .unwrap_or_else(|| launched.private_ip.clone());
+            Poll::Ready(LaunchedInstance { private_ip: ip, ..launched.clone() })
+        }
+        Some("running") if inst_check == "impaired" || sys_check == "impaired" => {
+            Poll::Failed(format!("status checks impaired (instance {inst_check}, system {sys_check})"))
+        }
+        Some("running") => Poll::Pending(format!("running, status checks {inst_check}/{sys_check}")),
+        Some("pending") | None => Poll::Pending("pending".into()),
+        Some(other) => Poll::Failed(other.to_string()),
+    };
+    poll_once(&format!("instance {iid}"), observed)
+}

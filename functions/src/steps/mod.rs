@@ -1,0 +1,102 @@
+//! The steps of the workflow, one function each; [`Step`] names them and [`run`]
+//! dispatches JSON in, JSON out, exactly as Lambda and the local runner call them.
+
+pub mod image;
+pub mod launch;
+pub mod network;
+pub mod outcome;
+pub mod preflight;
+pub mod routing;
+
+use aws_config::SdkConfig;
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::error::StepError;
+use crate::state::State;
+
+/// What a step needs from its process: the base SDK config, built once (Lambda init).
+#[derive(Clone, Debug)]
+pub struct Context {
+    pub base: SdkConfig,
+}
+
+macro_rules! steps {
+    ($($variant:ident => $bin:literal, $func:path;)*) => {
+        /// Every step, with the name of its binary (and Lambda function).
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum Step { $($variant),* }
+
+        impl Step {
+            pub const ALL: &'static [Step] = &[$(Step::$variant),*];
+
+            /// The binary name: `create-peering`.
+            pub fn binary(self) -> &'static str {
+                match self { $(Step::$variant => $bin),* }
+            }
+
+            pub fn from_binary(name: &str) -> Option<Step> {
+                match name { $($bin => Some(Step::$variant),)* _ => None }
+            }
+        }
+
+        /// Runs one step on its JSON input.
+        pub async fn run(step: Step, ctx: &Context, input: Value) -> Result<Value, StepError> {
+            if step == Step::Preflight {
+                return to_json(preflight::preflight(ctx, input).await?);
+            }
+            let state: State = serde_json::from_value(input).map_err(|e| {
+                StepError::InvalidPlan(format!("the input of step {} does not parse: {e}", step.binary()))
+            })?;
+            #[allow(unreachable_patterns)] // Preflight is in the list for its name only
+            match step {
+                Step::Preflight => unreachable!("handled above"),
+                $(Step::$variant => to_json($func(ctx, state).await?),)*
+            }
+        }
+    };
+}
+
+steps! {
+    Preflight => "preflight", preflight_placeholder;
+    CreatePeering => "create-peering", network::create_peering;
+    AcceptPeering => "accept-peering", network::accept_peering;
+    WaitPeeringActive => "wait-peering-active", network::wait_peering_active;
+    AddRoutes => "add-routes", network::add_routes;
+    ShareSecurityGroup => "share-security-group", network::share_security_group;
+    WaitShareAssociated => "wait-share-associated", network::wait_share_associated;
+    CreateImage => "create-image", image::create_image;
+    WaitImageAvailable => "wait-image-available", image::wait_image_available;
+    ShareImage => "share-image", image::share_image;
+    LaunchInstance => "launch-instance", launch::launch_instance;
+    WaitInstanceReady => "wait-instance-ready", launch::wait_instance_ready;
+    CreateTargetGroup => "create-target-group", routing::create_target_group;
+    RegisterTargets => "register-targets", routing::register_targets;
+    AttachProbeRule => "attach-probe-rule", routing::attach_probe_rule;
+    WaitTargetsHealthy => "wait-targets-healthy", routing::wait_targets_healthy;
+    Cutover => "cutover", routing::cutover;
+    Rollback => "rollback", outcome::rollback;
+    Report => "report", outcome::report;
+}
+
+/// Preflight takes the raw plan (its errors must name plan fields), not a [`State`].
+async fn preflight_placeholder(_: &Context, _: State) -> Result<Value, StepError> {
+    unreachable!("preflight is dispatched on its raw input")
+}
+
+fn to_json<T: Serialize>(value: T) -> Result<Value, StepError> {
+    serde_json::to_value(value).map_err(|e| StepError::ResourceFailed(format!("output does not serialize: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn binary_names_round_trip() {
+        for step in Step::ALL {
+            assert_eq!(Step::from_binary(step.binary()), Some(*step));
+        }
+        assert_eq!(Step::ALL.len(), 19);
+    }
+}

@@ -1,0 +1,285 @@
+//! The network branch: peering (request, accept, wait), routes on both sides, and the
+//! optional RAM share of the ALB's security groups.
+
+use aws_sdk_ec2::types::{ResourceType, VpcPeeringConnection};
+
+use crate::accounts::{AccountClients, Accounts};
+use crate::aws::ec2::{filter, has_tag, migration_filter, route_target, tag_spec, tags};
+use crate::aws::ram::find_share;
+use crate::error::{SdkResultExt, StepError};
+use crate::idiom::{Poll, find_or_create, poll_once};
+use crate::names::{self, MIGRATION_TAG};
+use crate::plan::arn_parts;
+use crate::state::{PeeringOut, RouteOut, ShareOut, State};
+
+use super::Context;
+
+const TERMINAL: [&str; 4] = ["deleted", "rejected", "failed", "expired"];
+
+fn status(p: &VpcPeeringConnection) -> String {
+    p.status()
+        .and_then(|s| s.code())
+        .map(|c| c.as_str().to_string())
+        .unwrap_or_default()
+}
+
+/// Peerings between the two VPCs that are, or may become, usable.
+async fn live_peerings(state: &State, net: &AccountClients) -> Result<Vec<VpcPeeringConnection>, StepError> {
+    let facts = state.facts()?;
+    let out = net
+        .ec2
+        .describe_vpc_peering_connections()
+        .filters(filter("requester-vpc-info.vpc-id", &[&facts.network.vpc_id]))
+        .filters(filter("accepter-vpc-info.vpc-id", &[&facts.target.vpc_id]))
+        .send()
+        .await
+        .named("ec2:DescribeVpcPeeringConnections", &net.role_arn)?;
+    Ok(out
+        .vpc_peering_connections()
+        .iter()
+        .filter(|p| {
+            p.requester_vpc_info().and_then(|v| v.vpc_id()) == Some(facts.network.vpc_id.as_str())
+                && p.accepter_vpc_info().and_then(|v| v.vpc_id()) == Some(facts.target.vpc_id.as_str())
+                && !TERMINAL.contains(&status(p).as_str())
+        })
+        .cloned()
+        .collect())
+}
+
+pub async fn create_peering(ctx: &Context, state: State) -> Result<PeeringOut, StepError> {
+    let facts = state.facts()?;
+    let accounts = Accounts::new(&ctx.base, &state.plan);
+    let net = accounts.get(&facts.network.account_id).await?;
+    let id = &state.plan.migration_id;
+    let ensured = find_or_create(
+        "VPC peering",
+        || async {
+            let live = live_peerings(&state, &net).await?;
+            let ours = live.iter().find(|p| has_tag(p.tags(), MIGRATION_TAG, id));
+            // An active peering of the same two VPCs made by someone else is reused, and
+            // remembered as not ours (cleanup must never delete it).
+            let other = live.iter().find(|p| status(p) == "active");
+            Ok(ours
+                .map(|p| (p, false))
+                .or(other.map(|p| (p, true)))
+                .and_then(|(p, reused)| {
+                    Some(PeeringOut { peering_connection_id: p.vpc_peering_connection_id()?.to_string(), reused })
+                }))
+        },
+        || async {
+            let out = net
+                .ec2
+                .create_vpc_peering_connection()
+                .vpc_id(&facts.network.vpc_id)
+                .peer_vpc_id(&facts.target.vpc_id)
+                .peer_owner_id(&facts.target.account_id)
+                .peer_region(accounts.region())
+                .tag_specifications(tag_spec(ResourceType::VpcPeeringConnection, id, &[("Name", &names::security_group(id))]))
+                .send()
+                .await
+                .named("ec2:CreateVpcPeeringConnection", &net.role_arn)?;
+            Ok(out
+                .vpc_peering_connection()
+                .and_then(|p| p.vpc_peering_connection_id())
+                .map(|pcx| PeeringOut { peering_connection_id: pcx.to_string(), reused: false }))
+        },
+    )
+    .await?;
+    Ok(ensured.value)
+}
+
+/// Accepts in the target account: only the accepter's credentials can. A peering the
+/// accepter cannot see yet (eventual consistency) is `CarveOut.NotReady`: retried.
+pub async fn accept_peering(ctx: &Context, state: State) -> Result<PeeringOut, StepError> {
+    let facts = state.facts()?;
+    let peering = State::need(&state.peering, "peering")?;
+    let pcx = &peering.peering_connection_id;
+    let accounts = Accounts::new(&ctx.base, &state.plan);
+    let tgt = accounts.get(&facts.target.account_id).await?;
+    let not_visible = |f: &crate::error::AwsFailure| f.is("InvalidVpcPeeringConnectionID.NotFound");
+
+    let described = tgt.ec2.describe_vpc_peering_connections().vpc_peering_connection_ids(pcx).send().await
+        .named("ec2:DescribeVpcPeeringConnections", &tgt.role_arn);
+    let current = match described {
+        Ok(out) => out.vpc_peering_connections().first().map(status),
+        Err(f) if not_visible(&f) => None,
+        Err(f) => return Err(f.into()),
+    };
+    match current.as_deref() {
+        None => {
+            return Err(StepError::NotReady(format!("peering {pcx} is not yet visible to account {}", tgt.account_id)));
+        }
+        Some("pending-acceptance") => {
+            match tgt.ec2.accept_vpc_peering_connection().vpc_peering_connection_id(pcx).send().await
+                .named("ec2:AcceptVpcPeeringConnection", &tgt.role_arn)
+            {
+                Ok(_) => tracing::info!(pcx, "accepted"),
+                Err(f) if not_visible(&f) => {
+                    return Err(StepError::NotReady(format!("peering {pcx} is not yet visible to the accepter")));
+                }
+                Err(f) => return Err(f.into()),
+            }
+        }
+        Some(s) if TERMINAL.contains(&s) => {
+            return Err(StepError::ResourceFailed(format!("peering {pcx} is {s}")));
+        }
+        Some(_) => tracing::info!(pcx, "already accepted"),
+    }
+    if !peering.reused {
+        // Tags are kept per account: tag the accepter's view too, for cleanup there.
+        tgt.ec2.create_tags().resources(pcx).set_tags(Some(tags(&state.plan.migration_id, &[]))).send().await
+            .named("ec2:CreateTags", &tgt.role_arn)?;
+    }
+    Ok(peering.clone())
+}
+
+pub async fn wait_peering_active(ctx: &Context, state: State) -> Result<PeeringOut, StepError> {
+    let facts = state.facts()?;
+    let peering = State::need(&state.peering, "peering")?;
+    let pcx = &peering.peering_connection_id;
+    let net = Accounts::new(&ctx.base, &state.plan).get(&facts.network.account_id).await?;
+    let out = net.ec2.describe_vpc_peering_connections().vpc_peering_connection_ids(pcx).send().await
+        .named("ec2:DescribeVpcPeeringConnections", &net.role_arn)?;
+    let observed = match out.vpc_peering_connections().first().map(status).as_deref() {
+        Some("active") => Poll::Ready(peering.clone()),
+        Some(s) if TERMINAL.contains(&s) => Poll::Failed(s.to_string()),
+        Some(s) => Poll::Pending(s.to_string()),
+        None => Poll::Failed("it no longer exists".into()),
+    };
+    poll_once(&format!("peering {pcx}"), observed)
+}
+
+/// Routes to the peer's CIDRs in every route table of the subnets involved, both sides.
+/// An identical route is fine; one that sends the CIDR elsewhere is a conflict.
+pub async fn add_routes(ctx: &Context, state: State) -> Result<Vec<RouteOut>, StepError> {
+    let facts = state.facts()?;
+    let pcx = &State::need(&state.peering, "peering")?.peering_connection_id;
+    let accounts = Accounts::new(&ctx.base, &state.plan);
+    let mut routes = Vec::new();
+    for (account, tables, cidrs) in [
+        (&facts.network.account_id, &facts.network.route_table_ids, &facts.target.cidrs),
+        (&facts.target.account_id, &facts.target.route_table_ids, &facts.network.cidrs),
+    ] {
+        let c = accounts.get(account).await?;
+        for table_id in tables {
+            for cidr in cidrs {
+                let created = ensure_route(&c, table_id, cidr, pcx).await?;
+                routes.push(RouteOut {
+                    account_id: account.clone(),
+                    route_table_id: table_id.clone(),
+                    destination_cidr: cidr.clone(),
+                    peering_connection_id: pcx.clone(),
+                    created,
+                });
+            }
+        }
+    }
+    Ok(routes)
+}
+
+async fn ensure_route(c: &AccountClients, table_id: &str, cidr: &str, pcx: &str) -> Result<bool, StepError> {
+    let current = || async {
+        let out = c.ec2.describe_route_tables().route_table_ids(table_id).send().await
+            .named("ec2:DescribeRouteTables", &c.role_arn)?;
+        Ok::<_, StepError>(out.route_tables().first().and_then(|t| route_target(t, cidr)))
+    };
+    let check = |target: Option<String>| match target {
+        Some(t) if t == pcx => Ok(true),
+        Some(t) => Err(StepError::conflict(format!(
+            "route table {table_id} already sends {cidr} to {t}, not to peering {pcx}; remove that route or choose another VPC"
+        ))),
+        None => Ok(false),
+    };
+    if check(current().await?)? {
+        return Ok(false);
+    }
+    match c.ec2.create_route().route_table_id(table_id).destination_cidr_block(cidr).vpc_peering_connection_id(pcx)
+        .send().await.named("ec2:CreateRoute", &c.role_arn)
+    {
+        Ok(_) => Ok(true),
+        // Lost a race with a concurrent run, or the describe was stale: look again.
+        Err(f) if f.is("RouteAlreadyExists") => check(current().await?).map(|_| false),
+        Err(f) => Err(f.into()),
+    }
+}
+
+fn security_group_arns(state: &State) -> Result<Vec<String>, StepError> {
+    let facts = state.facts()?;
+    let partition = arn_parts(&state.plan.service.listener_arn).map(|p| p.partition).unwrap_or_else(|| "aws".into());
+    Ok(facts
+        .network
+        .security_group_ids
+        .iter()
+        .map(|sg| format!("arn:{partition}:ec2:{}:{}:security-group/{sg}", state.plan.region, facts.network.account_id))
+        .collect())
+}
+
+pub async fn share_security_group(ctx: &Context, state: State) -> Result<ShareOut, StepError> {
+    let facts = state.facts()?;
+    let net = Accounts::new(&ctx.base, &state.plan).get(&facts.network.account_id).await?;
+    let id = &state.plan.migration_id;
+    let name = names::resource_share(id);
+    let arns = security_group_arns(&state)?;
+    let to_out = |arn: &str| ShareOut { resource_share_arn: arn.to_string(), security_group_arns: arns.clone() };
+    let ensured = find_or_create(
+        "RAM share of the ALB's security groups",
+        || async { Ok(find_share(&net, &name).await?.and_then(|s| s.resource_share_arn().map(to_out))) },
+        || async {
+            let out = net
+                .ram
+                .create_resource_share()
+                .name(&name)
+                .set_resource_arns(Some(arns.clone()))
+                .principals(&facts.target.account_id)
+                .allow_external_principals(false)
+                .tags(aws_sdk_ram::types::Tag::builder().key(MIGRATION_TAG).value(id).build())
+                .client_token(names::share_token(id))
+                .send()
+                .await
+                .named("ram:CreateResourceShare", &net.role_arn)?;
+            Ok(out.resource_share().and_then(|s| s.resource_share_arn()).map(to_out))
+        },
+    )
+    .await?;
+    Ok(ensured.value)
+}
+
+pub async fn wait_share_associated(ctx: &Context, state: State) -> Result<ShareOut, StepError> {
+    let facts = state.facts()?;
+    let share = State::need(&state.share, "share")?;
+    let net = Accounts::new(&ctx.base, &state.plan).get(&facts.network.account_id).await?;
+    let out = net
+        .ram
+        .get_resource_share_associations()
+        .association_type(aws_sdk_ram::types::ResourceShareAssociationType::Principal)
+        .resource_share_arns(&share.resource_share_arn)
+        .principal(&facts.target.account_id)
+        .send()
+        .await
+        .named("ram:GetResourceShareAssociations", &net.role_arn)?;
+    let status = out
+        .resource_share_associations()
+        .iter()
+        .find(|a| a.associated_entity() == Some(facts.target.account_id.as_str()))
+        .and_then(|a| a.status())
+        .map(|s| s.as_str().to_string());
+    let observed = match status.as_deref() {
+        Some("ASSOCIATED") => Poll::Ready(share.clone()),
+        Some("ASSOCIATING") => Poll::Pending("ASSOCIATING".into()),
+        Some(other) => Poll::Failed(format!("association with {} is {other}", facts.target.account_id)),
+        None => Poll::Pending("not yet listed".into()),
+    };
+    poll_once(&format!("RAM share {}", share.resource_share_arn), observed)
+}
+
+/// The peering this migration created, by tag, for listings (report, rollback).
+pub async fn tagged_peerings(net: &AccountClients, migration_id: &str) -> Result<Vec<String>, StepError> {
+    let out = net.ec2.describe_vpc_peering_connections().filters(migration_filter(migration_id)).send().await
+        .named("ec2:DescribeVpcPeeringConnections", &net.role_arn)?;
+    Ok(out
+        .vpc_peering_connections()
+        .iter()
+        .filter(|p| has_tag(p.tags(), MIGRATION_TAG, migration_id) && !TERMINAL.contains(&status(p).as_str()))
+        .filter_map(|p| p.vpc_peering_connection_id().map(str::to_string))
+        .collect())
+}

@@ -1,0 +1,131 @@
+// Runs carveout's real ASL file locally with aws-local-stepfunctions. Every Task runs the
+// real Rust step binary (the same handler code as in Lambda): JSON on stdin, JSON on
+// stdout, errors named by `errorType`. A Task without a step binary is refused before the
+// run starts: nothing may fall through to a call to real AWS Lambda.
+//
+// Input (stdin): {"asl": path, "binDir": dir, "input": {...}, "region": "...", "verbose": bool}
+// Output (stdout): one JSON event per line, ending with {"event":"Result", ...}.
+
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { StateMachine } from 'aws-local-stepfunctions';
+
+const emit = (event) => process.stdout.write(JSON.stringify(event) + '\n');
+
+async function readStdin() {
+  const chunks = [];
+  for await (const chunk of process.stdin) chunks.push(chunk);
+  return JSON.parse(Buffer.concat(chunks).toString('utf8'));
+}
+
+// `${CreatePeeringFunctionArn}` -> `create-peering`
+export function binaryOf(resource) {
+  const m = /^\$\{([A-Za-z0-9]+)FunctionArn\}$/.exec(resource ?? '');
+  if (!m) return null;
+  return m[1].replace(/([a-z0-9])([A-Z])/g, '$1-$2').toLowerCase();
+}
+
+// Every Task in the definition, Parallel branches and Map processors included.
+export function tasksOf(states, found = []) {
+  for (const [name, state] of Object.entries(states)) {
+    if (state.Type === 'Task') found.push({ name, resource: state.Resource });
+    for (const branch of state.Branches ?? []) tasksOf(branch.States, found);
+    const processor = state.ItemProcessor ?? state.Iterator;
+    if (processor) tasksOf(processor.States, found);
+  }
+  return found;
+}
+
+function runStep(binary, input, verbose) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(binary, [], { stdio: ['pipe', 'pipe', verbose ? 'inherit' : 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr?.on('data', (d) => (err += d));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      const line = out.trim().split('\n').pop();
+      try {
+        resolve(JSON.parse(line));
+      } catch {
+        reject(new Error(`${binary} exited ${code} without an answer: ${err.slice(-2000)}`));
+      }
+    });
+    child.stdin.end(JSON.stringify(input));
+  });
+}
+
+async function main() {
+  const cfg = await readStdin();
+  const raw = readFileSync(cfg.asl, 'utf8');
+  const definition = JSON.parse(raw);
+  const tasks = tasksOf(definition.States);
+
+  const problems = [];
+  const handlers = {};
+  const seen = new Set();
+  for (const { name, resource } of tasks) {
+    if (seen.has(name)) problems.push(`state name ${name} is used twice`);
+    seen.add(name);
+    const bin = binaryOf(resource);
+    const path = bin && join(cfg.binDir, bin);
+    if (!bin || !existsSync(path)) {
+      problems.push(`Task ${name} (${resource}) has no local step binary${path ? ` at ${path}` : ''}`);
+      continue;
+    }
+    handlers[name] = async (input) => {
+      const answer = await runStep(path, input, cfg.verbose);
+      if ('ok' in answer) return answer.ok;
+      emit({ event: 'TaskError', state: name, error: answer.errorType, cause: answer.errorMessage, ts: Date.now() });
+      const error = new Error(answer.errorMessage);
+      error.name = answer.errorType;
+      throw error;
+    };
+  }
+  if (problems.length) {
+    emit({ event: 'Result', status: 'INVALID', error: 'CarveOut.LocalRunner', cause: problems.join('; ') });
+    process.exitCode = 2;
+    return;
+  }
+
+  // DefinitionSubstitutions, locally: placeholders become well-formed (never called) ARNs.
+  const substituted = JSON.parse(
+    raw.replace(/\$\{([A-Za-z0-9]+)FunctionArn\}/g, (_, fn) => `arn:aws:lambda:${cfg.region}:000000000000:function:carveout-${fn}`),
+  );
+  const noWait = Object.fromEntries(tasks.map((t) => [t.name, 0]));
+  const machine = new StateMachine(substituted);
+  const execution = machine.run(cfg.input, {
+    overrides: { taskResourceLocalHandlers: handlers, retryIntervalOverrides: noWait, waitTimeOverrides: {} },
+  });
+
+  const logs = (async () => {
+    for await (const e of execution.eventLogs) {
+      const base = { event: e.type, ts: e.timestamp };
+      if (e.state) Object.assign(base, { state: e.state.name, type: e.state.type });
+      if (e.index !== undefined) base.index = e.index;
+      if (e.retry) base.attempt = e.retry.attempt;
+      if (e.Error) Object.assign(base, { error: e.Error, cause: String(e.Cause ?? '') });
+      if (e.type === 'StateExited' && e.state?.type === 'Task') base.output = e.state.output;
+      emit(base);
+    }
+  })();
+
+  try {
+    const output = await execution.result;
+    await logs;
+    emit({ event: 'Result', status: 'SUCCEEDED', output });
+  } catch (err) {
+    await logs.catch(() => {});
+    const cause = err.cause ?? err.message;
+    const name = err.name === 'ExecutionError' && err.cause ? err.cause.name : err.name;
+    emit({ event: 'Result', status: 'FAILED', error: name, cause: String(err.cause?.message ?? cause) });
+    process.exitCode = 1;
+  }
+}
+
+main().catch((err) => {
+  emit({ event: 'Result', status: 'FAILED', error: 'CarveOut.LocalRunner', cause: String(err?.stack ?? err) });
+  process.exitCode = 2;
+});
