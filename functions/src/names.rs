@@ -2,7 +2,8 @@
 
 pub const MIGRATION_TAG: &str = "carveout:migration-id";
 pub const SOURCE_INSTANCE_TAG: &str = "carveout:source-instance-id";
-pub const ROLE_TAG: &str = "carveout:role";
+/// On the new target group: the original forward action, for a re-run after cutover.
+pub const ORIGINAL_FORWARD_TAG: &str = "carveout:original-forward";
 /// Header of the probe rule's condition: no real request carries it.
 pub const PROBE_HEADER: &str = "X-Carveout-Probe";
 

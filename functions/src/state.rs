@@ -152,6 +152,7 @@ pub struct State {
     pub instances: Option<Vec<LaunchedInstance>>,
     #[serde(default)]
     pub target_group: Option<TargetGroupOut>,
+    /// Null when the service already forwarded to the new group (a re-run).
     #[serde(default)]
     pub probe_rule: Option<ProbeRuleOut>,
     #[serde(default)]

@@ -172,6 +172,57 @@ impl ActionModel {
     }
 }
 
+/// The original forward action, compact enough for an ELBv2 tag value (256 characters of
+/// a restricted set: no JSON). Preflight only accepts a single forward to one group, so
+/// order, weight and stickiness are all that vary; the group is the plan's.
+pub fn compact_forward(actions: &[ActionModel]) -> Option<String> {
+    let [a] = actions else { return None };
+    if a.kind != "forward" {
+        return None;
+    }
+    let fc = a.forward_config.as_ref();
+    let weight = fc.and_then(|f| f.target_groups.first()).and_then(|g| g.weight);
+    let sticky = fc.and_then(|f| f.target_group_stickiness_config.as_ref());
+    let part = |name: &str, v: Option<String>| v.map(|v| format!("{name}={v}"));
+    let parts: Vec<String> = [
+        part("order", a.order.map(|o| o.to_string())),
+        part("plain", a.target_group_arn.as_ref().map(|_| "1".to_string())),
+        part("config", fc.map(|_| "1".to_string())),
+        part("weight", weight.map(|w| w.to_string())),
+        part("sticky", sticky.and_then(|s| s.enabled).map(|e| e.to_string())),
+        part("duration", sticky.and_then(|s| s.duration_seconds).map(|d| d.to_string())),
+        part("stickycfg", sticky.map(|_| "1".to_string())),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    Some(parts.join(" "))
+}
+
+/// The inverse of [`compact_forward`], for the plan's original target group.
+pub fn expand_forward(compact: &str, target_group_arn: &str) -> ActionModel {
+    let get = |key: &str| {
+        compact.split(' ').find_map(|p| p.strip_prefix(key).and_then(|r| r.strip_prefix('=')))
+    };
+    let forward_config = get("config").map(|_| ForwardModel {
+        target_groups: vec![WeightedGroup {
+            target_group_arn: target_group_arn.to_string(),
+            weight: get("weight").and_then(|w| w.parse().ok()),
+        }],
+        target_group_stickiness_config: get("stickycfg").map(|_| StickinessModel {
+            enabled: get("sticky").and_then(|e| e.parse().ok()),
+            duration_seconds: get("duration").and_then(|d| d.parse().ok()),
+        }),
+    });
+    ActionModel {
+        kind: "forward".into(),
+        order: get("order").and_then(|o| o.parse().ok()),
+        target_group_arn: get("plain").map(|_| target_group_arn.to_string()),
+        forward_config,
+        fixed_response_config: None,
+    }
+}
+
 pub fn actions_from_sdk(actions: &[Action]) -> Result<Vec<ActionModel>, String> {
     actions.iter().map(ActionModel::from_sdk).collect()
 }
@@ -388,6 +439,17 @@ mod tests {
         spelled_plain.forward_config.as_mut().unwrap().target_group_stickiness_config = None;
         assert!(same_routing(&[plain.clone()], &[spelled_plain]));
         assert!(!same_routing(&[plain], &[weighted(&[("arn:tg/b", 1)])]));
+    }
+
+    #[test]
+    fn the_original_forward_survives_its_compact_tag_form() {
+        let mut original = weighted(&[("arn:tg/a", 1)]);
+        original.target_group_arn = Some("arn:tg/a".into());
+        let compact = compact_forward(std::slice::from_ref(&original)).unwrap();
+        assert!(compact.len() < 256 && !compact.contains('"'), "{compact}");
+        assert_eq!(expand_forward(&compact, "arn:tg/a"), original);
+        let plain = ActionModel::forward_to("arn:tg/a", Some(3));
+        assert_eq!(expand_forward(&compact_forward(std::slice::from_ref(&plain)).unwrap(), "arn:tg/a"), plain);
     }
 
     #[test]

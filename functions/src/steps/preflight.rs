@@ -7,7 +7,8 @@ use aws_sdk_elasticloadbalancingv2::types::TargetGroup;
 
 use crate::accounts::{AccountClients, Accounts};
 use crate::aws::ec2::{cidrs_overlap, route_tables_of_subnets, route_target, vpc_cidrs};
-use crate::aws::elb::{actions_from_sdk, target_health};
+use crate::aws::elb::{ActionModel, actions_from_sdk, expand_forward, find_target_group, target_health};
+use crate::names;
 use crate::error::{SdkResultExt, StepError};
 use crate::plan::{Consistency, Plan};
 use crate::state::{
@@ -148,8 +149,12 @@ async fn resolve_service(plan: &Plan, net: &AccountClients) -> Result<ResolvedSe
         None => listener.default_actions().to_vec(),
     };
     let what = if s.rule_arn.is_some() { "the rule" } else { "the listener's default action" };
-    let original = actions_from_sdk(&actions)
+    let current = actions_from_sdk(&actions)
         .map_err(|e| StepError::invalid_plan(format!("{what} has {e}")))?;
+    let original = match saved_original(plan, net, &current).await? {
+        Some(saved) => vec![saved],
+        None => current,
+    };
     let forwards: Vec<_> = original.iter().filter(|a| a.kind == "forward").collect();
     if forwards.len() != 1 || forwards[0].forwarded_groups() != vec![s.target_group_arn.as_str()] {
         let now: Vec<&str> = forwards.iter().flat_map(|a| a.forwarded_groups()).collect();
@@ -193,6 +198,31 @@ async fn resolve_service(plan: &Plan, net: &AccountClients) -> Result<ResolvedSe
         targets,
         target_type,
     })
+}
+
+/// On a re-run after cutover the action forwards to this migration's own group; the
+/// original action was saved (compactly) in a tag of that group at its creation.
+async fn saved_original(plan: &Plan, net: &AccountClients, current: &[ActionModel]) -> Result<Option<ActionModel>, StepError> {
+    let [action] = current else { return Ok(None) };
+    let groups = action.forwarded_groups();
+    let name = names::target_group(&plan.migration_id);
+    if action.kind != "forward" || groups.len() != 1 || !groups[0].contains(&format!(":targetgroup/{name}/")) {
+        return Ok(None);
+    }
+    let Some(ours) = find_target_group(net, &name, &plan.migration_id).await? else { return Ok(None) };
+    if groups[0] != ours {
+        return Ok(None);
+    }
+    let tags = net.elb.describe_tags().resource_arns(&ours).send().await
+        .named("elasticloadbalancing:DescribeTags", &net.role_arn)?;
+    let saved = tags.tag_descriptions().iter().flat_map(|d| d.tags())
+        .find(|t| t.key() == Some(names::ORIGINAL_FORWARD_TAG))
+        .and_then(|t| t.value().map(str::to_string));
+    tracing::info!("the service already forwards to {ours}: this is a re-run after cutover");
+    Ok(Some(match saved {
+        Some(compact) => expand_forward(&compact, &plan.service.target_group_arn),
+        None => ActionModel::forward_to(&plan.service.target_group_arn, action.order),
+    }))
 }
 
 fn settings_of(group: &TargetGroup) -> Result<TargetGroupSettings, StepError> {

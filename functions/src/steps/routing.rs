@@ -8,7 +8,7 @@ use aws_sdk_elasticloadbalancingv2::types::{
 
 use crate::accounts::{AccountClients, Accounts};
 use crate::aws::elb::{
-    ActionModel, current_actions, find_target_group, migration_tags, same_routing, set_actions, tagged_with,
+    ActionModel, actions_from_sdk, compact_forward, current_actions, find_target_group, migration_tags, same_routing, set_actions, tagged_with,
     target_health,
 };
 use crate::error::{SdkResultExt, StepError};
@@ -25,6 +25,10 @@ pub async fn create_target_group(ctx: &Context, state: State) -> Result<TargetGr
     let name = names::target_group(id);
     let s = &facts.service.target_group;
     let to_out = |arn: &str| TargetGroupOut { target_group_arn: arn.to_string(), name: name.clone() };
+    let mut tags = migration_tags(id);
+    if let Some(original) = compact_forward(&facts.service.original_actions) {
+        tags.push(aws_sdk_elasticloadbalancingv2::types::Tag::builder().key(names::ORIGINAL_FORWARD_TAG).value(original).build());
+    }
     let ensured = find_or_create(
         "IP target group",
         || async { Ok(find_target_group(&net, &name, id).await?.as_deref().map(to_out)) },
@@ -51,7 +55,7 @@ pub async fn create_target_group(ctx: &Context, state: State) -> Result<TargetGr
                 } else {
                     None
                 })
-                .set_tags(Some(migration_tags(id)))
+                .set_tags(Some(tags))
                 .send()
                 .await
                 .named("elasticloadbalancing:CreateTargetGroup", &net.role_arn);
@@ -114,10 +118,17 @@ pub async fn find_probe_rule(net: &AccountClients, listener_arn: &str, migration
 /// A target group's health is unknown (`unused`) until a listener forwards to it. The
 /// probe rule forwards to it only requests carrying `X-Carveout-Probe: <migration id>`,
 /// which no real client sends, so the ALB starts health checks without real traffic.
-pub async fn attach_probe_rule(ctx: &Context, state: State) -> Result<ProbeRuleOut, StepError> {
+pub async fn attach_probe_rule(ctx: &Context, state: State) -> Result<Option<ProbeRuleOut>, StepError> {
     let facts = state.facts()?;
     let group = State::need(&state.target_group, "targetGroup")?;
     let net = Accounts::new(&ctx.base, &state.plan).get(&facts.network.account_id).await?;
+    let s = &facts.service;
+    let now = actions_from_sdk(&current_actions(&net, &s.listener_arn, s.rule_arn.as_deref()).await?).unwrap_or_default();
+    if now.iter().any(|a| a.forwarded_groups().contains(&group.target_group_arn.as_str())) {
+        // A re-run after cutover: the service itself uses the group, health is known.
+        tracing::info!("the service already forwards to the new group: no probe rule needed");
+        return Ok(None);
+    }
     let id = &state.plan.migration_id;
     let listener = &facts.service.listener_arn;
     let priority = facts.service.probe_priority;
@@ -146,7 +157,7 @@ pub async fn attach_probe_rule(ctx: &Context, state: State) -> Result<ProbeRuleO
         },
     )
     .await?;
-    Ok(ensured.value)
+    Ok(Some(ensured.value))
 }
 
 /// Every new target healthy? Anything else is "not yet" (the deadline is the state's
