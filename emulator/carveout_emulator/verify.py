@@ -1,0 +1,153 @@
+"""Checks a finished migration's end state with independent describe calls (boto3), not
+with the workflow's own output: used by `make demo` and by the end-to-end tests.
+
+    python -m carveout_emulator.verify --endpoint URL --plan plan.json --output output.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from .seed import session
+
+TAG = "carveout:migration-id"
+
+
+def _tags(items: list[dict[str, str]] | None) -> dict[str, str]:
+    return {t["Key"]: t["Value"] for t in items or []}
+
+
+def end_state(endpoint: str, plan: dict[str, Any]) -> dict[str, Any]:
+    """What exists now for this migration, found from the plan alone."""
+    mid, region = plan["migrationId"], plan["region"]
+    n = session(endpoint, plan["service"]["accountId"], region)
+    t = session(endpoint, plan["target"]["accountId"], region)
+    s = session(endpoint, plan["source"]["accountId"], region)
+    ec2n, elb = n.client("ec2", endpoint_url=endpoint), n.client("elbv2", endpoint_url=endpoint)
+    ec2t, ec2s = t.client("ec2", endpoint_url=endpoint), s.client("ec2", endpoint_url=endpoint)
+
+    listener = elb.describe_listeners(ListenerArns=[plan["service"]["listenerArn"]])["Listeners"][0]
+    if plan["service"].get("ruleArn"):
+        actions = elb.describe_rules(RuleArns=[plan["service"]["ruleArn"]])["Rules"][0]["Actions"]
+    else:
+        actions = listener["DefaultActions"]
+    rules = elb.describe_rules(ListenerArn=plan["service"]["listenerArn"])["Rules"]
+    pcxs = [p for p in ec2n.describe_vpc_peering_connections()["VpcPeeringConnections"]
+            if _tags(p.get("Tags")).get(TAG) == mid]
+    images = [i for i in ec2s.describe_images(Owners=["self"])["Images"] if _tags(i.get("Tags")).get(TAG) == mid]
+    instances = [i for r in ec2t.describe_instances()["Reservations"] for i in r["Instances"]
+                 if _tags(i.get("Tags")).get(TAG) == mid and i["State"]["Name"] != "terminated"]
+    groups = [g for g in ec2t.describe_security_groups()["SecurityGroups"] if _tags(g.get("Tags")).get(TAG) == mid]
+    tgs = [g for g in elb.describe_target_groups()["TargetGroups"] if g["TargetGroupName"].startswith("carveout-")]
+    tgs = [g for g in tgs if _tags(elb.describe_tags(ResourceArns=[g["TargetGroupArn"]])["TagDescriptions"][0]["Tags"]).get(TAG) == mid]
+    sources = [i for r in ec2s.describe_instances(InstanceIds=plan["source"]["instanceIds"])["Reservations"]
+               for i in r["Instances"]]
+    return {
+        "actions": actions, "rules": rules, "peerings": pcxs, "images": images, "instances": instances,
+        "securityGroups": groups, "targetGroups": tgs, "sources": sources,
+        "clients": {"ec2n": ec2n, "elb": elb, "ec2t": ec2t, "ec2s": ec2s},
+    }
+
+
+def counts(state: dict[str, Any]) -> dict[str, int]:
+    keys = ["peerings", "images", "instances", "securityGroups", "targetGroups"]
+    return {k: len(state[k]) for k in keys} | {"rules": len(state["rules"])}
+
+
+def check(endpoint: str, plan: dict[str, Any]) -> list[tuple[str, bool, str]]:
+    """Every acceptance point of a successful migration, each (what, ok, detail)."""
+    st = end_state(endpoint, plan)
+    c = st["clients"]
+    results: list[tuple[str, bool, str]] = []
+
+    def ok(what: str, cond: bool, detail: str = "") -> None:
+        results.append((what, bool(cond), detail))
+
+    ok("exactly one peering", len(st["peerings"]) == 1, str([p["VpcPeeringConnectionId"] for p in st["peerings"]]))
+    pcx = st["peerings"][0] if st["peerings"] else {}
+    pcx_id = pcx.get("VpcPeeringConnectionId")
+    ok("peering active", pcx.get("Status", {}).get("Code") == "active", str(pcx.get("Status")))
+    n_cidr, t_cidr = pcx.get("RequesterVpcInfo", {}).get("CidrBlock"), pcx.get("AccepterVpcInfo", {}).get("CidrBlock")
+    for client, vpc, cidr, side in [(c["ec2n"], pcx.get("RequesterVpcInfo", {}).get("VpcId"), t_cidr, "network"),
+                                    (c["ec2t"], pcx.get("AccepterVpcInfo", {}).get("VpcId"), n_cidr, "target")]:
+        tables = client.describe_route_tables(Filters=[{"Name": "vpc-id", "Values": [vpc or "none"]}])["RouteTables"]
+        via = [t["RouteTableId"] for t in tables for r in t["Routes"]
+               if r.get("DestinationCidrBlock") == cidr and r.get("VpcPeeringConnectionId") == pcx_id]
+        ok(f"route to {cidr} via the peering on the {side} side", len(via) >= 1, str(via))
+
+    ok("one image per source instance", len(st["images"]) == len(plan["source"]["instanceIds"]),
+       str([i["ImageId"] for i in st["images"]]))
+    for image in st["images"]:
+        perms = c["ec2s"].describe_image_attribute(ImageId=image["ImageId"], Attribute="launchPermission")
+        users = [p.get("UserId") for p in perms["LaunchPermissions"]]
+        ok(f"{image['ImageId']} shared with the target account", plan["target"]["accountId"] in users, str(users))
+
+    ok("one new instance per source instance", len(st["instances"]) == len(plan["source"]["instanceIds"]),
+       str([i["InstanceId"] for i in st["instances"]]))
+    image_ids = {i["ImageId"] for i in st["images"]}
+    alb_sgs = set(c["elb"].describe_load_balancers(
+        LoadBalancerArns=[c["elb"].describe_listeners(ListenerArns=[plan["service"]["listenerArn"]])["Listeners"][0]["LoadBalancerArn"]]
+    )["LoadBalancers"][0]["SecurityGroups"])
+    ips = []
+    for inst in st["instances"]:
+        iid = inst["InstanceId"]
+        ips.append(inst["PrivateIpAddress"])
+        ok(f"{iid} running", inst["State"]["Name"] == "running", inst["State"]["Name"])
+        ok(f"{iid} in a target subnet", inst["SubnetId"] in plan["target"]["subnetIds"], inst["SubnetId"])
+        ok(f"{iid} launched from the shared image", inst["ImageId"] in image_ids, inst["ImageId"])
+        ok(f"{iid} requires IMDSv2", inst.get("MetadataOptions", {}).get("HttpTokens") == "required",
+           str(inst.get("MetadataOptions")))
+        sg_ids = [g["GroupId"] for g in inst["SecurityGroups"]]
+        sgs = c["ec2t"].describe_security_groups(GroupIds=sg_ids)["SecurityGroups"]
+        refs = {(p.get("UserId"), p.get("GroupId")) for g in sgs for perm in g["IpPermissions"]
+                for p in perm.get("UserIdGroupPairs", [])}
+        want = {(plan["service"]["accountId"], sg) for sg in alb_sgs}
+        ok(f"{iid} ingress references the ALB's security group", want <= refs, str(refs))
+
+    ok("one IP target group", len(st["targetGroups"]) == 1, str([g["TargetGroupArn"] for g in st["targetGroups"]]))
+    tg = st["targetGroups"][0] if st["targetGroups"] else {}
+    ok("target group is IP type", tg.get("TargetType") == "ip", str(tg.get("TargetType")))
+    if tg:
+        health = c["elb"].describe_target_health(TargetGroupArn=tg["TargetGroupArn"])["TargetHealthDescriptions"]
+        registered = {h["Target"]["Id"]: h["TargetHealth"]["State"] for h in health}
+        ok("target group holds the new private IPs", set(ips) == set(registered), str(registered))
+        ok("targets healthy", all(v == "healthy" for v in registered.values()), str(registered))
+    forwards = [a.get("TargetGroupArn") for a in st["actions"]] + [
+        g["TargetGroupArn"] for a in st["actions"] for g in a.get("ForwardConfig", {}).get("TargetGroups", [])]
+    ok("listener forwards to the new target group", tg.get("TargetGroupArn") in forwards and
+       plan["service"]["targetGroupArn"] not in forwards, str(set(forwards)))
+    probes = [r for r in st["rules"] if any(cnd.get("Field") == "http-header" for cnd in r.get("Conditions", []))]
+    ok("probe rule removed", not probes, str([r["RuleArn"] for r in probes]))
+    for src in st["sources"]:
+        ok(f"source {src['InstanceId']} still running", src["State"]["Name"] == "running", src["State"]["Name"])
+        ok(f"source {src['InstanceId']} carries no carveout tag", not any(k.startswith("carveout:") for k in _tags(src.get("Tags"))))
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--endpoint", required=True)
+    parser.add_argument("--plan", required=True)
+    parser.add_argument("--output", help="the execution output, to compare with what exists")
+    args = parser.parse_args()
+    plan = json.load(open(args.plan, encoding="utf-8"))
+    results = check(args.endpoint, plan)
+    if args.output:
+        out = json.load(open(args.output, encoding="utf-8"))
+        st = end_state(args.endpoint, plan)
+        results.append(("output names the instance that exists",
+                        {i["instanceId"] for i in out.get("instances", [])} == {i["InstanceId"] for i in st["instances"]}, ""))
+        results.append(("output names the target group that exists",
+                        [out.get("targetGroupArn")] == [g["TargetGroupArn"] for g in st["targetGroups"]], ""))
+    for what, good, detail in results:
+        print(f"  {'ok  ' if good else 'FAIL'} {what}" + ("" if good else f"  ({detail})"))
+    failed = [r for r in results if not r[1]]
+    print(f"{len(results) - len(failed)} passed, {len(failed)} failed")
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()
