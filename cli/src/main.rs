@@ -9,7 +9,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "carveout", version, about = "Move an EC2-hosted service into its own AWS account; the ALB stays where it is.")]
+#[command(
+    name = "carveout",
+    version,
+    about = "Move an EC2-hosted service into its own AWS account; the ALB stays where it is."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -31,7 +35,10 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Local(args) => local::run(args),
         Command::Schema => {
-            println!("{}", serde_json::to_string_pretty(&carveout::plan::schema()).expect("schema serializes"));
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&carveout::plan::schema()).expect("schema serializes")
+            );
             ExitCode::SUCCESS
         }
     }

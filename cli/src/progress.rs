@@ -17,35 +17,66 @@ pub struct Progress {
 
 impl Progress {
     pub fn new() -> Self {
-        Progress { started: Instant::now(), transitions: 0, polls: BTreeMap::new(), last_error: BTreeMap::new() }
+        Progress {
+            started: Instant::now(),
+            transitions: 0,
+            polls: BTreeMap::new(),
+            last_error: BTreeMap::new(),
+        }
     }
 
     fn line(&self, mark: &str, text: &str) {
-        eprintln!("[{:>7.2}s] {mark} {text}", self.started.elapsed().as_secs_f64());
+        eprintln!(
+            "[{:>7.2}s] {mark} {text}",
+            self.started.elapsed().as_secs_f64()
+        );
     }
 
     pub fn event(&mut self, e: &Value) {
         let state = e["state"].as_str().unwrap_or_default().to_string();
-        let index = e["index"].as_u64().map(|i| format!(" #{i}")).unwrap_or_default();
+        let index = e["index"]
+            .as_u64()
+            .map(|i| format!(" #{i}"))
+            .unwrap_or_default();
         match e["event"].as_str().unwrap_or_default() {
             "StateEntered" => {
                 self.transitions += 1;
-                if matches!(e["type"].as_str(), Some("Task" | "Parallel" | "Map" | "Fail")) {
+                if matches!(
+                    e["type"].as_str(),
+                    Some("Task" | "Parallel" | "Map" | "Fail")
+                ) {
                     self.line("▶", &format!("{state}{index}"));
                 }
             }
             "StateExited" if e["type"] == "Task" => self.line("✓", &format!("{state}{index}")),
             "TaskError" => {
-                self.last_error.insert(state, format!("{}: {}", e["error"].as_str().unwrap_or("?"), e["cause"].as_str().unwrap_or("")));
+                self.last_error.insert(
+                    state,
+                    format!(
+                        "{}: {}",
+                        e["error"].as_str().unwrap_or("?"),
+                        e["cause"].as_str().unwrap_or("")
+                    ),
+                );
             }
             "StateRetried" => {
                 self.transitions += 1;
                 let why = self.last_error.get(&state).cloned().unwrap_or_default();
                 if why.starts_with("CarveOut.NotReady") {
                     *self.polls.entry(state.clone()).or_default() += 1;
-                    self.line("↻", &format!("{state}{index} poll {}: {}", e["attempt"], why.trim_start_matches("CarveOut.NotReady: ")));
+                    self.line(
+                        "↻",
+                        &format!(
+                            "{state}{index} poll {}: {}",
+                            e["attempt"],
+                            why.trim_start_matches("CarveOut.NotReady: ")
+                        ),
+                    );
                 } else {
-                    self.line("↻", &format!("{state}{index} retry {}: {why}", e["attempt"]));
+                    self.line(
+                        "↻",
+                        &format!("{state}{index} retry {}: {why}", e["attempt"]),
+                    );
                 }
             }
             "StateCaught" => {
@@ -67,7 +98,10 @@ impl Progress {
         match result["status"].as_str() {
             Some("SUCCEEDED") => {
                 let out = &result["output"];
-                eprintln!("Migration {} succeeded in {elapsed:.1}s", out["migrationId"].as_str().unwrap_or("?"));
+                eprintln!(
+                    "Migration {} succeeded in {elapsed:.1}s",
+                    out["migrationId"].as_str().unwrap_or("?")
+                );
                 for i in out["instances"].as_array().into_iter().flatten() {
                     eprintln!(
                         "  new instance     {} ({}) in {}, from {} (source {})",
@@ -78,17 +112,39 @@ impl Progress {
                         i["sourceInstanceId"].as_str().unwrap_or("?"),
                     );
                 }
-                eprintln!("  peering          {}", out["peeringConnectionId"].as_str().unwrap_or("?"));
-                eprintln!("  target group     {}", out["targetGroupArn"].as_str().unwrap_or("?"));
-                let now: Vec<&str> = out["traffic"]["forwardsTo"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+                eprintln!(
+                    "  peering          {}",
+                    out["peeringConnectionId"].as_str().unwrap_or("?")
+                );
+                eprintln!(
+                    "  target group     {}",
+                    out["targetGroupArn"].as_str().unwrap_or("?")
+                );
+                let now: Vec<&str> = out["traffic"]["forwardsTo"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_str)
+                    .collect();
                 eprintln!("  listener now →   {}", now.join(", "));
-                eprintln!("  resources        {} created, all tagged carveout:migration-id", out["created"].as_array().map_or(0, Vec::len));
+                eprintln!(
+                    "  resources        {} created, all tagged carveout:migration-id",
+                    out["created"].as_array().map_or(0, Vec::len)
+                );
             }
             _ => {
-                eprintln!("Migration failed after {elapsed:.1}s: {}", result["error"].as_str().unwrap_or("?"));
+                eprintln!(
+                    "Migration failed after {elapsed:.1}s: {}",
+                    result["error"].as_str().unwrap_or("?")
+                );
                 eprintln!("  {}", result["cause"].as_str().unwrap_or(""));
             }
         }
-        eprintln!("  state transitions {} · polls {} ({})", self.transitions, self.total_polls(), polls.join(", "));
+        eprintln!(
+            "  state transitions {} · polls {} ({})",
+            self.transitions,
+            self.total_polls(),
+            polls.join(", ")
+        );
     }
 }

@@ -57,6 +57,26 @@ def counts(state: dict[str, Any]) -> dict[str, int]:
     return {k: len(state[k]) for k in keys} | {"rules": len(state["rules"])}
 
 
+def untagged(endpoint: str, plan: dict[str, Any], created: list[dict[str, str]]) -> list[str]:
+    """The created resources (as listed in an execution output) that lack the migration tag."""
+    mid, region = plan["migrationId"], plan["region"]
+    missing = []
+    for res in created:
+        s = session(endpoint, res["accountId"], region)
+        ec2, elb = s.client("ec2", endpoint_url=endpoint), s.client("elbv2", endpoint_url=endpoint)
+        kind, rid = res["kind"], res["id"]
+        if kind in ("target-group", "listener-rule"):
+            tags = elb.describe_tags(ResourceArns=[rid])["TagDescriptions"][0]["Tags"]
+        elif kind == "ram-resource-share":
+            share = s.client("ram", endpoint_url=endpoint).get_resource_shares(resourceOwner="SELF")["resourceShares"]
+            tags = [{"Key": t["key"], "Value": t["value"]} for x in share if x["resourceShareArn"] == rid for t in x.get("tags", [])]
+        else:
+            tags = ec2.describe_tags(Filters=[{"Name": "resource-id", "Values": [rid]}])["Tags"]
+        if _tags(tags).get(TAG) != mid:
+            missing.append(f"{kind} {rid}")
+    return missing
+
+
 def check(endpoint: str, plan: dict[str, Any]) -> list[tuple[str, bool, str]]:
     """Every acceptance point of a successful migration, each (what, ok, detail)."""
     st = end_state(endpoint, plan)

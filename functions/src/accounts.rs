@@ -103,7 +103,9 @@ impl Accounts {
                 ),
             })?;
         let creds = out.credentials().ok_or_else(|| {
-            StepError::ResourceFailed(format!("sts:AssumeRole on {role_arn} returned no credentials"))
+            StepError::ResourceFailed(format!(
+                "sts:AssumeRole on {role_arn} returned no credentials"
+            ))
         })?;
         let credentials = Credentials::new(
             creds.access_key_id(),

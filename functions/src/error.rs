@@ -145,7 +145,10 @@ where
                         e.message().unwrap_or("no message").to_string(),
                     )
                 }
-                other => (None, aws_smithy_types::error::display::DisplayErrorContext(other).to_string()),
+                other => (
+                    None,
+                    aws_smithy_types::error::display::DisplayErrorContext(other).to_string(),
+                ),
             };
             AwsFailure {
                 action,
@@ -167,7 +170,10 @@ mod tests {
             (StepError::NotReady("x".into()), "CarveOut.NotReady"),
             (StepError::InvalidPlan("x".into()), "CarveOut.InvalidPlan"),
             (StepError::Conflict("x".into()), "CarveOut.Conflict"),
-            (StepError::ResourceFailed("x".into()), "CarveOut.ResourceFailed"),
+            (
+                StepError::ResourceFailed("x".into()),
+                "CarveOut.ResourceFailed",
+            ),
             (
                 StepError::AccessDenied {
                     principal: "r".into(),

@@ -15,7 +15,11 @@ pub struct Ensured<T> {
 /// Looks for the resource (by tag, deterministic name or token) and creates it only when
 /// it is not there. `create` answers `Ok(None)` when AWS reports a duplicate (another run
 /// won a race): then it is looked up again instead of failing.
-pub async fn find_or_create<T, F, FF, C, CF>(what: &str, find: F, create: C) -> Result<Ensured<T>, StepError>
+pub async fn find_or_create<T, F, FF, C, CF>(
+    what: &str,
+    find: F,
+    create: C,
+) -> Result<Ensured<T>, StepError>
 where
     F: Fn() -> FF,
     FF: Future<Output = Result<Option<T>, StepError>>,
@@ -24,14 +28,23 @@ where
 {
     if let Some(value) = find().await? {
         tracing::info!(what, "found from an earlier run");
-        return Ok(Ensured { value, created: false });
+        return Ok(Ensured {
+            value,
+            created: false,
+        });
     }
     if let Some(value) = create().await? {
         tracing::info!(what, "created");
-        return Ok(Ensured { value, created: true });
+        return Ok(Ensured {
+            value,
+            created: true,
+        });
     }
     match find().await? {
-        Some(value) => Ok(Ensured { value, created: false }),
+        Some(value) => Ok(Ensured {
+            value,
+            created: false,
+        }),
         None => Err(StepError::conflict(format!(
             "{what}: AWS reports it exists but it cannot be found by its carveout tag; remove or tag it"
         ))),
@@ -57,7 +70,9 @@ pub fn poll_once<T>(what: &str, observed: Poll<T>) -> Result<T, StepError> {
             tracing::info!(what, state, "not ready yet");
             Err(StepError::NotReady(format!("{what} is {state}")))
         }
-        Poll::Failed(reason) => Err(StepError::ResourceFailed(format!("{what} failed: {reason}"))),
+        Poll::Failed(reason) => Err(StepError::ResourceFailed(format!(
+            "{what} failed: {reason}"
+        ))),
     }
 }
 
@@ -69,13 +84,23 @@ mod tests {
     #[tokio::test]
     async fn an_existing_resource_is_returned_without_creating() {
         let created = AtomicUsize::new(0);
-        let got = find_or_create("x", || async { Ok(Some(7)) }, || async {
-            created.fetch_add(1, Ordering::SeqCst);
-            Ok(Some(8))
-        })
+        let got = find_or_create(
+            "x",
+            || async { Ok(Some(7)) },
+            || async {
+                created.fetch_add(1, Ordering::SeqCst);
+                Ok(Some(8))
+            },
+        )
         .await
         .unwrap();
-        assert_eq!(got, Ensured { value: 7, created: false });
+        assert_eq!(
+            got,
+            Ensured {
+                value: 7,
+                created: false
+            }
+        );
         assert_eq!(created.load(Ordering::SeqCst), 0);
     }
 
@@ -92,18 +117,28 @@ mod tests {
         )
         .await
         .unwrap();
-        assert_eq!(got, Ensured { value: 9, created: false });
+        assert_eq!(
+            got,
+            Ensured {
+                value: 9,
+                created: false
+            }
+        );
     }
 
     #[test]
     fn polls_map_to_design_errors() {
         assert_eq!(poll_once("a", Poll::Ready(1)), Ok(1));
         assert_eq!(
-            poll_once::<()>("image ami-1", Poll::Pending("pending".into())).unwrap_err().name(),
+            poll_once::<()>("image ami-1", Poll::Pending("pending".into()))
+                .unwrap_err()
+                .name(),
             "CarveOut.NotReady"
         );
         assert_eq!(
-            poll_once::<()>("a", Poll::Failed("x".into())).unwrap_err().name(),
+            poll_once::<()>("a", Poll::Failed("x".into()))
+                .unwrap_err()
+                .name(),
             "CarveOut.ResourceFailed"
         );
     }

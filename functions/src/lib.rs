@@ -11,6 +11,8 @@ pub mod plan;
 pub mod runtime;
 pub mod state;
 pub mod steps;
+#[cfg(test)]
+pub(crate) mod test_support;
 
 pub use error::StepError;
 pub use steps::{Context, Step};

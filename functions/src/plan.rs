@@ -15,11 +15,9 @@ pub const MIGRATION_ID: &str = r"^[A-Za-z0-9][A-Za-z0-9-]{0,47}$";
 pub const ACCOUNT_ID: &str = r"^[0-9]{12}$";
 pub const REGION: &str = r"^[a-z]{2}(-[a-z]+)+-[0-9]$";
 pub const ROLE_NAME: &str = r"^[A-Za-z0-9+=,.@_-]{1,64}$";
-pub const LISTENER_ARN: &str =
-    r"^arn:aws[a-z-]*:elasticloadbalancing:[a-z0-9-]+:[0-9]{12}:listener/app/[A-Za-z0-9-]+/[0-9a-f]+/[0-9a-f]+$";
+pub const LISTENER_ARN: &str = r"^arn:aws[a-z-]*:elasticloadbalancing:[a-z0-9-]+:[0-9]{12}:listener/app/[A-Za-z0-9-]+/[0-9a-f]+/[0-9a-f]+$";
 pub const RULE_ARN: &str = r"^arn:aws[a-z-]*:elasticloadbalancing:[a-z0-9-]+:[0-9]{12}:listener-rule/app/[A-Za-z0-9-]+/[0-9a-f]+/[0-9a-f]+/[0-9a-f]+$";
-pub const TARGET_GROUP_ARN: &str =
-    r"^arn:aws[a-z-]*:elasticloadbalancing:[a-z0-9-]+:[0-9]{12}:targetgroup/[A-Za-z0-9-]+/[0-9a-f]+$";
+pub const TARGET_GROUP_ARN: &str = r"^arn:aws[a-z-]*:elasticloadbalancing:[a-z0-9-]+:[0-9]{12}:targetgroup/[A-Za-z0-9-]+/[0-9a-f]+$";
 pub const INSTANCE_ID: &str = r"^i-([0-9a-f]{8}|[0-9a-f]{17})$";
 pub const VPC_ID: &str = r"^vpc-([0-9a-f]{8}|[0-9a-f]{17})$";
 pub const SUBNET_ID: &str = r"^subnet-([0-9a-f]{8}|[0-9a-f]{17})$";
@@ -216,7 +214,10 @@ impl Plan {
         );
         check!(
             matches(REGION, &self.region),
-            format!("region {:?} is not a region name like ap-northeast-1", self.region),
+            format!(
+                "region {:?} is not a region name like ap-northeast-1",
+                self.region
+            ),
         );
         check!(
             matches(ROLE_NAME, &self.role_name),
@@ -247,14 +248,24 @@ impl Plan {
             ),
         );
         let arns = [
-            ("service.listenerArn", Some(&self.service.listener_arn), LISTENER_ARN),
+            (
+                "service.listenerArn",
+                Some(&self.service.listener_arn),
+                LISTENER_ARN,
+            ),
             ("service.ruleArn", self.service.rule_arn.as_ref(), RULE_ARN),
-            ("service.targetGroupArn", Some(&self.service.target_group_arn), TARGET_GROUP_ARN),
+            (
+                "service.targetGroupArn",
+                Some(&self.service.target_group_arn),
+                TARGET_GROUP_ARN,
+            ),
         ];
         for (field, arn, pattern) in arns {
             let Some(arn) = arn else { continue };
             if !matches(pattern, arn) {
-                p.push(format!("{field} {arn:?} is not an ALB ARN of the expected kind"));
+                p.push(format!(
+                    "{field} {arn:?} is not an ALB ARN of the expected kind"
+                ));
                 continue;
             }
             if let Some(parts) = arn_parts(arn) {
@@ -272,17 +283,36 @@ impl Plan {
                 }
             }
         }
-        if let (Some(rule), Some(lst)) = (&self.service.rule_arn, listener_id(&self.service.listener_arn)) {
-            if !rule.contains(&format!("listener-rule/{lst}/")) {
-                p.push(format!("service.ruleArn {rule:?} is not a rule of service.listenerArn"));
-            }
+        if let (Some(rule), Some(lst)) = (
+            &self.service.rule_arn,
+            listener_id(&self.service.listener_arn),
+        ) && !rule.contains(&format!("listener-rule/{lst}/"))
+        {
+            p.push(format!(
+                "service.ruleArn {rule:?} is not a rule of service.listenerArn"
+            ));
         }
-        ids(&mut p, "source.instanceIds", &self.source.instance_ids, INSTANCE_ID, 20);
+        ids(
+            &mut p,
+            "source.instanceIds",
+            &self.source.instance_ids,
+            INSTANCE_ID,
+            20,
+        );
         check!(
             matches(VPC_ID, &self.target.vpc_id),
-            format!("target.vpcId {:?} is not a VPC id (vpc-…)", self.target.vpc_id),
+            format!(
+                "target.vpcId {:?} is not a VPC id (vpc-…)",
+                self.target.vpc_id
+            ),
         );
-        ids(&mut p, "target.subnetIds", &self.target.subnet_ids, SUBNET_ID, 16);
+        ids(
+            &mut p,
+            "target.subnetIds",
+            &self.target.subnet_ids,
+            SUBNET_ID,
+            16,
+        );
         if self.consistency == Consistency::StopSource {
             p.push(
                 "consistency \"stop-source\" is not available in this version of carveout; use \"live\" (no reboot) or \"reboot\" (file-system consistent image)"
@@ -290,7 +320,9 @@ impl Plan {
             );
         }
         let shift = &self.options.traffic_shift;
-        if shift.is_empty() || shift.last() != Some(&100) || shift.iter().any(|&s| s == 0 || s > 100)
+        if shift.is_empty()
+            || shift.last() != Some(&100)
+            || shift.iter().any(|&s| s == 0 || s > 100)
             || shift.windows(2).any(|w| w[0] >= w[1])
         {
             p.push(format!(
@@ -301,10 +333,12 @@ impl Plan {
                 "options.trafficShift {shift:?}: gradual cutover is not available in this version of carveout; use [100]"
             ));
         }
-        if let Some(t) = &self.options.instance_type {
-            if !matches(INSTANCE_TYPE, t) {
-                p.push(format!("options.instanceType {t:?} is not an instance type like t3.small"));
-            }
+        if let Some(t) = &self.options.instance_type
+            && !matches(INSTANCE_TYPE, t)
+        {
+            p.push(format!(
+                "options.instanceType {t:?} is not an instance type like t3.small"
+            ));
         }
         p
     }
@@ -326,7 +360,10 @@ fn ids(problems: &mut Vec<String>, field: &str, values: &[String], pattern: &str
         problems.push(format!("{field} must list at least one id"));
     }
     if values.len() > max {
-        problems.push(format!("{field} lists {} ids; at most {max} per migration", values.len()));
+        problems.push(format!(
+            "{field} lists {} ids; at most {max} per migration",
+            values.len()
+        ));
     }
     let mut seen = BTreeSet::new();
     for id in values {
@@ -397,7 +434,10 @@ pub(crate) mod tests {
     #[test]
     fn stop_source_is_refused_clearly_for_now() {
         let msg = problems_of(|v| v["consistency"] = json!("stop-source"));
-        assert!(msg.contains("stop-source") && msg.contains("not available"), "{msg}");
+        assert!(
+            msg.contains("stop-source") && msg.contains("not available"),
+            "{msg}"
+        );
     }
 
     #[test]
@@ -416,19 +456,27 @@ pub(crate) mod tests {
         assert!(msg.contains("\"i-xyz\""), "{msg}");
         assert!(msg.contains("twice"), "{msg}");
         assert!(msg.contains("12-digit"), "{msg}");
-        assert!(msg.contains("one migration works inside one region"), "{msg}");
+        assert!(
+            msg.contains("one migration works inside one region"),
+            "{msg}"
+        );
     }
 
     #[test]
     fn same_source_and_target_account_is_refused() {
         let msg = problems_of(|v| v["target"]["accountId"] = json!("111111111111"));
-        assert!(msg.contains("target.accountId equals source.accountId"), "{msg}");
+        assert!(
+            msg.contains("target.accountId equals source.accountId"),
+            "{msg}"
+        );
     }
 
     #[test]
     fn a_rule_of_another_listener_is_refused() {
         let msg = problems_of(|v| {
-            v["service"]["ruleArn"] = json!("arn:aws:elasticloadbalancing:ap-northeast-1:111111111111:listener-rule/app/main/0123456789abcdef/fedcba9876543210/0011223344556677")
+            v["service"]["ruleArn"] = json!(
+                "arn:aws:elasticloadbalancing:ap-northeast-1:111111111111:listener-rule/app/main/0123456789abcdef/fedcba9876543210/0011223344556677"
+            )
         });
         assert!(msg.contains("not a rule of service.listenerArn"), "{msg}");
     }
@@ -441,10 +489,8 @@ pub(crate) mod tests {
 
     #[test]
     fn the_shipped_schema_is_generated_from_the_model() {
-        let shipped: serde_json::Value = serde_json::from_str(include_str!(
-            "../../schema/plan.schema.json"
-        ))
-        .unwrap();
+        let shipped: serde_json::Value =
+            serde_json::from_str(include_str!("../../schema/plan.schema.json")).unwrap();
         assert_eq!(
             shipped,
             schema(),

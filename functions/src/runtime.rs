@@ -14,16 +14,28 @@ pub fn init_tracing() {
     use tracing_subscriber::{EnvFilter, fmt};
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     if std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some() {
-        fmt().json().with_env_filter(filter).with_current_span(false).without_time().init();
+        fmt()
+            .json()
+            .with_env_filter(filter)
+            .with_current_span(false)
+            .without_time()
+            .init();
     } else {
-        fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).compact().init();
+        fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .with_target(false)
+            .compact()
+            .init();
     }
 }
 
 /// The whole `main` of a step binary.
 pub async fn main(step: Step) -> Result<(), Error> {
     init_tracing();
-    let ctx = Context { base: load_base_config().await };
+    let ctx = Context {
+        base: load_base_config().await,
+    };
     if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
         let ctx = &ctx;
         return lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {

@@ -18,7 +18,11 @@ pub fn tags(migration_id: &str, extra: &[(&str, &str)]) -> Vec<Tag> {
         .collect()
 }
 
-pub fn tag_spec(kind: ResourceType, migration_id: &str, extra: &[(&str, &str)]) -> TagSpecification {
+pub fn tag_spec(
+    kind: ResourceType,
+    migration_id: &str,
+    extra: &[(&str, &str)],
+) -> TagSpecification {
     TagSpecification::builder()
         .resource_type(kind)
         .set_tags(Some(tags(migration_id, extra)))
@@ -39,11 +43,16 @@ pub fn migration_filter(migration_id: &str) -> Filter {
 /// True when the tag list carries `key = value` (checked on the client too: not every
 /// emulator honours every filter, and a wrong match would be expensive).
 pub fn has_tag(tags: &[Tag], key: &str, value: &str) -> bool {
-    tags.iter().any(|t| t.key() == Some(key) && t.value() == Some(value))
+    tags.iter()
+        .any(|t| t.key() == Some(key) && t.value() == Some(value))
 }
 
 /// The associated IPv4 CIDR blocks of a VPC and whether it is the default VPC.
-pub async fn vpc_cidrs(c: &AccountClients, vpc_id: &str, field: &str) -> Result<(Vec<String>, bool), StepError> {
+pub async fn vpc_cidrs(
+    c: &AccountClients,
+    vpc_id: &str,
+    field: &str,
+) -> Result<(Vec<String>, bool), StepError> {
     let out = c.ec2.describe_vpcs().vpc_ids(vpc_id).send().await;
     let out = match out.named("ec2:DescribeVpcs", &c.role_arn) {
         Ok(out) => out,
@@ -56,7 +65,10 @@ pub async fn vpc_cidrs(c: &AccountClients, vpc_id: &str, field: &str) -> Result<
         Err(f) => return Err(f.into()),
     };
     let vpc = out.vpcs().first().ok_or_else(|| {
-        StepError::invalid_plan(format!("{field} {vpc_id} does not exist in account {}", c.account_id))
+        StepError::invalid_plan(format!(
+            "{field} {vpc_id} does not exist in account {}",
+            c.account_id
+        ))
     })?;
     let mut cidrs: Vec<String> = vpc
         .cidr_block_association_set()
@@ -94,11 +106,16 @@ pub async fn route_tables_of_subnets(
     for subnet in &ids {
         let table = explicit.route_tables().iter().find(|t| {
             t.vpc_id() == Some(vpc_id)
-                && t.associations().iter().any(|a| a.subnet_id() == Some(subnet))
+                && t.associations()
+                    .iter()
+                    .any(|a| a.subnet_id() == Some(subnet))
         });
         match table {
             Some(t) => {
-                if !tables.iter().any(|x| x.route_table_id() == t.route_table_id()) {
+                if !tables
+                    .iter()
+                    .any(|x| x.route_table_id() == t.route_table_id())
+                {
                     tables.push(t.clone());
                 }
             }
@@ -119,7 +136,10 @@ pub async fn route_tables_of_subnets(
         });
         match main {
             Some(t) => {
-                if !tables.iter().any(|x| x.route_table_id() == t.route_table_id()) {
+                if !tables
+                    .iter()
+                    .any(|x| x.route_table_id() == t.route_table_id())
+                {
                     tables.push(t.clone());
                 }
             }
@@ -176,6 +196,57 @@ fn parse_cidr(cidr: &str) -> Option<(u32, u32)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_support::clients;
+    use aws_sdk_ec2::operation::describe_route_tables::DescribeRouteTablesOutput;
+    use aws_sdk_ec2::types::RouteTableAssociation;
+    use aws_smithy_mocks::mock;
+
+    fn rt(id: &str, subnet: Option<&str>, main: bool) -> RouteTable {
+        RouteTable::builder()
+            .route_table_id(id)
+            .vpc_id("vpc-1")
+            .associations(
+                RouteTableAssociation::builder()
+                    .set_subnet_id(subnet.map(str::to_string))
+                    .main(main)
+                    .build(),
+            )
+            .build()
+    }
+
+    #[tokio::test]
+    async fn subnets_without_their_own_table_use_the_main_table() {
+        let explicit = mock!(aws_sdk_ec2::Client::describe_route_tables).then_output(|| {
+            DescribeRouteTablesOutput::builder()
+                .route_tables(rt("rtb-a", Some("subnet-a"), false))
+                .build()
+        });
+        let main = mock!(aws_sdk_ec2::Client::describe_route_tables).then_output(|| {
+            DescribeRouteTablesOutput::builder()
+                .route_tables(rt("rtb-main", None, true))
+                .build()
+        });
+        let c = clients(&[&explicit, &main], &[], &[]);
+        let tables = route_tables_of_subnets(&c, "vpc-1", &["subnet-a".into(), "subnet-b".into()])
+            .await
+            .unwrap();
+        let ids: Vec<_> = tables.iter().filter_map(|t| t.route_table_id()).collect();
+        assert_eq!(ids, vec!["rtb-a", "rtb-main"]);
+    }
+
+    #[tokio::test]
+    async fn no_table_at_all_is_an_invalid_plan_naming_the_subnets() {
+        let none = mock!(aws_sdk_ec2::Client::describe_route_tables)
+            .then_output(|| DescribeRouteTablesOutput::builder().build());
+        let none_main = mock!(aws_sdk_ec2::Client::describe_route_tables)
+            .then_output(|| DescribeRouteTablesOutput::builder().build());
+        let c = clients(&[&none, &none_main], &[], &[]);
+        let err = route_tables_of_subnets(&c, "vpc-1", &["subnet-b".into()])
+            .await
+            .unwrap_err();
+        assert_eq!(err.name(), "CarveOut.InvalidPlan");
+        assert!(err.to_string().contains("subnet-b"));
+    }
 
     #[test]
     fn overlap_is_detected_whatever_the_prefix_lengths() {

@@ -2,8 +2,8 @@
 
 use aws_sdk_elasticloadbalancingv2 as elbv2;
 use elbv2::types::{
-    Action, ActionTypeEnum, FixedResponseActionConfig, ForwardActionConfig, TargetGroupStickinessConfig,
-    TargetGroupTuple, TargetHealthStateEnum,
+    Action, ActionTypeEnum, FixedResponseActionConfig, ForwardActionConfig,
+    TargetGroupStickinessConfig, TargetGroupTuple, TargetHealthStateEnum,
 };
 use serde::{Deserialize, Serialize};
 
@@ -93,7 +93,10 @@ impl ActionModel {
     }
 
     pub fn from_sdk(action: &Action) -> Result<Self, String> {
-        let kind = action.r#type().map(|t| t.as_str().to_string()).unwrap_or_default();
+        let kind = action
+            .r#type()
+            .map(|t| t.as_str().to_string())
+            .unwrap_or_default();
         if action.authenticate_oidc_config().is_some()
             || action.authenticate_cognito_config().is_some()
             || action.redirect_config().is_some()
@@ -117,9 +120,11 @@ impl ActionModel {
                         weight: t.weight(),
                     })
                     .collect(),
-                target_group_stickiness_config: fc.target_group_stickiness_config().map(|s| StickinessModel {
-                    enabled: s.enabled(),
-                    duration_seconds: s.duration_seconds(),
+                target_group_stickiness_config: fc.target_group_stickiness_config().map(|s| {
+                    StickinessModel {
+                        enabled: s.enabled(),
+                        duration_seconds: s.duration_seconds(),
+                    }
                 }),
             }),
             fixed_response_config: action.fixed_response_config().map(|f| FixedResponseModel {
@@ -144,24 +149,23 @@ impl ActionModel {
                         })
                         .collect(),
                 ))
-                .set_target_group_stickiness_config(fc.target_group_stickiness_config.as_ref().map(|s| {
-                    TargetGroupStickinessConfig::builder()
-                        .set_enabled(s.enabled)
-                        .set_duration_seconds(s.duration_seconds)
-                        .build()
-                }))
+                .set_target_group_stickiness_config(fc.target_group_stickiness_config.as_ref().map(
+                    |s| {
+                        TargetGroupStickinessConfig::builder()
+                            .set_enabled(s.enabled)
+                            .set_duration_seconds(s.duration_seconds)
+                            .build()
+                    },
+                ))
                 .build()
         });
-        let fixed = match &self.fixed_response_config {
-            Some(f) => Some(
-                FixedResponseActionConfig::builder()
-                    .status_code(&f.status_code)
-                    .set_content_type(f.content_type.clone())
-                    .set_message_body(f.message_body.clone())
-                    .build(),
-            ),
-            None => None,
-        };
+        let fixed = self.fixed_response_config.as_ref().map(|f| {
+            FixedResponseActionConfig::builder()
+                .status_code(&f.status_code)
+                .set_content_type(f.content_type.clone())
+                .set_message_body(f.message_body.clone())
+                .build()
+        });
         Ok(Action::builder()
             .r#type(ActionTypeEnum::from(self.kind.as_str()))
             .set_order(self.order)
@@ -181,16 +185,29 @@ pub fn compact_forward(actions: &[ActionModel]) -> Option<String> {
         return None;
     }
     let fc = a.forward_config.as_ref();
-    let weight = fc.and_then(|f| f.target_groups.first()).and_then(|g| g.weight);
+    let weight = fc
+        .and_then(|f| f.target_groups.first())
+        .and_then(|g| g.weight);
     let sticky = fc.and_then(|f| f.target_group_stickiness_config.as_ref());
     let part = |name: &str, v: Option<String>| v.map(|v| format!("{name}={v}"));
     let parts: Vec<String> = [
         part("order", a.order.map(|o| o.to_string())),
-        part("plain", a.target_group_arn.as_ref().map(|_| "1".to_string())),
+        part(
+            "plain",
+            a.target_group_arn.as_ref().map(|_| "1".to_string()),
+        ),
         part("config", fc.map(|_| "1".to_string())),
         part("weight", weight.map(|w| w.to_string())),
-        part("sticky", sticky.and_then(|s| s.enabled).map(|e| e.to_string())),
-        part("duration", sticky.and_then(|s| s.duration_seconds).map(|d| d.to_string())),
+        part(
+            "sticky",
+            sticky.and_then(|s| s.enabled).map(|e| e.to_string()),
+        ),
+        part(
+            "duration",
+            sticky
+                .and_then(|s| s.duration_seconds)
+                .map(|d| d.to_string()),
+        ),
         part("stickycfg", sticky.map(|_| "1".to_string())),
     ]
     .into_iter()
@@ -202,7 +219,9 @@ pub fn compact_forward(actions: &[ActionModel]) -> Option<String> {
 /// The inverse of [`compact_forward`], for the plan's original target group.
 pub fn expand_forward(compact: &str, target_group_arn: &str) -> ActionModel {
     let get = |key: &str| {
-        compact.split(' ').find_map(|p| p.strip_prefix(key).and_then(|r| r.strip_prefix('=')))
+        compact
+            .split(' ')
+            .find_map(|p| p.strip_prefix(key).and_then(|r| r.strip_prefix('=')))
     };
     let forward_config = get("config").map(|_| ForwardModel {
         target_groups: vec![WeightedGroup {
@@ -234,11 +253,17 @@ pub fn actions_to_sdk(actions: &[ActionModel]) -> Result<Vec<Action>, StepError>
 /// Two action lists route traffic the same way. AWS fills in `ForwardConfig` (weight 1,
 /// stickiness off) for a plain `TargetGroupArn` forward; compare what traffic does.
 pub fn same_routing(a: &[ActionModel], b: &[ActionModel]) -> bool {
-    fn norm(actions: &[ActionModel]) -> Vec<(String, Vec<String>, Option<FixedResponseModel>, bool)> {
+    fn norm(
+        actions: &[ActionModel],
+    ) -> Vec<(String, Vec<String>, Option<FixedResponseModel>, bool)> {
         actions
             .iter()
             .map(|x| {
-                let mut groups: Vec<String> = x.forwarded_groups().into_iter().map(str::to_string).collect();
+                let mut groups: Vec<String> = x
+                    .forwarded_groups()
+                    .into_iter()
+                    .map(str::to_string)
+                    .collect();
                 groups.sort();
                 let sticky = x
                     .forward_config
@@ -246,7 +271,12 @@ pub fn same_routing(a: &[ActionModel], b: &[ActionModel]) -> bool {
                     .and_then(|f| f.target_group_stickiness_config.as_ref())
                     .and_then(|s| s.enabled)
                     .unwrap_or(false);
-                (x.kind.clone(), groups, x.fixed_response_config.clone(), sticky)
+                (
+                    x.kind.clone(),
+                    groups,
+                    x.fixed_response_config.clone(),
+                    sticky,
+                )
             })
             .collect()
     }
@@ -268,7 +298,11 @@ pub async fn current_actions(
                 .send()
                 .await
                 .named("elasticloadbalancing:DescribeRules", &net.role_arn)?;
-            Ok(out.rules().first().map(|r| r.actions().to_vec()).unwrap_or_default())
+            Ok(out
+                .rules()
+                .first()
+                .map(|r| r.actions().to_vec())
+                .unwrap_or_default())
         }
         None => {
             let out = net
@@ -378,7 +412,11 @@ pub async fn find_target_group(
 }
 
 /// True when the ELBv2 resource carries `carveout:migration-id = migration_id`.
-pub async fn tagged_with(net: &AccountClients, arn: &str, migration_id: &str) -> Result<bool, StepError> {
+pub async fn tagged_with(
+    net: &AccountClients,
+    arn: &str,
+    migration_id: &str,
+) -> Result<bool, StepError> {
     let out = net
         .elb
         .describe_tags()
@@ -387,9 +425,9 @@ pub async fn tagged_with(net: &AccountClients, arn: &str, migration_id: &str) ->
         .await
         .named("elasticloadbalancing:DescribeTags", &net.role_arn)?;
     Ok(out.tag_descriptions().iter().any(|d| {
-        d.tags()
-            .iter()
-            .any(|t| t.key() == Some(crate::names::MIGRATION_TAG) && t.value() == Some(migration_id))
+        d.tags().iter().any(|t| {
+            t.key() == Some(crate::names::MIGRATION_TAG) && t.value() == Some(migration_id)
+        })
     }))
 }
 
@@ -405,6 +443,46 @@ pub fn migration_tags(migration_id: &str) -> Vec<elbv2::types::Tag> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_support::{aws_error, clients};
+    use aws_smithy_mocks::mock;
+    use elbv2::operation::describe_tags::DescribeTagsOutput;
+    use elbv2::operation::describe_target_groups::{
+        DescribeTargetGroupsError, DescribeTargetGroupsOutput,
+    };
+    use elbv2::types::{TagDescription, TargetGroup};
+
+    #[tokio::test]
+    async fn a_missing_target_group_is_none() {
+        let describe = mock!(elbv2::Client::describe_target_groups)
+            .then_error(|| DescribeTargetGroupsError::generic(aws_error("TargetGroupNotFound")));
+        let c = clients(&[], &[&describe], &[]);
+        assert_eq!(find_target_group(&c, "carveout-x", "x").await, Ok(None));
+    }
+
+    #[tokio::test]
+    async fn a_same_named_group_without_our_tag_is_a_conflict() {
+        let describe = mock!(elbv2::Client::describe_target_groups).then_output(|| {
+            DescribeTargetGroupsOutput::builder()
+                .target_groups(
+                    TargetGroup::builder()
+                        .target_group_arn("arn:tg/carveout-x")
+                        .build(),
+                )
+                .build()
+        });
+        let tags = mock!(elbv2::Client::describe_tags).then_output(|| {
+            DescribeTagsOutput::builder()
+                .tag_descriptions(
+                    TagDescription::builder()
+                        .resource_arn("arn:tg/carveout-x")
+                        .build(),
+                )
+                .build()
+        });
+        let c = clients(&[], &[&describe, &tags], &[]);
+        let err = find_target_group(&c, "carveout-x", "x").await.unwrap_err();
+        assert_eq!(err.name(), "CarveOut.Conflict");
+    }
 
     fn weighted(groups: &[(&str, i32)]) -> ActionModel {
         ActionModel {
@@ -414,9 +492,15 @@ mod tests {
             forward_config: Some(ForwardModel {
                 target_groups: groups
                     .iter()
-                    .map(|(a, w)| WeightedGroup { target_group_arn: a.to_string(), weight: Some(*w) })
+                    .map(|(a, w)| WeightedGroup {
+                        target_group_arn: a.to_string(),
+                        weight: Some(*w),
+                    })
                     .collect(),
-                target_group_stickiness_config: Some(StickinessModel { enabled: Some(true), duration_seconds: Some(300) }),
+                target_group_stickiness_config: Some(StickinessModel {
+                    enabled: Some(true),
+                    duration_seconds: Some(300),
+                }),
             }),
             fixed_response_config: None,
         }
@@ -428,7 +512,10 @@ mod tests {
         let back = ActionModel::from_sdk(&original.to_sdk().unwrap()).unwrap();
         assert_eq!(back, original);
         let json = serde_json::to_value(&original).unwrap();
-        assert_eq!(json["ForwardConfig"]["TargetGroupStickinessConfig"]["DurationSeconds"], 300);
+        assert_eq!(
+            json["ForwardConfig"]["TargetGroupStickinessConfig"]["DurationSeconds"],
+            300
+        );
     }
 
     #[test]
@@ -436,8 +523,12 @@ mod tests {
         let plain = ActionModel::forward_to("arn:tg/a", Some(1));
         let spelled = weighted(&[("arn:tg/a", 1)]);
         let mut spelled_plain = spelled.clone();
-        spelled_plain.forward_config.as_mut().unwrap().target_group_stickiness_config = None;
-        assert!(same_routing(&[plain.clone()], &[spelled_plain]));
+        spelled_plain
+            .forward_config
+            .as_mut()
+            .unwrap()
+            .target_group_stickiness_config = None;
+        assert!(same_routing(std::slice::from_ref(&plain), &[spelled_plain]));
         assert!(!same_routing(&[plain], &[weighted(&[("arn:tg/b", 1)])]));
     }
 
@@ -449,7 +540,13 @@ mod tests {
         assert!(compact.len() < 256 && !compact.contains('"'), "{compact}");
         assert_eq!(expand_forward(&compact, "arn:tg/a"), original);
         let plain = ActionModel::forward_to("arn:tg/a", Some(3));
-        assert_eq!(expand_forward(&compact_forward(std::slice::from_ref(&plain)).unwrap(), "arn:tg/a"), plain);
+        assert_eq!(
+            expand_forward(
+                &compact_forward(std::slice::from_ref(&plain)).unwrap(),
+                "arn:tg/a"
+            ),
+            plain
+        );
     }
 
     #[test]
@@ -459,8 +556,7 @@ mod tests {
             .redirect_config(
                 elbv2::types::RedirectActionConfig::builder()
                     .status_code(elbv2::types::RedirectActionStatusCodeEnum::Http301)
-                    .build()
-                    .unwrap(),
+                    .build(),
             )
             .build();
         assert!(ActionModel::from_sdk(&action).is_err());

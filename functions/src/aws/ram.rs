@@ -6,7 +6,10 @@ use crate::accounts::AccountClients;
 use crate::error::{SdkResultExt, StepError};
 
 /// This migration's active share in the network account, found by its deterministic name.
-pub async fn find_share(net: &AccountClients, name: &str) -> Result<Option<ResourceShare>, StepError> {
+pub async fn find_share(
+    net: &AccountClients,
+    name: &str,
+) -> Result<Option<ResourceShare>, StepError> {
     let out = net
         .ram
         .get_resource_shares()

@@ -20,7 +20,9 @@ use super::Context;
 pub async fn create_image(ctx: &Context, state: State) -> Result<ImageOut, StepError> {
     let facts = state.facts()?;
     let source = State::need(&state.source_instance, "sourceInstance")?;
-    let src = Accounts::new(&ctx.base, &state.plan).get(&state.plan.source.account_id).await?;
+    let src = Accounts::new(&ctx.base, &state.plan)
+        .get(&state.plan.source.account_id)
+        .await?;
     let id = &state.plan.migration_id;
     let name = names::image(id, &source.instance_id);
     let to_out = |image_id: &str| ImageOut {
@@ -31,8 +33,14 @@ pub async fn create_image(ctx: &Context, state: State) -> Result<ImageOut, StepE
     let ensured = find_or_create(
         &format!("image of {}", source.instance_id),
         || async {
-            let out = src.ec2.describe_images().owners("self").filters(filter("name", &[&name]))
-                .filters(migration_filter(id)).send().await
+            let out = src
+                .ec2
+                .describe_images()
+                .owners("self")
+                .filters(filter("name", &[&name]))
+                .filters(migration_filter(id))
+                .send()
+                .await
                 .named("ec2:DescribeImages", &src.role_arn)?;
             Ok(out
                 .images()
@@ -49,7 +57,11 @@ pub async fn create_image(ctx: &Context, state: State) -> Result<ImageOut, StepE
                 .name(&name)
                 .description(format!("carveout {id}: image of {}", source.instance_id))
                 .no_reboot(facts.options.no_reboot)
-                .tag_specifications(tag_spec(ResourceType::Image, id, &[(SOURCE_INSTANCE_TAG, &source.instance_id)]))
+                .tag_specifications(tag_spec(
+                    ResourceType::Image,
+                    id,
+                    &[(SOURCE_INSTANCE_TAG, &source.instance_id)],
+                ))
                 .send()
                 .await
                 .named("ec2:CreateImage", &src.role_arn);
@@ -66,8 +78,15 @@ pub async fn create_image(ctx: &Context, state: State) -> Result<ImageOut, StepE
 
 pub async fn wait_image_available(ctx: &Context, state: State) -> Result<ImageOut, StepError> {
     let image = State::need(&state.image, "image")?;
-    let src = Accounts::new(&ctx.base, &state.plan).get(&state.plan.source.account_id).await?;
-    let out = src.ec2.describe_images().image_ids(&image.image_id).send().await
+    let src = Accounts::new(&ctx.base, &state.plan)
+        .get(&state.plan.source.account_id)
+        .await?;
+    let out = src
+        .ec2
+        .describe_images()
+        .image_ids(&image.image_id)
+        .send()
+        .await
         .named("ec2:DescribeImages", &src.role_arn)?;
     let found = out.images().first();
     let observed = match found.and_then(|i| i.state()).map(|s| s.as_str()) {
@@ -82,7 +101,10 @@ pub async fn wait_image_available(ctx: &Context, state: State) -> Result<ImageOu
         Some("pending") => Poll::Pending("pending".into()),
         Some(other) => Poll::Failed(format!(
             "{other}: {}",
-            found.and_then(|i| i.state_reason()).and_then(|r| r.message()).unwrap_or("no reason given")
+            found
+                .and_then(|i| i.state_reason())
+                .and_then(|r| r.message())
+                .unwrap_or("no reason given")
         )),
         None => Poll::Failed("it no longer exists".into()),
     };
@@ -94,11 +116,17 @@ pub async fn wait_image_available(ctx: &Context, state: State) -> Result<ImageOu
 pub async fn share_image(ctx: &Context, state: State) -> Result<ImageOut, StepError> {
     let image = State::need(&state.image, "image")?;
     let target = &state.plan.target.account_id;
-    let src = Accounts::new(&ctx.base, &state.plan).get(&state.plan.source.account_id).await?;
+    let src = Accounts::new(&ctx.base, &state.plan)
+        .get(&state.plan.source.account_id)
+        .await?;
     src.ec2
         .modify_image_attribute()
         .image_id(&image.image_id)
-        .launch_permission(LaunchPermissionModifications::builder().add(LaunchPermission::builder().user_id(target).build()).build())
+        .launch_permission(
+            LaunchPermissionModifications::builder()
+                .add(LaunchPermission::builder().user_id(target).build())
+                .build(),
+        )
         .send()
         .await
         .named("ec2:ModifyImageAttribute", &src.role_arn)?;
@@ -107,7 +135,10 @@ pub async fn share_image(ctx: &Context, state: State) -> Result<ImageOut, StepEr
         src.ec2
             .create_tags()
             .set_resources(Some(image.snapshot_ids.clone()))
-            .set_tags(Some(tags(&state.plan.migration_id, &[(SOURCE_INSTANCE_TAG, &image.source_instance_id)])))
+            .set_tags(Some(tags(
+                &state.plan.migration_id,
+                &[(SOURCE_INSTANCE_TAG, &image.source_instance_id)],
+            )))
             .send()
             .await
             .named("ec2:CreateTags", &src.role_arn)?;

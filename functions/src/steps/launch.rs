@@ -2,8 +2,8 @@
 //! its security group that lets the ALB in across the peering.
 
 use aws_sdk_ec2::types::{
-    HttpTokensState, InstanceMetadataEndpointState, InstanceMetadataOptionsRequest, InstanceType, IpPermission,
-    ResourceType, UserIdGroupPair,
+    HttpTokensState, InstanceMetadataEndpointState, InstanceMetadataOptionsRequest, InstanceType,
+    IpPermission, ResourceType, UserIdGroupPair,
 };
 
 use crate::accounts::{AccountClients, Accounts};
@@ -18,7 +18,12 @@ use super::Context;
 /// The new instances' security group, one per migration (concurrent Map iterations race
 /// to create it; the loser finds the winner's). Its ingress allows the target group's
 /// port from the ALB's groups, referenced as (network account, sg-…) across the peering.
-async fn ensure_security_group(tgt: &AccountClients, state: &State, facts: &Facts, port: i32) -> Result<String, StepError> {
+async fn ensure_security_group(
+    tgt: &AccountClients,
+    state: &State,
+    facts: &Facts,
+    port: i32,
+) -> Result<String, StepError> {
     let id = &state.plan.migration_id;
     let name = names::security_group(id);
     let group = find_or_create(
@@ -54,7 +59,10 @@ async fn ensure_security_group(tgt: &AccountClients, state: &State, facts: &Fact
     .await?
     .value;
 
-    let pcx = state.prepared.as_ref().map(|p| p.network.peering.peering_connection_id.clone());
+    let pcx = state
+        .prepared
+        .as_ref()
+        .map(|p| p.network.peering.peering_connection_id.clone());
     let pairs = facts
         .network
         .security_group_ids
@@ -74,7 +82,13 @@ async fn ensure_security_group(tgt: &AccountClients, state: &State, facts: &Fact
         .to_port(port)
         .set_user_id_group_pairs(Some(pairs))
         .build();
-    match tgt.ec2.authorize_security_group_ingress().group_id(&group).ip_permissions(permission).send().await
+    match tgt
+        .ec2
+        .authorize_security_group_ingress()
+        .group_id(&group)
+        .ip_permissions(permission)
+        .send()
+        .await
         .named("ec2:AuthorizeSecurityGroupIngress", &tgt.role_arn)
     {
         Ok(_) => {}
@@ -92,9 +106,16 @@ pub async fn launch_instance(ctx: &Context, state: State) -> Result<LaunchedInst
         .instances
         .iter()
         .find(|i| i.instance_id == image.source_instance_id)
-        .ok_or_else(|| StepError::ResourceFailed(format!("no facts for source instance {}", image.source_instance_id)))?;
+        .ok_or_else(|| {
+            StepError::ResourceFailed(format!(
+                "no facts for source instance {}",
+                image.source_instance_id
+            ))
+        })?;
     let subnet = &facts.target.subnets[index % facts.target.subnets.len()];
-    let tgt = Accounts::new(&ctx.base, &state.plan).get(&facts.target.account_id).await?;
+    let tgt = Accounts::new(&ctx.base, &state.plan)
+        .get(&facts.target.account_id)
+        .await?;
     let security_group = ensure_security_group(&tgt, &state, facts, source.port).await?;
     let id = &state.plan.migration_id;
     let launched = |i: &aws_sdk_ec2::types::Instance| {
@@ -111,16 +132,34 @@ pub async fn launch_instance(ctx: &Context, state: State) -> Result<LaunchedInst
     let ensured = find_or_create(
         &format!("instance from {}", image.image_id),
         || async {
-            let out = tgt.ec2.describe_instances()
+            let out = tgt
+                .ec2
+                .describe_instances()
                 .filters(migration_filter(id))
-                .filters(filter(&format!("tag:{SOURCE_INSTANCE_TAG}"), &[&source.instance_id]))
-                .filters(filter("instance-state-name", &["pending", "running", "stopping", "stopped"]))
-                .send().await.named("ec2:DescribeInstances", &tgt.role_arn)?;
-            Ok(out.reservations().iter().flat_map(|r| r.instances()).find(|i| {
-                has_tag(i.tags(), MIGRATION_TAG, id)
-                    && has_tag(i.tags(), SOURCE_INSTANCE_TAG, &source.instance_id)
-                    && !matches!(i.state().and_then(|s| s.name()).map(|n| n.as_str()), Some("terminated" | "shutting-down"))
-            }).and_then(launched))
+                .filters(filter(
+                    &format!("tag:{SOURCE_INSTANCE_TAG}"),
+                    &[&source.instance_id],
+                ))
+                .filters(filter(
+                    "instance-state-name",
+                    &["pending", "running", "stopping", "stopped"],
+                ))
+                .send()
+                .await
+                .named("ec2:DescribeInstances", &tgt.role_arn)?;
+            Ok(out
+                .reservations()
+                .iter()
+                .flat_map(|r| r.instances())
+                .find(|i| {
+                    has_tag(i.tags(), MIGRATION_TAG, id)
+                        && has_tag(i.tags(), SOURCE_INSTANCE_TAG, &source.instance_id)
+                        && !matches!(
+                            i.state().and_then(|s| s.name()).map(|n| n.as_str()),
+                            Some("terminated" | "shutting-down")
+                        )
+                })
+                .and_then(launched))
         },
         || async {
             // The source's own tags come along (the service keeps its name, cost tags…);
@@ -132,8 +171,15 @@ pub async fn launch_instance(ctx: &Context, state: State) -> Result<LaunchedInst
                 .map(|t| (t.key.as_str(), t.value.as_str()))
                 .collect();
             extra.push((SOURCE_INSTANCE_TAG, &source.instance_id));
-            let instance_type = state.plan.options.instance_type.as_deref().unwrap_or(&source.instance_type);
-            let out = tgt.ec2.run_instances()
+            let instance_type = state
+                .plan
+                .options
+                .instance_type
+                .as_deref()
+                .unwrap_or(&source.instance_type);
+            let out = tgt
+                .ec2
+                .run_instances()
                 .image_id(&image.image_id)
                 .instance_type(InstanceType::from(instance_type))
                 .min_count(1)
@@ -147,9 +193,15 @@ pub async fn launch_instance(ctx: &Context, state: State) -> Result<LaunchedInst
                         .build(),
                 )
                 .tag_specifications(tag_spec(ResourceType::Instance, id, &extra))
-                .tag_specifications(tag_spec(ResourceType::Volume, id, &[(SOURCE_INSTANCE_TAG, &source.instance_id)]))
+                .tag_specifications(tag_spec(
+                    ResourceType::Volume,
+                    id,
+                    &[(SOURCE_INSTANCE_TAG, &source.instance_id)],
+                ))
                 .client_token(names::launch_token(id, &source.instance_id))
-                .send().await.named("ec2:RunInstances", &tgt.role_arn)?;
+                .send()
+                .await
+                .named("ec2:RunInstances", &tgt.role_arn)?;
             Ok(out.instances().first().and_then(launched))
         },
     )
@@ -158,16 +210,32 @@ pub async fn launch_instance(ctx: &Context, state: State) -> Result<LaunchedInst
 }
 
 /// Running with both status checks ok; the private IP is read back here, once assigned.
-pub async fn wait_instance_ready(ctx: &Context, state: State) -> Result<LaunchedInstance, StepError> {
+pub async fn wait_instance_ready(
+    ctx: &Context,
+    state: State,
+) -> Result<LaunchedInstance, StepError> {
     let launched = State::need(&state.launched, "launched")?;
     let iid = &launched.instance_id;
-    let tgt = Accounts::new(&ctx.base, &state.plan).get(&state.plan.target.account_id).await?;
-    let out = tgt.ec2.describe_instance_status().instance_ids(iid).include_all_instances(true).send().await
+    let tgt = Accounts::new(&ctx.base, &state.plan)
+        .get(&state.plan.target.account_id)
+        .await?;
+    let out = tgt
+        .ec2
+        .describe_instance_status()
+        .instance_ids(iid)
+        .include_all_instances(true)
+        .send()
+        .await
         .named("ec2:DescribeInstanceStatus", &tgt.role_arn)?;
     let status = out.instance_statuses().first();
-    let state_name = status.and_then(|s| s.instance_state()).and_then(|s| s.name()).map(|n| n.as_str().to_string());
+    let state_name = status
+        .and_then(|s| s.instance_state())
+        .and_then(|s| s.name())
+        .map(|n| n.as_str().to_string());
     let check = |s: Option<&aws_sdk_ec2::types::InstanceStatusSummary>| {
-        s.and_then(|x| x.status()).map(|x| x.as_str().to_string()).unwrap_or_else(|| "unknown".into())
+        s.and_then(|x| x.status())
+            .map(|x| x.as_str().to_string())
+            .unwrap_or_else(|| "unknown".into())
     };
     let (inst_check, sys_check) = (
         check(status.and_then(|s| s.instance_status())),
@@ -175,17 +243,30 @@ pub async fn wait_instance_ready(ctx: &Context, state: State) -> Result<Launched
     );
     let observed = match state_name.as_deref() {
         Some("running") if inst_check == "ok" && sys_check == "ok" => {
-            let described = tgt.ec2.describe_instances().instance_ids(iid).send().await
+            let described = tgt
+                .ec2
+                .describe_instances()
+                .instance_ids(iid)
+                .send()
+                .await
                 .named("ec2:DescribeInstances", &tgt.role_arn)?;
-            let ip = described.reservations().iter().flat_map(|r| r.instances())
+            let ip = described
+                .reservations()
+                .iter()
+                .flat_map(|r| r.instances())
                 .find_map(|i| i.private_ip_address().map(str::to_string))
                 .unwrap_or_else(|| launched.private_ip.clone());
-            Poll::Ready(LaunchedInstance { private_ip: ip, ..launched.clone() })
+            Poll::Ready(LaunchedInstance {
+                private_ip: ip,
+                ..launched.clone()
+            })
         }
-        Some("running") if inst_check == "impaired" || sys_check == "impaired" => {
-            Poll::Failed(format!("status checks impaired (instance {inst_check}, system {sys_check})"))
+        Some("running") if inst_check == "impaired" || sys_check == "impaired" => Poll::Failed(
+            format!("status checks impaired (instance {inst_check}, system {sys_check})"),
+        ),
+        Some("running") => {
+            Poll::Pending(format!("running, status checks {inst_check}/{sys_check}"))
         }
-        Some("running") => Poll::Pending(format!("running, status checks {inst_check}/{sys_check}")),
         Some("pending") | None => Poll::Pending("pending".into()),
         Some(other) => Poll::Failed(other.to_string()),
     };

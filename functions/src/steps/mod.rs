@@ -85,7 +85,8 @@ async fn preflight_placeholder(_: &Context, _: State) -> Result<Value, StepError
 }
 
 fn to_json<T: Serialize>(value: T) -> Result<Value, StepError> {
-    serde_json::to_value(value).map_err(|e| StepError::ResourceFailed(format!("output does not serialize: {e}")))
+    serde_json::to_value(value)
+        .map_err(|e| StepError::ResourceFailed(format!("output does not serialize: {e}")))
 }
 
 #[cfg(test)]

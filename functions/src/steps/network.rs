@@ -24,12 +24,18 @@ fn status(p: &VpcPeeringConnection) -> String {
 }
 
 /// Peerings between the two VPCs that are, or may become, usable.
-async fn live_peerings(state: &State, net: &AccountClients) -> Result<Vec<VpcPeeringConnection>, StepError> {
+async fn live_peerings(
+    state: &State,
+    net: &AccountClients,
+) -> Result<Vec<VpcPeeringConnection>, StepError> {
     let facts = state.facts()?;
     let out = net
         .ec2
         .describe_vpc_peering_connections()
-        .filters(filter("requester-vpc-info.vpc-id", &[&facts.network.vpc_id]))
+        .filters(filter(
+            "requester-vpc-info.vpc-id",
+            &[&facts.network.vpc_id],
+        ))
         .filters(filter("accepter-vpc-info.vpc-id", &[&facts.target.vpc_id]))
         .send()
         .await
@@ -39,7 +45,8 @@ async fn live_peerings(state: &State, net: &AccountClients) -> Result<Vec<VpcPee
         .iter()
         .filter(|p| {
             p.requester_vpc_info().and_then(|v| v.vpc_id()) == Some(facts.network.vpc_id.as_str())
-                && p.accepter_vpc_info().and_then(|v| v.vpc_id()) == Some(facts.target.vpc_id.as_str())
+                && p.accepter_vpc_info().and_then(|v| v.vpc_id())
+                    == Some(facts.target.vpc_id.as_str())
                 && !TERMINAL.contains(&status(p).as_str())
         })
         .cloned()
@@ -63,7 +70,10 @@ pub async fn create_peering(ctx: &Context, state: State) -> Result<PeeringOut, S
                 .map(|p| (p, false))
                 .or(other.map(|p| (p, true)))
                 .and_then(|(p, reused)| {
-                    Some(PeeringOut { peering_connection_id: p.vpc_peering_connection_id()?.to_string(), reused })
+                    Some(PeeringOut {
+                        peering_connection_id: p.vpc_peering_connection_id()?.to_string(),
+                        reused,
+                    })
                 }))
         },
         || async {
@@ -74,14 +84,21 @@ pub async fn create_peering(ctx: &Context, state: State) -> Result<PeeringOut, S
                 .peer_vpc_id(&facts.target.vpc_id)
                 .peer_owner_id(&facts.target.account_id)
                 .peer_region(accounts.region())
-                .tag_specifications(tag_spec(ResourceType::VpcPeeringConnection, id, &[("Name", &names::security_group(id))]))
+                .tag_specifications(tag_spec(
+                    ResourceType::VpcPeeringConnection,
+                    id,
+                    &[("Name", &names::security_group(id))],
+                ))
                 .send()
                 .await
                 .named("ec2:CreateVpcPeeringConnection", &net.role_arn)?;
             Ok(out
                 .vpc_peering_connection()
                 .and_then(|p| p.vpc_peering_connection_id())
-                .map(|pcx| PeeringOut { peering_connection_id: pcx.to_string(), reused: false }))
+                .map(|pcx| PeeringOut {
+                    peering_connection_id: pcx.to_string(),
+                    reused: false,
+                }))
         },
     )
     .await?;
@@ -98,7 +115,12 @@ pub async fn accept_peering(ctx: &Context, state: State) -> Result<PeeringOut, S
     let tgt = accounts.get(&facts.target.account_id).await?;
     let not_visible = |f: &crate::error::AwsFailure| f.is("InvalidVpcPeeringConnectionID.NotFound");
 
-    let described = tgt.ec2.describe_vpc_peering_connections().vpc_peering_connection_ids(pcx).send().await
+    let described = tgt
+        .ec2
+        .describe_vpc_peering_connections()
+        .vpc_peering_connection_ids(pcx)
+        .send()
+        .await
         .named("ec2:DescribeVpcPeeringConnections", &tgt.role_arn);
     let current = match described {
         Ok(out) => out.vpc_peering_connections().first().map(status),
@@ -107,15 +129,25 @@ pub async fn accept_peering(ctx: &Context, state: State) -> Result<PeeringOut, S
     };
     match current.as_deref() {
         None => {
-            return Err(StepError::NotReady(format!("peering {pcx} is not yet visible to account {}", tgt.account_id)));
+            return Err(StepError::NotReady(format!(
+                "peering {pcx} is not yet visible to account {}",
+                tgt.account_id
+            )));
         }
         Some("pending-acceptance") => {
-            match tgt.ec2.accept_vpc_peering_connection().vpc_peering_connection_id(pcx).send().await
+            match tgt
+                .ec2
+                .accept_vpc_peering_connection()
+                .vpc_peering_connection_id(pcx)
+                .send()
+                .await
                 .named("ec2:AcceptVpcPeeringConnection", &tgt.role_arn)
             {
                 Ok(_) => tracing::info!(pcx, "accepted"),
                 Err(f) if not_visible(&f) => {
-                    return Err(StepError::NotReady(format!("peering {pcx} is not yet visible to the accepter")));
+                    return Err(StepError::NotReady(format!(
+                        "peering {pcx} is not yet visible to the accepter"
+                    )));
                 }
                 Err(f) => return Err(f.into()),
             }
@@ -127,7 +159,12 @@ pub async fn accept_peering(ctx: &Context, state: State) -> Result<PeeringOut, S
     }
     if !peering.reused {
         // Tags are kept per account: tag the accepter's view too, for cleanup there.
-        tgt.ec2.create_tags().resources(pcx).set_tags(Some(tags(&state.plan.migration_id, &[]))).send().await
+        tgt.ec2
+            .create_tags()
+            .resources(pcx)
+            .set_tags(Some(tags(&state.plan.migration_id, &[])))
+            .send()
+            .await
             .named("ec2:CreateTags", &tgt.role_arn)?;
     }
     Ok(peering.clone())
@@ -137,8 +174,15 @@ pub async fn wait_peering_active(ctx: &Context, state: State) -> Result<PeeringO
     let facts = state.facts()?;
     let peering = State::need(&state.peering, "peering")?;
     let pcx = &peering.peering_connection_id;
-    let net = Accounts::new(&ctx.base, &state.plan).get(&facts.network.account_id).await?;
-    let out = net.ec2.describe_vpc_peering_connections().vpc_peering_connection_ids(pcx).send().await
+    let net = Accounts::new(&ctx.base, &state.plan)
+        .get(&facts.network.account_id)
+        .await?;
+    let out = net
+        .ec2
+        .describe_vpc_peering_connections()
+        .vpc_peering_connection_ids(pcx)
+        .send()
+        .await
         .named("ec2:DescribeVpcPeeringConnections", &net.role_arn)?;
     let observed = match out.vpc_peering_connections().first().map(status).as_deref() {
         Some("active") => Poll::Ready(peering.clone()),
@@ -157,8 +201,16 @@ pub async fn add_routes(ctx: &Context, state: State) -> Result<Vec<RouteOut>, St
     let accounts = Accounts::new(&ctx.base, &state.plan);
     let mut routes = Vec::new();
     for (account, tables, cidrs) in [
-        (&facts.network.account_id, &facts.network.route_table_ids, &facts.target.cidrs),
-        (&facts.target.account_id, &facts.target.route_table_ids, &facts.network.cidrs),
+        (
+            &facts.network.account_id,
+            &facts.network.route_table_ids,
+            &facts.target.cidrs,
+        ),
+        (
+            &facts.target.account_id,
+            &facts.target.route_table_ids,
+            &facts.network.cidrs,
+        ),
     ] {
         let c = accounts.get(account).await?;
         for table_id in tables {
@@ -177,11 +229,25 @@ pub async fn add_routes(ctx: &Context, state: State) -> Result<Vec<RouteOut>, St
     Ok(routes)
 }
 
-async fn ensure_route(c: &AccountClients, table_id: &str, cidr: &str, pcx: &str) -> Result<bool, StepError> {
+async fn ensure_route(
+    c: &AccountClients,
+    table_id: &str,
+    cidr: &str,
+    pcx: &str,
+) -> Result<bool, StepError> {
     let current = || async {
-        let out = c.ec2.describe_route_tables().route_table_ids(table_id).send().await
+        let out = c
+            .ec2
+            .describe_route_tables()
+            .route_table_ids(table_id)
+            .send()
+            .await
             .named("ec2:DescribeRouteTables", &c.role_arn)?;
-        Ok::<_, StepError>(out.route_tables().first().and_then(|t| route_target(t, cidr)))
+        Ok::<_, StepError>(
+            out.route_tables()
+                .first()
+                .and_then(|t| route_target(t, cidr)),
+        )
     };
     let check = |target: Option<String>| match target {
         Some(t) if t == pcx => Ok(true),
@@ -193,8 +259,15 @@ async fn ensure_route(c: &AccountClients, table_id: &str, cidr: &str, pcx: &str)
     if check(current().await?)? {
         return Ok(false);
     }
-    match c.ec2.create_route().route_table_id(table_id).destination_cidr_block(cidr).vpc_peering_connection_id(pcx)
-        .send().await.named("ec2:CreateRoute", &c.role_arn)
+    match c
+        .ec2
+        .create_route()
+        .route_table_id(table_id)
+        .destination_cidr_block(cidr)
+        .vpc_peering_connection_id(pcx)
+        .send()
+        .await
+        .named("ec2:CreateRoute", &c.role_arn)
     {
         Ok(_) => Ok(true),
         // Lost a race with a concurrent run, or the describe was stale: look again.
@@ -205,25 +278,41 @@ async fn ensure_route(c: &AccountClients, table_id: &str, cidr: &str, pcx: &str)
 
 fn security_group_arns(state: &State) -> Result<Vec<String>, StepError> {
     let facts = state.facts()?;
-    let partition = arn_parts(&state.plan.service.listener_arn).map(|p| p.partition).unwrap_or_else(|| "aws".into());
+    let partition = arn_parts(&state.plan.service.listener_arn)
+        .map(|p| p.partition)
+        .unwrap_or_else(|| "aws".into());
     Ok(facts
         .network
         .security_group_ids
         .iter()
-        .map(|sg| format!("arn:{partition}:ec2:{}:{}:security-group/{sg}", state.plan.region, facts.network.account_id))
+        .map(|sg| {
+            format!(
+                "arn:{partition}:ec2:{}:{}:security-group/{sg}",
+                state.plan.region, facts.network.account_id
+            )
+        })
         .collect())
 }
 
 pub async fn share_security_group(ctx: &Context, state: State) -> Result<ShareOut, StepError> {
     let facts = state.facts()?;
-    let net = Accounts::new(&ctx.base, &state.plan).get(&facts.network.account_id).await?;
+    let net = Accounts::new(&ctx.base, &state.plan)
+        .get(&facts.network.account_id)
+        .await?;
     let id = &state.plan.migration_id;
     let name = names::resource_share(id);
     let arns = security_group_arns(&state)?;
-    let to_out = |arn: &str| ShareOut { resource_share_arn: arn.to_string(), security_group_arns: arns.clone() };
+    let to_out = |arn: &str| ShareOut {
+        resource_share_arn: arn.to_string(),
+        security_group_arns: arns.clone(),
+    };
     let ensured = find_or_create(
         "RAM share of the ALB's security groups",
-        || async { Ok(find_share(&net, &name).await?.and_then(|s| s.resource_share_arn().map(to_out))) },
+        || async {
+            Ok(find_share(&net, &name)
+                .await?
+                .and_then(|s| s.resource_share_arn().map(to_out)))
+        },
         || async {
             let out = net
                 .ram
@@ -232,12 +321,20 @@ pub async fn share_security_group(ctx: &Context, state: State) -> Result<ShareOu
                 .set_resource_arns(Some(arns.clone()))
                 .principals(&facts.target.account_id)
                 .allow_external_principals(false)
-                .tags(aws_sdk_ram::types::Tag::builder().key(MIGRATION_TAG).value(id).build())
+                .tags(
+                    aws_sdk_ram::types::Tag::builder()
+                        .key(MIGRATION_TAG)
+                        .value(id)
+                        .build(),
+                )
                 .client_token(names::share_token(id))
                 .send()
                 .await
                 .named("ram:CreateResourceShare", &net.role_arn)?;
-            Ok(out.resource_share().and_then(|s| s.resource_share_arn()).map(to_out))
+            Ok(out
+                .resource_share()
+                .and_then(|s| s.resource_share_arn())
+                .map(to_out))
         },
     )
     .await?;
@@ -247,7 +344,9 @@ pub async fn share_security_group(ctx: &Context, state: State) -> Result<ShareOu
 pub async fn wait_share_associated(ctx: &Context, state: State) -> Result<ShareOut, StepError> {
     let facts = state.facts()?;
     let share = State::need(&state.share, "share")?;
-    let net = Accounts::new(&ctx.base, &state.plan).get(&facts.network.account_id).await?;
+    let net = Accounts::new(&ctx.base, &state.plan)
+        .get(&facts.network.account_id)
+        .await?;
     let out = net
         .ram
         .get_resource_share_associations()
@@ -266,20 +365,137 @@ pub async fn wait_share_associated(ctx: &Context, state: State) -> Result<ShareO
     let observed = match status.as_deref() {
         Some("ASSOCIATED") => Poll::Ready(share.clone()),
         Some("ASSOCIATING") => Poll::Pending("ASSOCIATING".into()),
-        Some(other) => Poll::Failed(format!("association with {} is {other}", facts.target.account_id)),
+        Some(other) => Poll::Failed(format!(
+            "association with {} is {other}",
+            facts.target.account_id
+        )),
         None => Poll::Pending("not yet listed".into()),
     };
     poll_once(&format!("RAM share {}", share.resource_share_arn), observed)
 }
 
 /// The peering this migration created, by tag, for listings (report, rollback).
-pub async fn tagged_peerings(net: &AccountClients, migration_id: &str) -> Result<Vec<String>, StepError> {
-    let out = net.ec2.describe_vpc_peering_connections().filters(migration_filter(migration_id)).send().await
+pub async fn tagged_peerings(
+    net: &AccountClients,
+    migration_id: &str,
+) -> Result<Vec<String>, StepError> {
+    let out = net
+        .ec2
+        .describe_vpc_peering_connections()
+        .filters(migration_filter(migration_id))
+        .send()
+        .await
         .named("ec2:DescribeVpcPeeringConnections", &net.role_arn)?;
     Ok(out
         .vpc_peering_connections()
         .iter()
-        .filter(|p| has_tag(p.tags(), MIGRATION_TAG, migration_id) && !TERMINAL.contains(&status(p).as_str()))
+        .filter(|p| {
+            has_tag(p.tags(), MIGRATION_TAG, migration_id)
+                && !TERMINAL.contains(&status(p).as_str())
+        })
         .filter_map(|p| p.vpc_peering_connection_id().map(str::to_string))
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_support::{aws_error, clients};
+    use aws_sdk_ec2::operation::create_route::{CreateRouteError, CreateRouteOutput};
+    use aws_sdk_ec2::operation::describe_route_tables::DescribeRouteTablesOutput;
+    use aws_sdk_ec2::types::{Route, RouteTable};
+    use aws_smithy_mocks::mock;
+
+    fn table(route: Option<Route>) -> DescribeRouteTablesOutput {
+        let table = RouteTable::builder()
+            .route_table_id("rtb-1")
+            .set_routes(route.map(|r| vec![r]))
+            .build();
+        DescribeRouteTablesOutput::builder()
+            .route_tables(table)
+            .build()
+    }
+
+    fn via(cidr: &str, pcx: Option<&str>, gateway: Option<&str>) -> Option<Route> {
+        Some(
+            Route::builder()
+                .destination_cidr_block(cidr)
+                .set_vpc_peering_connection_id(pcx.map(str::to_string))
+                .set_gateway_id(gateway.map(str::to_string))
+                .build(),
+        )
+    }
+
+    #[tokio::test]
+    async fn an_identical_route_is_kept_without_a_create_call() {
+        let describe = mock!(aws_sdk_ec2::Client::describe_route_tables)
+            .then_output(|| table(via("10.1.0.0/16", Some("pcx-1"), None)));
+        let create = mock!(aws_sdk_ec2::Client::create_route)
+            .then_output(|| CreateRouteOutput::builder().build());
+        let c = clients(&[&describe, &create], &[], &[]);
+        assert_eq!(
+            ensure_route(&c, "rtb-1", "10.1.0.0/16", "pcx-1").await,
+            Ok(false)
+        );
+        assert_eq!(create.num_calls(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_route_to_something_else_is_a_conflict_naming_it() {
+        let describe = mock!(aws_sdk_ec2::Client::describe_route_tables)
+            .then_output(|| table(via("10.1.0.0/16", None, Some("igw-9"))));
+        let c = clients(&[&describe], &[], &[]);
+        let err = ensure_route(&c, "rtb-1", "10.1.0.0/16", "pcx-1")
+            .await
+            .unwrap_err();
+        assert_eq!(err.name(), "CarveOut.Conflict");
+        assert!(err.to_string().contains("igw-9"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_missing_route_is_created() {
+        let describe =
+            mock!(aws_sdk_ec2::Client::describe_route_tables).then_output(|| table(None));
+        let create = mock!(aws_sdk_ec2::Client::create_route)
+            .match_requests(|r| r.vpc_peering_connection_id() == Some("pcx-1"))
+            .then_output(|| CreateRouteOutput::builder().build());
+        let c = clients(&[&describe, &create], &[], &[]);
+        assert_eq!(
+            ensure_route(&c, "rtb-1", "10.1.0.0/16", "pcx-1").await,
+            Ok(true)
+        );
+        assert_eq!(create.num_calls(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_route_created_concurrently_is_accepted_after_a_second_look() {
+        let empty = mock!(aws_sdk_ec2::Client::describe_route_tables).then_output(|| table(None));
+        let create = mock!(aws_sdk_ec2::Client::create_route)
+            .then_error(|| CreateRouteError::generic(aws_error("RouteAlreadyExists")));
+        let now = mock!(aws_sdk_ec2::Client::describe_route_tables)
+            .then_output(|| table(via("10.1.0.0/16", Some("pcx-1"), None)));
+        let c = clients(&[&empty, &create, &now], &[], &[]);
+        assert_eq!(
+            ensure_route(&c, "rtb-1", "10.1.0.0/16", "pcx-1").await,
+            Ok(false)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_denied_call_names_the_role_and_the_action() {
+        let describe =
+            mock!(aws_sdk_ec2::Client::describe_route_tables).then_output(|| table(None));
+        let create = mock!(aws_sdk_ec2::Client::create_route)
+            .then_error(|| CreateRouteError::generic(aws_error("UnauthorizedOperation")));
+        let c = clients(&[&describe, &create], &[], &[]);
+        let err = ensure_route(&c, "rtb-1", "10.1.0.0/16", "pcx-1")
+            .await
+            .unwrap_err();
+        assert_eq!(err.name(), "CarveOut.AccessDenied");
+        let text = err.to_string();
+        assert!(
+            text.contains("ec2:CreateRoute") && text.contains("CarveOutExecutionRole"),
+            "{text}"
+        );
+    }
 }

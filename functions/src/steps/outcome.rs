@@ -6,7 +6,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::accounts::{AccountClients, Accounts};
 use crate::aws::ec2::{has_tag, migration_filter};
-use crate::aws::elb::{ActionModel, actions_from_sdk, current_actions, find_target_group, same_routing, set_actions};
+use crate::aws::elb::{
+    ActionModel, actions_from_sdk, current_actions, find_target_group, same_routing, set_actions,
+};
 use crate::aws::ram::find_share;
 use crate::error::{NOT_READY, RESOURCE_FAILED, SdkResultExt, StepError};
 use crate::names::{self, MIGRATION_TAG};
@@ -26,11 +28,19 @@ pub struct CreatedResource {
 }
 
 fn created(kind: &str, id: &str, account: &str) -> CreatedResource {
-    CreatedResource { kind: kind.into(), id: id.into(), account_id: account.into() }
+    CreatedResource {
+        kind: kind.into(),
+        id: id.into(),
+        account_id: account.into(),
+    }
 }
 
 /// Everything carrying this migration's tag (or deterministic name) in the three accounts.
-pub async fn inventory(accounts: &Accounts, state: &State, facts: &Facts) -> Result<Vec<CreatedResource>, StepError> {
+pub async fn inventory(
+    accounts: &Accounts,
+    state: &State,
+    facts: &Facts,
+) -> Result<Vec<CreatedResource>, StepError> {
     let id = &state.plan.migration_id;
     let net = accounts.get(&facts.network.account_id).await?;
     let src = accounts.get(&state.plan.source.account_id).await?;
@@ -40,7 +50,11 @@ pub async fn inventory(accounts: &Accounts, state: &State, facts: &Facts) -> Res
         found.push(created("vpc-peering-connection", &pcx, &net.account_id));
     }
     if let Some(share) = find_share(&net, &names::resource_share(id)).await? {
-        found.push(created("ram-resource-share", share.resource_share_arn().unwrap_or_default(), &net.account_id));
+        found.push(created(
+            "ram-resource-share",
+            share.resource_share_arn().unwrap_or_default(),
+            &net.account_id,
+        ));
     }
     if let Some(tg) = find_target_group(&net, &names::target_group(id), id).await? {
         found.push(created("target-group", &tg, &net.account_id));
@@ -48,32 +62,89 @@ pub async fn inventory(accounts: &Accounts, state: &State, facts: &Facts) -> Res
     if let Some(rule) = find_probe_rule(&net, &facts.service.listener_arn, id).await? {
         found.push(created("listener-rule", &rule.rule_arn, &net.account_id));
     }
-    let images = src.ec2.describe_images().owners("self").filters(migration_filter(id)).send().await
+    let images = src
+        .ec2
+        .describe_images()
+        .owners("self")
+        .filters(migration_filter(id))
+        .send()
+        .await
         .named("ec2:DescribeImages", &src.role_arn)?;
-    for image in images.images().iter().filter(|i| has_tag(i.tags(), MIGRATION_TAG, id)) {
-        found.push(created("image", image.image_id().unwrap_or_default(), &src.account_id));
+    for image in images
+        .images()
+        .iter()
+        .filter(|i| has_tag(i.tags(), MIGRATION_TAG, id))
+    {
+        found.push(created(
+            "image",
+            image.image_id().unwrap_or_default(),
+            &src.account_id,
+        ));
     }
-    let snapshots = src.ec2.describe_snapshots().owner_ids("self").filters(migration_filter(id)).send().await
+    let snapshots = src
+        .ec2
+        .describe_snapshots()
+        .owner_ids("self")
+        .filters(migration_filter(id))
+        .send()
+        .await
         .named("ec2:DescribeSnapshots", &src.role_arn)?;
-    for snap in snapshots.snapshots().iter().filter(|s| has_tag(s.tags(), MIGRATION_TAG, id)) {
-        found.push(created("snapshot", snap.snapshot_id().unwrap_or_default(), &src.account_id));
+    for snap in snapshots
+        .snapshots()
+        .iter()
+        .filter(|s| has_tag(s.tags(), MIGRATION_TAG, id))
+    {
+        found.push(created(
+            "snapshot",
+            snap.snapshot_id().unwrap_or_default(),
+            &src.account_id,
+        ));
     }
     list_target_side(&tgt, id, &mut found).await?;
     Ok(found)
 }
 
-async fn list_target_side(tgt: &AccountClients, id: &str, found: &mut Vec<CreatedResource>) -> Result<(), StepError> {
-    let groups = tgt.ec2.describe_security_groups().filters(migration_filter(id)).send().await
+async fn list_target_side(
+    tgt: &AccountClients,
+    id: &str,
+    found: &mut Vec<CreatedResource>,
+) -> Result<(), StepError> {
+    let groups = tgt
+        .ec2
+        .describe_security_groups()
+        .filters(migration_filter(id))
+        .send()
+        .await
         .named("ec2:DescribeSecurityGroups", &tgt.role_arn)?;
-    for g in groups.security_groups().iter().filter(|g| has_tag(g.tags(), MIGRATION_TAG, id)) {
-        found.push(created("security-group", g.group_id().unwrap_or_default(), &tgt.account_id));
+    for g in groups
+        .security_groups()
+        .iter()
+        .filter(|g| has_tag(g.tags(), MIGRATION_TAG, id))
+    {
+        found.push(created(
+            "security-group",
+            g.group_id().unwrap_or_default(),
+            &tgt.account_id,
+        ));
     }
-    let instances = tgt.ec2.describe_instances().filters(migration_filter(id)).send().await
+    let instances = tgt
+        .ec2
+        .describe_instances()
+        .filters(migration_filter(id))
+        .send()
+        .await
         .named("ec2:DescribeInstances", &tgt.role_arn)?;
     for i in instances.reservations().iter().flat_map(|r| r.instances()) {
-        let gone = matches!(i.state().and_then(|s| s.name()).map(|n| n.as_str()), Some("terminated"));
+        let gone = matches!(
+            i.state().and_then(|s| s.name()).map(|n| n.as_str()),
+            Some("terminated")
+        );
         if has_tag(i.tags(), MIGRATION_TAG, id) && !gone {
-            found.push(created("instance", i.instance_id().unwrap_or_default(), &tgt.account_id));
+            found.push(created(
+                "instance",
+                i.instance_id().unwrap_or_default(),
+                &tgt.account_id,
+            ));
         }
     }
     Ok(())
@@ -113,11 +184,19 @@ pub async fn report(ctx: &Context, state: State) -> Result<Report, StepError> {
     let accounts = Accounts::new(&ctx.base, &state.plan);
     let net = accounts.get(&facts.network.account_id).await?;
     let s = &facts.service;
-    let now = actions_from_sdk(&current_actions(&net, &s.listener_arn, s.rule_arn.as_deref()).await?)
-        .map_err(StepError::ResourceFailed)?;
-    let forwards_to: Vec<String> = now.iter().flat_map(|a| a.forwarded_groups()).map(str::to_string).collect();
+    let now =
+        actions_from_sdk(&current_actions(&net, &s.listener_arn, s.rule_arn.as_deref()).await?)
+            .map_err(StepError::ResourceFailed)?;
+    let forwards_to: Vec<String> = now
+        .iter()
+        .flat_map(|a| a.forwarded_groups())
+        .map(str::to_string)
+        .collect();
     let created = inventory(&accounts, &state, facts).await?;
-    let where_ = s.rule_arn.as_deref().unwrap_or("the listener's default action");
+    let where_ = s
+        .rule_arn
+        .as_deref()
+        .unwrap_or("the listener's default action");
     Ok(Report {
         migration_id: state.plan.migration_id.clone(),
         status: "SUCCEEDED".into(),
@@ -170,9 +249,15 @@ pub struct RollbackOut {
 /// touched. The action is restored only when it points at this migration's group: a
 /// change someone else made meanwhile is reported, not overwritten.
 pub async fn rollback(ctx: &Context, state: State) -> Result<RollbackOut, StepError> {
-    let caught = state.error.clone().unwrap_or(CaughtError { error: "Unknown".into(), cause: String::new() });
+    let caught = state.error.clone().unwrap_or(CaughtError {
+        error: "Unknown".into(),
+        cause: String::new(),
+    });
     let error = if caught.error == NOT_READY {
-        CaughtError { error: RESOURCE_FAILED.into(), cause: format!("stage deadline exceeded: {}", caught.cause) }
+        CaughtError {
+            error: RESOURCE_FAILED.into(),
+            cause: format!("stage deadline exceeded: {}", caught.cause),
+        }
     } else {
         caught
     };
@@ -180,31 +265,57 @@ pub async fn rollback(ctx: &Context, state: State) -> Result<RollbackOut, StepEr
     let accounts = Accounts::new(&ctx.base, &state.plan);
     let net = accounts.get(&facts.network.account_id).await?;
     let s = &facts.service;
-    let ours = find_target_group(&net, &names::target_group(&state.plan.migration_id), &state.plan.migration_id).await?;
-    let current = actions_from_sdk(&current_actions(&net, &s.listener_arn, s.rule_arn.as_deref()).await?);
+    let ours = find_target_group(
+        &net,
+        &names::target_group(&state.plan.migration_id),
+        &state.plan.migration_id,
+    )
+    .await?;
+    let current =
+        actions_from_sdk(&current_actions(&net, &s.listener_arn, s.rule_arn.as_deref()).await?);
     let routing = match current {
         Ok(now) if now == s.original_actions || same_routing(&now, &s.original_actions) => {
             "unchanged: the action still forwards exactly as before".to_string()
         }
-        Ok(now) if ours.as_deref().is_some_and(|tg| now.iter().any(|a| a.forwarded_groups().contains(&tg))) => {
-            set_actions(&net, &s.listener_arn, s.rule_arn.as_deref(), &s.original_actions).await?;
+        Ok(now)
+            if ours
+                .as_deref()
+                .is_some_and(|tg| now.iter().any(|a| a.forwarded_groups().contains(&tg))) =>
+        {
+            set_actions(
+                &net,
+                &s.listener_arn,
+                s.rule_arn.as_deref(),
+                &s.original_actions,
+            )
+            .await?;
             "restored: the saved original action was put back".to_string()
         }
         Ok(now) => format!(
             "left as is: changed outside carveout (forwards to {:?})",
-            now.iter().flat_map(|a| a.forwarded_groups()).collect::<Vec<_>>()
+            now.iter()
+                .flat_map(|a| a.forwarded_groups())
+                .collect::<Vec<_>>()
         ),
         Err(e) => format!("left as is: changed outside carveout ({e})"),
     };
-    let probe_rule_removed = remove_probe_rule(&net, &s.listener_arn, &state.plan.migration_id).await?;
+    let probe_rule_removed =
+        remove_probe_rule(&net, &s.listener_arn, &state.plan.migration_id).await?;
     let created = inventory(&accounts, &state, facts).await?;
     tracing::warn!(error = %error.error, cause = %error.cause, routing, "rolled back");
-    let left: Vec<String> = created.iter().map(|c| format!("{} {} ({})", c.kind, c.id, c.account_id)).collect();
+    let left: Vec<String> = created
+        .iter()
+        .map(|c| format!("{} {} ({})", c.kind, c.id, c.account_id))
+        .collect();
     let cause = format!(
         "{} | routing {routing} | source instances untouched | created and kept for inspection or cleanup (tag {MIGRATION_TAG}={}): {}",
         error.cause,
         state.plan.migration_id,
-        if left.is_empty() { "nothing".to_string() } else { left.join(", ") }
+        if left.is_empty() {
+            "nothing".to_string()
+        } else {
+            left.join(", ")
+        }
     );
     Ok(RollbackOut {
         cause,

@@ -7,13 +7,15 @@ use aws_sdk_elasticloadbalancingv2::types::TargetGroup;
 
 use crate::accounts::{AccountClients, Accounts};
 use crate::aws::ec2::{cidrs_overlap, route_tables_of_subnets, route_target, vpc_cidrs};
-use crate::aws::elb::{ActionModel, actions_from_sdk, expand_forward, find_target_group, target_health};
-use crate::names;
+use crate::aws::elb::{
+    ActionModel, actions_from_sdk, expand_forward, find_target_group, target_health,
+};
 use crate::error::{SdkResultExt, StepError};
+use crate::names;
 use crate::plan::{Consistency, Plan};
 use crate::state::{
-    Facts, InstanceFacts, NetworkSide, ResolvedOptions, ServiceFacts, SubnetFacts, Tag, TargetGroupSettings,
-    TargetSide, VolumeFacts,
+    Facts, InstanceFacts, NetworkSide, ResolvedOptions, ServiceFacts, SubnetFacts, Tag,
+    TargetGroupSettings, TargetSide, VolumeFacts,
 };
 
 use super::Context;
@@ -38,7 +40,8 @@ pub async fn preflight(ctx: &Context, input: serde_json::Value) -> Result<Facts,
     let net_tables = route_tables_of_subnets(&net, &lb_vpc, &lb_subnets).await?;
     let (tgt_cidrs, _) = vpc_cidrs(&tgt, &plan.target.vpc_id, "target.vpcId").await?;
     let subnets = resolve_subnets(&plan, &tgt).await?;
-    let tgt_tables = route_tables_of_subnets(&tgt, &plan.target.vpc_id, &plan.target.subnet_ids).await?;
+    let tgt_tables =
+        route_tables_of_subnets(&tgt, &plan.target.vpc_id, &plan.target.subnet_ids).await?;
 
     for a in &net_cidrs {
         for b in &tgt_cidrs {
@@ -52,16 +55,19 @@ pub async fn preflight(ctx: &Context, input: serde_json::Value) -> Result<Facts,
     }
     // A route to the other side that goes anywhere but a peering would be silently
     // shadowed or collide; AddRoutes checks the exact peering again.
-    for (tables, cidrs, side) in [(&net_tables, &tgt_cidrs, "network"), (&tgt_tables, &net_cidrs, "target")] {
+    for (tables, cidrs, side) in [
+        (&net_tables, &tgt_cidrs, "network"),
+        (&tgt_tables, &net_cidrs, "target"),
+    ] {
         for table in tables {
             for cidr in cidrs {
-                if let Some(target) = route_target(table, cidr) {
-                    if !target.starts_with("pcx-") {
-                        return Err(StepError::conflict(format!(
-                            "route table {} in the {side} account already sends {cidr} to {target}; remove that route or choose another VPC",
-                            table.route_table_id().unwrap_or_default()
-                        )));
-                    }
+                if let Some(target) = route_target(table, cidr)
+                    && !target.starts_with("pcx-")
+                {
+                    return Err(StepError::conflict(format!(
+                        "route table {} in the {side} account already sends {cidr} to {target}; remove that route or choose another VPC",
+                        table.route_table_id().unwrap_or_default()
+                    )));
                 }
             }
         }
@@ -71,7 +77,11 @@ pub async fn preflight(ctx: &Context, input: serde_json::Value) -> Result<Facts,
     if share {
         check_shareable(&net, &lb_sgs, net_default).await?;
     }
-    if let Some(vol) = instances.iter().flat_map(|i| &i.volumes).find(|v| v.encrypted) {
+    if let Some(vol) = instances
+        .iter()
+        .flat_map(|i| &i.volumes)
+        .find(|v| v.encrypted)
+    {
         return Err(StepError::invalid_plan(match &plan.options.kms_key_id {
             None => format!(
                 "volume {} ({}) is encrypted: an image of it cannot be shared as is (a default aws/ebs key cannot be shared); set options.kmsKeyId to a customer managed key the target account may use",
@@ -89,7 +99,10 @@ pub async fn preflight(ctx: &Context, input: serde_json::Value) -> Result<Facts,
             account_id: plan.service.account_id.clone(),
             vpc_id: lb_vpc,
             cidrs: net_cidrs,
-            route_table_ids: net_tables.iter().filter_map(|t| t.route_table_id().map(str::to_string)).collect(),
+            route_table_ids: net_tables
+                .iter()
+                .filter_map(|t| t.route_table_id().map(str::to_string))
+                .collect(),
             load_balancer_arn: service.lb_arn.clone(),
             security_group_ids: lb_sgs,
         },
@@ -97,7 +110,10 @@ pub async fn preflight(ctx: &Context, input: serde_json::Value) -> Result<Facts,
             account_id: plan.target.account_id.clone(),
             vpc_id: plan.target.vpc_id.clone(),
             cidrs: tgt_cidrs,
-            route_table_ids: tgt_tables.iter().filter_map(|t| t.route_table_id().map(str::to_string)).collect(),
+            route_table_ids: tgt_tables
+                .iter()
+                .filter_map(|t| t.route_table_id().map(str::to_string))
+                .collect(),
             subnets,
         },
         service: service.facts,
@@ -119,36 +135,65 @@ struct ResolvedService {
 
 async fn resolve_service(plan: &Plan, net: &AccountClients) -> Result<ResolvedService, StepError> {
     let s = &plan.service;
-    let listener = match net.elb.describe_listeners().listener_arns(&s.listener_arn).send().await
+    let listener = match net
+        .elb
+        .describe_listeners()
+        .listener_arns(&s.listener_arn)
+        .send()
+        .await
         .named("elasticloadbalancing:DescribeListeners", &net.role_arn)
     {
         Ok(out) => out.listeners().first().cloned(),
         Err(f) if f.is("ListenerNotFound") => None,
         Err(f) => return Err(f.into()),
     }
-    .ok_or_else(|| StepError::invalid_plan(format!("service.listenerArn {} does not exist", s.listener_arn)))?;
+    .ok_or_else(|| {
+        StepError::invalid_plan(format!(
+            "service.listenerArn {} does not exist",
+            s.listener_arn
+        ))
+    })?;
     let lb_arn = listener.load_balancer_arn().unwrap_or_default().to_string();
 
-    let rules = net.elb.describe_rules().listener_arn(&s.listener_arn).send().await
+    let rules = net
+        .elb
+        .describe_rules()
+        .listener_arn(&s.listener_arn)
+        .send()
+        .await
         .named("elasticloadbalancing:DescribeRules", &net.role_arn)?;
-    let used: BTreeSet<i32> = rules.rules().iter().filter_map(|r| r.priority()?.parse().ok()).collect();
-    let probe_priority = (1..=MAX_PRIORITY).rev().find(|p| !used.contains(p)).ok_or_else(|| {
-        StepError::invalid_plan("the listener has no free rule priority for the probe rule")
-    })?;
+    let used: BTreeSet<i32> = rules
+        .rules()
+        .iter()
+        .filter_map(|r| r.priority()?.parse().ok())
+        .collect();
+    let probe_priority = (1..=MAX_PRIORITY)
+        .rev()
+        .find(|p| !used.contains(p))
+        .ok_or_else(|| {
+            StepError::invalid_plan("the listener has no free rule priority for the probe rule")
+        })?;
 
     let actions = match &s.rule_arn {
         Some(rule_arn) => rules
             .rules()
             .iter()
             .find(|r| r.rule_arn() == Some(rule_arn))
-            .ok_or_else(|| StepError::invalid_plan(format!(
-                "service.ruleArn {rule_arn} is not a rule of listener {}", s.listener_arn
-            )))?
+            .ok_or_else(|| {
+                StepError::invalid_plan(format!(
+                    "service.ruleArn {rule_arn} is not a rule of listener {}",
+                    s.listener_arn
+                ))
+            })?
             .actions()
             .to_vec(),
         None => listener.default_actions().to_vec(),
     };
-    let what = if s.rule_arn.is_some() { "the rule" } else { "the listener's default action" };
+    let what = if s.rule_arn.is_some() {
+        "the rule"
+    } else {
+        "the listener's default action"
+    };
     let current = actions_from_sdk(&actions)
         .map_err(|e| StepError::invalid_plan(format!("{what} has {e}")))?;
     let original = match saved_original(plan, net, &current).await? {
@@ -164,15 +209,28 @@ async fn resolve_service(plan: &Plan, net: &AccountClients) -> Result<ResolvedSe
         )));
     }
 
-    let group = match net.elb.describe_target_groups().target_group_arns(&s.target_group_arn).send().await
+    let group = match net
+        .elb
+        .describe_target_groups()
+        .target_group_arns(&s.target_group_arn)
+        .send()
+        .await
         .named("elasticloadbalancing:DescribeTargetGroups", &net.role_arn)
     {
         Ok(out) => out.target_groups().first().cloned(),
         Err(f) if f.is("TargetGroupNotFound") => None,
         Err(f) => return Err(f.into()),
     }
-    .ok_or_else(|| StepError::invalid_plan(format!("service.targetGroupArn {} does not exist", s.target_group_arn)))?;
-    let target_type = group.target_type().map(|t| t.as_str().to_string()).unwrap_or_default();
+    .ok_or_else(|| {
+        StepError::invalid_plan(format!(
+            "service.targetGroupArn {} does not exist",
+            s.target_group_arn
+        ))
+    })?;
+    let target_type = group
+        .target_type()
+        .map(|t| t.as_str().to_string())
+        .unwrap_or_default();
     if !matches!(target_type.as_str(), "instance" | "ip") {
         return Err(StepError::invalid_plan(format!(
             "target group {} has target type {target_type}; only instance and ip groups can be moved",
@@ -202,20 +260,37 @@ async fn resolve_service(plan: &Plan, net: &AccountClients) -> Result<ResolvedSe
 
 /// On a re-run after cutover the action forwards to this migration's own group; the
 /// original action was saved (compactly) in a tag of that group at its creation.
-async fn saved_original(plan: &Plan, net: &AccountClients, current: &[ActionModel]) -> Result<Option<ActionModel>, StepError> {
+async fn saved_original(
+    plan: &Plan,
+    net: &AccountClients,
+    current: &[ActionModel],
+) -> Result<Option<ActionModel>, StepError> {
     let [action] = current else { return Ok(None) };
     let groups = action.forwarded_groups();
     let name = names::target_group(&plan.migration_id);
-    if action.kind != "forward" || groups.len() != 1 || !groups[0].contains(&format!(":targetgroup/{name}/")) {
+    if action.kind != "forward"
+        || groups.len() != 1
+        || !groups[0].contains(&format!(":targetgroup/{name}/"))
+    {
         return Ok(None);
     }
-    let Some(ours) = find_target_group(net, &name, &plan.migration_id).await? else { return Ok(None) };
+    let Some(ours) = find_target_group(net, &name, &plan.migration_id).await? else {
+        return Ok(None);
+    };
     if groups[0] != ours {
         return Ok(None);
     }
-    let tags = net.elb.describe_tags().resource_arns(&ours).send().await
+    let tags = net
+        .elb
+        .describe_tags()
+        .resource_arns(&ours)
+        .send()
+        .await
         .named("elasticloadbalancing:DescribeTags", &net.role_arn)?;
-    let saved = tags.tag_descriptions().iter().flat_map(|d| d.tags())
+    let saved = tags
+        .tag_descriptions()
+        .iter()
+        .flat_map(|d| d.tags())
         .find(|t| t.key() == Some(names::ORIGINAL_FORWARD_TAG))
         .and_then(|t| t.value().map(str::to_string));
     tracing::info!("the service already forwards to {ours}: this is a re-run after cutover");
@@ -226,7 +301,10 @@ async fn saved_original(plan: &Plan, net: &AccountClients, current: &[ActionMode
 }
 
 fn settings_of(group: &TargetGroup) -> Result<TargetGroupSettings, StepError> {
-    let protocol = group.protocol().map(|p| p.as_str().to_string()).unwrap_or_default();
+    let protocol = group
+        .protocol()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_default();
     if !matches!(protocol.as_str(), "HTTP" | "HTTPS") {
         return Err(StepError::invalid_plan(format!(
             "target group protocol {protocol:?}: an ALB target group is HTTP or HTTPS"
@@ -237,29 +315,53 @@ fn settings_of(group: &TargetGroup) -> Result<TargetGroupSettings, StepError> {
         port: group.port().unwrap_or(80),
         protocol_version: group.protocol_version().map(str::to_string),
         ip_address_type: group.ip_address_type().map(|t| t.as_str().to_string()),
-        health_check_protocol: group.health_check_protocol().map(|p| p.as_str().to_string()),
+        health_check_protocol: group
+            .health_check_protocol()
+            .map(|p| p.as_str().to_string()),
         health_check_port: group.health_check_port().map(str::to_string),
         health_check_path: group.health_check_path().map(str::to_string),
         health_check_interval_seconds: group.health_check_interval_seconds(),
         health_check_timeout_seconds: group.health_check_timeout_seconds(),
         healthy_threshold_count: group.healthy_threshold_count(),
         unhealthy_threshold_count: group.unhealthy_threshold_count(),
-        matcher_http_code: group.matcher().and_then(|m| m.http_code()).map(str::to_string),
-        matcher_grpc_code: group.matcher().and_then(|m| m.grpc_code()).map(str::to_string),
+        matcher_http_code: group
+            .matcher()
+            .and_then(|m| m.http_code())
+            .map(str::to_string),
+        matcher_grpc_code: group
+            .matcher()
+            .and_then(|m| m.grpc_code())
+            .map(str::to_string),
     })
 }
 
-async fn load_balancer(net: &AccountClients, lb_arn: &str) -> Result<(String, Vec<String>, Vec<String>), StepError> {
-    let out = net.elb.describe_load_balancers().load_balancer_arns(lb_arn).send().await
+async fn load_balancer(
+    net: &AccountClients,
+    lb_arn: &str,
+) -> Result<(String, Vec<String>, Vec<String>), StepError> {
+    let out = net
+        .elb
+        .describe_load_balancers()
+        .load_balancer_arns(lb_arn)
+        .send()
+        .await
         .named("elasticloadbalancing:DescribeLoadBalancers", &net.role_arn)?;
     let lb = out.load_balancers().first().ok_or_else(|| {
-        StepError::invalid_plan(format!("the listener's load balancer {lb_arn} does not exist"))
+        StepError::invalid_plan(format!(
+            "the listener's load balancer {lb_arn} does not exist"
+        ))
     })?;
     if lb.r#type().map(|t| t.as_str()) != Some("application") {
-        return Err(StepError::invalid_plan(format!("{lb_arn} is not an Application Load Balancer")));
+        return Err(StepError::invalid_plan(format!(
+            "{lb_arn} is not an Application Load Balancer"
+        )));
     }
     let vpc = lb.vpc_id().unwrap_or_default().to_string();
-    let subnets = lb.availability_zones().iter().filter_map(|z| z.subnet_id().map(str::to_string)).collect();
+    let subnets = lb
+        .availability_zones()
+        .iter()
+        .filter_map(|z| z.subnet_id().map(str::to_string))
+        .collect();
     let sgs: Vec<String> = lb.security_groups().to_vec();
     if sgs.is_empty() {
         return Err(StepError::invalid_plan(format!(
@@ -274,24 +376,45 @@ async fn resolve_instances(
     src: &AccountClients,
     service: &ResolvedService,
 ) -> Result<Vec<InstanceFacts>, StepError> {
-    let out = match src.ec2.describe_instances().set_instance_ids(Some(plan.source.instance_ids.clone())).send().await
+    let out = match src
+        .ec2
+        .describe_instances()
+        .set_instance_ids(Some(plan.source.instance_ids.clone()))
+        .send()
+        .await
         .named("ec2:DescribeInstances", &src.role_arn)
     {
         Ok(out) => out,
         Err(f) if f.is_any(&["InvalidInstanceID.NotFound", "InvalidInstanceID.Malformed"]) => {
             return Err(StepError::invalid_plan(format!(
-                "source.instanceIds: {} (account {})", f.message, plan.source.account_id
+                "source.instanceIds: {} (account {})",
+                f.message, plan.source.account_id
             )));
         }
         Err(f) => return Err(f.into()),
     };
-    let found: Vec<_> = out.reservations().iter().flat_map(|r| r.instances()).cloned().collect();
+    let found: Vec<_> = out
+        .reservations()
+        .iter()
+        .flat_map(|r| r.instances())
+        .cloned()
+        .collect();
     let mut facts = Vec::new();
     for id in &plan.source.instance_ids {
-        let inst = found.iter().find(|i| i.instance_id() == Some(id.as_str())).ok_or_else(|| {
-            StepError::invalid_plan(format!("source instance {id} does not exist in account {}", plan.source.account_id))
-        })?;
-        let state = inst.state().and_then(|s| s.name()).map(|n| n.as_str().to_string()).unwrap_or_default();
+        let inst = found
+            .iter()
+            .find(|i| i.instance_id() == Some(id.as_str()))
+            .ok_or_else(|| {
+                StepError::invalid_plan(format!(
+                    "source instance {id} does not exist in account {}",
+                    plan.source.account_id
+                ))
+            })?;
+        let state = inst
+            .state()
+            .and_then(|s| s.name())
+            .map(|n| n.as_str().to_string())
+            .unwrap_or_default();
         if state != "running" {
             return Err(StepError::invalid_plan(format!(
                 "source instance {id} is {state}; carveout moves running instances"
@@ -304,7 +427,11 @@ async fn resolve_instances(
         }
         let private_ip = inst.private_ip_address().unwrap_or_default().to_string();
         let registered = service.targets.iter().find(|(t, _)| {
-            if service.target_type == "instance" { t == id } else { *t == private_ip }
+            if service.target_type == "instance" {
+                t == id
+            } else {
+                *t == private_ip
+            }
         });
         let Some((_, port)) = registered else {
             return Err(StepError::invalid_plan(format!(
@@ -320,8 +447,15 @@ async fn resolve_instances(
         let volumes = describe_volumes(src, inst, &volume_ids).await?;
         facts.push(InstanceFacts {
             instance_id: id.clone(),
-            instance_type: inst.instance_type().map(|t| t.as_str().to_string()).unwrap_or_default(),
-            availability_zone: inst.placement().and_then(|p| p.availability_zone()).unwrap_or_default().to_string(),
+            instance_type: inst
+                .instance_type()
+                .map(|t| t.as_str().to_string())
+                .unwrap_or_default(),
+            availability_zone: inst
+                .placement()
+                .and_then(|p| p.availability_zone())
+                .unwrap_or_default()
+                .to_string(),
             private_ip,
             image_id: inst.image_id().map(str::to_string),
             root_device_name: inst.root_device_name().map(str::to_string),
@@ -330,7 +464,12 @@ async fn resolve_instances(
             tags: inst
                 .tags()
                 .iter()
-                .filter_map(|t| Some(Tag { key: t.key()?.to_string(), value: t.value()?.to_string() }))
+                .filter_map(|t| {
+                    Some(Tag {
+                        key: t.key()?.to_string(),
+                        value: t.value()?.to_string(),
+                    })
+                })
                 .collect(),
             volumes,
         });
@@ -338,9 +477,20 @@ async fn resolve_instances(
     // Moving only some of a group's targets would cut the others out of the traffic.
     let moving: BTreeSet<String> = facts
         .iter()
-        .map(|f| if service.target_type == "instance" { f.instance_id.clone() } else { f.private_ip.clone() })
+        .map(|f| {
+            if service.target_type == "instance" {
+                f.instance_id.clone()
+            } else {
+                f.private_ip.clone()
+            }
+        })
         .collect();
-    let left: Vec<&str> = service.targets.iter().map(|(t, _)| t.as_str()).filter(|t| !moving.contains(*t)).collect();
+    let left: Vec<&str> = service
+        .targets
+        .iter()
+        .map(|(t, _)| t.as_str())
+        .filter(|t| !moving.contains(*t))
+        .collect();
     if !left.is_empty() {
         return Err(StepError::invalid_plan(format!(
             "target group {} also serves {}: after cutover they would receive no traffic; add them to source.instanceIds or give the moving service its own rule and target group",
@@ -359,7 +509,12 @@ async fn describe_volumes(
     if volume_ids.is_empty() {
         return Ok(Vec::new());
     }
-    let out = src.ec2.describe_volumes().set_volume_ids(Some(volume_ids.to_vec())).send().await
+    let out = src
+        .ec2
+        .describe_volumes()
+        .set_volume_ids(Some(volume_ids.to_vec()))
+        .send()
+        .await
         .named("ec2:DescribeVolumes", &src.role_arn)?;
     Ok(inst
         .block_device_mappings()
@@ -378,13 +533,19 @@ async fn describe_volumes(
 }
 
 async fn resolve_subnets(plan: &Plan, tgt: &AccountClients) -> Result<Vec<SubnetFacts>, StepError> {
-    let out = match tgt.ec2.describe_subnets().set_subnet_ids(Some(plan.target.subnet_ids.clone())).send().await
+    let out = match tgt
+        .ec2
+        .describe_subnets()
+        .set_subnet_ids(Some(plan.target.subnet_ids.clone()))
+        .send()
+        .await
         .named("ec2:DescribeSubnets", &tgt.role_arn)
     {
         Ok(out) => out,
         Err(f) if f.is_any(&["InvalidSubnetID.NotFound", "InvalidSubnetID.Malformed"]) => {
             return Err(StepError::invalid_plan(format!(
-                "target.subnetIds: {} (account {})", f.message, plan.target.account_id
+                "target.subnetIds: {} (account {})",
+                f.message, plan.target.account_id
             )));
         }
         Err(f) => return Err(f.into()),
@@ -393,9 +554,16 @@ async fn resolve_subnets(plan: &Plan, tgt: &AccountClients) -> Result<Vec<Subnet
         .subnet_ids
         .iter()
         .map(|id| {
-            let s = out.subnets().iter().find(|s| s.subnet_id() == Some(id.as_str())).ok_or_else(|| {
-                StepError::invalid_plan(format!("target subnet {id} does not exist in account {}", plan.target.account_id))
-            })?;
+            let s = out
+                .subnets()
+                .iter()
+                .find(|s| s.subnet_id() == Some(id.as_str()))
+                .ok_or_else(|| {
+                    StepError::invalid_plan(format!(
+                        "target subnet {id} does not exist in account {}",
+                        plan.target.account_id
+                    ))
+                })?;
             if s.vpc_id() != Some(plan.target.vpc_id.as_str()) {
                 return Err(StepError::invalid_plan(format!(
                     "target subnet {id} is in {} , not in target.vpcId {}",
@@ -413,16 +581,29 @@ async fn resolve_subnets(plan: &Plan, tgt: &AccountClients) -> Result<Vec<Subnet
 }
 
 /// RAM cannot share a default security group or one in a default VPC.
-async fn check_shareable(net: &AccountClients, sgs: &[String], default_vpc: bool) -> Result<(), StepError> {
+async fn check_shareable(
+    net: &AccountClients,
+    sgs: &[String],
+    default_vpc: bool,
+) -> Result<(), StepError> {
     const FIX: &str = "set options.shareSecurityGroupWithRam to false (the ingress rule references the group across the peering without RAM)";
     if default_vpc {
         return Err(StepError::invalid_plan(format!(
             "the ALB is in a default VPC, whose security groups RAM cannot share; {FIX}"
         )));
     }
-    let out = net.ec2.describe_security_groups().set_group_ids(Some(sgs.to_vec())).send().await
+    let out = net
+        .ec2
+        .describe_security_groups()
+        .set_group_ids(Some(sgs.to_vec()))
+        .send()
+        .await
         .named("ec2:DescribeSecurityGroups", &net.role_arn)?;
-    if let Some(g) = out.security_groups().iter().find(|g| g.group_name() == Some("default")) {
+    if let Some(g) = out
+        .security_groups()
+        .iter()
+        .find(|g| g.group_name() == Some("default"))
+    {
         return Err(StepError::invalid_plan(format!(
             "the ALB uses the default security group {} of its VPC, which RAM cannot share; {FIX}",
             g.group_id().unwrap_or_default()

@@ -2,14 +2,14 @@
 //! known, the health gate, and the cutover of the service's forward action.
 
 use aws_sdk_elasticloadbalancingv2::types::{
-    HttpHeaderConditionConfig, Matcher, ProtocolEnum, RuleCondition, TargetDescription, TargetTypeEnum,
-    TargetGroupIpAddressTypeEnum,
+    HttpHeaderConditionConfig, Matcher, ProtocolEnum, RuleCondition, TargetDescription,
+    TargetGroupIpAddressTypeEnum, TargetTypeEnum,
 };
 
 use crate::accounts::{AccountClients, Accounts};
 use crate::aws::elb::{
-    ActionModel, actions_from_sdk, compact_forward, current_actions, find_target_group, migration_tags, same_routing, set_actions, tagged_with,
-    target_health,
+    ActionModel, actions_from_sdk, compact_forward, current_actions, find_target_group,
+    migration_tags, same_routing, set_actions, tagged_with, target_health,
 };
 use crate::error::{SdkResultExt, StepError};
 use crate::idiom::{Poll, find_or_create, poll_once};
@@ -20,18 +20,33 @@ use super::Context;
 
 pub async fn create_target_group(ctx: &Context, state: State) -> Result<TargetGroupOut, StepError> {
     let facts = state.facts()?;
-    let net = Accounts::new(&ctx.base, &state.plan).get(&facts.network.account_id).await?;
+    let net = Accounts::new(&ctx.base, &state.plan)
+        .get(&facts.network.account_id)
+        .await?;
     let id = &state.plan.migration_id;
     let name = names::target_group(id);
     let s = &facts.service.target_group;
-    let to_out = |arn: &str| TargetGroupOut { target_group_arn: arn.to_string(), name: name.clone() };
+    let to_out = |arn: &str| TargetGroupOut {
+        target_group_arn: arn.to_string(),
+        name: name.clone(),
+    };
     let mut tags = migration_tags(id);
     if let Some(original) = compact_forward(&facts.service.original_actions) {
-        tags.push(aws_sdk_elasticloadbalancingv2::types::Tag::builder().key(names::ORIGINAL_FORWARD_TAG).value(original).build());
+        tags.push(
+            aws_sdk_elasticloadbalancingv2::types::Tag::builder()
+                .key(names::ORIGINAL_FORWARD_TAG)
+                .value(original)
+                .build(),
+        );
     }
     let ensured = find_or_create(
         "IP target group",
-        || async { Ok(find_target_group(&net, &name, id).await?.as_deref().map(to_out)) },
+        || async {
+            Ok(find_target_group(&net, &name, id)
+                .await?
+                .as_deref()
+                .map(to_out))
+        },
         || async {
             let out = net
                 .elb
@@ -42,25 +57,42 @@ pub async fn create_target_group(ctx: &Context, state: State) -> Result<TargetGr
                 .port(s.port)
                 .vpc_id(&facts.network.vpc_id)
                 .set_protocol_version(s.protocol_version.clone())
-                .set_ip_address_type(s.ip_address_type.as_deref().map(TargetGroupIpAddressTypeEnum::from))
-                .set_health_check_protocol(s.health_check_protocol.as_deref().map(ProtocolEnum::from))
+                .set_ip_address_type(
+                    s.ip_address_type
+                        .as_deref()
+                        .map(TargetGroupIpAddressTypeEnum::from),
+                )
+                .set_health_check_protocol(
+                    s.health_check_protocol.as_deref().map(ProtocolEnum::from),
+                )
                 .set_health_check_port(s.health_check_port.clone())
                 .set_health_check_path(s.health_check_path.clone())
                 .set_health_check_interval_seconds(s.health_check_interval_seconds)
                 .set_health_check_timeout_seconds(s.health_check_timeout_seconds)
                 .set_healthy_threshold_count(s.healthy_threshold_count)
                 .set_unhealthy_threshold_count(s.unhealthy_threshold_count)
-                .set_matcher(if s.matcher_http_code.is_some() || s.matcher_grpc_code.is_some() {
-                    Some(Matcher::builder().set_http_code(s.matcher_http_code.clone()).set_grpc_code(s.matcher_grpc_code.clone()).build())
-                } else {
-                    None
-                })
+                .set_matcher(
+                    if s.matcher_http_code.is_some() || s.matcher_grpc_code.is_some() {
+                        Some(
+                            Matcher::builder()
+                                .set_http_code(s.matcher_http_code.clone())
+                                .set_grpc_code(s.matcher_grpc_code.clone())
+                                .build(),
+                        )
+                    } else {
+                        None
+                    },
+                )
                 .set_tags(Some(tags))
                 .send()
                 .await
                 .named("elasticloadbalancing:CreateTargetGroup", &net.role_arn);
             match out {
-                Ok(out) => Ok(out.target_groups().first().and_then(|g| g.target_group_arn()).map(to_out)),
+                Ok(out) => Ok(out
+                    .target_groups()
+                    .first()
+                    .and_then(|g| g.target_group_arn())
+                    .map(to_out)),
                 Err(f) if f.is("DuplicateTargetGroupName") => Ok(None),
                 Err(f) => Err(f.into()),
             }
@@ -79,37 +111,69 @@ fn instances(state: &State) -> Result<&Vec<LaunchedInstance>, StepError> {
 pub async fn register_targets(ctx: &Context, state: State) -> Result<Vec<String>, StepError> {
     let facts = state.facts()?;
     let group = State::need(&state.target_group, "targetGroup")?;
-    let net = Accounts::new(&ctx.base, &state.plan).get(&facts.network.account_id).await?;
+    let net = Accounts::new(&ctx.base, &state.plan)
+        .get(&facts.network.account_id)
+        .await?;
     let mut targets = Vec::new();
     for i in instances(&state)? {
         if i.private_ip.is_empty() {
-            return Err(StepError::ResourceFailed(format!("instance {} has no private IP", i.instance_id)));
+            return Err(StepError::ResourceFailed(format!(
+                "instance {} has no private IP",
+                i.instance_id
+            )));
         }
-        targets.push(TargetDescription::builder().id(&i.private_ip).port(i.port).availability_zone("all").build());
+        targets.push(
+            TargetDescription::builder()
+                .id(&i.private_ip)
+                .port(i.port)
+                .availability_zone("all")
+                .build(),
+        );
     }
-    net.elb.register_targets().target_group_arn(&group.target_group_arn).set_targets(Some(targets)).send().await
+    net.elb
+        .register_targets()
+        .target_group_arn(&group.target_group_arn)
+        .set_targets(Some(targets))
+        .send()
+        .await
         .named("elasticloadbalancing:RegisterTargets", &net.role_arn)?;
-    Ok(instances(&state)?.iter().map(|i| format!("{}:{}", i.private_ip, i.port)).collect())
+    Ok(instances(&state)?
+        .iter()
+        .map(|i| format!("{}:{}", i.private_ip, i.port))
+        .collect())
 }
 
 /// The probe rule of this migration on the listener, if there is one.
-pub async fn find_probe_rule(net: &AccountClients, listener_arn: &str, migration_id: &str) -> Result<Option<ProbeRuleOut>, StepError> {
-    let out = net.elb.describe_rules().listener_arn(listener_arn).send().await
+pub async fn find_probe_rule(
+    net: &AccountClients,
+    listener_arn: &str,
+    migration_id: &str,
+) -> Result<Option<ProbeRuleOut>, StepError> {
+    let out = net
+        .elb
+        .describe_rules()
+        .listener_arn(listener_arn)
+        .send()
+        .await
         .named("elasticloadbalancing:DescribeRules", &net.role_arn)?;
     for rule in out.rules() {
         let is_probe = rule.conditions().iter().any(|c| {
             c.http_header_config().is_some_and(|h| {
-                h.http_header_name().is_some_and(|n| n.eq_ignore_ascii_case(PROBE_HEADER))
+                h.http_header_name()
+                    .is_some_and(|n| n.eq_ignore_ascii_case(PROBE_HEADER))
                     && h.values().iter().any(|v| v == migration_id)
             })
         });
-        if let (true, Some(arn)) = (is_probe, rule.rule_arn()) {
-            if tagged_with(net, arn, migration_id).await? {
-                return Ok(Some(ProbeRuleOut {
-                    rule_arn: arn.to_string(),
-                    priority: rule.priority().and_then(|p| p.parse().ok()).unwrap_or_default(),
-                }));
-            }
+        if let (true, Some(arn)) = (is_probe, rule.rule_arn())
+            && tagged_with(net, arn, migration_id).await?
+        {
+            return Ok(Some(ProbeRuleOut {
+                rule_arn: arn.to_string(),
+                priority: rule
+                    .priority()
+                    .and_then(|p| p.parse().ok())
+                    .unwrap_or_default(),
+            }));
         }
     }
     Ok(None)
@@ -118,13 +182,23 @@ pub async fn find_probe_rule(net: &AccountClients, listener_arn: &str, migration
 /// A target group's health is unknown (`unused`) until a listener forwards to it. The
 /// probe rule forwards to it only requests carrying `X-Carveout-Probe: <migration id>`,
 /// which no real client sends, so the ALB starts health checks without real traffic.
-pub async fn attach_probe_rule(ctx: &Context, state: State) -> Result<Option<ProbeRuleOut>, StepError> {
+pub async fn attach_probe_rule(
+    ctx: &Context,
+    state: State,
+) -> Result<Option<ProbeRuleOut>, StepError> {
     let facts = state.facts()?;
     let group = State::need(&state.target_group, "targetGroup")?;
-    let net = Accounts::new(&ctx.base, &state.plan).get(&facts.network.account_id).await?;
+    let net = Accounts::new(&ctx.base, &state.plan)
+        .get(&facts.network.account_id)
+        .await?;
     let s = &facts.service;
-    let now = actions_from_sdk(&current_actions(&net, &s.listener_arn, s.rule_arn.as_deref()).await?).unwrap_or_default();
-    if now.iter().any(|a| a.forwarded_groups().contains(&group.target_group_arn.as_str())) {
+    let now =
+        actions_from_sdk(&current_actions(&net, &s.listener_arn, s.rule_arn.as_deref()).await?)
+            .unwrap_or_default();
+    if now.iter().any(|a| {
+        a.forwarded_groups()
+            .contains(&group.target_group_arn.as_str())
+    }) {
         // A re-run after cutover: the service itself uses the group, health is known.
         tracing::info!("the service already forwards to the new group: no probe rule needed");
         return Ok(None);
@@ -168,27 +242,50 @@ async fn health_of(net: &AccountClients, state: &State) -> Result<Poll<()>, Step
     let mut waiting = Vec::new();
     for i in instances(state)? {
         match health.iter().find(|(id, _, _, _)| *id == i.private_ip) {
-            None => return Ok(Poll::Failed(format!("target {} is not registered", i.private_ip))),
+            None => {
+                return Ok(Poll::Failed(format!(
+                    "target {} is not registered",
+                    i.private_ip
+                )));
+            }
             Some((_, _, s, _)) if s == "healthy" => {}
             Some((id, _, s, reason)) => waiting.push(format!("{id} {s} ({reason})")),
         }
     }
-    Ok(if waiting.is_empty() { Poll::Ready(()) } else { Poll::Pending(waiting.join(", ")) })
+    Ok(if waiting.is_empty() {
+        Poll::Ready(())
+    } else {
+        Poll::Pending(waiting.join(", "))
+    })
 }
 
 pub async fn wait_targets_healthy(ctx: &Context, state: State) -> Result<Vec<String>, StepError> {
     let facts = state.facts()?;
     let group = State::need(&state.target_group, "targetGroup")?;
-    let net = Accounts::new(&ctx.base, &state.plan).get(&facts.network.account_id).await?;
-    poll_once(&format!("targets of {}", group.name), health_of(&net, &state).await?)?;
-    Ok(instances(&state)?.iter().map(|i| i.private_ip.clone()).collect())
+    let net = Accounts::new(&ctx.base, &state.plan)
+        .get(&facts.network.account_id)
+        .await?;
+    poll_once(
+        &format!("targets of {}", group.name),
+        health_of(&net, &state).await?,
+    )?;
+    Ok(instances(&state)?
+        .iter()
+        .map(|i| i.private_ip.clone())
+        .collect())
 }
 
 /// The original actions with the service's forward pointed at the new group.
 pub fn cutover_actions(original: &[ActionModel], new_group: &str) -> Vec<ActionModel> {
     original
         .iter()
-        .map(|a| if a.kind == "forward" { ActionModel::forward_to(new_group, a.order) } else { a.clone() })
+        .map(|a| {
+            if a.kind == "forward" {
+                ActionModel::forward_to(new_group, a.order)
+            } else {
+                a.clone()
+            }
+        })
         .collect()
 }
 
@@ -197,38 +294,79 @@ pub fn cutover_actions(original: &[ActionModel], new_group: &str) -> Vec<ActionM
 pub async fn cutover(ctx: &Context, state: State) -> Result<CutoverOut, StepError> {
     let facts = state.facts()?;
     let group = State::need(&state.target_group, "targetGroup")?;
-    let net = Accounts::new(&ctx.base, &state.plan).get(&facts.network.account_id).await?;
+    let net = Accounts::new(&ctx.base, &state.plan)
+        .get(&facts.network.account_id)
+        .await?;
     let s = &facts.service;
     let desired = cutover_actions(&s.original_actions, &group.target_group_arn);
-    let current = crate::aws::elb::actions_from_sdk(&current_actions(&net, &s.listener_arn, s.rule_arn.as_deref()).await?)
-        .map_err(|e| StepError::conflict(format!("the service's action changed since Preflight: it now has {e}")))?;
+    let current = crate::aws::elb::actions_from_sdk(
+        &current_actions(&net, &s.listener_arn, s.rule_arn.as_deref()).await?,
+    )
+    .map_err(|e| {
+        StepError::conflict(format!(
+            "the service's action changed since Preflight: it now has {e}"
+        ))
+    })?;
 
     let changed = if same_routing(&current, &desired) {
         false
     } else if same_routing(&current, &s.original_actions) {
         if let Poll::Pending(why) | Poll::Failed(why) = health_of(&net, &state).await? {
-            return Err(StepError::ResourceFailed(format!("refusing to cut over: targets not healthy: {why}")));
+            return Err(StepError::ResourceFailed(format!(
+                "refusing to cut over: targets not healthy: {why}"
+            )));
         }
         set_actions(&net, &s.listener_arn, s.rule_arn.as_deref(), &desired).await?;
         true
     } else {
         return Err(StepError::conflict(format!(
             "the service's action was changed outside carveout since Preflight (it forwards to {:?}); nothing was changed",
-            current.iter().flat_map(|a| a.forwarded_groups()).collect::<Vec<_>>()
+            current
+                .iter()
+                .flat_map(|a| a.forwarded_groups())
+                .collect::<Vec<_>>()
         )));
     };
-    let probe_rule_removed = remove_probe_rule(&net, &s.listener_arn, &state.plan.migration_id).await?;
-    Ok(CutoverOut { actions: desired, changed, probe_rule_removed })
+    let probe_rule_removed =
+        remove_probe_rule(&net, &s.listener_arn, &state.plan.migration_id).await?;
+    Ok(CutoverOut {
+        actions: desired,
+        changed,
+        probe_rule_removed,
+    })
 }
 
 /// Deletes this migration's probe rule if there is one; true when one was deleted.
-pub async fn remove_probe_rule(net: &AccountClients, listener_arn: &str, migration_id: &str) -> Result<bool, StepError> {
+pub async fn remove_probe_rule(
+    net: &AccountClients,
+    listener_arn: &str,
+    migration_id: &str,
+) -> Result<bool, StepError> {
     let Some(rule) = find_probe_rule(net, listener_arn, migration_id).await? else {
         return Ok(false);
     };
-    match net.elb.delete_rule().rule_arn(&rule.rule_arn).send().await.named("elasticloadbalancing:DeleteRule", &net.role_arn) {
+    match net
+        .elb
+        .delete_rule()
+        .rule_arn(&rule.rule_arn)
+        .send()
+        .await
+        .named("elasticloadbalancing:DeleteRule", &net.role_arn)
+    {
         Ok(_) => Ok(true),
         Err(f) if f.is("RuleNotFound") => Ok(false),
         Err(f) => Err(f.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cutover_points_only_the_forward_at_the_new_group_and_keeps_its_order() {
+        let original = vec![ActionModel::forward_to("arn:old", Some(2))];
+        let cut = cutover_actions(&original, "arn:new");
+        assert_eq!(cut, vec![ActionModel::forward_to("arn:new", Some(2))]);
     }
 }

@@ -1,0 +1,36 @@
+# carveout: `make demo` runs the whole migration on a local AWS emulator; `make test`
+# runs every test. Both install what they need first (make setup).
+
+SHELL := /bin/bash
+export CARGO_TARGET_DIR ?= $(HOME)/.cache/carveout/target
+export EMULATOR_PORT ?= 5000
+export PYTHONPATH := $(CURDIR)/emulator
+CARGO_JOBS ?= 2
+
+.PHONY: setup build emulator emulator-stop seed demo test lint unit it
+
+setup:
+	@scripts/setup.sh
+
+build: setup
+	cargo build --workspace -j$(CARGO_JOBS)
+
+emulator: setup
+	@scripts/emulator.sh start
+
+emulator-stop:
+	@scripts/emulator.sh stop
+
+# Seeds a running emulator with the seed write-up's topology; the plan goes to .emulator/plan.json.
+seed: emulator
+	@mkdir -p .emulator
+	.venv/bin/python -m carveout_emulator.seed --endpoint http://127.0.0.1:$(EMULATOR_PORT) --out .emulator/plan.json
+
+demo: build
+	@scripts/demo.sh
+
+lint: setup
+	@scripts/lint.sh
+
+test: build
+	@scripts/test.sh

@@ -1,0 +1,84 @@
+"""Helpers for the tests that run against a started emulator (scripts/test.sh starts it)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from .seed import REGION, session
+
+ROOT = Path(__file__).resolve().parents[2]
+ENDPOINT = f"http://127.0.0.1:{os.environ.get('EMULATOR_PORT', '5077')}"
+BIN_DIR = Path(os.environ.get("CARGO_TARGET_DIR", Path.home() / ".cache/carveout/target")) / "debug"
+
+# Phases the end-to-end runs use: every poll loop really polls.
+POLLING = {
+    "imagePendingPolls": 3, "peeringAcceptNotFound": 1, "peeringProvisioningPolls": 2,
+    "shareAssociatingPolls": 1, "instancePendingPolls": 1, "targetInitialPolls": 2,
+}
+
+
+def post(path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+    data = json.dumps(body or {}).encode()
+    req = urllib.request.Request(ENDPOINT + path, data=data, method="POST",
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        text = resp.read().decode()
+    try:
+        return json.loads(text)
+    except ValueError:
+        return {"raw": text}
+
+
+def reset(**phases: Any) -> None:
+    post("/moto-api/reset")
+    if phases:
+        post("/_carveout/config", phases)
+
+
+def configure(**settings: Any) -> dict[str, Any]:
+    return post("/_carveout/config", settings)
+
+
+def client(service: str, account: str, region: str = REGION) -> Any:
+    return session(ENDPOINT, account, region).client(service, endpoint_url=ENDPOINT)
+
+
+def base_client(service: str, region: str = REGION) -> Any:
+    return boto3.client(service, endpoint_url=ENDPOINT, region_name=region,
+                        aws_access_key_id="test", aws_secret_access_key="test")
+
+
+def step(name: str, payload: dict[str, Any]) -> dict[str, Any]:
+    """Invokes one real step binary the way the local runner does: JSON in, JSON out."""
+    env = dict(os.environ, AWS_ENDPOINT_URL=ENDPOINT, AWS_ACCESS_KEY_ID="test",
+               AWS_SECRET_ACCESS_KEY="test", AWS_REGION=payload.get("plan", payload).get("region", REGION),
+               AWS_EC2_METADATA_DISABLED="true", RUST_LOG="warn")
+    proc = subprocess.run([str(BIN_DIR / name)], input=json.dumps(payload), capture_output=True,
+                          text=True, env=env, timeout=60, check=False)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def run_local(plan: dict[str, Any], tmp: Path) -> tuple[int, dict[str, Any], list[dict[str, Any]], str]:
+    """`carveout local` on a plan: (exit code, stdout JSON, event log, stderr)."""
+    plan_file, events_file = tmp / "plan.json", tmp / "events.jsonl"
+    plan_file.write_text(json.dumps(plan))
+    proc = subprocess.run(
+        [str(BIN_DIR / "carveout"), "local", "--plan", str(plan_file), "--endpoint", ENDPOINT,
+         "--events", str(events_file)],
+        capture_output=True, text=True, timeout=300, cwd=ROOT, check=False,
+    )
+    events = [json.loads(line) for line in events_file.read_text().splitlines()] if events_file.exists() else []
+    return proc.returncode, json.loads(proc.stdout or "null"), events, proc.stderr
+
+
+def polls(events: list[dict[str, Any]], state: str) -> int:
+    """Polls of a state: its retries after CarveOut.NotReady (one transition each)."""
+    return sum(1 for e in events if e["event"] == "StateRetried" and e.get("state") == state)

@@ -1,0 +1,181 @@
+"""One test per patch of carveout_emulator: each shows the gap in moto 5.2.5 is filled the
+way AWS behaves (and fails without the patch)."""
+
+import botocore.exceptions
+import pytest
+
+from carveout_emulator.testing import client, configure, reset
+
+N, T = "111111111111", "222222222222"
+
+
+@pytest.fixture(autouse=True)
+def clean():
+    reset()
+    yield
+    reset()
+
+
+def _vpc(ec2, cidr):
+    return ec2.create_vpc(CidrBlock=cidr)["Vpc"]["VpcId"]
+
+
+def _image(ec2):
+    image = ec2.register_image(Name="base", RootDeviceName="/dev/xvda", VirtualizationType="hvm",
+                               BlockDeviceMappings=[{"DeviceName": "/dev/xvda", "Ebs": {"VolumeSize": 8}}])["ImageId"]
+    subnet = ec2.create_subnet(VpcId=_vpc(ec2, "10.9.0.0/16"), CidrBlock="10.9.0.0/24")["Subnet"]["SubnetId"]
+    inst = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1, SubnetId=subnet)["Instances"][0]["InstanceId"]
+    return ec2.create_image(InstanceId=inst, Name="copy", NoReboot=True)["ImageId"], subnet
+
+
+def _peer(n_ec2, t_ec2, n_vpc, t_vpc):
+    pcx = n_ec2.create_vpc_peering_connection(VpcId=n_vpc, PeerVpcId=t_vpc, PeerOwnerId=T)[
+        "VpcPeeringConnection"]["VpcPeeringConnectionId"]
+    t_ec2.accept_vpc_peering_connection(VpcPeeringConnectionId=pcx)
+    return pcx
+
+
+def test_shared_ami_and_snapshot_become_visible_to_the_other_account():
+    n, t = client("ec2", N), client("ec2", T)
+    ami, _ = _image(n)
+    with pytest.raises(botocore.exceptions.ClientError, match="InvalidAMIID.NotFound"):
+        t.describe_images(ImageIds=[ami])
+    n.modify_image_attribute(ImageId=ami, LaunchPermission={"Add": [{"UserId": T}]})
+    assert t.describe_images(ImageIds=[ami])["Images"][0]["OwnerId"] == N
+    snap = n.describe_images(ImageIds=[ami])["Images"][0]["BlockDeviceMappings"][0]["Ebs"]["SnapshotId"]
+    with pytest.raises(botocore.exceptions.ClientError, match="InvalidSnapshot.NotFound"):
+        t.describe_snapshots(SnapshotIds=[snap])
+    n.modify_snapshot_attribute(SnapshotId=snap, Attribute="createVolumePermission",
+                                OperationType="add", UserIds=[T])
+    assert t.describe_snapshots(SnapshotIds=[snap])["Snapshots"][0]["SnapshotId"] == snap
+
+
+def test_launch_needs_an_image_the_account_can_see():
+    n, t = client("ec2", N), client("ec2", T)
+    ami, _ = _image(n)
+    t_subnet = t.create_subnet(VpcId=_vpc(t, "10.1.0.0/16"), CidrBlock="10.1.0.0/24")["Subnet"]["SubnetId"]
+    with pytest.raises(botocore.exceptions.ClientError, match="InvalidAMIID.NotFound"):
+        t.run_instances(ImageId=ami, MinCount=1, MaxCount=1, SubnetId=t_subnet)
+    n.modify_image_attribute(ImageId=ami, LaunchPermission={"Add": [{"UserId": T}]})
+    inst = t.run_instances(ImageId=ami, MinCount=1, MaxCount=1, SubnetId=t_subnet)["Instances"][0]
+    assert inst["ImageId"] == ami
+
+
+def test_run_instances_honours_client_token():
+    n = client("ec2", N)
+    ami, subnet = _image(n)
+    first = n.run_instances(ImageId=ami, MinCount=1, MaxCount=1, SubnetId=subnet, ClientToken="tok-1")
+    again = n.run_instances(ImageId=ami, MinCount=1, MaxCount=1, SubnetId=subnet, ClientToken="tok-1")
+    other = n.run_instances(ImageId=ami, MinCount=1, MaxCount=1, SubnetId=subnet, ClientToken="tok-2")
+    assert first["Instances"][0]["InstanceId"] == again["Instances"][0]["InstanceId"]
+    assert other["Instances"][0]["InstanceId"] != first["Instances"][0]["InstanceId"]
+
+
+def test_cross_account_group_reference_needs_an_active_peering():
+    n, t = client("ec2", N), client("ec2", T)
+    n_vpc, t_vpc = _vpc(n, "10.0.0.0/16"), _vpc(t, "10.1.0.0/16")
+    alb_sg = n.create_security_group(GroupName="alb", Description="alb", VpcId=n_vpc)["GroupId"]
+    app_sg = t.create_security_group(GroupName="app", Description="app", VpcId=t_vpc)["GroupId"]
+    rule = [{"IpProtocol": "tcp", "FromPort": 80, "ToPort": 80, "UserIdGroupPairs": [{"UserId": N, "GroupId": alb_sg}]}]
+    with pytest.raises(botocore.exceptions.ClientError, match="InvalidGroup.NotFound"):
+        t.authorize_security_group_ingress(GroupId=app_sg, IpPermissions=rule)
+    _peer(n, t, n_vpc, t_vpc)
+    t.authorize_security_group_ingress(GroupId=app_sg, IpPermissions=rule)
+    pairs = t.describe_security_groups(GroupIds=[app_sg])["SecurityGroups"][0]["IpPermissions"][0]["UserIdGroupPairs"]
+    assert (pairs[0]["UserId"], pairs[0]["GroupId"]) == (N, alb_sg)
+
+
+def test_ram_shares_security_groups_with_association_phase_and_receiving_side():
+    configure(shareAssociatingPolls=2)
+    n, ram_n, ram_t = client("ec2", N), client("ram", N), client("ram", T)
+    sg = n.create_security_group(GroupName="alb", Description="alb", VpcId=_vpc(n, "10.0.0.0/16"))["GroupId"]
+    arn = f"arn:aws:ec2:ap-northeast-1:{N}:security-group/{sg}"
+    share = ram_n.create_resource_share(name="s", resourceArns=[arn], principals=[T], clientToken="t1",
+                                        allowExternalPrincipals=False)["resourceShare"]["resourceShareArn"]
+    again = ram_n.create_resource_share(name="s", resourceArns=[arn], principals=[T], clientToken="t1")
+    assert again["resourceShare"]["resourceShareArn"] == share
+    states = [ram_n.get_resource_share_associations(associationType="PRINCIPAL", resourceShareArns=[share])[
+        "resourceShareAssociations"][0]["status"] for _ in range(3)]
+    assert states == ["ASSOCIATING", "ASSOCIATING", "ASSOCIATED"]
+    received = ram_t.list_resources(resourceOwner="OTHER-ACCOUNTS")["resources"]
+    assert [(r["arn"], r["type"]) for r in received] == [(arn, "ec2:SecurityGroup")]
+    assert ram_t.get_resource_shares(resourceOwner="OTHER-ACCOUNTS")["resourceShares"][0]["resourceShareArn"] == share
+
+
+def test_images_stay_pending_for_the_configured_polls():
+    configure(imagePendingPolls=2)
+    n = client("ec2", N)
+    ami, _ = _image(n)
+    states = [n.describe_images(ImageIds=[ami])["Images"][0]["State"] for _ in range(3)]
+    assert states == ["pending", "pending", "available"]
+
+
+def test_peering_accept_is_eventually_consistent_and_provisions():
+    configure(peeringAcceptNotFound=1, peeringProvisioningPolls=2)
+    n, t = client("ec2", N), client("ec2", T)
+    pcx = n.create_vpc_peering_connection(VpcId=_vpc(n, "10.0.0.0/16"), PeerVpcId=_vpc(t, "10.1.0.0/16"),
+                                          PeerOwnerId=T)["VpcPeeringConnection"]["VpcPeeringConnectionId"]
+    with pytest.raises(botocore.exceptions.ClientError, match="(?i)InvalidVpcPeeringConnectionId.NotFound"):
+        t.accept_vpc_peering_connection(VpcPeeringConnectionId=pcx)
+    t.accept_vpc_peering_connection(VpcPeeringConnectionId=pcx)
+    codes = [n.describe_vpc_peering_connections(VpcPeeringConnectionIds=[pcx])["VpcPeeringConnections"][0]["Status"]["Code"]
+             for _ in range(3)]
+    assert codes == ["provisioning", "provisioning", "active"]
+
+
+def test_new_instances_report_initializing_status_checks():
+    configure(instancePendingPolls=1)
+    n = client("ec2", N)
+    ami, subnet = _image(n)
+    iid = n.run_instances(ImageId=ami, MinCount=1, MaxCount=1, SubnetId=subnet)["Instances"][0]["InstanceId"]
+    seen = [n.describe_instance_status(InstanceIds=[iid], IncludeAllInstances=True)["InstanceStatuses"][0][
+        "InstanceStatus"]["Status"] for _ in range(2)]
+    assert seen == ["initializing", "ok"]
+
+
+def _alb_with_ip_group(elb, ec2):
+    vpc = _vpc(ec2, "10.0.0.0/16")
+    subnets = [ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{i}.0/24", AvailabilityZone=f"ap-northeast-1{z}")[
+        "Subnet"]["SubnetId"] for i, z in enumerate("ac")]
+    lb = elb.create_load_balancer(Name="lb", Subnets=subnets)["LoadBalancers"][0]["LoadBalancerArn"]
+    tg = elb.create_target_group(Name="ip", Protocol="HTTP", Port=80, VpcId=vpc, TargetType="ip")[
+        "TargetGroups"][0]["TargetGroupArn"]
+    elb.register_targets(TargetGroupArn=tg, Targets=[{"Id": "10.1.0.5", "Port": 80, "AvailabilityZone": "all"}])
+    return lb, tg
+
+
+def _state(elb, tg):
+    return elb.describe_target_health(TargetGroupArn=tg)["TargetHealthDescriptions"][0]["TargetHealth"]["State"]
+
+
+def test_target_health_is_unused_until_a_listener_forwards_then_initial_then_healthy():
+    configure(targetInitialPolls=1)
+    elb, ec2 = client("elbv2", N), client("ec2", N)
+    lb, tg = _alb_with_ip_group(elb, ec2)
+    assert _state(elb, tg) == "unused"
+    elb.create_listener(LoadBalancerArn=lb, Protocol="HTTP", Port=80,
+                        DefaultActions=[{"Type": "forward", "TargetGroupArn": tg}])
+    assert [_state(elb, tg) for _ in range(2)] == ["initial", "healthy"]
+
+
+def test_targets_can_be_made_unhealthy():
+    configure(targetsUnhealthy=True)
+    elb, ec2 = client("elbv2", N), client("ec2", N)
+    lb, tg = _alb_with_ip_group(elb, ec2)
+    elb.create_listener(LoadBalancerArn=lb, Protocol="HTTP", Port=80,
+                        DefaultActions=[{"Type": "forward", "TargetGroupArn": tg}])
+    assert _state(elb, tg) == "unhealthy"
+
+
+def test_faults_fail_the_nth_call_before_or_after_moto_carries_it_out():
+    n = client("ec2", N)
+    configure(faults=[{"action": "CreateVpc", "code": "InvalidParameterValue", "status": 400, "count": 1, "when": "after"}])
+    with pytest.raises(botocore.exceptions.ClientError, match="InvalidParameterValue"):
+        n.create_vpc(CidrBlock="10.5.0.0/16")
+    # "after": the VPC was created although the caller saw an error (a lost response).
+    assert any(v["CidrBlock"] == "10.5.0.0/16" for v in n.describe_vpcs()["Vpcs"])
+    configure(faults=[{"action": "CreateVpc", "code": "InvalidParameterValue", "status": 400, "skip": 1}])
+    n.create_vpc(CidrBlock="10.6.0.0/16")
+    with pytest.raises(botocore.exceptions.ClientError, match="InvalidParameterValue"):
+        n.create_vpc(CidrBlock="10.7.0.0/16")
+    assert not any(v["CidrBlock"] == "10.7.0.0/16" for v in n.describe_vpcs()["Vpcs"])

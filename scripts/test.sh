@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Every test: Rust unit tests (aws-smithy-mocks), static checks, the emulator's patch
+# tests, per-step integration tests and end-to-end runs of the real state machine on
+# the emulator. The emulator runs on its own port, started and stopped here.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/carveout/target}
+export EMULATOR_PORT=${TEST_EMULATOR_PORT:-5077}
+export PYTHONPATH="$root/emulator"
+mkdir -p .emulator
+
+echo "== unit tests (cargo test)"
+cargo test --workspace --lib -j2
+
+echo "== static checks (make lint)"
+scripts/lint.sh
+
+echo "== emulator, step and end-to-end tests (pytest)"
+scripts/emulator.sh start
+trap 'scripts/emulator.sh stop >/dev/null' EXIT
+.venv/bin/python -m pytest -q emulator/tests tests "$@"

@@ -1,0 +1,132 @@
+"""End to end: the real ASL file, run by `carveout local`, every Task the real Rust step
+against the emulator; the end state is checked with independent describe calls."""
+
+import copy
+import json
+
+import pytest
+
+from carveout_emulator import verify
+from carveout_emulator.seed import seed
+from carveout_emulator.testing import ENDPOINT, POLLING, client, configure, polls, reset, run_local
+
+N = "111111111111"
+
+
+@pytest.fixture
+def plan():
+    reset(**POLLING)
+    return seed(ENDPOINT)
+
+
+def listener_actions(plan):
+    elb = client("elbv2", N)
+    return elb.describe_listeners(ListenerArns=[plan["service"]["listenerArn"]])["Listeners"][0]["DefaultActions"]
+
+
+def source_instances(plan):
+    ec2 = client("ec2", plan["source"]["accountId"])
+    found = ec2.describe_instances(InstanceIds=plan["source"]["instanceIds"])["Reservations"]
+    return [{k: i[k] for k in ("InstanceId", "State", "InstanceType", "Tags", "SecurityGroups", "PrivateIpAddress")}
+            for r in found for i in r["Instances"]]
+
+
+def assert_nothing_created(plan):
+    assert verify.counts(verify.end_state(ENDPOINT, plan)) == {
+        "peerings": 0, "images": 0, "instances": 0, "securityGroups": 0, "targetGroups": 0, "rules": 5}
+
+
+def test_the_whole_migration_on_the_emulator(plan, tmp_path):
+    sources_before = source_instances(plan)
+    code, out, events, err = run_local(plan, tmp_path)
+    assert code == 0, err
+    failed = [r for r in verify.check(ENDPOINT, plan) if not r[1]]
+    assert not failed, failed
+    assert source_instances(plan) == sources_before, "the source instance was modified"
+    # Real polling: one transition per poll, through the states' Retry.
+    assert polls(events, "WaitImageAvailable") >= 3
+    assert polls(events, "WaitPeeringActive") >= 2
+    assert polls(events, "WaitTargetsHealthy") >= 2
+    assert polls(events, "AcceptPeering") >= 1
+    # Everything created is listed in the output and carries the migration tag.
+    kinds = {c["kind"] for c in out["created"]}
+    assert kinds == {"vpc-peering-connection", "ram-resource-share", "target-group", "image", "snapshot",
+                     "security-group", "instance"}
+    assert verify.untagged(ENDPOINT, plan, out["created"]) == []
+
+
+def test_running_the_same_plan_again_creates_nothing_new(plan, tmp_path):
+    code, first, _, err = run_local(plan, tmp_path)
+    assert code == 0, err
+    before = verify.counts(verify.end_state(ENDPOINT, plan))
+    code, second, events, err = run_local(plan, tmp_path)
+    assert code == 0, err
+    assert verify.counts(verify.end_state(ENDPOINT, plan)) == before
+    assert [i["instanceId"] for i in second["instances"]] == [i["instanceId"] for i in first["instances"]]
+    assert second["targetGroupArn"] == first["targetGroupArn"]
+    assert sorted(map(json.dumps, second["created"])) == sorted(map(json.dumps, first["created"]))
+    assert not [r for r in verify.check(ENDPOINT, plan) if not r[1]]
+
+
+def test_overlapping_cidrs_fail_in_preflight_naming_both_and_create_nothing(tmp_path):
+    reset(**POLLING)
+    plan = seed(ENDPOINT, target_cidr="10.0.0.0/16")
+    code, out, events, _ = run_local(plan, tmp_path)
+    assert code == 1
+    assert out["error"] == "CarveOut.InvalidPlan"
+    assert "10.0.0.0/16" in out["cause"] and out["cause"].count("10.0.0.0/16") == 2
+    assert not any(e.get("state") == "Prepare" for e in events)
+    assert_nothing_created(plan)
+
+
+def test_a_failure_at_cutover_leaves_the_listener_exactly_as_before(plan, tmp_path):
+    before = listener_actions(plan)
+    sources_before = source_instances(plan)
+    # The change goes through but its answer is lost: the worst case for rollback.
+    configure(faults=[{"action": "ModifyListener", "code": "ValidationError", "status": 400,
+                       "message": "injected at cutover", "when": "after", "count": 1}])
+    code, out, events, err = run_local(plan, tmp_path)
+    assert code == 1, err
+    assert out["error"] == "CarveOut.ResourceFailed"
+    assert "injected at cutover" in out["cause"] and "restored" in out["cause"]
+    assert any(e["event"] == "StateEntered" and e.get("state") == "Rollback" for e in events)
+    assert listener_actions(plan) == before
+    assert source_instances(plan) == sources_before
+    rules = client("elbv2", N).describe_rules(ListenerArn=plan["service"]["listenerArn"])["Rules"]
+    assert not [r for r in rules if any(c["Field"] == "http-header" for c in r["Conditions"])], "probe rule left"
+
+
+def test_targets_that_never_get_healthy_roll_back_without_cutover(plan, tmp_path):
+    before = listener_actions(plan)
+    configure(targetsUnhealthy=True)
+    code, out, events, _ = run_local(plan, tmp_path)
+    assert code == 1
+    assert out["error"] == "CarveOut.ResourceFailed"
+    assert "deadline exceeded" in out["cause"] and "unhealthy" in out["cause"]
+    assert not any(e.get("state") == "Cutover" for e in events)
+    assert listener_actions(plan) == before
+
+
+def test_stop_source_is_refused_before_anything_changes(plan, tmp_path):
+    bad = copy.deepcopy(plan)
+    bad["consistency"] = "stop-source"
+    code, out, _, _ = run_local(bad, tmp_path)
+    assert code == 1 and out["error"] == "CarveOut.InvalidPlan"
+    assert "stop-source" in out["cause"]
+    assert_nothing_created(plan)
+
+
+def test_a_task_without_a_local_step_is_refused(plan, tmp_path):
+    from carveout_emulator.testing import BIN_DIR, ROOT
+    import subprocess
+
+    asl = json.loads((ROOT / "statemachine/carveout.asl.json").read_text())
+    asl["States"]["Preflight"]["Resource"] = "${SomethingElseFunctionArn}"
+    path = tmp_path / "broken.asl.json"
+    path.write_text(json.dumps(asl))
+    (tmp_path / "plan.json").write_text(json.dumps(plan))
+    proc = subprocess.run([str(BIN_DIR / "carveout"), "local", "--plan", str(tmp_path / "plan.json"),
+                           "--endpoint", ENDPOINT, "--asl", str(path)], capture_output=True, text=True, timeout=60)
+    assert proc.returncode != 0
+    assert "Task Preflight" in proc.stdout and "no local step binary" in proc.stdout
+    assert_nothing_created(plan)

@@ -1,0 +1,145 @@
+"""Each step binary against the emulator, in workflow order: what it changes (checked with
+independent describe calls), that a second invocation with the same input gives the same
+answer and creates nothing, and that the Wait steps answer CarveOut.NotReady until ready."""
+
+from carveout_emulator import verify
+from carveout_emulator.seed import seed
+from carveout_emulator.testing import ENDPOINT, client, configure, reset, step
+
+N, T = "111111111111", "222222222222"
+
+
+def ok(name, payload):
+    answer = step(name, payload)
+    assert "ok" in answer, f"{name}: {answer}"
+    return answer["ok"]
+
+
+def twice(name, payload):
+    """Idempotency: the same input twice gives the same result and no second resource."""
+    first = ok(name, payload)
+    counts = verify.counts(verify.end_state(ENDPOINT, payload["plan"]))
+    assert ok(name, payload) == first, f"{name} answered differently the second time"
+    assert verify.counts(verify.end_state(ENDPOINT, payload["plan"])) == counts, f"{name} created a duplicate"
+    return first
+
+
+def not_ready_then_ok(name, payload, polls):
+    for _ in range(polls):
+        answer = step(name, payload)
+        assert answer.get("errorType") == "CarveOut.NotReady", f"{name}: {answer}"
+    return twice(name, payload)
+
+
+def test_steps_one_by_one_are_idempotent_and_poll():
+    reset()
+    plan = seed(ENDPOINT)
+    configure(imagePendingPolls=2, peeringAcceptNotFound=1, peeringProvisioningPolls=1, shareAssociatingPolls=1,
+              instancePendingPolls=1, targetInitialPolls=1)
+    empty = verify.counts(verify.end_state(ENDPOINT, plan))
+
+    facts = twice("preflight", {"plan": plan})
+    assert verify.counts(verify.end_state(ENDPOINT, plan)) == empty, "preflight changed something"
+    assert facts["network"]["cidrs"] == ["10.0.0.0/16"] and facts["target"]["cidrs"] == ["10.1.0.0/16"]
+    assert facts["service"]["originalActions"][0]["TargetGroupArn"] == plan["service"]["targetGroupArn"]
+    assert facts["instances"][0]["port"] == 80 and facts["options"]["noReboot"] is True
+    st = {"plan": plan, "facts": facts}
+
+    st["peering"] = twice("create-peering", st)
+    pcx = st["peering"]["peeringConnectionId"]
+    assert step("accept-peering", st)["errorType"] == "CarveOut.NotReady"  # not yet visible to the accepter
+    twice("accept-peering", st)
+    not_ready_then_ok("wait-peering-active", st, 1)
+    st["routes"] = twice("add-routes", st)
+    assert {(r["accountId"], r["destinationCidr"]) for r in st["routes"]} == {(N, "10.1.0.0/16"), (T, "10.0.0.0/16")}
+    assert all(r["created"] for r in ok("add-routes", st)) is False  # second time: already there
+    tables = client("ec2", T).describe_route_tables(RouteTableIds=facts["target"]["routeTableIds"])["RouteTables"]
+    assert any(r.get("VpcPeeringConnectionId") == pcx for t in tables for r in t["Routes"])
+
+    st["share"] = twice("share-security-group", st)
+    not_ready_then_ok("wait-share-associated", st, 1)
+    shared = client("ram", T).list_resources(resourceOwner="OTHER-ACCOUNTS")["resources"]
+    assert [r["arn"].split("/")[-1] for r in shared] == facts["network"]["securityGroupIds"]
+
+    it = {"plan": plan, "facts": facts, "sourceInstance": facts["instances"][0]}
+    it["image"] = twice("create-image", it)
+    it["image"] = not_ready_then_ok("wait-image-available", it, 2)
+    assert it["image"]["snapshotIds"], "snapshots are read once the image is available"
+    image = twice("share-image", it)
+    assert client("ec2", T).describe_images(ImageIds=[image["imageId"]])["Images"]
+
+    network = {"peering": st["peering"], "routes": st["routes"], "share": st["share"]}
+    launch = {"plan": plan, "facts": facts, "prepared": {"network": network, "images": [image]}, "image": image, "index": 0}
+    launch["launched"] = twice("launch-instance", launch)
+    launched = not_ready_then_ok("wait-instance-ready", launch, 1)
+    inst = client("ec2", T).describe_instances(InstanceIds=[launched["instanceId"]])["Reservations"][0]["Instances"][0]
+    assert inst["MetadataOptions"]["HttpTokens"] == "required"
+    tags = {t["Key"]: t["Value"] for t in inst["Tags"]}
+    assert tags["Name"] == "hp" and tags["carveout:migration-id"] == plan["migrationId"]
+    assert tags["carveout:source-instance-id"] == plan["source"]["instanceIds"][0]
+
+    st.update(instances=[launched])
+    st["targetGroup"] = twice("create-target-group", st)
+    assert twice("register-targets", st) == [f"{launched['privateIp']}:80"]
+    tg = client("elbv2", N).describe_target_groups(TargetGroupArns=[st["targetGroup"]["targetGroupArn"]])["TargetGroups"][0]
+    assert (tg["TargetType"], tg["HealthCheckPath"], tg["HealthyThresholdCount"]) == ("ip", "/healthz", 3)
+    st["probeRule"] = twice("attach-probe-rule", st)
+    not_ready_then_ok("wait-targets-healthy", st, 1)
+
+    cut = ok("cutover", st)
+    assert cut["changed"] is True and cut["probeRuleRemoved"] is True
+    again = ok("cutover", st)
+    assert again["changed"] is False and again["probeRuleRemoved"] is False
+    actions = client("elbv2", N).describe_listeners(ListenerArns=[plan["service"]["listenerArn"]])["Listeners"][0]["DefaultActions"]
+    assert actions[0]["TargetGroupArn"] == st["targetGroup"]["targetGroupArn"]
+
+
+def test_rollback_restores_the_saved_action_and_removes_the_probe_rule():
+    reset()
+    plan = seed(ENDPOINT)
+    elb = client("elbv2", N)
+    before = elb.describe_listeners(ListenerArns=[plan["service"]["listenerArn"]])["Listeners"][0]["DefaultActions"]
+    facts = ok("preflight", {"plan": plan})
+    st = {"plan": plan, "facts": facts}
+    st["targetGroup"] = ok("create-target-group", st)
+    ok("attach-probe-rule", st)
+    # As if Cutover had switched the action and then failed.
+    elb.modify_listener(ListenerArn=plan["service"]["listenerArn"],
+                        DefaultActions=[{"Type": "forward", "TargetGroupArn": st["targetGroup"]["targetGroupArn"]}])
+    st["error"] = {"Error": "CarveOut.ResourceFailed", "Cause": "injected"}
+    out = ok("rollback", st)
+    assert out["routing"].startswith("restored") and out["probeRuleRemoved"] is True
+    assert out["error"]["Error"] == "CarveOut.ResourceFailed"
+    assert {"target-group"} <= {c["kind"] for c in out["created"]}
+    after = elb.describe_listeners(ListenerArns=[plan["service"]["listenerArn"]])["Listeners"][0]["DefaultActions"]
+    assert after == before
+    assert ok("rollback", st)["routing"].startswith("unchanged")
+
+
+def test_rollback_does_not_overwrite_a_change_made_outside_carveout():
+    reset()
+    plan = seed(ENDPOINT)
+    elb = client("elbv2", N)
+    facts = ok("preflight", {"plan": plan})
+    other = elb.create_target_group(Name="someone-else", Protocol="HTTP", Port=80, VpcId=facts["network"]["vpcId"])[
+        "TargetGroups"][0]["TargetGroupArn"]
+    elb.modify_listener(ListenerArn=plan["service"]["listenerArn"], DefaultActions=[{"Type": "forward", "TargetGroupArn": other}])
+    out = ok("rollback", {"plan": plan, "facts": facts, "error": {"Error": "X", "Cause": "y"}})
+    assert out["routing"].startswith("left as is")
+    now = elb.describe_listeners(ListenerArns=[plan["service"]["listenerArn"]])["Listeners"][0]["DefaultActions"]
+    assert now[0]["TargetGroupArn"] == other
+
+
+def test_add_routes_refuses_a_route_that_points_elsewhere():
+    reset()
+    plan = seed(ENDPOINT)
+    facts = ok("preflight", {"plan": plan})
+    st = {"plan": plan, "facts": facts}
+    st["peering"] = ok("create-peering", st)
+    ok("accept-peering", st)
+    igw = client("ec2", T).create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
+    client("ec2", T).attach_internet_gateway(InternetGatewayId=igw, VpcId=facts["target"]["vpcId"])
+    client("ec2", T).create_route(RouteTableId=facts["target"]["routeTableIds"][0], DestinationCidrBlock="10.0.0.0/16",
+                                  GatewayId=igw)
+    answer = step("add-routes", st)
+    assert answer["errorType"] == "CarveOut.Conflict" and igw in answer["errorMessage"]
