@@ -190,9 +190,9 @@ pub struct RouteOut {
     pub account_id: String,
     pub route_table_id: String,
     pub destination_cidr: String,
+    /// Routes cannot be tagged: a route through this migration's own peering is this
+    /// migration's (the peering is new, nobody else routes through it).
     pub peering_connection_id: String,
-    /// False when an identical route was already there.
-    pub created: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

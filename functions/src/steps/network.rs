@@ -215,13 +215,12 @@ pub async fn add_routes(ctx: &Context, state: State) -> Result<Vec<RouteOut>, St
         let c = accounts.get(account).await?;
         for table_id in tables {
             for cidr in cidrs {
-                let created = ensure_route(&c, table_id, cidr, pcx).await?;
+                ensure_route(&c, table_id, cidr, pcx).await?;
                 routes.push(RouteOut {
                     account_id: account.clone(),
                     route_table_id: table_id.clone(),
                     destination_cidr: cidr.clone(),
                     peering_connection_id: pcx.clone(),
-                    created,
                 });
             }
         }
