@@ -9,11 +9,12 @@ CARGO_JOBS ?= 2
 
 .PHONY: setup build emulator emulator-stop seed demo test lint unit it
 
+# Tools first, then the workspace: `carveout local` runs the step binaries built next to it.
 setup:
 	@scripts/setup.sh
+	cargo build --workspace -j$(CARGO_JOBS)
 
 build: setup
-	cargo build --workspace -j$(CARGO_JOBS)
 
 emulator: setup
 	@scripts/emulator.sh start

@@ -15,7 +15,7 @@ echo "lint: placeholders of the ASL vs DefinitionSubstitutions"
 echo "lint: asl-validator"
 sed -E 's/\$\{([A-Za-z0-9]+)FunctionArn\}/arn:aws:lambda:us-east-1:123456789012:function:\1/g' \
   statemachine/carveout.asl.json > .emulator/asl-substituted.json
-node_modules/.bin/asl-validator --definition .emulator/asl-substituted.json
+node_modules/.bin/asl-validator --json-path .emulator/asl-substituted.json
 echo "lint: cfn-lint"
 .venv/bin/cfn-lint template.yaml
 echo "lint: sam validate"

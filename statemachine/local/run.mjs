@@ -72,7 +72,7 @@ async function main() {
     const bin = binaryOf(resource);
     const path = bin && join(cfg.binDir, bin);
     if (!bin || !existsSync(path)) {
-      problems.push(`Task ${name} (${resource}) has no local step binary${path ? ` at ${path}` : ''}`);
+      problems.push(`Task ${name} (${resource}) has no local step binary${path ? ` at ${path} (build them: cargo build --workspace)` : ''}`);
       continue;
     }
     handlers[name] = async (input) => {
