@@ -6,7 +6,8 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/carveout/target}
-export EMULATOR_PORT=${TEST_EMULATOR_PORT:-5077}
+# The tests' own emulator: a free port, so a running `make demo` or `make emulator` is left alone.
+export EMULATOR_PORT=${TEST_EMULATOR_PORT:-$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}
 export PYTHONPATH="$root/emulator"
 mkdir -p .emulator
 

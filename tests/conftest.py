@@ -1,11 +1,2 @@
-import pytest
-
-from carveout_emulator.testing import ENDPOINT, post
-
-
-@pytest.fixture(autouse=True, scope="session")
-def emulator_running():
-    try:
-        post("/_carveout/config")
-    except OSError as err:  # a setup problem, not a test result
-        pytest.exit(f"the emulator does not answer on {ENDPOINT} ({err}); run tests with `make test`", 2)
+# The session fixture that checks the emulator answers (started by scripts/test.sh).
+from carveout_emulator.testing import emulator_running  # noqa: F401

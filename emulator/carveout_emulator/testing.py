@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import pytest
 
 from .seed import REGION, session
 
@@ -82,3 +83,12 @@ def run_local(plan: dict[str, Any], tmp: Path) -> tuple[int, dict[str, Any], lis
 def polls(events: list[dict[str, Any]], state: str) -> int:
     """Polls of a state: its retries after CarveOut.NotReady (one transition each)."""
     return sum(1 for e in events if e["event"] == "StateRetried" and e.get("state") == state)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def emulator_running() -> None:
+    """Every emulator test needs the server that scripts/test.sh starts."""
+    try:
+        post("/_carveout/config")
+    except OSError as err:  # a setup problem, not a test result
+        pytest.exit(f"the emulator does not answer on {ENDPOINT} ({err}); run tests with `make test`", 2)

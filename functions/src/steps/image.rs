@@ -20,9 +20,7 @@ use super::Context;
 pub async fn create_image(ctx: &Context, state: State) -> Result<ImageOut, StepError> {
     let facts = state.facts()?;
     let source = State::need(&state.source_instance, "sourceInstance")?;
-    let src = Accounts::new(&ctx.base, &state.plan)
-        .get(&state.plan.source.account_id)
-        .await?;
+    let src = ctx.source(&state).await?;
     let id = &state.plan.migration_id;
     let name = names::image(id, &source.instance_id);
     let to_out = |image_id: &str| ImageOut {
@@ -78,9 +76,7 @@ pub async fn create_image(ctx: &Context, state: State) -> Result<ImageOut, StepE
 
 pub async fn wait_image_available(ctx: &Context, state: State) -> Result<ImageOut, StepError> {
     let image = State::need(&state.image, "image")?;
-    let src = Accounts::new(&ctx.base, &state.plan)
-        .get(&state.plan.source.account_id)
-        .await?;
+    let src = ctx.source(&state).await?;
     let out = src
         .ec2
         .describe_images()
@@ -116,9 +112,7 @@ pub async fn wait_image_available(ctx: &Context, state: State) -> Result<ImageOu
 pub async fn share_image(ctx: &Context, state: State) -> Result<ImageOut, StepError> {
     let image = State::need(&state.image, "image")?;
     let target = &state.plan.target.account_id;
-    let src = Accounts::new(&ctx.base, &state.plan)
-        .get(&state.plan.source.account_id)
-        .await?;
+    let src = ctx.source(&state).await?;
     src.ec2
         .modify_image_attribute()
         .image_id(&image.image_id)

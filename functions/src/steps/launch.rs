@@ -113,9 +113,7 @@ pub async fn launch_instance(ctx: &Context, state: State) -> Result<LaunchedInst
             ))
         })?;
     let subnet = &facts.target.subnets[index % facts.target.subnets.len()];
-    let tgt = Accounts::new(&ctx.base, &state.plan)
-        .get(&facts.target.account_id)
-        .await?;
+    let tgt = ctx.target(&state).await?;
     let security_group = ensure_security_group(&tgt, &state, facts, source.port).await?;
     let id = &state.plan.migration_id;
     let launched = |i: &aws_sdk_ec2::types::Instance| {
@@ -216,9 +214,7 @@ pub async fn wait_instance_ready(
 ) -> Result<LaunchedInstance, StepError> {
     let launched = State::need(&state.launched, "launched")?;
     let iid = &launched.instance_id;
-    let tgt = Accounts::new(&ctx.base, &state.plan)
-        .get(&state.plan.target.account_id)
-        .await?;
+    let tgt = ctx.target(&state).await?;
     let out = tgt
         .ec2
         .describe_instance_status()

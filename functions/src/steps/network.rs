@@ -55,7 +55,7 @@ async fn live_peerings(
 
 pub async fn create_peering(ctx: &Context, state: State) -> Result<PeeringOut, StepError> {
     let facts = state.facts()?;
-    let accounts = Accounts::new(&ctx.base, &state.plan);
+    let accounts = ctx.accounts(&state.plan);
     let net = accounts.get(&facts.network.account_id).await?;
     let id = &state.plan.migration_id;
     let ensured = find_or_create(
@@ -111,8 +111,7 @@ pub async fn accept_peering(ctx: &Context, state: State) -> Result<PeeringOut, S
     let facts = state.facts()?;
     let peering = State::need(&state.peering, "peering")?;
     let pcx = &peering.peering_connection_id;
-    let accounts = Accounts::new(&ctx.base, &state.plan);
-    let tgt = accounts.get(&facts.target.account_id).await?;
+    let tgt = ctx.target(&state).await?;
     let not_visible = |f: &crate::error::AwsFailure| f.is("InvalidVpcPeeringConnectionID.NotFound");
 
     let described = tgt
@@ -174,9 +173,7 @@ pub async fn wait_peering_active(ctx: &Context, state: State) -> Result<PeeringO
     let facts = state.facts()?;
     let peering = State::need(&state.peering, "peering")?;
     let pcx = &peering.peering_connection_id;
-    let net = Accounts::new(&ctx.base, &state.plan)
-        .get(&facts.network.account_id)
-        .await?;
+    let net = ctx.network(&state).await?;
     let out = net
         .ec2
         .describe_vpc_peering_connections()
@@ -198,7 +195,7 @@ pub async fn wait_peering_active(ctx: &Context, state: State) -> Result<PeeringO
 pub async fn add_routes(ctx: &Context, state: State) -> Result<Vec<RouteOut>, StepError> {
     let facts = state.facts()?;
     let pcx = &State::need(&state.peering, "peering")?.peering_connection_id;
-    let accounts = Accounts::new(&ctx.base, &state.plan);
+    let accounts = ctx.accounts(&state.plan);
     let mut routes = Vec::new();
     for (account, tables, cidrs) in [
         (
@@ -295,9 +292,7 @@ fn security_group_arns(state: &State) -> Result<Vec<String>, StepError> {
 
 pub async fn share_security_group(ctx: &Context, state: State) -> Result<ShareOut, StepError> {
     let facts = state.facts()?;
-    let net = Accounts::new(&ctx.base, &state.plan)
-        .get(&facts.network.account_id)
-        .await?;
+    let net = ctx.network(&state).await?;
     let id = &state.plan.migration_id;
     let name = names::resource_share(id);
     let arns = security_group_arns(&state)?;
@@ -343,9 +338,7 @@ pub async fn share_security_group(ctx: &Context, state: State) -> Result<ShareOu
 pub async fn wait_share_associated(ctx: &Context, state: State) -> Result<ShareOut, StepError> {
     let facts = state.facts()?;
     let share = State::need(&state.share, "share")?;
-    let net = Accounts::new(&ctx.base, &state.plan)
-        .get(&facts.network.account_id)
-        .await?;
+    let net = ctx.network(&state).await?;
     let out = net
         .ram
         .get_resource_share_associations()

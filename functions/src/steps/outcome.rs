@@ -181,7 +181,7 @@ pub async fn report(ctx: &Context, state: State) -> Result<Report, StepError> {
     let prepared = State::need(&state.prepared, "prepared")?;
     let instances = State::need(&state.instances, "instances")?.clone();
     let group = State::need(&state.target_group, "targetGroup")?;
-    let accounts = Accounts::new(&ctx.base, &state.plan);
+    let accounts = ctx.accounts(&state.plan);
     let net = accounts.get(&facts.network.account_id).await?;
     let s = &facts.service;
     let now =
@@ -262,7 +262,7 @@ pub async fn rollback(ctx: &Context, state: State) -> Result<RollbackOut, StepEr
         caught
     };
     let facts = state.facts()?;
-    let accounts = Accounts::new(&ctx.base, &state.plan);
+    let accounts = ctx.accounts(&state.plan);
     let net = accounts.get(&facts.network.account_id).await?;
     let s = &facts.service;
     let ours = find_target_group(

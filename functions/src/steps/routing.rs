@@ -20,9 +20,7 @@ use super::Context;
 
 pub async fn create_target_group(ctx: &Context, state: State) -> Result<TargetGroupOut, StepError> {
     let facts = state.facts()?;
-    let net = Accounts::new(&ctx.base, &state.plan)
-        .get(&facts.network.account_id)
-        .await?;
+    let net = ctx.network(&state).await?;
     let id = &state.plan.migration_id;
     let name = names::target_group(id);
     let s = &facts.service.target_group;
@@ -111,9 +109,7 @@ fn instances(state: &State) -> Result<&Vec<LaunchedInstance>, StepError> {
 pub async fn register_targets(ctx: &Context, state: State) -> Result<Vec<String>, StepError> {
     let facts = state.facts()?;
     let group = State::need(&state.target_group, "targetGroup")?;
-    let net = Accounts::new(&ctx.base, &state.plan)
-        .get(&facts.network.account_id)
-        .await?;
+    let net = ctx.network(&state).await?;
     let mut targets = Vec::new();
     for i in instances(&state)? {
         if i.private_ip.is_empty() {
@@ -188,9 +184,7 @@ pub async fn attach_probe_rule(
 ) -> Result<Option<ProbeRuleOut>, StepError> {
     let facts = state.facts()?;
     let group = State::need(&state.target_group, "targetGroup")?;
-    let net = Accounts::new(&ctx.base, &state.plan)
-        .get(&facts.network.account_id)
-        .await?;
+    let net = ctx.network(&state).await?;
     let s = &facts.service;
     let now =
         actions_from_sdk(&current_actions(&net, &s.listener_arn, s.rule_arn.as_deref()).await?)
@@ -262,9 +256,7 @@ async fn health_of(net: &AccountClients, state: &State) -> Result<Poll<()>, Step
 pub async fn wait_targets_healthy(ctx: &Context, state: State) -> Result<Vec<String>, StepError> {
     let facts = state.facts()?;
     let group = State::need(&state.target_group, "targetGroup")?;
-    let net = Accounts::new(&ctx.base, &state.plan)
-        .get(&facts.network.account_id)
-        .await?;
+    let net = ctx.network(&state).await?;
     poll_once(
         &format!("targets of {}", group.name),
         health_of(&net, &state).await?,
@@ -294,9 +286,7 @@ pub fn cutover_actions(original: &[ActionModel], new_group: &str) -> Vec<ActionM
 pub async fn cutover(ctx: &Context, state: State) -> Result<CutoverOut, StepError> {
     let facts = state.facts()?;
     let group = State::need(&state.target_group, "targetGroup")?;
-    let net = Accounts::new(&ctx.base, &state.plan)
-        .get(&facts.network.account_id)
-        .await?;
+    let net = ctx.network(&state).await?;
     let s = &facts.service;
     let desired = cutover_actions(&s.original_actions, &group.target_group_arn);
     let current = crate::aws::elb::actions_from_sdk(
