@@ -8,7 +8,6 @@ use aws_sdk_ec2::types::{
     LaunchPermissionModifications, ResourceType,
 };
 
-use crate::accounts::Accounts;
 use crate::aws::ec2::{filter, has_tag, migration_filter, tag_spec, tags};
 use crate::error::{SdkResultExt, StepError};
 use crate::idiom::{Poll, find_or_create, poll_once};

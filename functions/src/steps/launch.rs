@@ -6,7 +6,7 @@ use aws_sdk_ec2::types::{
     IpPermission, ResourceType, UserIdGroupPair,
 };
 
-use crate::accounts::{AccountClients, Accounts};
+use crate::accounts::AccountClients;
 use crate::aws::ec2::{filter, has_tag, migration_filter, tag_spec};
 use crate::error::{SdkResultExt, StepError};
 use crate::idiom::{Poll, find_or_create, poll_once};

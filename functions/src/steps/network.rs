@@ -3,7 +3,7 @@
 
 use aws_sdk_ec2::types::{ResourceType, VpcPeeringConnection};
 
-use crate::accounts::{AccountClients, Accounts};
+use crate::accounts::AccountClients;
 use crate::aws::ec2::{filter, has_tag, migration_filter, route_target, tag_spec, tags};
 use crate::aws::ram::find_share;
 use crate::error::{SdkResultExt, StepError};
@@ -108,7 +108,6 @@ pub async fn create_peering(ctx: &Context, state: State) -> Result<PeeringOut, S
 /// Accepts in the target account: only the accepter's credentials can. A peering the
 /// accepter cannot see yet (eventual consistency) is `CarveOut.NotReady`: retried.
 pub async fn accept_peering(ctx: &Context, state: State) -> Result<PeeringOut, StepError> {
-    let facts = state.facts()?;
     let peering = State::need(&state.peering, "peering")?;
     let pcx = &peering.peering_connection_id;
     let tgt = ctx.target(&state).await?;
@@ -170,7 +169,6 @@ pub async fn accept_peering(ctx: &Context, state: State) -> Result<PeeringOut, S
 }
 
 pub async fn wait_peering_active(ctx: &Context, state: State) -> Result<PeeringOut, StepError> {
-    let facts = state.facts()?;
     let peering = State::need(&state.peering, "peering")?;
     let pcx = &peering.peering_connection_id;
     let net = ctx.network(&state).await?;

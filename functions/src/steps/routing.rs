@@ -6,7 +6,7 @@ use aws_sdk_elasticloadbalancingv2::types::{
     TargetGroupIpAddressTypeEnum, TargetTypeEnum,
 };
 
-use crate::accounts::{AccountClients, Accounts};
+use crate::accounts::AccountClients;
 use crate::aws::elb::{
     ActionModel, actions_from_sdk, compact_forward, current_actions, find_target_group,
     migration_tags, same_routing, set_actions, tagged_with, target_health,
@@ -107,7 +107,6 @@ fn instances(state: &State) -> Result<&Vec<LaunchedInstance>, StepError> {
 /// Registers every new private IP. The addresses are in a peered VPC, outside the ALB's
 /// VPC: AWS requires `AvailabilityZone=all` for them. Registering twice is a no-op.
 pub async fn register_targets(ctx: &Context, state: State) -> Result<Vec<String>, StepError> {
-    let facts = state.facts()?;
     let group = State::need(&state.target_group, "targetGroup")?;
     let net = ctx.network(&state).await?;
     let mut targets = Vec::new();
@@ -254,7 +253,6 @@ async fn health_of(net: &AccountClients, state: &State) -> Result<Poll<()>, Step
 }
 
 pub async fn wait_targets_healthy(ctx: &Context, state: State) -> Result<Vec<String>, StepError> {
-    let facts = state.facts()?;
     let group = State::need(&state.target_group, "targetGroup")?;
     let net = ctx.network(&state).await?;
     poll_once(
