@@ -71,4 +71,4 @@ def test_every_state_after_preflight_is_caught_into_rollback():
         if state["Type"] == "Task":
             assert re.fullmatch(r"\$\{[A-Za-z]+FunctionArn\}", state["Resource"]), name
             assert state["TimeoutSeconds"] <= 60, name
-            assert any("Lambda.ServiceException" in r["ErrorEquals"] for r in state["Retry"]), name
+            assert any({"Lambda.ServiceException", "States.ALL"} & set(r["ErrorEquals"]) for r in state["Retry"]), name
