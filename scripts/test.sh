@@ -12,7 +12,7 @@ export PYTHONPATH="$root/emulator"
 mkdir -p .emulator
 
 echo "== unit tests (cargo test)"
-cargo test --workspace --lib -j2
+cargo test --workspace --lib --bin carveout -j2
 
 echo "== static checks (make lint)"
 scripts/lint.sh

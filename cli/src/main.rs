@@ -1,7 +1,10 @@
 //! The carveout command line.
 
+mod example;
 mod local;
+mod plan;
 mod progress;
+mod sfn;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -12,7 +15,11 @@ use clap::{Parser, Subcommand};
 #[command(
     name = "carveout",
     version,
-    about = "Move an EC2-hosted service into its own AWS account; the ALB stays where it is."
+    about = "Move an EC2-hosted service into its own AWS account; the ALB stays where it is.",
+    long_about = "Move an EC2-hosted service into its own AWS account while its Application Load \
+Balancer stays in the network account: peering, images, launch, IP target group, health gate \
+and cutover, with an exact rollback of routing. Works against AWS with your usual credentials \
+and region, or against the local emulator with --endpoint."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -21,25 +28,107 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the real state machine locally: every Task runs the real Rust step against the
-    /// endpoint (the local emulator by default). Progress on stderr, output JSON on stdout.
+    /// Check a plan without changing anything
+    ///
+    /// Validates the plan against its schema, then runs the same read-only Preflight the
+    /// state machine runs, with your credentials. Prints every check and what a migration
+    /// would create and change, in order. Exit 1 when a check fails.
+    ///
+    /// Example: carveout plan --plan events/plan.json
+    Plan(plan::PlanArgs),
+    /// Start a migration on the deployed state machine
+    ///
+    /// The execution is named after the migration id, so starting the same migration twice
+    /// does not run it twice. Prints the execution ARN and its console URL.
+    ///
+    /// Example: carveout start --plan plan.json --watch
+    Start(sfn::StartArgs),
+    /// Follow an execution live
+    ///
+    /// Shows each stage, polls so far and elapsed time; at the end the summary, or the
+    /// error name and cause. Plain lines when not on a terminal. Exit 0 only when the
+    /// execution succeeded.
+    ///
+    /// Example: carveout watch arn:aws:states:ap-northeast-1:123456789012:execution:MigrationStateMachine-abc:hp-2026-11
+    Watch(sfn::WatchArgs),
+    /// List the executions of the state machine with their state
+    ///
+    /// Example: carveout status --migration-id hp-2026-11
+    Status(sfn::StatusArgs),
+    /// Run the real state machine locally, against the emulator
+    ///
+    /// The ASL file runs in aws-local-stepfunctions; every Task runs the real Rust step
+    /// binary against the endpoint. Progress on stderr, output JSON on stdout.
     ///
     /// Example: carveout local --plan plan.json --endpoint http://127.0.0.1:5000
     Local(local::LocalArgs),
-    /// Print the plan's JSON Schema.
+    /// Print an example plan, every field explained (`--plain` for bare JSON)
+    ///
+    /// Example: carveout example --plain > plan.json
+    Example {
+        /// Bare JSON, without the explanations.
+        #[arg(long)]
+        plain: bool,
+    },
+    /// Print the plan's JSON Schema
+    ///
+    /// Example: carveout schema > plan.schema.json
     Schema,
+    /// Print the state machine as a Mermaid flowchart, generated from the ASL file
+    ///
+    /// Example: carveout graph > workflow.mmd
+    Graph {
+        /// The state machine definition (default: statemachine/carveout.asl.json).
+        #[arg(long)]
+        asl: Option<PathBuf>,
+    },
 }
 
-fn main() -> ExitCode {
+#[tokio::main]
+async fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Plan(args) => plan::run(args).await,
+        Command::Start(args) => sfn::start(args).await,
+        Command::Watch(args) => sfn::watch(args).await,
+        Command::Status(args) => sfn::status(args).await,
         Command::Local(args) => local::run(args),
-        Command::Schema => {
-            println!(
+        Command::Example { plain } => {
+            print!(
                 "{}",
-                serde_json::to_string_pretty(&carveout::plan::schema()).expect("schema serializes")
+                if plain {
+                    example::plain()
+                } else {
+                    example::commented()
+                }
             );
             ExitCode::SUCCESS
+        }
+        Command::Schema => {
+            let schema = carveout::plan::schema();
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&schema).expect("schema serializes")
+            );
+            ExitCode::SUCCESS
+        }
+        Command::Graph { asl } => graph(asl),
+    }
+}
+
+fn graph(asl: Option<PathBuf>) -> ExitCode {
+    let path = asl.unwrap_or_else(|| project_root().join("statemachine/carveout.asl.json"));
+    let parsed = std::fs::read_to_string(&path)
+        .map_err(|e| e.to_string())
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).map_err(|e| e.to_string()));
+    match parsed {
+        Ok(asl) => {
+            print!("{}", carveout::graph::mermaid(&asl));
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("carveout graph: {}: {e}", path.display());
+            ExitCode::from(2)
         }
     }
 }

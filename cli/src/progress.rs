@@ -1,13 +1,19 @@
-//! Progress of an execution, from its event log: one line per state on stderr, polls
-//! counted, and a closing summary (also the numbers `make demo` prints).
+//! Progress of an execution, from its event log (local runner or Step Functions history):
+//! one line per state on stderr, polls counted, a live status line (indicatif) on a
+//! terminal and plain lines elsewhere, and a closing summary.
 
 use std::collections::BTreeMap;
-use std::time::Instant;
+use std::io::IsTerminal;
+use std::time::{Duration, Instant};
 
+use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::Value;
 
 pub struct Progress {
     started: Instant,
+    /// The live status line, only when stderr is a terminal.
+    bar: Option<ProgressBar>,
+    current: String,
     /// Billed transitions: every state entered plus every retry (a poll).
     pub transitions: u64,
     /// Polls: retries on CarveOut.NotReady, per state.
@@ -17,8 +23,19 @@ pub struct Progress {
 
 impl Progress {
     pub fn new() -> Self {
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let bar = ProgressBar::new_spinner();
+            bar.set_style(
+                ProgressStyle::with_template("{spinner} {elapsed_precise} {msg}")
+                    .expect("valid progress template"),
+            );
+            bar.enable_steady_tick(Duration::from_millis(120));
+            bar
+        });
         Progress {
             started: Instant::now(),
+            bar,
+            current: String::new(),
             transitions: 0,
             polls: BTreeMap::new(),
             last_error: BTreeMap::new(),
@@ -26,10 +43,22 @@ impl Progress {
     }
 
     fn line(&self, mark: &str, text: &str) {
-        eprintln!(
+        let line = format!(
             "[{:>7.2}s] {mark} {text}",
             self.started.elapsed().as_secs_f64()
         );
+        match &self.bar {
+            Some(bar) => {
+                bar.println(line);
+                bar.set_message(format!(
+                    "{} · {} transitions · {} polls",
+                    self.current,
+                    self.transitions,
+                    self.total_polls()
+                ));
+            }
+            None => eprintln!("{line}"),
+        }
     }
 
     pub fn event(&mut self, e: &Value) {
@@ -41,6 +70,7 @@ impl Progress {
         match e["event"].as_str().unwrap_or_default() {
             "StateEntered" => {
                 self.transitions += 1;
+                self.current = state.clone();
                 if matches!(
                     e["type"].as_str(),
                     Some("Task" | "Parallel" | "Map" | "Fail")
@@ -92,6 +122,9 @@ impl Progress {
     }
 
     pub fn finish(&self, result: &Value) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
         let elapsed = self.started.elapsed().as_secs_f64();
         let polls: Vec<String> = self.polls.iter().map(|(s, n)| format!("{s} {n}")).collect();
         eprintln!();

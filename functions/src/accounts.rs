@@ -20,11 +20,39 @@ use crate::plan::Plan;
 
 /// Loads the base config once per process (Lambda init or CLI start).
 pub async fn load_base_config() -> SdkConfig {
+    base_loader().load().await
+}
+
+fn base_loader() -> aws_config::ConfigLoader {
     aws_config::defaults(BehaviorVersion::latest())
         // Throttling and 5xx are retried here, with backoff, and never reach the ASL.
         .retry_config(RetryConfig::standard().with_max_attempts(8))
-        .load()
-        .await
+}
+
+/// The CLI's config: the caller's normal credentials and region, or the emulator when an
+/// endpoint is given (with dummy credentials if none are set).
+pub async fn load_cli_config(endpoint: Option<&str>) -> SdkConfig {
+    let mut loader = base_loader();
+    if let Some(url) = endpoint {
+        loader = loader.endpoint_url(url);
+        if std::env::var_os("AWS_ACCESS_KEY_ID").is_none()
+            && std::env::var_os("AWS_PROFILE").is_none()
+        {
+            loader = loader.credentials_provider(Credentials::new(
+                "test",
+                "test",
+                None,
+                None,
+                "carveout-emulator",
+            ));
+        }
+        if std::env::var_os("AWS_REGION").is_none()
+            && std::env::var_os("AWS_DEFAULT_REGION").is_none()
+        {
+            loader = loader.region(Region::new("us-east-1"));
+        }
+    }
+    loader.load().await
 }
 
 /// Clients acting inside one account, through its execution role.

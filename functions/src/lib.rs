@@ -5,6 +5,7 @@
 pub mod accounts;
 pub mod aws;
 pub mod error;
+pub mod graph;
 pub mod idiom;
 pub mod names;
 pub mod plan;
@@ -13,6 +14,7 @@ pub mod state;
 pub mod steps;
 #[cfg(test)]
 pub(crate) mod test_support;
+pub mod vending;
 
 pub use error::StepError;
 pub use steps::{Context, Step};

@@ -1,12 +1,14 @@
-//! How a step binary runs: under Lambda (the Runtime API) or locally (one JSON event on
-//! stdin, one JSON answer on stdout). Both call the same [`crate::steps::run`].
+//! How a function binary runs: under Lambda (the Runtime API) or locally (one JSON event
+//! on stdin, one JSON answer on stdout). Both call the same handler.
 
+use std::future::Future;
 use std::io::Read;
 
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use serde_json::{Value, json};
 
 use crate::accounts::load_base_config;
+use crate::error::StepError;
 use crate::steps::{Context, Step, run};
 
 /// Logs: JSON under Lambda (CloudWatch), readable text on stderr elsewhere.
@@ -30,32 +32,37 @@ pub fn init_tracing() {
     }
 }
 
-/// The whole `main` of a step binary.
+/// The whole `main` of a step binary: config and clients once, then the handler.
 pub async fn main(step: Step) -> Result<(), Error> {
     init_tracing();
     let ctx = Context {
         base: load_base_config().await,
     };
+    serve(|input| run(step, &ctx, input)).await
+}
+
+/// Serves a handler: under Lambda through the Runtime API; elsewhere once, on the JSON
+/// event read from stdin, answering on stdout with `{"ok": output}` or
+/// `{"errorType": name, "errorMessage": text}` (the shape Lambda reports errors in).
+pub async fn serve<F, Fut>(handler: F) -> Result<(), Error>
+where
+    F: Fn(Value) -> Fut,
+    Fut: Future<Output = Result<Value, StepError>>,
+{
     if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
-        let ctx = &ctx;
-        return lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-            run(step, ctx, event.payload).await
+        let handler = &handler;
+        return lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
+            handler(event.payload)
         }))
         .await;
     }
     let mut raw = String::new();
     std::io::stdin().read_to_string(&mut raw)?;
     let input: Value = serde_json::from_str(&raw)?;
-    let answer = invoke_local(step, &ctx, input).await;
-    println!("{answer}");
-    Ok(())
-}
-
-/// The local protocol: `{"ok": output}` or `{"errorType": name, "errorMessage": text}`,
-/// the same shape Lambda reports errors in.
-pub async fn invoke_local(step: Step, ctx: &Context, input: Value) -> Value {
-    match run(step, ctx, input).await {
+    let answer = match handler(input).await {
         Ok(output) => json!({ "ok": output }),
         Err(err) => json!({ "errorType": err.name(), "errorMessage": err.to_string() }),
-    }
+    };
+    println!("{answer}");
+    Ok(())
 }

@@ -11,6 +11,9 @@ use crate::plan::Plan;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Facts {
+    /// What Preflight verified, in order (shown by `carveout plan`).
+    #[serde(default)]
+    pub checks: Vec<String>,
     pub network: NetworkSide,
     pub target: TargetSide,
     pub service: ServiceFacts,

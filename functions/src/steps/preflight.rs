@@ -27,14 +27,28 @@ const MAX_PRIORITY: i32 = 50_000;
 pub async fn preflight(ctx: &Context, input: serde_json::Value) -> Result<Facts, StepError> {
     let raw = input.get("plan").cloned().unwrap_or(input);
     let plan = Plan::parse(&raw)?;
+    let mut checks = vec!["the plan is valid (schema and cross-field rules)".to_string()];
     let accounts = Accounts::new(&ctx.base, &plan);
     let net = accounts.get(&plan.service.account_id).await?;
     let src = accounts.get(&plan.source.account_id).await?;
     let tgt = accounts.get(&plan.target.account_id).await?;
+    checks.push(format!(
+        "role {} can be assumed in every account",
+        plan.role_name
+    ));
 
     let service = resolve_service(&plan, &net).await?;
     let (lb_vpc, lb_subnets, lb_sgs) = load_balancer(&net, &service.lb_arn).await?;
+    checks.push(format!(
+        "the forward action exists and forwards only to {}; its ALB has security groups {}",
+        plan.service.target_group_arn,
+        lb_sgs.join(", ")
+    ));
     let instances = resolve_instances(&plan, &src, &service).await?;
+    checks.push(format!(
+        "{} source instance(s) running, EBS-backed, and together every target of the group",
+        instances.len()
+    ));
 
     let (net_cidrs, net_default) = vpc_cidrs(&net, &lb_vpc, "the ALB's VPC").await?;
     let net_tables = route_tables_of_subnets(&net, &lb_vpc, &lb_subnets).await?;
@@ -42,6 +56,10 @@ pub async fn preflight(ctx: &Context, input: serde_json::Value) -> Result<Facts,
     let subnets = resolve_subnets(&plan, &tgt).await?;
     let tgt_tables =
         route_tables_of_subnets(&tgt, &plan.target.vpc_id, &plan.target.subnet_ids).await?;
+    checks.push(format!(
+        "both VPCs exist; target subnets are in {}; every subnet involved has a route table",
+        plan.target.vpc_id
+    ));
 
     for a in &net_cidrs {
         for b in &tgt_cidrs {
@@ -73,9 +91,15 @@ pub async fn preflight(ctx: &Context, input: serde_json::Value) -> Result<Facts,
         }
     }
 
+    checks.push(format!(
+        "CIDRs do not overlap ({} / {}) and no route sends them elsewhere",
+        net_cidrs.join(", "),
+        tgt_cidrs.join(", ")
+    ));
     let share = plan.options.share_security_group_with_ram;
     if share {
         check_shareable(&net, &lb_sgs, net_default).await?;
+        checks.push("the ALB's security groups can be shared with RAM".into());
     }
     if let Some(vol) = instances
         .iter()
@@ -94,7 +118,10 @@ pub async fn preflight(ctx: &Context, input: serde_json::Value) -> Result<Facts,
         }));
     }
 
+    checks.push("no encrypted volume needs re-encryption".into());
+
     Ok(Facts {
+        checks,
         network: NetworkSide {
             account_id: plan.service.account_id.clone(),
             vpc_id: lb_vpc,
