@@ -116,11 +116,7 @@ async fn start_inner(args: StartArgs) -> Result<bool> {
     let machine = state_machine(&client, &args.target).await?;
     // The execution is named after the migration: a second start of the same migration
     // finds the first one instead of running it twice.
-    let arn = format!(
-        "{}:{}",
-        machine.replacen(":stateMachine:", ":execution:", 1),
-        plan.migration_id
-    );
+    let arn = carveout::vending::execution_arn(&machine, &plan.migration_id);
     match client.describe_execution().execution_arn(&arn).send().await {
         Ok(existing) => {
             println!(

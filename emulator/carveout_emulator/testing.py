@@ -92,3 +92,23 @@ def emulator_running() -> None:
         post("/_carveout/config")
     except OSError as err:  # a setup problem, not a test result
         pytest.exit(f"the emulator does not answer on {ENDPOINT} ({err}); run tests with `make test`", 2)
+
+
+def cli(*args: str, timeout: int = 120) -> subprocess.CompletedProcess:
+    """The carveout command, against the emulator's region and endpoint where it applies."""
+    env = dict(os.environ, AWS_REGION=REGION, AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test")
+    env.pop("CARVEOUT_STATE_MACHINE_ARN", None)
+    return subprocess.run([str(BIN_DIR / "carveout"), *args], capture_output=True, text=True, env=env,
+                          timeout=timeout, cwd=ROOT, check=False)
+
+
+def sfn_machine(name: str, definition: dict[str, Any]) -> str:
+    sfn = base_client("stepfunctions")
+    return sfn.create_state_machine(name=name, definition=json.dumps(definition),
+                                    roleArn="arn:aws:iam::123456789012:role/carveout-sfn")["stateMachineArn"]
+
+
+def real_definition() -> dict[str, Any]:
+    """The ASL file with its placeholders substituted, as CloudFormation would."""
+    text = (ROOT / "statemachine/carveout.asl.json").read_text()
+    return json.loads(text.replace("${", "arn:aws:lambda:ap-northeast-1:123456789012:function:").replace("FunctionArn}", ""))

@@ -148,6 +148,14 @@ pub struct InvalidPlan {
 
 const WHO: &str = "the vending function's role";
 
+/// The ARN of the execution named `name` of a state machine.
+pub fn execution_arn(state_machine_arn: &str, name: &str) -> String {
+    format!(
+        "{}:{name}",
+        state_machine_arn.replacen(":stateMachine:", ":execution:", 1)
+    )
+}
+
 pub async fn handle(
     clients: &VendingClients,
     config: &VendingConfig,
@@ -192,7 +200,29 @@ pub async fn handle(
                 continue;
             }
         };
-        let started = clients
+        // The execution is named after the migration id: a repeated event finds the first
+        // execution and starts nothing new.
+        let arn = execution_arn(&config.state_machine_arn, &plan.migration_id);
+        let existing = clients
+            .sfn
+            .describe_execution()
+            .execution_arn(&arn)
+            .send()
+            .await;
+        let exists = match existing.named("states:DescribeExecution", WHO) {
+            Ok(_) => true,
+            Err(f) if f.is("ExecutionDoesNotExist") => false,
+            Err(f) => return Err(f.into()),
+        };
+        let started = Started {
+            migration_id: plan.migration_id.clone(),
+            execution_arn: arn,
+        };
+        if exists {
+            out.already_started.push(started);
+            continue;
+        }
+        match clients
             .sfn
             .start_execution()
             .state_machine_arn(&config.state_machine_arn)
@@ -200,24 +230,14 @@ pub async fn handle(
             .input(&value)
             .send()
             .await
-            .named("states:StartExecution", WHO);
-        let execution_arn = |arn: &str| Started {
-            migration_id: plan.migration_id.clone(),
-            execution_arn: arn.to_string(),
-        };
-        match started {
-            Ok(o) => {
-                tracing::info!(migration = %plan.migration_id, execution = o.execution_arn(), "started");
-                out.started.push(execution_arn(o.execution_arn()));
+            .named("states:StartExecution", WHO)
+        {
+            Ok(_) => {
+                tracing::info!(migration = %plan.migration_id, execution = %started.execution_arn, "started");
+                out.started.push(started);
             }
-            // The execution name is the migration id: a repeated event starts nothing new.
-            Err(f) if f.is("ExecutionAlreadyExists") => {
-                let arn = config
-                    .state_machine_arn
-                    .replacen(":stateMachine:", ":execution:", 1);
-                out.already_started
-                    .push(execution_arn(&format!("{arn}:{}", plan.migration_id)));
-            }
+            // Started concurrently by a duplicate event.
+            Err(f) if f.is("ExecutionAlreadyExists") => out.already_started.push(started),
             Err(f) => return Err(f.into()),
         }
     }
