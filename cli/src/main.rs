@@ -62,6 +62,12 @@ enum Command {
     ///
     /// Example: carveout local --plan plan.json --endpoint http://127.0.0.1:5000
     Local(local::LocalArgs),
+    /// The demo: emulator, the seed's topology and a whole migration, with live progress
+    ///
+    /// Runs scripts/demo.sh from the repository (what `make demo` runs after `make build`).
+    ///
+    /// Example: carveout demo
+    Demo,
     /// Print an example plan, every field explained (`--plain` for bare JSON)
     ///
     /// Example: carveout example --plain > plan.json
@@ -93,6 +99,7 @@ async fn main() -> ExitCode {
         Command::Watch(args) => sfn::watch(args).await,
         Command::Status(args) => sfn::status(args).await,
         Command::Local(args) => local::run(args),
+        Command::Demo => demo(),
         Command::Example { plain } => {
             print!(
                 "{}",
@@ -113,6 +120,24 @@ async fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Graph { asl } => graph(asl),
+    }
+}
+
+fn demo() -> ExitCode {
+    let script = project_root().join("scripts/demo.sh");
+    match std::process::Command::new(&script)
+        .current_dir(project_root())
+        .status()
+    {
+        Ok(status) if status.success() => ExitCode::SUCCESS,
+        Ok(_) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!(
+                "carveout demo: {}: {e} (run from the carveout repository)",
+                script.display()
+            );
+            ExitCode::from(2)
+        }
     }
 }
 

@@ -73,7 +73,7 @@ impl Progress {
                 self.current = state.clone();
                 if matches!(
                     e["type"].as_str(),
-                    Some("Task" | "Parallel" | "Map" | "Fail")
+                    Some("Task" | "Parallel" | "Map" | "Fail" | "Wait")
                 ) {
                     self.line("▶", &format!("{state}{index}"));
                 }

@@ -265,6 +265,7 @@ impl HistoryReader {
             s if s.starts_with("Map") => "Map",
             s if s.starts_with("Parallel") => "Parallel",
             s if s.starts_with("Fail") => "Fail",
+            s if s.starts_with("Wait") => "Wait",
             _ => "Other",
         };
         let t = e.r#type();
