@@ -119,3 +119,4 @@ def test_example_and_schema_agree(tmp_path):
     import jsonschema
 
     jsonschema.validate(json.loads(plain.stdout), json.loads(cli("schema").stdout))
+

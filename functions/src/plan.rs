@@ -175,12 +175,30 @@ fn matches(pattern: &str, value: &str) -> bool {
 }
 
 impl Plan {
-    /// Parses and validates a plan; every problem found is listed in one InvalidPlan.
+    /// Parses and validates a plan: against its JSON Schema and the rules a schema cannot
+    /// express. Every problem found is listed in one InvalidPlan.
     pub fn parse(input: &serde_json::Value) -> Result<Plan, StepError> {
-        let plan: Plan = serde_json::from_value(input.clone())
-            .map_err(|e| StepError::invalid_plan(format!("the plan does not parse: {e}")))?;
-        plan.validate()?;
-        Ok(plan)
+        let schema_problems = schema_problems(input);
+        let plan: Plan = match serde_json::from_value(input.clone()) {
+            Ok(plan) => plan,
+            // Structural problems: the schema's messages name the field by its path.
+            Err(e) if schema_problems.is_empty() => {
+                return Err(StepError::invalid_plan(format!(
+                    "the plan does not parse: {e}"
+                )));
+            }
+            Err(_) => return Err(StepError::invalid_plan(schema_problems.join("; "))),
+        };
+        // The rules' messages say how to fix each value; the schema's are the fallback.
+        let mut problems = plan.problems();
+        if problems.is_empty() {
+            problems = schema_problems;
+        }
+        if problems.is_empty() {
+            Ok(plan)
+        } else {
+            Err(StepError::invalid_plan(problems.join("; ")))
+        }
     }
 
     pub fn validate(&self) -> Result<(), StepError> {
@@ -376,6 +394,26 @@ fn ids(problems: &mut Vec<String>, field: &str, values: &[String], pattern: &str
     }
 }
 
+/// What the JSON Schema finds wrong with a plan document, each with its JSON path.
+pub fn schema_problems(input: &serde_json::Value) -> Vec<String> {
+    static VALIDATOR: std::sync::OnceLock<jsonschema::Validator> = std::sync::OnceLock::new();
+    let validator = VALIDATOR.get_or_init(|| {
+        jsonschema::validator_for(&schema()).expect("the generated plan schema compiles")
+    });
+    validator
+        .iter_errors(input)
+        .map(|e| {
+            let path = e.instance_path().to_string();
+            let at = if path.is_empty() {
+                "the plan".to_string()
+            } else {
+                path
+            };
+            format!("{at}: {e}")
+        })
+        .collect()
+}
+
 /// The plan's JSON Schema (draft 2020-12), as shipped in `schema/plan.schema.json`.
 pub fn schema() -> serde_json::Value {
     serde_json::to_value(schemars::schema_for!(Plan)).expect("schema serializes")
@@ -441,9 +479,22 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn unknown_fields_are_rejected() {
+    fn unknown_fields_are_rejected_naming_where() {
         let msg = problems_of(|v| v["target"]["vpcID"] = json!("vpc-1"));
-        assert!(msg.contains("vpcID"), "{msg}");
+        assert!(msg.contains("vpcID") && msg.contains("/target"), "{msg}");
+    }
+
+    #[test]
+    fn the_schema_itself_rejects_what_the_model_rejects() {
+        assert!(schema_problems(&example()).is_empty());
+        let mut v = example();
+        v["consistency"] = json!("sometimes");
+        v["source"]["instanceIds"] = json!([]);
+        let found = schema_problems(&v).join("; ");
+        assert!(
+            found.contains("/consistency") && found.contains("/source/instanceIds"),
+            "{found}"
+        );
     }
 
     #[test]
@@ -485,6 +536,17 @@ pub(crate) mod tests {
     fn traffic_shift_must_end_at_100() {
         let msg = problems_of(|v| v["options"] = json!({"trafficShift": [50, 10]}));
         assert!(msg.contains("ending at 100"), "{msg}");
+    }
+
+    #[test]
+    fn the_example_inputs_under_events_are_valid_plans() {
+        for text in [
+            include_str!("../../events/plan.json"),
+            include_str!("../../events/plan-rule.json"),
+        ] {
+            let value: serde_json::Value = serde_json::from_str(text).unwrap();
+            Plan::parse(&value).unwrap();
+        }
     }
 
     #[test]
