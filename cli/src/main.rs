@@ -1,5 +1,6 @@
 //! The carveout command line.
 
+mod cleanup;
 mod example;
 mod local;
 mod plan;
@@ -55,6 +56,15 @@ enum Command {
     ///
     /// Example: carveout status --migration-id hp-2026-11
     Status(sfn::StatusArgs),
+    /// Remove what a migration created (dry run unless --apply)
+    ///
+    /// Finds everything carrying the migration's tag in the network, source and target
+    /// accounts. Never touches the source instances or the original target group. While the
+    /// service forwards to the new target group, only the leftovers (probe rule, images,
+    /// snapshots) are removed.
+    ///
+    /// Example: carveout cleanup --plan plan.json --apply
+    Cleanup(cleanup::CleanupArgs),
     /// Run the real state machine locally, against the emulator
     ///
     /// The ASL file runs in aws-local-stepfunctions; every Task runs the real Rust step
@@ -98,6 +108,7 @@ async fn main() -> ExitCode {
         Command::Start(args) => sfn::start(args).await,
         Command::Watch(args) => sfn::watch(args).await,
         Command::Status(args) => sfn::status(args).await,
+        Command::Cleanup(args) => cleanup::run(args).await,
         Command::Local(args) => local::run(args),
         Command::Demo => demo(),
         Command::Example { plain } => {

@@ -35,8 +35,10 @@ def end_state(endpoint: str, plan: dict[str, Any]) -> dict[str, Any]:
     else:
         actions = listener["DefaultActions"]
     rules = elb.describe_rules(ListenerArn=plan["service"]["listenerArn"])["Rules"]
+    # Deleted peerings stay visible for a while (as on AWS): count the live ones.
     pcxs = [p for p in ec2n.describe_vpc_peering_connections()["VpcPeeringConnections"]
-            if _tags(p.get("Tags")).get(TAG) == mid]
+            if _tags(p.get("Tags")).get(TAG) == mid
+            and p["Status"]["Code"] not in ("deleted", "rejected", "failed", "expired")]
     images = [i for i in ec2s.describe_images(Owners=["self"])["Images"] if _tags(i.get("Tags")).get(TAG) == mid]
     instances = [i for r in ec2t.describe_instances()["Reservations"] for i in r["Instances"]
                  if _tags(i.get("Tags")).get(TAG) == mid and i["State"]["Name"] != "terminated"]

@@ -4,6 +4,7 @@
 
 pub mod accounts;
 pub mod aws;
+pub mod cleanup;
 pub mod error;
 pub mod graph;
 pub mod idiom;

@@ -12,7 +12,8 @@ use crate::aws::elb::{
 use crate::aws::ram::find_share;
 use crate::error::{NOT_READY, RESOURCE_FAILED, SdkResultExt, StepError};
 use crate::names::{self, MIGRATION_TAG};
-use crate::state::{CaughtError, Facts, LaunchedInstance, RouteOut, State};
+use crate::plan::Plan;
+use crate::state::{CaughtError, LaunchedInstance, RouteOut, State};
 
 use super::Context;
 use super::network::tagged_peerings;
@@ -38,13 +39,12 @@ fn created(kind: &str, id: &str, account: &str) -> CreatedResource {
 /// Everything carrying this migration's tag (or deterministic name) in the three accounts.
 pub async fn inventory(
     accounts: &Accounts,
-    state: &State,
-    facts: &Facts,
+    plan: &Plan,
 ) -> Result<Vec<CreatedResource>, StepError> {
-    let id = &state.plan.migration_id;
-    let net = accounts.get(&facts.network.account_id).await?;
-    let src = accounts.get(&state.plan.source.account_id).await?;
-    let tgt = accounts.get(&facts.target.account_id).await?;
+    let id = &plan.migration_id;
+    let net = accounts.get(&plan.service.account_id).await?;
+    let src = accounts.get(&plan.source.account_id).await?;
+    let tgt = accounts.get(&plan.target.account_id).await?;
     let mut found = Vec::new();
     for pcx in tagged_peerings(&net, id).await? {
         found.push(created("vpc-peering-connection", &pcx, &net.account_id));
@@ -59,7 +59,7 @@ pub async fn inventory(
     if let Some(tg) = find_target_group(&net, &names::target_group(id), id).await? {
         found.push(created("target-group", &tg, &net.account_id));
     }
-    if let Some(rule) = find_probe_rule(&net, &facts.service.listener_arn, id).await? {
+    if let Some(rule) = find_probe_rule(&net, &plan.service.listener_arn, id).await? {
         found.push(created("listener-rule", &rule.rule_arn, &net.account_id));
     }
     let images = src
@@ -192,7 +192,7 @@ pub async fn report(ctx: &Context, state: State) -> Result<Report, StepError> {
         .flat_map(|a| a.forwarded_groups())
         .map(str::to_string)
         .collect();
-    let created = inventory(&accounts, &state, facts).await?;
+    let created = inventory(&accounts, &state.plan).await?;
     let where_ = s
         .rule_arn
         .as_deref()
@@ -301,7 +301,7 @@ pub async fn rollback(ctx: &Context, state: State) -> Result<RollbackOut, StepEr
     };
     let probe_rule_removed =
         remove_probe_rule(&net, &s.listener_arn, &state.plan.migration_id).await?;
-    let created = inventory(&accounts, &state, facts).await?;
+    let created = inventory(&accounts, &state.plan).await?;
     tracing::warn!(error = %error.error, cause = %error.cause, routing, "rolled back");
     let left: Vec<String> = created
         .iter()

@@ -1,0 +1,65 @@
+"""`carveout cleanup`: after a failed migration everything it created goes (dry run first);
+after a finished one only the leftovers go and the service keeps working. The source
+instances and the original target group are never touched."""
+
+import json
+
+from carveout_emulator import verify
+from carveout_emulator.seed import seed
+from carveout_emulator.testing import ENDPOINT, POLLING, cli, client, configure, reset, run_local
+
+N = "111111111111"
+
+
+def snapshot(plan):
+    elb, ec2 = client("elbv2", N), client("ec2", plan["source"]["accountId"])
+    return {
+        "listener": elb.describe_listeners(ListenerArns=[plan["service"]["listenerArn"]])["Listeners"][0]["DefaultActions"],
+        "group": [h["Target"] for h in elb.describe_target_health(
+            TargetGroupArn=plan["service"]["targetGroupArn"])["TargetHealthDescriptions"]],
+        "sources": [(i["InstanceId"], i["State"]["Name"]) for r in ec2.describe_instances(
+            InstanceIds=plan["source"]["instanceIds"])["Reservations"] for i in r["Instances"]],
+    }
+
+
+def test_cleanup_after_a_failed_migration_removes_everything_it_created(tmp_path):
+    reset(**POLLING)
+    plan = seed(ENDPOINT)
+    configure(faults=[{"action": "ModifyListener", "code": "ValidationError", "status": 400, "when": "after"}])
+    code, _, _, _ = run_local(plan, tmp_path)
+    assert code == 1
+    before = snapshot(plan)
+    created = verify.counts(verify.end_state(ENDPOINT, plan))
+    assert created["instances"] == 1 and created["peerings"] == 1
+
+    dry = cli("cleanup", "--plan", str(tmp_path / "plan.json"), "--endpoint", ENDPOINT)
+    assert dry.returncode == 0 and "Would remove" in dry.stdout
+    kinds = [line.split()[1] for line in dry.stdout.splitlines() if line.strip().startswith("remove")]
+    assert kinds == ["target-group", "instance", "security-group", "ram-resource-share", "image", "snapshot",
+                     "route", "route", "vpc-peering-connection"], dry.stdout
+    assert verify.counts(verify.end_state(ENDPOINT, plan)) == created, "a dry run changed something"
+
+    done = cli("cleanup", "--plan", str(tmp_path / "plan.json"), "--endpoint", ENDPOINT, "--apply")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert verify.counts(verify.end_state(ENDPOINT, plan)) == {
+        "peerings": 0, "images": 0, "instances": 0, "securityGroups": 0, "targetGroups": 0, "rules": 5}
+    assert snapshot(plan) == before, "cleanup touched the source, the original group or the listener"
+    again = cli("cleanup", "--plan", str(tmp_path / "plan.json"), "--endpoint", ENDPOINT)
+    assert "Nothing to remove" in again.stdout
+
+
+def test_cleanup_after_a_finished_migration_keeps_what_serves_traffic(tmp_path):
+    reset(**POLLING)
+    plan = seed(ENDPOINT)
+    code, out, _, err = run_local(plan, tmp_path)
+    assert code == 0, err
+    done = cli("cleanup", "--plan", str(tmp_path / "plan.json"), "--endpoint", ENDPOINT, "--apply")
+    assert done.returncode == 0 and "is live" in done.stdout
+    removed = [line.split()[1] for line in done.stdout.splitlines() if line.strip().startswith("removed")]
+    assert removed == ["image", "snapshot"], done.stdout
+    state = verify.end_state(ENDPOINT, plan)
+    assert len(state["instances"]) == 1 and len(state["targetGroups"]) == 1 and len(state["peerings"]) == 1
+    forwards = [a.get("TargetGroupArn") for a in state["actions"]]
+    assert forwards == [out["targetGroupArn"]]
+    health = client("elbv2", N).describe_target_health(TargetGroupArn=out["targetGroupArn"])["TargetHealthDescriptions"]
+    assert [h["TargetHealth"]["State"] for h in health] == ["healthy"]
