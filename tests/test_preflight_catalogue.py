@@ -1,0 +1,188 @@
+"""The Preflight catalogue: bad plans and bad situations, each run through the real state
+machine; each must stop in Preflight with a named error and a message that says what is
+wrong, and must create nothing."""
+
+import copy
+
+import pytest
+
+from carveout_emulator import verify
+from carveout_emulator.seed import ROLE_NAME, seed
+from carveout_emulator.testing import ENDPOINT, client, configure, reset, run_local
+
+N, T = "111111111111", "222222222222"
+GOOD_LISTENER = "arn:aws:elasticloadbalancing:ap-northeast-1:111111111111:listener/app/main/0123456789abcdef/0123456789abcdef"
+
+
+def setp(path, value):
+    def apply(plan, _world):
+        node = plan
+        *parents, last = path
+        for key in parents:
+            node = node[key]
+        node[last] = value
+    return apply
+
+
+def delp(path):
+    def apply(plan, _world):
+        node = plan
+        *parents, last = path
+        for key in parents:
+            node = node[key]
+        del node[last]
+    return apply
+
+
+def swap_region(plan, _world):
+    plan["service"]["listenerArn"] = plan["service"]["listenerArn"].replace("ap-northeast-1", "us-east-1")
+
+
+def other_service_group(plan, world):
+    elb = client("elbv2", N)
+    groups = {g["TargetGroupName"]: g["TargetGroupArn"] for g in elb.describe_target_groups()["TargetGroups"]}
+    plan["service"]["targetGroupArn"] = groups["api"]
+
+
+def missing_group(plan, _world):
+    plan["service"]["targetGroupArn"] = plan["service"]["targetGroupArn"][:-16] + "0123456789abcdef"
+
+
+def missing_listener(plan, _world):
+    plan["service"]["listenerArn"] = GOOD_LISTENER
+
+
+def stopped_source(plan, _world):
+    client("ec2", N).stop_instances(InstanceIds=plan["source"]["instanceIds"])
+
+
+def unregistered_instance(plan, _world):
+    ec2 = client("ec2", N)
+    tagged = [i for r in ec2.describe_instances()["Reservations"] for i in r["Instances"]
+              if {"Key": "Name", "Value": "api"} in i.get("Tags", [])]
+    plan["source"]["instanceIds"] = [tagged[0]["InstanceId"]]
+
+
+def group_serves_others(plan, _world):
+    ec2, elb = client("ec2", N), client("elbv2", N)
+    other = [i["InstanceId"] for r in ec2.describe_instances()["Reservations"] for i in r["Instances"]
+             if {"Key": "Name", "Value": "api"} in i.get("Tags", [])][0]
+    elb.register_targets(TargetGroupArn=plan["service"]["targetGroupArn"], Targets=[{"Id": other, "Port": 80}])
+
+
+def missing_vpc(plan, _world):
+    plan["target"]["vpcId"] = "vpc-0123456789abcdef0"
+
+
+def missing_subnet(plan, _world):
+    plan["target"]["subnetIds"] = ["subnet-0123456789abcdef0"]
+
+
+def subnet_elsewhere(plan, _world):
+    ec2 = client("ec2", T)
+    vpc = ec2.create_vpc(CidrBlock="10.2.0.0/16")["Vpc"]["VpcId"]
+    plan["target"]["subnetIds"] = [ec2.create_subnet(VpcId=vpc, CidrBlock="10.2.1.0/24")["Subnet"]["SubnetId"]]
+
+
+def conflicting_route(plan, _world):
+    ec2 = client("ec2", N)
+    vpc = client("elbv2", N).describe_load_balancers()["LoadBalancers"][0]["VpcId"]
+    igw = [g["InternetGatewayId"] for g in ec2.describe_internet_gateways()["InternetGateways"]][0]
+    for table in ec2.describe_route_tables(Filters=[{"Name": "vpc-id", "Values": [vpc]}])["RouteTables"]:
+        if any(a.get("SubnetId") for a in table.get("Associations", [])):
+            ec2.create_route(RouteTableId=table["RouteTableId"], DestinationCidrBlock="10.1.0.0/16", GatewayId=igw)
+
+
+def default_security_group(plan, _world):
+    ec2, elb = client("ec2", N), client("elbv2", N)
+    lb = elb.describe_load_balancers()["LoadBalancers"][0]
+    default = ec2.describe_security_groups(Filters=[{"Name": "vpc-id", "Values": [lb["VpcId"]]},
+                                                    {"Name": "group-name", "Values": ["default"]}])["SecurityGroups"][0]
+    elb.set_security_groups(LoadBalancerArn=lb["LoadBalancerArn"], SecurityGroups=[default["GroupId"]])
+
+
+def denied_role(plan, _world):
+    configure(faults=[{"action": "AssumeRole", "code": "AccessDenied", "status": 403, "skip": 1,
+                       "message": "not authorized to perform sts:AssumeRole"}])
+
+
+def weighted_elsewhere(plan, _world):
+    elb = client("elbv2", N)
+    groups = {g["TargetGroupName"]: g["TargetGroupArn"] for g in elb.describe_target_groups()["TargetGroups"]}
+    elb.modify_listener(ListenerArn=plan["service"]["listenerArn"], DefaultActions=[{
+        "Type": "forward", "ForwardConfig": {"TargetGroups": [
+            {"TargetGroupArn": groups["hp"], "Weight": 50}, {"TargetGroupArn": groups["api"], "Weight": 50}]}}])
+
+
+def redirect_action(plan, _world):
+    client("elbv2", N).modify_listener(ListenerArn=plan["service"]["listenerArn"], DefaultActions=[{
+        "Type": "redirect", "RedirectConfig": {"Protocol": "HTTPS", "Port": "443", "StatusCode": "HTTP_301"}}])
+
+
+def rule_of_other_service(plan, _world):
+    rules = client("elbv2", N).describe_rules(ListenerArn=plan["service"]["listenerArn"])["Rules"]
+    plan["service"]["ruleArn"] = [r["RuleArn"] for r in rules if not r["IsDefault"]][0]
+
+
+CASES = [
+    # (id, change, error name, words the message must contain)
+    ("account-id-malformed", setp(["service", "accountId"], "1234"), "InvalidPlan", ["service.accountId", "12-digit"]),
+    ("target-account-malformed", setp(["target", "accountId"], "22222222222x"), "InvalidPlan", ["target.accountId"]),
+    ("unknown-field", setp(["target", "vpcID"], "vpc-1"), "InvalidPlan", ["vpcID", "/target"]),
+    ("consistency-missing", delp(["consistency"]), "InvalidPlan", ["consistency"]),
+    ("consistency-unknown", setp(["consistency"], "sometimes"), "InvalidPlan", ["/consistency"]),
+    ("stop-source-not-yet", setp(["consistency"], "stop-source"), "InvalidPlan", ["stop-source", "live"]),
+    ("instance-id-malformed", setp(["source", "instanceIds"], ["i-xyz"]), "InvalidPlan", ["i-xyz", "not a valid id"]),
+    ("instance-ids-empty", setp(["source", "instanceIds"], []), "InvalidPlan", ["instanceIds"]),
+    ("instance-listed-twice", lambda p, w: p["source"]["instanceIds"].append(p["source"]["instanceIds"][0]),
+     "InvalidPlan", ["twice"]),
+    ("vpc-id-malformed", setp(["target", "vpcId"], "vpc-xyz"), "InvalidPlan", ["target.vpcId", "vpc-xyz"]),
+    ("subnet-id-malformed", setp(["target", "subnetIds"], ["subnet-1"]), "InvalidPlan", ["subnet-1"]),
+    ("listener-arn-malformed", setp(["service", "listenerArn"], "arn:aws:elb:listener"), "InvalidPlan", ["listenerArn"]),
+    ("cross-region-arn", swap_region, "InvalidPlan", ["us-east-1", "one region"]),
+    ("migration-id-malformed", setp(["migrationId"], "hp 2026"), "InvalidPlan", ["migrationId"]),
+    ("region-malformed", setp(["region"], "tokyo"), "InvalidPlan", ["region", "tokyo"]),
+    ("role-name-malformed", setp(["roleName"], "bad role"), "InvalidPlan", ["roleName"]),
+    ("same-source-and-target", setp(["target", "accountId"], N), "InvalidPlan", ["target.accountId equals"]),
+    ("traffic-shift-not-to-100", setp(["options"], {"trafficShift": [10, 50]}), "InvalidPlan", ["ending at 100"]),
+    ("rule-of-another-listener", setp(["service", "ruleArn"], GOOD_LISTENER.replace(":listener/", ":listener-rule/") + "/0011223344556677"),
+     "InvalidPlan", ["ruleArn"]),
+    ("listener-not-found", missing_listener, "InvalidPlan", ["listenerArn", "does not exist"]),
+    ("target-group-not-found", missing_group, "InvalidPlan", ["forward only to service.targetGroupArn"]),
+    ("action-forwards-elsewhere", other_service_group, "InvalidPlan", ["must forward only to"]),
+    ("rule-forwards-elsewhere", rule_of_other_service, "InvalidPlan", ["the rule must forward only to"]),
+    ("weighted-forward-to-two-groups", weighted_elsewhere, "InvalidPlan", ["must forward only to"]),
+    ("redirect-action", redirect_action, "InvalidPlan", ["redirect"]),
+    ("instance-not-found", setp(["source", "instanceIds"], ["i-0123456789abcdef0"]), "InvalidPlan",
+     ["i-0123456789abcdef0"]),
+    ("instance-not-running", stopped_source, "InvalidPlan", ["is stopped", "running"]),
+    ("instance-not-in-group", unregistered_instance, "InvalidPlan", ["not registered"]),
+    ("group-serves-other-instances", group_serves_others, "InvalidPlan", ["also serves", "own rule"]),
+    ("overlapping-cidrs", "overlap", "InvalidPlan", ["10.0.0.0/16", "overlaps"]),
+    ("target-vpc-not-found", missing_vpc, "InvalidPlan", ["vpc-0123456789abcdef0", "does not exist"]),
+    ("target-subnet-not-found", missing_subnet, "InvalidPlan", ["subnet-0123456789abcdef0"]),
+    ("target-subnet-in-another-vpc", subnet_elsewhere, "InvalidPlan", ["not in target.vpcId"]),
+    ("route-to-target-points-elsewhere", conflicting_route, "Conflict", ["10.1.0.0/16", "igw-"]),
+    ("ram-share-of-default-group", default_security_group, "InvalidPlan", ["default security group",
+                                                                          "shareSecurityGroupWithRam"]),
+    ("role-cannot-be-assumed", denied_role, "AccessDenied", [f"role/{ROLE_NAME}", "sts:AssumeRole"]),
+]
+
+
+@pytest.mark.parametrize("case,change,error,words", CASES, ids=[c[0] for c in CASES])
+def test_bad_plan_stops_in_preflight_with_a_named_error_and_creates_nothing(tmp_path, case, change, error, words):
+    reset()
+    plan = seed(ENDPOINT, target_cidr="10.0.0.0/16" if change == "overlap" else "10.1.0.0/16")
+    before = verify.counts(verify.end_state(ENDPOINT, plan))
+    bad = copy.deepcopy(plan)
+    if callable(change):
+        change(bad, None)
+    rc, out, events, _ = run_local(bad, tmp_path)
+    configure(faults=[])
+    assert rc == 1
+    assert out["error"] == f"CarveOut.{error}", out
+    for word in words:
+        assert word in out["cause"], (word, out["cause"])
+    entered = [e["state"] for e in events if e["event"] == "StateEntered"]
+    assert entered == ["ReadPlan", "Preflight", "PreflightFailed"], entered
+    assert verify.counts(verify.end_state(ENDPOINT, plan)) == before
