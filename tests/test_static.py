@@ -72,3 +72,11 @@ def test_every_state_after_preflight_is_caught_into_rollback():
             assert re.fullmatch(r"\$\{[A-Za-z]+FunctionArn\}", state["Resource"]), name
             assert state["TimeoutSeconds"] <= 60, name
             assert any({"Lambda.ServiceException", "States.ALL"} & set(r["ErrorEquals"]) for r in state["Retry"]), name
+
+
+def test_the_safety_tables_in_the_docs_match_the_tests():
+    proc = subprocess.run([sys.executable, str(ROOT / "scripts/safety_tables.py")], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    doc = (ROOT / "docs/safety.md").read_text()
+    start = doc.index("-->\n", doc.index("<!-- tables:start")) + 4
+    assert doc[start:doc.index("<!-- tables:end -->")] == proc.stdout, "run scripts/safety_tables.py"
