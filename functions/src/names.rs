@@ -35,12 +35,17 @@ pub fn image(migration_id: &str, instance_id: &str) -> String {
     format!("carveout-{migration_id}-{instance_id}")
 }
 
-pub fn security_group(migration_id: &str) -> String {
+/// The `Name` of what a migration creates: `carveout-<migration id>`.
+pub fn label(migration_id: &str) -> String {
     format!("carveout-{migration_id}")
 }
 
+pub fn security_group(migration_id: &str) -> String {
+    label(migration_id)
+}
+
 pub fn resource_share(migration_id: &str) -> String {
-    format!("carveout-{migration_id}")
+    label(migration_id)
 }
 
 /// RunInstances ClientToken: at most 64 ASCII characters, the same on every retry.

@@ -87,7 +87,7 @@ pub async fn create_peering(ctx: &Context, state: State) -> Result<PeeringOut, S
                 .tag_specifications(tag_spec(
                     ResourceType::VpcPeeringConnection,
                     id,
-                    &[("Name", &names::security_group(id))],
+                    &[("Name", &names::label(id))],
                 ))
                 .send()
                 .await
