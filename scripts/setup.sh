@@ -19,6 +19,15 @@ if [ "$(cat .venv/.carveout-stamp 2>/dev/null)" != "$want" ]; then
   echo "$want" > .venv/.carveout-stamp
 fi
 
+# checkov has its own venv: its pins would fight cfn-lint's and SAM's.
+want=$(stamp tools/checkov-requirements.txt)
+if [ "$(cat .venv-checkov/.carveout-stamp 2>/dev/null)" != "$want" ]; then
+  echo "setup: installing checkov (tools/checkov-requirements.txt)"
+  [ -x .venv-checkov/bin/python ] || python3 -m venv .venv-checkov
+  .venv-checkov/bin/pip install --quiet --disable-pip-version-check -r tools/checkov-requirements.txt
+  echo "$want" > .venv-checkov/.carveout-stamp
+fi
+
 want=$(stamp package.json package-lock.json)
 if [ "$(cat node_modules/.carveout-stamp 2>/dev/null)" != "$want" ]; then
   echo "setup: installing npm packages (package-lock.json)"

@@ -1,0 +1,225 @@
+#!/usr/bin/env python3
+"""Checks that the IAM policies allow exactly the AWS calls the code makes.
+
+The calls are read from the Rust sources, not listed by hand: every `.ec2`, `.elb`,
+`.ram`, `.sts`, `.ssm`, `.sfn` or `.sns` client followed by an operation of that SDK
+crate (the crate's own operation list, from the vendored sources in Cargo's registry)
+is a call. An operation name that appears on any other receiver fails the check, so a
+call cannot slip past it.
+
+Where the calls land:
+  * EC2, ELBv2, RAM: through the member-account role (templates/member-role.yaml);
+  * STS AssumeRole: from every step function's own role (template.yaml);
+  * SSM, Step Functions, SNS in vending.rs: the StartVendedMigrations function's role.
+
+Every called action must be allowed, and the member role may allow nothing that is not
+called, apart from the few actions AWS checks implicitly (listed below with reasons).
+Exit code 1 with one line per problem.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import pathlib
+import re
+import sys
+
+import yaml
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+# Receiver field name in the code -> (crate, IAM service prefix).
+CLIENTS = {
+    "ec2": ("aws-sdk-ec2", "ec2"),
+    "elb": ("aws-sdk-elasticloadbalancingv2", "elasticloadbalancing"),
+    "ram": ("aws-sdk-ram", "ram"),
+    "sts": ("aws-sdk-sts", "sts"),
+    "ssm": ("aws-sdk-ssm", "ssm"),
+    "sfn": ("aws-sdk-sfn", "states"),
+    "sns": ("aws-sdk-sns", "sns"),
+}
+
+# Actions AWS authorizes on top of the API call itself; allowed in the member role
+# although no code names them.
+IMPLIED = {
+    "ec2:CreateTags": "tag-on-create: RunInstances, CreateImage, CreateSecurityGroup and "
+    "CreateVpcPeeringConnection with TagSpecifications are also authorized as ec2:CreateTags",
+    "elasticloadbalancing:AddTags": "tag-on-create: CreateTargetGroup and CreateRule with Tags "
+    "are also authorized as elasticloadbalancing:AddTags",
+}
+
+STEP_FUNCTION_SOURCES = {"accounts.rs"}
+VENDING_FUNCTION = "StartVendedMigrationsFunction"
+
+
+def locked_versions(lock: pathlib.Path) -> dict[str, str]:
+    text = lock.read_text()
+    return dict(re.findall(r'name = "([^"]+)"\nversion = "([^"]+)"', text))
+
+
+def crate_operations(crate: str, version: str) -> set[str]:
+    home = pathlib.Path.home() / ".cargo" / "registry" / "src"
+    for index in sorted(home.glob("*")):
+        ops = index / f"{crate}-{version}" / "src" / "operation"
+        if ops.is_dir():
+            return {p.name for p in ops.iterdir() if p.is_dir()}
+    sys.exit(f"iam-actions: sources of {crate} {version} not found under {home} (run cargo fetch)")
+
+
+def pascal(op: str) -> str:
+    return "".join(part.capitalize() for part in op.split("_"))
+
+
+def without_tests(text: str) -> str:
+    # Unit tests (mocked clients) sit at the end of a file behind #[cfg(test)].
+    cut = re.search(r"^#\[cfg\(test\)\]", text, re.M)
+    return text[: cut.start()] if cut else text
+
+
+def calls_in(root: pathlib.Path, sources: list[pathlib.Path], operations: dict[str, set[str]]) -> tuple[dict[str, set[str]], list[str]]:
+    """Action -> files calling it, and problems (operation names on unknown receivers)."""
+    every_op = set().union(*operations.values())
+    found: dict[str, set[str]] = {}
+    problems = []
+    call = re.compile(r"\.\s*(" + "|".join(CLIENTS) + r")\s*\.\s*([a-z][a-z0-9_]*)\s*\(")
+    any_op = re.compile(r"\.\s*([a-z][a-z0-9_]*)\s*\(")
+    for path in sources:
+        text = without_tests(path.read_text())
+        seen_at = set()
+        for m in call.finditer(text):
+            client, op = m.group(1), m.group(2)
+            crate, prefix = CLIENTS[client]
+            if op not in operations[client]:
+                continue
+            found.setdefault(f"{prefix}:{pascal(op)}", set()).add(path.name)
+            seen_at.add(m.start(2))
+        for m in any_op.finditer(text):
+            op = m.group(1)
+            if op in every_op and m.start(1) not in seen_at and op not in NOT_CALLS:
+                line = text.count("\n", 0, m.start()) + 1
+                problems.append(f"{path.relative_to(root)}:{line}: `{op}` looks like an AWS call on a receiver this check does not know")
+    return found, problems
+
+
+# Names that are both an SDK operation and an ordinary method used in the code.
+NOT_CALLS = {
+    "set_ip_address_type",  # CreateTargetGroup's builder setter, not elbv2:SetIpAddressType
+}
+
+
+def statements(doc) -> list[dict]:
+    """Every IAM statement in a template (inline policies, SAM policy templates)."""
+    out = []
+
+    def walk(node):
+        if isinstance(node, dict):
+            if "Effect" in node and ("Action" in node or "NotAction" in node):
+                out.append(node)
+            for k, v in node.items():
+                if k != "AssumeRolePolicyDocument":  # trust, not permissions
+                    walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+
+    walk(doc)
+    return out
+
+
+def actions_of(stmts: list[dict]) -> set[str]:
+    acts = set()
+    for s in stmts:
+        if s.get("Effect") != "Allow":
+            continue
+        a = s.get("Action", [])
+        acts.update([a] if isinstance(a, str) else a)
+    return acts
+
+
+def allowed(action: str, granted: set[str]) -> bool:
+    for g in granted:
+        if g == action or (g.endswith("*") and action.startswith(g[:-1])):
+            return True
+    return False
+
+
+class CfnLoader(yaml.SafeLoader):
+    pass
+
+
+def _tag(loader, suffix, node):
+    if isinstance(node, yaml.ScalarNode):
+        return {suffix: loader.construct_scalar(node)}
+    if isinstance(node, yaml.SequenceNode):
+        return {suffix: loader.construct_sequence(node, deep=True)}
+    return {suffix: loader.construct_mapping(node, deep=True)}
+
+
+CfnLoader.add_multi_constructor("!", _tag)
+
+
+def load(path: pathlib.Path):
+    return yaml.load(path.read_text(), Loader=CfnLoader)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--template", default=str(ROOT / "template.yaml"))
+    ap.add_argument("--member-role", default=str(ROOT / "templates" / "member-role.yaml"))
+    ap.add_argument("--sources", default=str(ROOT / "functions" / "src"))
+    ap.add_argument("--json", action="store_true", help="print the derived calls as JSON")
+    args = ap.parse_args()
+
+    versions = locked_versions(ROOT / "Cargo.lock")
+    operations = {c: crate_operations(crate, versions[crate]) for c, (crate, _) in CLIENTS.items()}
+    sources = sorted(p for p in pathlib.Path(args.sources).rglob("*.rs") if p.name != "test_support.rs")
+    found, problems = calls_in(pathlib.Path(args.sources), sources, operations)
+
+    member_calls = {a for a in found if a.split(":")[0] in ("ec2", "elasticloadbalancing", "ram")}
+    step_calls = {a for a, files in found.items() if files & STEP_FUNCTION_SOURCES}
+    vending_calls = {a for a, files in found.items() if "vending.rs" in files}
+    if args.json:
+        print(json.dumps({"member_role": sorted(member_calls), "step_functions": sorted(step_calls),
+                          "vending_function": sorted(vending_calls)}, indent=2))
+
+    member = actions_of(statements(load(pathlib.Path(args.member_role))))
+    for a in sorted(member_calls):
+        if not allowed(a, member):
+            problems.append(f"member role: the code calls {a} ({', '.join(sorted(found[a]))}) but the role does not allow it")
+    for g in sorted(member):
+        if "*" in g:
+            problems.append(f"member role: wildcard action {g}; list the actions the code calls")
+        elif g not in member_calls and g not in IMPLIED:
+            problems.append(f"member role: allows {g}, which no code calls (remove it, or explain it in IMPLIED)")
+
+    template = load(pathlib.Path(args.template))
+    functions = {k: v for k, v in template["Resources"].items() if v.get("Type") == "AWS::Serverless::Function"}
+    if not functions:
+        problems.append("template: no functions found")
+    for name, fn in functions.items():
+        policies = fn["Properties"].get("Policies", [])
+        # `!Ref SomeManagedPolicy` entries: the managed policy's statements.
+        refs = [p["Ref"] for p in policies if isinstance(p, dict) and "Ref" in p]
+        policies = [p for p in policies if not (isinstance(p, dict) and "Ref" in p)]
+        policies += [template["Resources"][r]["Properties"]["PolicyDocument"] for r in refs]
+        granted = actions_of(statements(policies))
+        needed = vending_calls if name == VENDING_FUNCTION else step_calls
+        for a in sorted(needed):
+            if not allowed(a, granted):
+                problems.append(f"{name}: the code calls {a} but the function's role does not allow it")
+        for g in sorted(granted):
+            if "*" in g:
+                problems.append(f"{name}: wildcard action {g}")
+            elif g not in needed:
+                problems.append(f"{name}: allows {g}, which its code does not call")
+
+    for p in problems:
+        print(f"iam-actions: {p}", file=sys.stderr)
+    if not problems:
+        print(f"iam-actions: ok ({len(member_calls)} member-role actions, {len(step_calls)} step, "
+              f"{len(vending_calls)} vending, from {len(sources)} source files)")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
