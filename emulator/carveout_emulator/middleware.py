@@ -10,8 +10,23 @@ from typing import Any, Callable, Iterable
 from urllib.parse import parse_qs
 
 from .control import CONTROL, Fault
+from .throttling import THROTTLING
 
 _SCOPE = re.compile(r"Credential=[^/]+/\d{8}/[^/]+/([^/]+)/aws4_request")
+_ACCESS_KEY = re.compile(r"Credential=([^/]+)/")
+_THROTTLED = Fault(action="", code="RequestLimitExceeded", message="Request limit exceeded.", status=503)
+
+
+def _account(environ: dict[str, Any]) -> str:
+    from moto.iam.models import get_account_id_from  # assumed-role keys map to their account
+
+    match = _ACCESS_KEY.search(environ.get("HTTP_AUTHORIZATION", ""))
+    return get_account_id_from(match.group(1)) if match else ""
+
+
+def _instance_count(body: bytes) -> int:
+    values = parse_qs(body.decode("utf-8", "replace")).get("MaxCount")
+    return int(values[0]) if values else 1
 
 
 def _service(environ: dict[str, Any]) -> str:
@@ -63,6 +78,7 @@ class CarveoutMiddleware:
             return self._control(environ, start_response, path)
         if path.startswith("/moto-api/reset"):
             CONTROL.reset()
+            THROTTLING.configure(None)
             return self.app(environ, start_response)
         if path.startswith("/moto-api"):
             return self.app(environ, start_response)
@@ -76,6 +92,8 @@ class CarveoutMiddleware:
         fault = CONTROL.fault_for(action, "before")
         if fault is not None:
             return self._reply(start_response, *_error(service, fault))
+        if service == "ec2" and not THROTTLING.admit(_account(environ), action, _instance_count(body)):
+            return self._reply(start_response, *_error(service, _THROTTLED))
         if not any(f.action == action and f.when == "after" for f in CONTROL.faults):
             return self.app(environ, start_response)
 
@@ -106,12 +124,15 @@ class CarveoutMiddleware:
                 body = json.loads(raw or b"{}")
                 for fault in body.get("faults", []):
                     fault["action"] = fault["action"].lower()
+                if "throttling" in body:
+                    THROTTLING.configure((body.pop("throttling") or {}).get("scale"))
                 CONTROL.configure(body)
             elif path == "/_carveout/reset" and method == "POST":
                 CONTROL.reset()
+                THROTTLING.configure(None)
             elif path != "/_carveout/config":
                 return self._reply(start_response, "404 Not Found", [], b'{"error":"no such path"}')
-            payload = json.dumps(CONTROL.snapshot()).encode()
+            payload = json.dumps({**CONTROL.snapshot(), "throttling": THROTTLING.snapshot()}).encode()
             return self._reply(start_response, "200 OK", [("Content-Type", "application/json")], payload)
         except (ValueError, TypeError, KeyError) as err:
             payload = json.dumps({"error": str(err)}).encode()

@@ -56,6 +56,7 @@ def seed(
     target_cidr: str = "10.1.0.0/16",
     consistency: str = "live",
     move: tuple[str, ...] = ("hp",),
+    instances_per_service: int = 1,
 ) -> dict[str, Any]:
     net = session(endpoint, NETWORK_ACCOUNT)
     ec2 = net.client("ec2", endpoint_url=endpoint)
@@ -96,22 +97,23 @@ def seed(
     lb = elb.create_load_balancer(Name="main", Subnets=public, SecurityGroups=[alb_sg],
                                   Scheme="internet-facing", Type="application")
     lb_arn = lb["LoadBalancers"][0]["LoadBalancerArn"]
-    instances: dict[str, str] = {}
+    instances: dict[str, list[str]] = {}
     groups: dict[str, str] = {}
     for i, name in enumerate(SERVICES):
-        inst = ec2.run_instances(
-            ImageId=image, InstanceType="t3.small", MinCount=1, MaxCount=1,
+        # The moved services may run several instances (the benchmark's scale runs).
+        count = instances_per_service if name in move else 1
+        instances[name] = [inst["InstanceId"] for inst in ec2.run_instances(
+            ImageId=image, InstanceType="t3.small", MinCount=count, MaxCount=count,
             SubnetId=private[i % 2], SecurityGroupIds=[web_sg],
             TagSpecifications=[{"ResourceType": "instance",
                                 "Tags": _tag(name, Service=name, Environment="production")}],
-        )["Instances"][0]["InstanceId"]
-        instances[name] = inst
+        )["Instances"]]
         tg = elb.create_target_group(
             Name=name, Protocol="HTTP", Port=80, VpcId=vpc, TargetType="instance",
             HealthCheckProtocol="HTTP", HealthCheckPath="/healthz", HealthCheckIntervalSeconds=15,
             HealthyThresholdCount=3, UnhealthyThresholdCount=2, Matcher={"HttpCode": "200"},
         )["TargetGroups"][0]["TargetGroupArn"]
-        elb.register_targets(TargetGroupArn=tg, Targets=[{"Id": inst, "Port": 80}])
+        elb.register_targets(TargetGroupArn=tg, Targets=[{"Id": i, "Port": 80} for i in instances[name]])
         groups[name] = tg
 
     listener = elb.create_listener(
@@ -149,7 +151,7 @@ def seed(
             "ruleArn": None if first == "hp" else rules[first],
             "targetGroupArn": groups[first],
         },
-        "source": {"accountId": NETWORK_ACCOUNT, "instanceIds": [instances[n] for n in move]},
+        "source": {"accountId": NETWORK_ACCOUNT, "instanceIds": [i for n in move for i in instances[n]]},
         "target": {"accountId": TARGET_ACCOUNT, "vpcId": tvpc, "subnetIds": tsubnets},
         "consistency": consistency,
         "options": {"shareSecurityGroupWithRam": True},
@@ -162,8 +164,10 @@ def main() -> None:
     parser.add_argument("--out", help="write the plan here (default: stdout)")
     parser.add_argument("--migration-id", default="hp-2026-11")
     parser.add_argument("--target-cidr", default="10.1.0.0/16")
+    parser.add_argument("--instances", type=int, default=1, help="instances of the moved service")
     args = parser.parse_args()
-    plan = seed(args.endpoint, migration_id=args.migration_id, target_cidr=args.target_cidr)
+    plan = seed(args.endpoint, migration_id=args.migration_id, target_cidr=args.target_cidr,
+                instances_per_service=args.instances)
     text = json.dumps(plan, indent=2) + "\n"
     if args.out:
         with open(args.out, "w", encoding="utf-8") as f:

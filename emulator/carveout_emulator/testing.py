@@ -47,8 +47,8 @@ def configure(**settings: Any) -> dict[str, Any]:
     return post("/_carveout/config", settings)
 
 
-def client(service: str, account: str, region: str = REGION) -> Any:
-    return session(ENDPOINT, account, region).client(service, endpoint_url=ENDPOINT)
+def client(service: str, account: str, region: str = REGION, config: Any = None) -> Any:
+    return session(ENDPOINT, account, region).client(service, endpoint_url=ENDPOINT, config=config)
 
 
 def base_client(service: str, region: str = REGION) -> Any:

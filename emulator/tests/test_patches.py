@@ -1,6 +1,7 @@
 """One test per patch of carveout_emulator: each shows the gap in moto 5.2.5 is filled the
 way AWS behaves (and fails without the patch)."""
 
+import botocore.config
 import botocore.exceptions
 import pytest
 
@@ -179,3 +180,22 @@ def test_faults_fail_the_nth_call_before_or_after_moto_carries_it_out():
     with pytest.raises(botocore.exceptions.ClientError, match="InvalidParameterValue"):
         n.create_vpc(CidrBlock="10.7.0.0/16")
     assert not any(v["CidrBlock"] == "10.7.0.0/16" for v in n.describe_vpcs()["Vpcs"])
+
+
+def test_ec2_throttling_uses_per_account_per_action_token_buckets():
+    # RunInstances: a request bucket of 5 refilled at 2/s (x scale); other accounts and
+    # other actions keep their own buckets.
+    image, subnet = _image(client("ec2", N))
+    config = configure(throttling={"scale": 0.2})  # RunInstances bucket: 1 token, 0.4/s
+    assert config["throttling"]["scale"] == 0.2
+    kwargs = dict(ImageId=image, MinCount=1, MaxCount=1, SubnetId=subnet)
+    no_retry = botocore.config.Config(retries={"total_max_attempts": 1})
+    n = client("ec2", N, config=no_retry)
+    n.run_instances(**kwargs)
+    with pytest.raises(botocore.exceptions.ClientError, match="RequestLimitExceeded"):
+        n.run_instances(**kwargs)
+    n.describe_vpcs()  # another action's bucket
+    client("ec2", T, config=no_retry).describe_vpcs()
+    assert configure()["throttling"]["throttled"] == {"runinstances": 1}
+    configure(throttling=None)
+    n.run_instances(**kwargs)

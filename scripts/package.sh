@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# `make package`: every Lambda function for arm64 (Graviton, provided.al2023) with
+# cargo-lambda, one zip per function in dist/lambda/<binary>.zip, then a size table
+# (dist/lambda/sizes.json is read by `make bench`).
+#
+# Installs what it needs into the project: cargo-lambda and zig (PyPI wheels) into
+# .venv-package, the aarch64 Rust standard library through rustup.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/carveout/target}
+
+stamp() { sha256sum "$@" | sha256sum | cut -c1-16; }
+want=$(stamp tools/package-requirements.txt)
+if [ "$(cat .venv-package/.carveout-stamp 2>/dev/null)" != "$want" ]; then
+  echo "package: installing cargo-lambda and zig (tools/package-requirements.txt)"
+  [ -x .venv-package/bin/python ] || python3 -m venv .venv-package
+  .venv-package/bin/pip install --quiet --disable-pip-version-check -r tools/package-requirements.txt
+  echo "$want" > .venv-package/.carveout-stamp
+fi
+if ! rustup target list --installed | grep -qx aarch64-unknown-linux-gnu; then
+  echo "package: adding the aarch64-unknown-linux-gnu target"
+  rustup target add aarch64-unknown-linux-gnu
+fi
+# cargo-lambda finds zig as `python3 -m ziglang` through this PATH.
+export PATH="$root/.venv-package/bin:$PATH"
+
+rm -rf dist/lambda
+mkdir -p dist/lambda
+start=$(date +%s)
+cargo lambda build --release --arm64 --package carveout --jobs "${CARGO_JOBS:-2}" \
+  --output-format zip --lambda-dir "$CARGO_TARGET_DIR/lambda"
+for dir in "$CARGO_TARGET_DIR"/lambda/*/; do
+  name=$(basename "$dir")
+  [ -f "$root/functions/src/bin/$name.rs" ] || continue
+  cp "$dir/bootstrap.zip" "dist/lambda/$name.zip"
+done
+echo "package: built in $(( $(date +%s) - start )) s"
+.venv/bin/python scripts/package_sizes.py dist/lambda
