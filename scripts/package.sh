@@ -32,7 +32,7 @@ cargo lambda build --release --arm64 --package carveout --jobs "${CARGO_JOBS:-2}
   --output-format zip --lambda-dir "$CARGO_TARGET_DIR/lambda"
 for dir in "$CARGO_TARGET_DIR"/lambda/*/; do
   name=$(basename "$dir")
-  [ -f "$root/functions/src/bin/$name.rs" ] || continue
+  [ "$name" = carveout-lambda ] || continue
   cp "$dir/bootstrap.zip" "dist/lambda/$name.zip"
 done
 echo "package: built in $(( $(date +%s) - start )) s"

@@ -128,5 +128,5 @@ def test_a_task_without_a_local_step_is_refused(plan, tmp_path):
     proc = subprocess.run([str(BIN_DIR / "carveout"), "local", "--plan", str(tmp_path / "plan.json"),
                            "--endpoint", ENDPOINT, "--asl", str(path)], capture_output=True, text=True, timeout=60)
     assert proc.returncode != 0
-    assert "Task Preflight" in proc.stdout and "no local step binary" in proc.stdout
+    assert "Task Preflight" in proc.stdout and "has no handler" in proc.stdout
     assert_nothing_created(plan)

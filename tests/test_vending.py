@@ -17,7 +17,7 @@ def vend(event_file: str, machine: str, topic: str | None = None) -> dict:
     env = dict(os.environ, AWS_ENDPOINT_URL=ENDPOINT, AWS_REGION="ap-northeast-1", AWS_ACCESS_KEY_ID="test",
                AWS_SECRET_ACCESS_KEY="test", STATE_MACHINE_ARN=machine, RUST_LOG="warn",
                NOTIFICATION_TOPIC_ARN=topic or "")
-    proc = subprocess.run([str(BIN_DIR / "start-vended-migrations")], input=(ROOT / "events" / event_file).read_text(),
+    proc = subprocess.run([str(BIN_DIR / "carveout-lambda"), "start-vended-migrations"], input=(ROOT / "events" / event_file).read_text(),
                           capture_output=True, text=True, env=env, timeout=60, check=False)
     answer = json.loads(proc.stdout.strip().splitlines()[-1])
     assert "ok" in answer, answer

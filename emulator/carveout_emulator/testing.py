@@ -57,11 +57,12 @@ def base_client(service: str, region: str = REGION) -> Any:
 
 
 def step(name: str, payload: dict[str, Any]) -> dict[str, Any]:
-    """Invokes one real step binary the way the local runner does: JSON in, JSON out."""
+    """Invokes one real step (handler `name` of carveout-lambda) the way the local runner
+    does: JSON in, JSON out."""
     env = dict(os.environ, AWS_ENDPOINT_URL=ENDPOINT, AWS_ACCESS_KEY_ID="test",
                AWS_SECRET_ACCESS_KEY="test", AWS_REGION=payload.get("plan", payload).get("region", REGION),
                AWS_EC2_METADATA_DISABLED="true", RUST_LOG="warn")
-    proc = subprocess.run([str(BIN_DIR / name)], input=json.dumps(payload), capture_output=True,
+    proc = subprocess.run([str(BIN_DIR / "carveout-lambda"), name], input=json.dumps(payload), capture_output=True,
                           text=True, env=env, timeout=60, check=False)
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout.strip().splitlines()[-1])

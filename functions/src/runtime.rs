@@ -32,9 +32,36 @@ pub fn init_tracing() {
     }
 }
 
-/// The whole `main` of a step binary: config and clients once, then the handler.
-pub async fn main(step: Step) -> Result<(), Error> {
+/// The handler name of the account-vending function.
+pub const VENDING_HANDLER: &str = "start-vended-migrations";
+
+/// Every handler name the binary answers to: the steps, then the vending function.
+pub fn handlers() -> Vec<&'static str> {
+    Step::ALL
+        .iter()
+        .map(|s| s.binary())
+        .chain([VENDING_HANDLER])
+        .collect()
+}
+
+/// The whole `main` of the Lambda binary: picks the handler from `_HANDLER` (Lambda) or
+/// the first argument, builds config and clients once, then serves it. `--list` prints
+/// the handler names (the local runner checks the ASL against them before a run).
+pub async fn dispatch() -> Result<(), Error> {
+    let arg = std::env::args().nth(1);
+    if arg.as_deref() == Some("--list") {
+        println!("{}", handlers().join("\n"));
+        return Ok(());
+    }
+    let name = arg
+        .or_else(|| std::env::var("_HANDLER").ok())
+        .ok_or("no handler: set _HANDLER (the function's Handler) or pass it as argument")?;
     init_tracing();
+    if name == VENDING_HANDLER {
+        return crate::vending::main().await;
+    }
+    let step = Step::from_binary(&name)
+        .ok_or_else(|| format!("unknown handler {name:?}; known: {}", handlers().join(", ")))?;
     let ctx = Context {
         base: load_base_config().await,
     };

@@ -1,13 +1,14 @@
 // Runs carveout's real ASL file locally with aws-local-stepfunctions. Every Task runs the
-// real Rust step binary (the same handler code as in Lambda): JSON on stdin, JSON on
-// stdout, errors named by `errorType`. A Task without a step binary is refused before the
-// run starts: nothing may fall through to a call to real AWS Lambda.
+// real Rust Lambda binary (carveout-lambda, the same handler code as in Lambda) with the
+// Task's handler: JSON on stdin, JSON on stdout, errors named by `errorType`. A Task whose
+// handler the binary does not know is refused before the run starts: nothing may fall
+// through to a call to real AWS Lambda.
 //
 // Input (stdin): {"asl": path, "binDir": dir, "input": {...}, "region": "...", "verbose": bool}
 // Output (stdout): one JSON event per line, ending with {"event":"Result", ...}.
 
-import { spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { StateMachine } from 'aws-local-stepfunctions';
 
@@ -19,8 +20,8 @@ async function readStdin() {
   return JSON.parse(Buffer.concat(chunks).toString('utf8'));
 }
 
-// `${CreatePeeringFunctionArn}` -> `create-peering`
-export function binaryOf(resource) {
+// `${CreatePeeringFunctionArn}` -> handler `create-peering`
+export function handlerOf(resource) {
   const m = /^\$\{([A-Za-z0-9]+)FunctionArn\}$/.exec(resource ?? '');
   if (!m) return null;
   return m[1].replace(/([a-z0-9])([A-Z])/g, '$1-$2').toLowerCase();
@@ -37,9 +38,9 @@ export function tasksOf(states, found = []) {
   return found;
 }
 
-function runStep(binary, input, verbose) {
+function runStep(binary, handler, input, verbose) {
   return new Promise((resolve, reject) => {
-    const child = spawn(binary, [], { stdio: ['pipe', 'pipe', verbose ? 'inherit' : 'pipe'] });
+    const child = spawn(binary, [handler], { stdio: ['pipe', 'pipe', verbose ? 'inherit' : 'pipe'] });
     let out = '';
     let err = '';
     child.stdout.on('data', (d) => (out += d));
@@ -50,7 +51,7 @@ function runStep(binary, input, verbose) {
       try {
         resolve(JSON.parse(line));
       } catch {
-        reject(new Error(`${binary} exited ${code} without an answer: ${err.slice(-2000)}`));
+        reject(new Error(`${binary} ${handler} exited ${code} without an answer: ${err.slice(-2000)}`));
       }
     });
     child.stdin.end(JSON.stringify(input));
@@ -66,17 +67,22 @@ async function main() {
   const problems = [];
   const handlers = {};
   const seen = new Set();
+  const binary = join(cfg.binDir, 'carveout-lambda');
+  const known = existsSync(binary) ? execFileSync(binary, ['--list'], { encoding: 'utf8' }).split('\n') : [];
+  if (!known.length) problems.push(`no Lambda binary at ${binary} (build it: cargo build --workspace)`);
   for (const { name, resource } of tasks) {
     if (seen.has(name)) problems.push(`state name ${name} is used twice`);
     seen.add(name);
-    const bin = binaryOf(resource);
-    const path = bin && join(cfg.binDir, bin);
-    if (!bin || !existsSync(path)) {
-      problems.push(`Task ${name} (${resource}) has no local step binary${path ? ` at ${path} (build them: cargo build --workspace)` : ''}`);
+    const handler = handlerOf(resource);
+    if (!handler || !known.includes(handler)) {
+      if (known.length) problems.push(`Task ${name} (${resource}) has no handler in ${binary}`);
       continue;
     }
     handlers[name] = async (input) => {
-      const answer = await runStep(path, input, cfg.verbose);
+      // The benchmark replays real step inputs: keep the first one of every Task.
+      const capture = process.env.CARVEOUT_CAPTURE_DIR && join(process.env.CARVEOUT_CAPTURE_DIR, `${name}.json`);
+      if (capture && !existsSync(capture)) writeFileSync(capture, JSON.stringify(input));
+      const answer = await runStep(binary, handler, input, cfg.verbose);
       if ('ok' in answer) return answer.ok;
       emit({ event: 'TaskError', state: name, error: answer.errorType, cause: answer.errorMessage, ts: Date.now() });
       const error = new Error(answer.errorMessage);
