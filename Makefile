@@ -7,7 +7,7 @@ export EMULATOR_PORT ?= 5000
 export PYTHONPATH := $(CURDIR)/emulator
 CARGO_JOBS ?= 2
 
-.PHONY: setup build emulator emulator-stop seed demo test lint unit it
+.PHONY: setup build emulator emulator-stop seed demo test lint unit it package bench
 
 # Tools first, then the workspace: `carveout local` runs the step binaries built next to it.
 setup:
@@ -35,3 +35,12 @@ lint: setup
 
 test: build
 	@scripts/test.sh
+
+# Every Lambda function for arm64 with cargo-lambda (installed into .venv-package):
+# dist/lambda/<function>.zip and a size table.
+package: setup
+	@scripts/package.sh
+
+# Benchmarks: bench/results/results.md (see bench/README.md).
+bench: setup
+	@bench/run.sh

@@ -1,4 +1,5 @@
-"""Cold start of every step binary (release build), and of the Python/boto3 reference.
+"""Cold start of every step (release build of carveout-lambda, one handler per function),
+and of the Python/boto3 reference.
 
 A tiny Lambda Runtime API is served here on loopback. Each run starts a fresh process
 with the Lambda environment pointing at it, and records:
@@ -112,7 +113,7 @@ def lambda_env(endpoint: str, name: str) -> dict[str, str]:
 def run_once(cmd: list[str], env: dict[str, str], event: bytes) -> dict:
     # A fresh Runtime API per run: a killed process's late requests cannot reach the next.
     server = RuntimeApi(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
     env = {**env, "AWS_LAMBDA_RUNTIME_API": f"127.0.0.1:{server.server_address[1]}"}
     inv = server.current = Invocation(event)
     start = time.perf_counter()
@@ -182,13 +183,16 @@ def main() -> int:
 
     results: dict[str, dict] = {}
     order = sorted(states, key=lambda s: s == "Rollback")  # Rollback changes routing: last
+    binary = bin_dir / "carveout-lambda"
+    if not binary.exists():
+        sys.exit(f"coldstart: no {binary} (cargo build --release)")
     for state in order:
-        binary = bin_dir / states[state]
         event = events / f"{state}.json"
-        if not binary.exists() or not event.exists():
-            print(f"coldstart: skip {state} ({'no binary' if not binary.exists() else 'no captured input'})", file=sys.stderr)
+        if not event.exists():
+            print(f"coldstart: skip {state} (no captured input)", file=sys.stderr)
             continue
-        env = lambda_env(args.endpoint, states[state])
+        # As in Lambda: the function's Handler arrives as _HANDLER.
+        env = {**lambda_env(args.endpoint, states[state]), "_HANDLER": states[state]}
         runs = [run_once([str(binary)], env, event.read_bytes()) for _ in range(args.runs)]
         results[states[state]] = {"language": "rust", "state": state, **summary(runs), "runs": runs}
         s = results[states[state]]

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `make package`: every Lambda function for arm64 (Graviton, provided.al2023) with
-# cargo-lambda, one zip per function in dist/lambda/<binary>.zip, then a size table
+# cargo-lambda, one zip per function in dist/lambda/<handler>.zip, then a size table
 # (dist/lambda/sizes.json is read by `make bench`).
 #
 # Installs what it needs into the project: cargo-lambda and zig (PyPI wheels) into
@@ -28,12 +28,12 @@ export PATH="$root/.venv-package/bin:$PATH"
 rm -rf dist/lambda
 mkdir -p dist/lambda
 start=$(date +%s)
-cargo lambda build --release --arm64 --package carveout --jobs "${CARGO_JOBS:-2}" \
+cargo lambda build --release --arm64 --package carveout --bin carveout-lambda --jobs "${CARGO_JOBS:-2}" \
   --output-format zip --lambda-dir "$CARGO_TARGET_DIR/lambda"
-for dir in "$CARGO_TARGET_DIR"/lambda/*/; do
-  name=$(basename "$dir")
-  [ "$name" = carveout-lambda ] || continue
-  cp "$dir/bootstrap.zip" "dist/lambda/$name.zip"
+# Every function runs the same binary (its Handler picks the step): one zip per function,
+# named after the handler, as Lambda receives it.
+for handler in $(sed -n 's/^      Handler: \([a-z-]*\)$/\1/p' template.yaml); do
+  cp "$CARGO_TARGET_DIR/lambda/carveout-lambda/bootstrap.zip" "dist/lambda/$handler.zip"
 done
 echo "package: built in $(( $(date +%s) - start )) s"
 .venv/bin/python scripts/package_sizes.py dist/lambda

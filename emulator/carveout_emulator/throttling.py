@@ -2,7 +2,7 @@
 runs (`bench/`): per account and region, per API action, buckets sized and refilled as in
 "Request throttling for the Amazon EC2 API" (EC2 developer guide, request and resource
 token bucket tables), scaled by `throttling.scale` (1.0 = an otherwise idle account;
-0.1 = an account whose other workloads use 90 % of every bucket).
+0.1 = an account whose other workloads use 90 % of every bucket; never below one token).
 
 Only the EC2 actions carveout calls are listed; an unknown EC2 action uses its category.
 A throttled call answers 503 RequestLimitExceeded, as EC2 does.
@@ -79,7 +79,9 @@ class Throttling:
         bucket = self.buckets.get(key)
         if bucket is None:
             assert self.scale is not None
-            cap, refill = size[0] * self.scale, size[1] * self.scale
+            # A bucket always holds at least one token: a scaled bucket below one could
+            # never admit a call, which is not a busy account but a closed one.
+            cap, refill = max(1.0, size[0] * self.scale), size[1] * self.scale
             bucket = self.buckets[key] = Bucket(cap, refill, cap, now)
         return bucket
 

@@ -1,0 +1,156 @@
+"""Assembles bench/results/results.md (and results.json) from the parts written by
+coldstart.py, polling.py, scale.py and scripts/package_sizes.py, and computes the cost of
+a whole migration from them."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import platform
+import sys
+from datetime import datetime, timezone
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+import polling  # noqa: E402
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+
+# A typical migration's waits (minutes until ready), per stage; stated in the table.
+TYPICAL_READY = {"AcceptPeering": 0.05, "WaitPeeringActive": 1, "WaitShareAssociated": 1,
+                 "WaitImageAvailable": 15, "WaitInstanceReady": 5, "WaitTargetsHealthy": 1.5}
+PER_INSTANCE = {"WaitImageAvailable", "WaitInstanceReady"}
+
+
+def load(name: str):
+    path = RESULTS / name
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def ms(v: float) -> str:
+    return f"{v:.1f} ms"
+
+
+def coldstart_md(cs: dict) -> tuple[str, dict]:
+    res = cs["results"]
+    rust = {k: v for k, v in res.items() if v["language"] == "rust"}
+    py = res["python:wait-image-available"]
+    same = rust["wait-image-available"]
+    lines = [f"{cs['runs_per_binary']} runs per function; x86_64 release build of carveout-lambda (the arm64 "
+             "package is the same code); every answer is to the Task's real input against the emulator.", "",
+             "| function | init median (p10-p90) | first answer median (p10-p90) | peak RSS | answer |",
+             "|---|---:|---:|---:|---|"]
+    for name, r in rust.items():
+        lines.append(f"| {name} | {ms(r['init_ms']['median'])} ({r['init_ms']['p10']:.1f}-{r['init_ms']['p90']:.1f}) | "
+                     f"{ms(r['first_ms']['median'])} ({r['first_ms']['p10']:.1f}-{r['first_ms']['p90']:.1f}) | "
+                     f"{r['rss_mib']['median']:.1f} MiB | {', '.join(r['answers'])} |")
+    lines.append(f"| **Python 3.11 + boto3: wait-image-available** | {ms(py['init_ms']['median'])} "
+                 f"({py['init_ms']['p10']:.1f}-{py['init_ms']['p90']:.1f}) | {ms(py['first_ms']['median'])} "
+                 f"({py['first_ms']['p10']:.1f}-{py['first_ms']['p90']:.1f}) | {py['rss_mib']['median']:.1f} MiB | "
+                 f"{', '.join(py['answers'])} |")
+    ratio = {"init": py["init_ms"]["median"] / same["init_ms"]["median"],
+             "first": py["first_ms"]["median"] / same["first_ms"]["median"],
+             "rss": py["rss_mib"]["median"] / same["rss_mib"]["median"]}
+    lines += ["", f"Same step, Python / Rust: init **{ratio['init']:.1f}x**, first answer **{ratio['first']:.1f}x**, "
+              f"memory **{ratio['rss']:.1f}x**."]
+    return "\n".join(lines) + "\n", ratio
+
+
+def cost_md(cs: dict | None, scale: list | None, poll_seconds: float) -> tuple[str, dict]:
+    asl = json.loads((ROOT / "statemachine/carveout.asl.json").read_text())
+    waits = polling.wait_states(asl)
+    first = {r["state"]: r["first_ms"]["median"] / 1000 for r in (cs or {"results": {}})["results"].values()
+             if r["language"] == "rust"}
+    base = next((r for r in scale or [] if r["instances"] == 1 and r["throttling_scale"] == 1.0), None)
+    out = {}
+    lines = ["| | instances | transitions | Lambda invocations | Lambda GB-s | Step Functions $ | Lambda $ | total $ |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for n in (1, 5, 20):
+        base_tr = next((r["transitions"] - r["polls"] for r in scale or [] if r["instances"] == n
+                        and r["throttling_scale"] == 1.0), None)
+        if base_tr is None:
+            continue
+        tasks = base_tr  # upper bound: every entered state counted; Task states invoke Lambda
+        for scheme, label in (("retry", "carveout (Retry polling)"), (15, "fixed 15 s loop"), (30, "fixed 30 s loop")):
+            polls = 0.0
+            for state, retry in waits.items():
+                m = TYPICAL_READY[state]
+                if scheme == "retry":
+                    row = polling.evaluate(lambda ready, rng: polling.simulate_retry(retry, ready, poll_seconds, rng),
+                                           m, poll_seconds, 200)
+                else:
+                    row = polling.evaluate(lambda ready, rng: polling.simulate_loop(scheme, ready, poll_seconds),
+                                           m, poll_seconds, 200)
+                polls += (row["polls_mean"] - 1) * (n if state in PER_INSTANCE else 1)  # extra polls beyond the first
+            transitions = base_tr + polls * (1 if scheme == "retry" else 3)
+            invocations = tasks + polls
+            gb_s = polling.MEMORY_GB * (sum(first.values()) / max(1, len(first))) * invocations
+            sfn = transitions * polling.PRICE_TRANSITION
+            lam = gb_s * polling.PRICE_GB_SECOND_ARM + invocations * polling.PRICE_REQUEST
+            out[f"{n}:{scheme}"] = {"transitions": transitions, "invocations": invocations, "gb_s": gb_s,
+                                    "sfn_usd": sfn, "lambda_usd": lam}
+            lines.append(f"| {label} | {n} | {transitions:.0f} | {invocations:.0f} | {gb_s:.2f} | {sfn:.4f} | "
+                         f"{lam:.6f} | {sfn + lam:.4f} |")
+    note = (f"Typical waits assumed (minutes): {TYPICAL_READY}; image and instance waits once per instance. "
+            f"Transitions without polls are counted from the scale run on the emulator (no throttling). Lambda "
+            f"duration per invocation: the mean measured first answer of the steps (cold, so an upper bound; "
+            f"against AWS each call adds network time). Prices: Step Functions Standard $0.025 per 1,000 "
+            f"transitions; Lambda arm64 $0.0000133334 per GB-s and $0.20 per million requests, 128 MB "
+            f"(us-east-1 list prices, November 2026). The fixed loops pay 3 transitions per poll (Task, Choice, Wait).")
+    _ = base
+    return "\n".join(lines) + "\n\n" + note + "\n", out
+
+
+def scale_md(rows: list) -> str:
+    lines = ["| instances | EC2 buckets | result | wall time | transitions | polls | throttling errors absorbed | end state checks |",
+             "|---:|---|---|---:|---:|---:|---|---|"]
+    for r in rows:
+        label = "published" if r["throttling_scale"] == 1.0 else f"x{r['throttling_scale']} (busy account)"
+        detail = ", ".join(f"{k} {v}" for k, v in sorted(r["throttled"].items())) or "none"
+        lines.append(f"| {r['instances']} | {label} | {r['status']} | {r['wall_seconds']:.1f} s | {r['transitions']} | "
+                     f"{r['polls']} | {r['throttled_total']} ({detail}) | {r['end_state_checks']} |")
+    return "\n".join(lines) + "\n"
+
+
+def sizes_md(sizes: dict) -> str:
+    rows = sizes["functions"]
+    unique = {r["zip_bytes"] for r in rows}
+    one = rows[0]
+    mib = lambda n: f"{n / 1048576:.2f} MiB"  # noqa: E731
+    return (f"| artifact | zip | unpacked bootstrap |\n|---|---:|---:|\n"
+            f"| carveout-lambda (arm64, every function's code) | {mib(one['zip_bytes'])} | {mib(one['bootstrap_bytes'])} |\n"
+            f"| {len(rows)} functions deployed | {mib(sum(r['zip_bytes'] for r in rows))} in total "
+            f"({len(unique)} distinct zip) | |\n")
+
+
+def main() -> int:
+    cs, poll, scale, sizes = load("coldstart.json"), load("polling.json"), load("scale.json"), None
+    sizes_path = ROOT / "dist" / "lambda" / "sizes.json"
+    if sizes_path.exists():
+        sizes = json.loads(sizes_path.read_text())
+    parts = [f"# carveout benchmark results\n\n{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC on "
+             f"{platform.machine()}, {platform.system()} ({__import__('os').cpu_count()} cores). Reproduce: `make bench`.\n"]
+    summary: dict = {}
+    if cs:
+        text, ratio = coldstart_md(cs)
+        parts.append("## 1. Cold start\n\n" + text)
+        summary["coldstart_ratio_python_over_rust"] = ratio
+    if poll:
+        parts.append("## 2a. Polling: polls and detection latency per wait (from the ASL's Retry settings)\n\n"
+                     + polling.markdown(poll))
+        text, cost = cost_md(cs, scale, poll["poll_seconds"])
+        parts.append("## 2b. Cost of a whole migration\n\n" + text)
+        summary["cost"] = cost
+    if sizes:
+        parts.append("## 3. Package size\n\n" + sizes_md(sizes))
+    if scale:
+        parts.append("## 4. Scale on the emulator\n\n" + scale_md(scale))
+    (RESULTS / "results.md").write_text("\n".join(parts))
+    (RESULTS / "results.json").write_text(json.dumps({"summary": summary, "coldstart": cs, "polling": poll,
+                                                       "scale": scale, "sizes": sizes}, indent=1))
+    sys.stdout.write("\n".join(parts))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
