@@ -39,7 +39,9 @@ def wait_states(asl: dict) -> dict[str, dict]:
 
     def walk(states):
         for name, state in states.items():
-            for r in state.get("Retry", []):
+            # A polling state's first Retry is its poll loop; other Tasks retry throttling
+            # (also CarveOut.NotReady) after their Lambda rule.
+            for r in state.get("Retry", [])[:1]:
                 if r.get("ErrorEquals") == ["CarveOut.NotReady"]:
                     found[name] = {
                         "IntervalSeconds": r.get("IntervalSeconds", 1),
@@ -179,14 +181,14 @@ def markdown(res: dict) -> str:
                 continue
             lines.append(f"| {name} | {desc} | {s['budget_minutes']:.0f} min | {m} min | {row['polls_mean']:.1f} | "
                          f"{row['polls_mean']:.1f} | {row['latency_mean']:.1f} s | {row['latency_max']:.1f} s | "
-                         f"{100 * row['latency_max'] / (m * 60):.1f} % |")
+                         f"{100 * row['latency_max'] / (int(m) * 60):.1f} % |")
             name, desc = "", ""
     for period, rows in res["loops"].items():
         desc = f"fixed {period} s Wait + Choice loop"
         for m, row in rows.items():
             lines.append(f"| {desc} | | | {m} min | {row['polls_mean']:.1f} | {3 * row['polls_mean']:.1f} | "
                          f"{row['latency_mean']:.1f} s | {row['latency_max']:.1f} s | "
-                         f"{100 * row['latency_max'] / (m * 60):.1f} % |")
+                         f"{100 * row['latency_max'] / (int(m) * 60):.1f} % |")
             desc = ""
     return "\n".join(lines) + "\n"
 

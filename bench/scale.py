@@ -51,6 +51,7 @@ def run(endpoint: str, cli: str, bin_dir: str, instances: int, scale: float, wor
     events = [json.loads(line) for line in events_file.read_text().splitlines() if line.strip()]
     result = events[-1] if events else {}
     transitions = sum(1 for e in events if e.get("event") == "StateEntered")
+    tasks = sum(1 for e in events if e.get("event") == "StateEntered" and e.get("type") == "Task")
     polls = sum(1 for e in events if e.get("event") == "TaskError" and e.get("error") == "CarveOut.NotReady")
     checks = verify.check(endpoint, plan) if proc.returncode == 0 else []
     return {
@@ -59,6 +60,7 @@ def run(endpoint: str, cli: str, bin_dir: str, instances: int, scale: float, wor
         "status": result.get("status", f"exit {proc.returncode}"),
         "wall_seconds": wall,
         "transitions": transitions,
+        "tasks": tasks,
         "polls": polls,
         "throttled": control["throttling"]["throttled"],
         "throttled_total": sum(control["throttling"]["throttled"].values()),

@@ -38,6 +38,17 @@ def test_every_wait_step_polls_through_retry_with_backoff_jitter_and_a_deadline(
         assert deadlines[name] * 60 <= budget < deadlines[name] * 60 + 60, (name, budget)
 
 
+def test_every_other_task_retries_throttling_with_jittered_backoff():
+    # Throttling beyond the SDK's retries answers CarveOut.NotReady (error.rs); a step that
+    # does not poll retries it later, jittered: Map iterations would otherwise retry together.
+    for name, state in states():
+        if state["Type"] != "Task" or state["Retry"][0]["ErrorEquals"] == ["CarveOut.NotReady"]:
+            continue
+        throttle = [r for r in state["Retry"] if r["ErrorEquals"] == ["CarveOut.NotReady"]]
+        assert throttle == [{"ErrorEquals": ["CarveOut.NotReady"], "IntervalSeconds": 5, "BackoffRate": 2,
+                             "MaxDelaySeconds": 60, "MaxAttempts": 6, "JitterStrategy": "FULL"}], name
+
+
 def test_every_state_after_preflight_is_caught_into_rollback():
     top = ASL["States"]
     order = ["Prepare", "LaunchInstances", "CreateTargetGroup", "RegisterTargets", "AttachProbeRule",

@@ -1,5 +1,5 @@
 //! `carveout local`: the real ASL file, run by aws-local-stepfunctions, with every Task
-//! running the real step binary against an AWS endpoint (the emulator by default).
+//! running the real Lambda binary (carveout-lambda) against an AWS endpoint (the emulator by default).
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
@@ -26,7 +26,7 @@ pub struct LocalArgs {
     /// The state machine definition.
     #[arg(long)]
     asl: Option<PathBuf>,
-    /// Directory of the step binaries (default: next to this binary).
+    /// Directory holding carveout-lambda, the steps' binary (default: next to this one).
     #[arg(long)]
     bin_dir: Option<PathBuf>,
     /// Show the steps' own logs.

@@ -67,8 +67,9 @@ enum Command {
     Cleanup(cleanup::CleanupArgs),
     /// Run the real state machine locally, against the emulator
     ///
-    /// The ASL file runs in aws-local-stepfunctions; every Task runs the real Rust step
-    /// binary against the endpoint. Progress on stderr, output JSON on stdout.
+    /// The ASL file runs in aws-local-stepfunctions; every Task runs the real Rust Lambda
+    /// binary (carveout-lambda) with the Task's handler against the endpoint. Progress on
+    /// stderr, output JSON on stdout.
     ///
     /// Example: carveout local --plan plan.json --endpoint http://127.0.0.1:5000
     Local(local::LocalArgs),

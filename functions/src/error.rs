@@ -91,6 +91,21 @@ impl AwsFailure {
         codes.iter().any(|c| self.is(c))
     }
 
+    /// Throttling that outlasted the SDK's own retries (a busy account: other workloads
+    /// use the same EC2 token buckets). Not a failure of the migration: the state retries
+    /// later, which is safe because every step is idempotent.
+    fn is_throttling(&self) -> bool {
+        self.is_any(&[
+            "RequestLimitExceeded",
+            "Throttling",
+            "ThrottlingException",
+            "TooManyRequestsException",
+            "RequestThrottled",
+            "RequestThrottledException",
+            "SlowDown",
+        ])
+    }
+
     fn is_access_denied(&self) -> bool {
         self.is_any(&[
             "AccessDenied",
@@ -119,6 +134,10 @@ impl From<AwsFailure> for StepError {
                 action: failure.action.to_string(),
                 message: failure.message,
             }
+        } else if failure.is_throttling() {
+            StepError::NotReady(format!(
+                "{failure} (throttled beyond the SDK's retries; the state retries later)"
+            ))
         } else {
             StepError::ResourceFailed(failure.to_string())
         }
@@ -163,6 +182,32 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn throttling_beyond_the_sdk_retries_is_not_ready_and_other_failures_are_resource_failed() {
+        let failure = |code: &str| AwsFailure {
+            action: "ec2:RunInstances",
+            code: Some(code.to_string()),
+            message: "m".into(),
+            principal: "arn:aws:iam::222222222222:role/R".into(),
+        };
+        assert_eq!(
+            StepError::from(failure("RequestLimitExceeded")).name(),
+            NOT_READY
+        );
+        assert_eq!(
+            StepError::from(failure("ThrottlingException")).name(),
+            NOT_READY
+        );
+        assert_eq!(
+            StepError::from(failure("InsufficientInstanceCapacity")).name(),
+            RESOURCE_FAILED
+        );
+        assert_eq!(
+            StepError::from(failure("UnauthorizedOperation")).name(),
+            ACCESS_DENIED
+        );
+    }
 
     #[test]
     fn every_variant_maps_to_its_design_name() {

@@ -59,11 +59,11 @@ fn states(machine: &Value, depth: usize, out: &mut Vec<String>) {
         if let Some(default) = state["Default"].as_str() {
             out.push(format!("{pad}{from} -->|no| {}", node_id(default)));
         }
-        let polls = state["Retry"].as_array().into_iter().flatten().any(|r| {
-            r["ErrorEquals"]
-                .as_array()
-                .is_some_and(|e| e.iter().any(|x| x == "CarveOut.NotReady"))
-        });
+        // A polling state's first Retry is its poll loop (other Tasks also retry
+        // CarveOut.NotReady, for throttling, after their Lambda rule).
+        let polls = state["Retry"][0]["ErrorEquals"]
+            .as_array()
+            .is_some_and(|e| e.iter().any(|x| x == "CarveOut.NotReady"));
         if polls {
             out.push(format!("{pad}{from} -.->|poll| {from}"));
         }
