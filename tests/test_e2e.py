@@ -130,3 +130,49 @@ def test_a_task_without_a_local_step_is_refused(plan, tmp_path):
     assert proc.returncode != 0
     assert "Task Preflight" in proc.stdout and "has no handler" in proc.stdout
     assert_nothing_created(plan)
+
+
+def gradual(plan, steps=(10, 50, 100)):
+    plan = copy.deepcopy(plan)
+    plan["options"] = {**plan.get("options", {}), "trafficShift": list(steps), "shiftIntervalSeconds": 1}
+    return plan
+
+
+def shift_outputs(events):
+    return [e["output"]["shift"] for e in events
+            if e.get("event") == "StateExited" and e.get("state") == "Shift" and e.get("output")]
+
+
+def test_a_gradual_cutover_moves_traffic_in_weighted_health_checked_steps(plan, tmp_path):
+    code, out, events, err = run_local(gradual(plan), tmp_path)
+    assert code == 0, err
+    steps = shift_outputs(events)
+    assert [(s["percent"], s["changed"]) for s in steps] == [(10, True), (50, True)], "each step changed the listener"
+    old = plan["service"]["targetGroupArn"]
+    first = {g["TargetGroupArn"]: g["Weight"] for g in steps[0]["actions"][0]["ForwardConfig"]["TargetGroups"]}
+    assert first[old] == 9 and sorted(first.values()) == [1, 9]
+    half = {g["TargetGroupArn"]: g["Weight"] for g in steps[1]["actions"][0]["ForwardConfig"]["TargetGroups"]}
+    assert sorted(half.values()) == [1, 1]
+    # Each step was held and checked before the next.
+    entered = [e["state"] for e in events if e.get("event") == "StateEntered"]
+    assert entered.count("HoldShift") == 2 and entered.count("CheckShift") == 2
+    assert entered.index("CheckShift") < len(entered) - 1 - entered[::-1].index("Shift")
+    failed = [r for r in verify.check(ENDPOINT, plan) if not r[1]]
+    assert not failed, failed
+    forwarded = {g for a in listener_actions(plan) for g in [a.get("TargetGroupArn")] +
+                 [t["TargetGroupArn"] for t in a.get("ForwardConfig", {}).get("TargetGroups", [])] if g}
+    assert old not in forwarded and len(forwarded) == 1
+
+
+def test_a_failure_during_a_gradual_cutover_restores_the_original_action_exactly(plan, tmp_path):
+    before = listener_actions(plan)
+    sources_before = source_instances(plan)
+    # The first weighted step goes through; the second ModifyListener fails.
+    configure(faults=[{"action": "ModifyListener", "code": "ValidationError", "status": 400, "skip": 1}])
+    code, out, events, err = run_local(gradual(plan), tmp_path)
+    assert code == 1, err
+    assert [s["percent"] for s in shift_outputs(events)] == [10]
+    assert "Rollback" in [e.get("state") for e in events]
+    assert listener_actions(plan) == before, "the listener must forward exactly as before"
+    assert source_instances(plan) == sources_before
+    assert "restored" in out["cause"]

@@ -145,6 +145,8 @@ CASES = [
     ("role-name-malformed", setp(["roleName"], "bad role"), "InvalidPlan", ["roleName"]),
     ("same-source-and-target", setp(["target", "accountId"], N), "InvalidPlan", ["target.accountId equals"]),
     ("traffic-shift-not-to-100", setp(["options"], {"trafficShift": [10, 50]}), "InvalidPlan", ["ending at 100"]),
+    ("traffic-shift-too-many-steps", setp(["options"], {"trafficShift": [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 100]}),
+     "InvalidPlan", ["has 11 steps; at most 10"]),
     ("rule-of-another-listener", setp(["service", "ruleArn"], GOOD_LISTENER.replace(":listener/", ":listener-rule/") + "/0011223344556677"),
      "InvalidPlan", ["ruleArn"]),
     ("listener-not-found", missing_listener, "InvalidPlan", ["listenerArn", "does not exist"]),

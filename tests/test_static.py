@@ -52,7 +52,7 @@ def test_every_other_task_retries_throttling_with_jittered_backoff():
 def test_every_state_after_preflight_is_caught_into_rollback():
     top = ASL["States"]
     order = ["Prepare", "LaunchInstances", "CreateTargetGroup", "RegisterTargets", "AttachProbeRule",
-             "WaitTargetsHealthy", "Cutover", "Report"]
+             "WaitTargetsHealthy", "ShiftTraffic", "Cutover", "Report"]
     for name in order:
         assert top[name]["Catch"] == [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "Rollback"}], name
     assert top["Preflight"]["Catch"][0]["Next"] == "PreflightFailed", "nothing to roll back before mutations"

@@ -43,7 +43,7 @@ const NOTES: &[(&str, &str)] = &[
     ),
     (
         "\"options\"",
-        "all optional: RAM share of the ALB's groups (default true); trafficShift [100]",
+        "all optional: RAM share of the ALB's groups (default true); trafficShift [100] (all at once) or steps like [10, 50, 100], each held shiftIntervalSeconds (60) while healthy",
     ),
 ];
 

@@ -145,6 +145,9 @@ fn yes() -> bool {
 fn all_at_once() -> Vec<u8> {
     vec![100]
 }
+/// Steps of a gradual cutover, the final 100 % included.
+pub const MAX_SHIFT_STEPS: usize = 10;
+
 fn default_shift_interval() -> u32 {
     60
 }
@@ -346,9 +349,10 @@ impl Plan {
             p.push(format!(
                 "options.trafficShift {shift:?} must be increasing percentages ending at 100, for example [10, 50, 100]"
             ));
-        } else if shift.len() > 1 {
+        } else if shift.len() > MAX_SHIFT_STEPS {
             p.push(format!(
-                "options.trafficShift {shift:?}: gradual cutover is not available in this version of carveout; use [100]"
+                "options.trafficShift {shift:?} has {} steps; at most {MAX_SHIFT_STEPS}, for example [10, 50, 100]",
+                shift.len()
             ));
         }
         if let Some(t) = &self.options.instance_type

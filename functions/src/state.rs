@@ -123,6 +123,16 @@ pub struct Tag {
 pub struct ResolvedOptions {
     pub share_security_group_with_ram: bool,
     pub no_reboot: bool,
+    /// True when traffic moves in steps (the plan's trafficShift has more than [100]).
+    #[serde(default)]
+    pub gradual: bool,
+    /// The weighted steps before the full cutover, in percent of traffic to the new
+    /// targets (trafficShift without its final 100).
+    #[serde(default)]
+    pub shift_steps: Vec<u8>,
+    /// How long each step is held, the new targets staying healthy, before the next.
+    #[serde(default)]
+    pub shift_interval_seconds: u32,
 }
 
 /// The state document of an execution: the plan, the facts, and what each step added
@@ -158,6 +168,10 @@ pub struct State {
     /// Null when the service already forwarded to the new group (a re-run).
     #[serde(default)]
     pub probe_rule: Option<ProbeRuleOut>,
+    /// Gradual cutover Map iteration: the percentage of traffic this step sends to the
+    /// new targets.
+    #[serde(default)]
+    pub shift_percent: Option<u8>,
     #[serde(default)]
     pub cutover: Option<CutoverOut>,
     #[serde(default)]
@@ -263,6 +277,16 @@ pub struct CutoverOut {
     /// False when an earlier run had already cut over.
     pub changed: bool,
     pub probe_rule_removed: bool,
+}
+
+/// One step of a gradual cutover: the weighted forward action now in place.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ShiftOut {
+    pub percent: u8,
+    pub actions: Vec<ActionModel>,
+    /// False when an earlier run had already set this step.
+    pub changed: bool,
 }
 
 /// The Catch output of Step Functions: `{Error, Cause}`.

@@ -251,26 +251,47 @@ pub fn actions_to_sdk(actions: &[ActionModel]) -> Result<Vec<Action>, StepError>
 }
 
 /// Two action lists route traffic the same way. AWS fills in `ForwardConfig` (weight 1,
-/// stickiness off) for a plain `TargetGroupArn` forward; compare what traffic does.
+/// stickiness off) for a plain `TargetGroupArn` forward; compare what traffic does: the
+/// groups that receive traffic with their shares (weights 9:1 and 90:10 are the same), the
+/// fixed response, and stickiness (its duration when on).
 pub fn same_routing(a: &[ActionModel], b: &[ActionModel]) -> bool {
-    fn norm(
-        actions: &[ActionModel],
-    ) -> Vec<(String, Vec<String>, Option<FixedResponseModel>, bool)> {
+    type Norm = (
+        String,
+        Vec<(String, i64)>,
+        Option<FixedResponseModel>,
+        Option<Option<i32>>,
+    );
+    fn gcd(a: i64, b: i64) -> i64 {
+        if b == 0 { a } else { gcd(b, a % b) }
+    }
+    fn norm(actions: &[ActionModel]) -> Vec<Norm> {
         actions
             .iter()
             .map(|x| {
-                let mut groups: Vec<String> = x
-                    .forwarded_groups()
-                    .into_iter()
-                    .map(str::to_string)
-                    .collect();
+                let mut groups: Vec<(String, i64)> = match &x.forward_config {
+                    Some(fc) => fc
+                        .target_groups
+                        .iter()
+                        .map(|g| (g.target_group_arn.clone(), i64::from(g.weight.unwrap_or(1))))
+                        .filter(|(_, w)| *w > 0)
+                        .collect(),
+                    None => x
+                        .target_group_arn
+                        .iter()
+                        .map(|arn| (arn.clone(), 1))
+                        .collect(),
+                };
+                let g = groups.iter().fold(0, |acc, (_, w)| gcd(acc, *w));
+                if g > 1 {
+                    groups.iter_mut().for_each(|(_, w)| *w /= g);
+                }
                 groups.sort();
                 let sticky = x
                     .forward_config
                     .as_ref()
                     .and_then(|f| f.target_group_stickiness_config.as_ref())
-                    .and_then(|s| s.enabled)
-                    .unwrap_or(false);
+                    .filter(|s| s.enabled == Some(true))
+                    .map(|s| s.duration_seconds);
                 (
                     x.kind.clone(),
                     groups,
@@ -504,6 +525,44 @@ mod tests {
             }),
             fixed_response_config: None,
         }
+    }
+
+    #[test]
+    fn routing_compares_traffic_shares_and_stickiness_not_spelling() {
+        let plain = |groups: &[(&str, i32)]| {
+            let mut a = weighted(groups);
+            a.forward_config
+                .as_mut()
+                .unwrap()
+                .target_group_stickiness_config = None;
+            a
+        };
+        let sticky = |duration: i32| {
+            let mut a = plain(&[("arn:tg/a", 9), ("arn:tg/b", 1)]);
+            a.forward_config
+                .as_mut()
+                .unwrap()
+                .target_group_stickiness_config = Some(StickinessModel {
+                enabled: Some(true),
+                duration_seconds: Some(duration),
+            });
+            a
+        };
+        let a = plain(&[("arn:tg/a", 9), ("arn:tg/b", 1)]);
+        assert!(same_routing(
+            &[a.clone()],
+            &[plain(&[("arn:tg/b", 10), ("arn:tg/a", 90)])]
+        ));
+        assert!(!same_routing(
+            &[a.clone()],
+            &[plain(&[("arn:tg/a", 1), ("arn:tg/b", 1)])]
+        ));
+        assert!(same_routing(
+            &[plain(&[("arn:tg/a", 1), ("arn:tg/b", 0)])],
+            &[ActionModel::forward_to("arn:tg/a", None)]
+        ));
+        assert!(!same_routing(&[a], &[sticky(60)]));
+        assert!(!same_routing(&[sticky(60)], &[sticky(3600)]));
     }
 
     #[test]

@@ -106,6 +106,8 @@ steps! {
     RegisterTargets => "register-targets", routing::register_targets;
     AttachProbeRule => "attach-probe-rule", routing::attach_probe_rule;
     WaitTargetsHealthy => "wait-targets-healthy", routing::wait_targets_healthy;
+    ShiftTraffic => "shift-traffic", routing::shift_traffic;
+    CheckShift => "check-shift", routing::check_shift;
     Cutover => "cutover", routing::cutover;
     Rollback => "rollback", outcome::rollback;
     Report => "report", outcome::report;
@@ -130,6 +132,6 @@ mod tests {
         for step in Step::ALL {
             assert_eq!(Step::from_binary(step.binary()), Some(*step));
         }
-        assert_eq!(Step::ALL.len(), 19);
+        assert_eq!(Step::ALL.len(), 21);
     }
 }

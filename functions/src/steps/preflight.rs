@@ -148,6 +148,15 @@ pub async fn preflight(ctx: &Context, input: serde_json::Value) -> Result<Facts,
         options: ResolvedOptions {
             share_security_group_with_ram: share,
             no_reboot: plan.consistency == Consistency::Live,
+            gradual: plan.options.traffic_shift.len() > 1,
+            shift_steps: plan
+                .options
+                .traffic_shift
+                .iter()
+                .copied()
+                .filter(|&p| p < 100)
+                .collect(),
+            shift_interval_seconds: plan.options.shift_interval_seconds,
         },
     })
 }

@@ -1,5 +1,6 @@
 //! The routing steps: the new IP target group, the probe rule that makes its health
-//! known, the health gate, and the cutover of the service's forward action.
+//! known, the health gate, the gradual (weighted, health-gated) shift and the cutover of
+//! the service's forward action.
 
 use aws_sdk_elasticloadbalancingv2::types::{
     HttpHeaderConditionConfig, Matcher, ProtocolEnum, RuleCondition, TargetDescription,
@@ -8,13 +9,13 @@ use aws_sdk_elasticloadbalancingv2::types::{
 
 use crate::accounts::AccountClients;
 use crate::aws::elb::{
-    ActionModel, actions_from_sdk, compact_forward, current_actions, find_target_group,
-    migration_tags, same_routing, set_actions, tagged_with, target_health,
+    ActionModel, ForwardModel, WeightedGroup, actions_from_sdk, compact_forward, current_actions,
+    find_target_group, migration_tags, same_routing, set_actions, tagged_with, target_health,
 };
 use crate::error::{SdkResultExt, StepError};
 use crate::idiom::{Poll, find_or_create, poll_once};
 use crate::names::{self, PROBE_HEADER};
-use crate::state::{CutoverOut, LaunchedInstance, ProbeRuleOut, State, TargetGroupOut};
+use crate::state::{CutoverOut, LaunchedInstance, ProbeRuleOut, ShiftOut, State, TargetGroupOut};
 
 use super::Context;
 
@@ -279,42 +280,212 @@ pub fn cutover_actions(original: &[ActionModel], new_group: &str) -> Vec<ActionM
         .collect()
 }
 
+/// The forward actions with `percent` of the traffic on the new group: every original
+/// group keeps its share of the rest, in its original proportion, and the original
+/// stickiness is kept. 100 % is the cutover itself.
+pub fn shifted_actions(original: &[ActionModel], new_group: &str, percent: u8) -> Vec<ActionModel> {
+    if percent >= 100 {
+        return cutover_actions(original, new_group);
+    }
+    original
+        .iter()
+        .map(|a| {
+            if a.kind != "forward" {
+                return a.clone();
+            }
+            let (groups, stickiness) = match &a.forward_config {
+                Some(fc) => (
+                    fc.target_groups
+                        .iter()
+                        .map(|g| (g.target_group_arn.clone(), i64::from(g.weight.unwrap_or(1))))
+                        .collect::<Vec<_>>(),
+                    fc.target_group_stickiness_config.clone(),
+                ),
+                None => (
+                    vec![(a.target_group_arn.clone().unwrap_or_default(), 1)],
+                    None,
+                ),
+            };
+            let total: i64 = groups.iter().map(|(_, w)| w).sum();
+            let mut weights: Vec<i64> = groups
+                .iter()
+                .map(|(_, w)| w * i64::from(100 - percent))
+                .chain([total * i64::from(percent)])
+                .collect();
+            normalize_weights(&mut weights);
+            let arns = groups
+                .into_iter()
+                .map(|(arn, _)| arn)
+                .chain([new_group.to_string()]);
+            ActionModel {
+                kind: "forward".into(),
+                order: a.order,
+                target_group_arn: None,
+                forward_config: Some(ForwardModel {
+                    target_groups: arns
+                        .zip(weights)
+                        .map(|(arn, w)| WeightedGroup {
+                            target_group_arn: arn,
+                            weight: Some(w as i32),
+                        })
+                        .collect(),
+                    target_group_stickiness_config: stickiness,
+                }),
+                fixed_response_config: None,
+            }
+        })
+        .collect()
+}
+
+/// Smallest integer weights with the same ratios, within the ALB's 0..=999.
+fn normalize_weights(weights: &mut [i64]) {
+    fn gcd(a: i64, b: i64) -> i64 {
+        if b == 0 { a } else { gcd(b, a % b) }
+    }
+    let g = weights.iter().fold(0, |acc, &w| gcd(acc, w));
+    if g > 1 {
+        weights.iter_mut().for_each(|w| *w /= g);
+    }
+    let max = weights.iter().copied().max().unwrap_or(0);
+    if max > 999 {
+        for w in weights.iter_mut() {
+            let scaled = (*w * 999 + max / 2) / max;
+            *w = if *w > 0 { scaled.max(1) } else { 0 };
+        }
+    }
+}
+
+/// The action as it is now, or a Conflict when it cannot be read back into our model.
+async fn service_actions(
+    net: &AccountClients,
+    state: &State,
+) -> Result<Vec<ActionModel>, StepError> {
+    let s = &state.facts()?.service;
+    actions_from_sdk(&current_actions(net, &s.listener_arn, s.rule_arn.as_deref()).await?).map_err(
+        |e| {
+            StepError::conflict(format!(
+                "the service's action changed since Preflight: it now has {e}"
+            ))
+        },
+    )
+}
+
+/// The action is what Preflight saved, or one of this plan's weighted steps: carveout may
+/// move it on. Anything else was changed by someone else and is left alone.
+fn ours_to_move(
+    current: &[ActionModel],
+    state: &State,
+    new_group: &str,
+) -> Result<bool, StepError> {
+    let original = &state.facts()?.service.original_actions;
+    Ok(same_routing(current, original)
+        || state
+            .plan
+            .options
+            .traffic_shift
+            .iter()
+            .any(|&p| same_routing(current, &shifted_actions(original, new_group, p))))
+}
+
+fn changed_elsewhere(current: &[ActionModel]) -> StepError {
+    StepError::conflict(format!(
+        "the service's action was changed outside carveout since Preflight (it forwards to {:?}); nothing was changed",
+        current
+            .iter()
+            .flat_map(|a| a.forwarded_groups())
+            .collect::<Vec<_>>()
+    ))
+}
+
+/// Moves the action to `desired` when every new target is healthy right now and the
+/// action is still carveout's to move; true when it changed (false: already there).
+async fn move_traffic(
+    net: &AccountClients,
+    state: &State,
+    desired: &[ActionModel],
+    what: &str,
+) -> Result<bool, StepError> {
+    let s = &state.facts()?.service;
+    let group = State::need(&state.target_group, "targetGroup")?;
+    let current = service_actions(net, state).await?;
+    if same_routing(&current, desired) {
+        return Ok(false);
+    }
+    if !ours_to_move(&current, state, &group.target_group_arn)? {
+        return Err(changed_elsewhere(&current));
+    }
+    if let Poll::Pending(why) | Poll::Failed(why) = health_of(net, state).await? {
+        return Err(StepError::ResourceFailed(format!(
+            "refusing to {what}: targets not healthy: {why}"
+        )));
+    }
+    set_actions(net, &s.listener_arn, s.rule_arn.as_deref(), desired).await?;
+    Ok(true)
+}
+
+/// One step of a gradual cutover: `shiftPercent` of the traffic to the new targets
+/// (weighted forward), only while they are all healthy.
+pub async fn shift_traffic(ctx: &Context, state: State) -> Result<ShiftOut, StepError> {
+    let facts = state.facts()?;
+    let group = State::need(&state.target_group, "targetGroup")?;
+    let percent = *State::need(&state.shift_percent, "shiftPercent")?;
+    let net = ctx.network(&state).await?;
+    let desired = shifted_actions(
+        &facts.service.original_actions,
+        &group.target_group_arn,
+        percent,
+    );
+    let changed = move_traffic(
+        &net,
+        &state,
+        &desired,
+        &format!("shift {percent} % of the traffic"),
+    )
+    .await?;
+    Ok(ShiftOut {
+        percent,
+        actions: desired,
+        changed,
+    })
+}
+
+/// After a step was held: every new target must still be healthy, and the action still
+/// the step's; anything else fails the migration (and Rollback restores the original).
+pub async fn check_shift(ctx: &Context, state: State) -> Result<Vec<String>, StepError> {
+    let facts = state.facts()?;
+    let group = State::need(&state.target_group, "targetGroup")?;
+    let percent = *State::need(&state.shift_percent, "shiftPercent")?;
+    let net = ctx.network(&state).await?;
+    let current = service_actions(&net, &state).await?;
+    let expected = shifted_actions(
+        &facts.service.original_actions,
+        &group.target_group_arn,
+        percent,
+    );
+    if !same_routing(&current, &expected) {
+        return Err(changed_elsewhere(&current));
+    }
+    match health_of(&net, &state).await? {
+        Poll::Ready(()) => Ok(instances(&state)?
+            .iter()
+            .map(|i| i.private_ip.clone())
+            .collect()),
+        Poll::Pending(why) | Poll::Failed(why) => Err(StepError::ResourceFailed(format!(
+            "the new targets became unhealthy while {percent} % of the traffic went to them: {why}"
+        ))),
+    }
+}
+
 /// Points the forward action at the new group, only when every new target is healthy
-/// right now, and only if the action is still what Preflight saved (or already cut over).
+/// right now, and only if the action is still what Preflight saved, one of the plan's
+/// weighted steps, or already cut over.
 pub async fn cutover(ctx: &Context, state: State) -> Result<CutoverOut, StepError> {
     let facts = state.facts()?;
     let group = State::need(&state.target_group, "targetGroup")?;
     let net = ctx.network(&state).await?;
     let s = &facts.service;
     let desired = cutover_actions(&s.original_actions, &group.target_group_arn);
-    let current = crate::aws::elb::actions_from_sdk(
-        &current_actions(&net, &s.listener_arn, s.rule_arn.as_deref()).await?,
-    )
-    .map_err(|e| {
-        StepError::conflict(format!(
-            "the service's action changed since Preflight: it now has {e}"
-        ))
-    })?;
-
-    let changed = if same_routing(&current, &desired) {
-        false
-    } else if same_routing(&current, &s.original_actions) {
-        if let Poll::Pending(why) | Poll::Failed(why) = health_of(&net, &state).await? {
-            return Err(StepError::ResourceFailed(format!(
-                "refusing to cut over: targets not healthy: {why}"
-            )));
-        }
-        set_actions(&net, &s.listener_arn, s.rule_arn.as_deref(), &desired).await?;
-        true
-    } else {
-        return Err(StepError::conflict(format!(
-            "the service's action was changed outside carveout since Preflight (it forwards to {:?}); nothing was changed",
-            current
-                .iter()
-                .flat_map(|a| a.forwarded_groups())
-                .collect::<Vec<_>>()
-        )));
-    };
+    let changed = move_traffic(&net, &state, &desired, "cut over").await?;
     let probe_rule_removed =
         remove_probe_rule(&net, &s.listener_arn, &state.plan.migration_id).await?;
     Ok(CutoverOut {
@@ -350,6 +521,81 @@ pub async fn remove_probe_rule(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use crate::aws::elb::StickinessModel;
+
+    fn weighted(groups: &[(&str, i32)], stickiness: Option<StickinessModel>) -> ActionModel {
+        ActionModel {
+            kind: "forward".into(),
+            order: Some(1),
+            target_group_arn: None,
+            forward_config: Some(ForwardModel {
+                target_groups: groups
+                    .iter()
+                    .map(|(arn, w)| WeightedGroup {
+                        target_group_arn: arn.to_string(),
+                        weight: Some(*w),
+                    })
+                    .collect(),
+                target_group_stickiness_config: stickiness,
+            }),
+            fixed_response_config: None,
+        }
+    }
+
+    #[test]
+    fn a_step_sends_its_percentage_to_the_new_group_and_the_rest_as_before() {
+        let original = vec![ActionModel::forward_to("arn:old", Some(1))];
+        let ten = shifted_actions(&original, "arn:new", 10);
+        assert_eq!(ten, vec![weighted(&[("arn:old", 9), ("arn:new", 1)], None)]);
+        let half = shifted_actions(&original, "arn:new", 50);
+        assert_eq!(
+            half,
+            vec![weighted(&[("arn:old", 1), ("arn:new", 1)], None)]
+        );
+        assert_eq!(
+            shifted_actions(&original, "arn:new", 100),
+            cutover_actions(&original, "arn:new")
+        );
+    }
+
+    #[test]
+    fn a_weighted_original_keeps_its_proportions_and_stickiness() {
+        let sticky = StickinessModel {
+            enabled: Some(true),
+            duration_seconds: Some(300),
+        };
+        let original = vec![weighted(
+            &[("arn:a", 80), ("arn:b", 20)],
+            Some(sticky.clone()),
+        )];
+        let half = shifted_actions(&original, "arn:new", 50);
+        assert_eq!(
+            half,
+            vec![weighted(
+                &[("arn:a", 4), ("arn:b", 1), ("arn:new", 5)],
+                Some(sticky)
+            )]
+        );
+    }
+
+    #[test]
+    fn weights_stay_within_the_albs_limit() {
+        let original = vec![weighted(&[("arn:a", 997), ("arn:b", 3)], None)];
+        let step = shifted_actions(&original, "arn:new", 33);
+        let weights: Vec<i32> = step[0]
+            .forward_config
+            .as_ref()
+            .unwrap()
+            .target_groups
+            .iter()
+            .map(|g| g.weight.unwrap())
+            .collect();
+        assert!(
+            weights.iter().all(|&w| (1..=999).contains(&w)),
+            "{weights:?}"
+        );
+    }
 
     #[test]
     fn cutover_points_only_the_forward_at_the_new_group_and_keeps_its_order() {
