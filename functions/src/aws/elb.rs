@@ -550,11 +550,11 @@ mod tests {
         };
         let a = plain(&[("arn:tg/a", 9), ("arn:tg/b", 1)]);
         assert!(same_routing(
-            &[a.clone()],
+            std::slice::from_ref(&a),
             &[plain(&[("arn:tg/b", 10), ("arn:tg/a", 90)])]
         ));
         assert!(!same_routing(
-            &[a.clone()],
+            std::slice::from_ref(&a),
             &[plain(&[("arn:tg/a", 1), ("arn:tg/b", 1)])]
         ));
         assert!(same_routing(
