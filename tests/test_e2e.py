@@ -107,10 +107,50 @@ def test_targets_that_never_get_healthy_roll_back_without_cutover(plan, tmp_path
     assert listener_actions(plan) == before
 
 
-def test_stop_source_is_refused_before_anything_changes(plan, tmp_path):
-    bad = copy.deepcopy(plan)
-    bad["consistency"] = "stop-source"
-    code, out, _, _ = run_local(bad, tmp_path)
+def stop_source(plan, **options):
+    plan = copy.deepcopy(plan)
+    plan["consistency"] = "stop-source"
+    plan["options"] = {**plan.get("options", {}), **options}
+    return plan
+
+
+def source_states(plan):
+    return [i["State"]["Name"] for i in source_instances(plan)]
+
+
+def test_stop_source_answers_503_stops_images_and_cuts_over_reporting_the_downtime(plan, tmp_path):
+    p = stop_source(plan, maintenanceBody="moving house, back in a minute")
+    code, out, events, err = run_local(p, tmp_path)
+    assert code == 0, err
+    entered = [e["state"] for e in events if e.get("event") == "StateEntered"]
+    assert entered.index("EnterMaintenance") < entered.index("StopSourceInstances") < entered.index("CreateImage")
+    maintenance = next(e["output"]["maintenance"] for e in events
+                       if e.get("event") == "StateExited" and e.get("state") == "EnterMaintenance")
+    assert maintenance["actions"][0]["FixedResponseConfig"] == {
+        "StatusCode": "503", "ContentType": "text/plain", "MessageBody": "moving house, back in a minute"}
+    assert source_states(plan) == ["stopped"], "the source stays stopped and intact"
+    failed = [r for r in verify.check(ENDPOINT, p) if not r[1]]
+    assert not failed, failed
+    assert out["downtimeSeconds"] >= 0
+    forwarded = {t["TargetGroupArn"] for a in listener_actions(plan)
+                 for t in a.get("ForwardConfig", {}).get("TargetGroups", [])} | {
+        a.get("TargetGroupArn") for a in listener_actions(plan) if a.get("TargetGroupArn")}
+    assert plan["service"]["targetGroupArn"] not in forwarded and len(forwarded) == 1
+
+
+def test_a_failed_stop_source_migration_restarts_the_source_and_restores_routing(plan, tmp_path):
+    before = listener_actions(plan)
+    configure(faults=[{"action": "RunInstances", "code": "InsufficientInstanceCapacity", "status": 400}])
+    code, out, events, err = run_local(stop_source(plan), tmp_path)
+    assert code == 1, err
+    assert "EnterMaintenance" in [e.get("state") for e in events]
+    assert listener_actions(plan) == before, "the listener must forward exactly as before"
+    assert source_states(plan) in (["running"], ["pending"]), "the source must be started again"
+    assert "restored" in out["cause"] and "restarted" in out["cause"]
+
+
+def test_stop_source_refuses_a_gradual_cutover_before_anything_changes(plan, tmp_path):
+    code, out, _, _ = run_local(stop_source(plan, trafficShift=[10, 100]), tmp_path)
     assert code == 1 and out["error"] == "CarveOut.InvalidPlan"
     assert "stop-source" in out["cause"]
     assert_nothing_created(plan)

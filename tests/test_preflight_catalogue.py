@@ -14,6 +14,11 @@ N, T = "111111111111", "222222222222"
 GOOD_LISTENER = "arn:aws:elasticloadbalancing:ap-northeast-1:111111111111:listener/app/main/0123456789abcdef/0123456789abcdef"
 
 
+def stop_source_gradually(plan, _world):
+    plan["consistency"] = "stop-source"
+    plan.setdefault("options", {})["trafficShift"] = [10, 100]
+
+
 def setp(path, value):
     def apply(plan, _world):
         node = plan
@@ -131,7 +136,7 @@ CASES = [
     ("unknown-field", setp(["target", "vpcID"], "vpc-1"), "InvalidPlan", ["vpcID", "/target"]),
     ("consistency-missing", delp(["consistency"]), "InvalidPlan", ["consistency"]),
     ("consistency-unknown", setp(["consistency"], "sometimes"), "InvalidPlan", ["/consistency"]),
-    ("stop-source-not-yet", setp(["consistency"], "stop-source"), "InvalidPlan", ["stop-source", "live"]),
+    ("stop-source-with-gradual-shift", stop_source_gradually, "InvalidPlan", ["stop-source", "[100]"]),
     ("instance-id-malformed", setp(["source", "instanceIds"], ["i-xyz"]), "InvalidPlan", ["i-xyz", "not a valid id"]),
     ("instance-ids-empty", setp(["source", "instanceIds"], []), "InvalidPlan", ["instanceIds"]),
     ("instance-listed-twice", lambda p, w: p["source"]["instanceIds"].append(p["source"]["instanceIds"][0]),

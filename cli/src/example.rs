@@ -39,7 +39,7 @@ const NOTES: &[(&str, &str)] = &[
     ),
     (
         "\"consistency\"",
-        "required: live (image without reboot) or reboot (one reboot, consistent file system)",
+        "required: live (image without reboot), reboot (one reboot, consistent file system) or stop-source (503 maintenance answer, source stopped: no data lost)",
     ),
     (
         "\"options\"",

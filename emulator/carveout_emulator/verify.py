@@ -143,8 +143,10 @@ def check(endpoint: str, plan: dict[str, Any]) -> list[tuple[str, bool, str]]:
        plan["service"]["targetGroupArn"] not in forwards, str(set(forwards)))
     probes = [r for r in st["rules"] if any(cnd.get("Field") == "http-header" for cnd in r.get("Conditions", []))]
     ok("probe rule removed", not probes, str([r["RuleArn"] for r in probes]))
+    # consistency stop-source leaves the source stopped (intact); otherwise it keeps running.
+    expected = "stopped" if plan.get("consistency") == "stop-source" else "running"
     for src in st["sources"]:
-        ok(f"source {src['InstanceId']} still running", src["State"]["Name"] == "running", src["State"]["Name"])
+        ok(f"source {src['InstanceId']} {expected}", src["State"]["Name"] == expected, src["State"]["Name"])
         ok(f"source {src['InstanceId']} carries no carveout tag", not any(k.startswith("carveout:") for k in _tags(src.get("Tags"))))
     return results
 

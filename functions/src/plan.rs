@@ -115,6 +115,11 @@ pub struct Options {
     #[serde(default = "default_shift_interval")]
     #[schemars(range(min = 0, max = 3600))]
     pub shift_interval_seconds: u32,
+    /// Body of the 503 answer the service gives while the source is stopped (consistency
+    /// stop-source); default: a short text saying the service is being moved.
+    #[serde(default)]
+    #[schemars(length(max = 1024))]
+    pub maintenance_body: Option<String>,
     /// Customer managed KMS key for re-encrypting images of encrypted volumes.
     #[serde(default)]
     pub kms_key_id: Option<String>,
@@ -130,6 +135,7 @@ impl Default for Options {
             share_security_group_with_ram: true,
             traffic_shift: all_at_once(),
             shift_interval_seconds: default_shift_interval(),
+            maintenance_body: None,
             kms_key_id: None,
             instance_type: None,
         }
@@ -145,6 +151,13 @@ fn yes() -> bool {
 fn all_at_once() -> Vec<u8> {
     vec![100]
 }
+/// The ALB's limit for a fixed-response body.
+pub const MAX_MAINTENANCE_BODY: usize = 1024;
+
+/// The maintenance answer's body when the plan gives none.
+pub const DEFAULT_MAINTENANCE_BODY: &str =
+    "This service is being moved and will be back in a few minutes.";
+
 /// Steps of a gradual cutover, the final 100 % included.
 pub const MAX_SHIFT_STEPS: usize = 10;
 
@@ -334,11 +347,19 @@ impl Plan {
             SUBNET_ID,
             16,
         );
-        if self.consistency == Consistency::StopSource {
-            p.push(
-                "consistency \"stop-source\" is not available in this version of carveout; use \"live\" (no reboot) or \"reboot\" (file-system consistent image)"
-                    .to_string(),
-            );
+        if self.consistency == Consistency::StopSource && self.options.traffic_shift.len() > 1 {
+            p.push(format!(
+                "consistency \"stop-source\" stops the old targets, so there is nothing to shift from gradually: use options.trafficShift [100] (not {:?}), or consistency \"live\" for a gradual cutover",
+                self.options.traffic_shift
+            ));
+        }
+        if let Some(body) = &self.options.maintenance_body
+            && body.len() > MAX_MAINTENANCE_BODY
+        {
+            p.push(format!(
+                "options.maintenanceBody has {} characters; the ALB's fixed response takes at most {MAX_MAINTENANCE_BODY}",
+                body.len()
+            ));
         }
         let shift = &self.options.traffic_shift;
         if shift.is_empty()
@@ -474,10 +495,13 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn stop_source_is_refused_clearly_for_now() {
-        let msg = problems_of(|v| v["consistency"] = json!("stop-source"));
+    fn stop_source_cannot_shift_gradually() {
+        let msg = problems_of(|v| {
+            v["consistency"] = json!("stop-source");
+            v["options"] = json!({"trafficShift": [10, 100]});
+        });
         assert!(
-            msg.contains("stop-source") && msg.contains("not available"),
+            msg.contains("stop-source") && msg.contains("[100]"),
             "{msg}"
         );
     }

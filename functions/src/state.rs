@@ -133,6 +133,12 @@ pub struct ResolvedOptions {
     /// How long each step is held, the new targets staying healthy, before the next.
     #[serde(default)]
     pub shift_interval_seconds: u32,
+    /// consistency stop-source: maintenance answer, stop, image, restart on failure.
+    #[serde(default)]
+    pub stop_source: bool,
+    /// The body of the maintenance answer (stop-source).
+    #[serde(default)]
+    pub maintenance_body: String,
 }
 
 /// The state document of an execution: the plan, the facts, and what each step added
@@ -172,6 +178,9 @@ pub struct State {
     /// new targets.
     #[serde(default)]
     pub shift_percent: Option<u8>,
+    /// stop-source: the maintenance answer in place since then.
+    #[serde(default)]
+    pub maintenance: Option<MaintenanceOut>,
     #[serde(default)]
     pub cutover: Option<CutoverOut>,
     #[serde(default)]
@@ -274,9 +283,21 @@ pub struct ProbeRuleOut {
 pub struct CutoverOut {
     /// What the action forwards to now.
     pub actions: Vec<ActionModel>,
+    /// When the new targets took the traffic (ms since the epoch).
+    #[serde(default)]
+    pub at_epoch_ms: u64,
     /// False when an earlier run had already cut over.
     pub changed: bool,
     pub probe_rule_removed: bool,
+}
+
+/// The maintenance answer (503) the service gives while the source is stopped.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MaintenanceOut {
+    /// When the maintenance answer took over (ms since the epoch): the downtime's start.
+    pub since_epoch_ms: u64,
+    pub actions: Vec<ActionModel>,
 }
 
 /// One step of a gradual cutover: the weighted forward action now in place.
@@ -296,4 +317,12 @@ pub struct CaughtError {
     pub error: String,
     #[serde(rename = "Cause", default)]
     pub cause: String,
+}
+
+/// Milliseconds since the epoch, for the downtime of a stop-source migration.
+pub fn now_epoch_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }

@@ -3,6 +3,7 @@
 
 pub mod image;
 pub mod launch;
+pub mod maintenance;
 pub mod network;
 pub mod outcome;
 pub mod preflight;
@@ -91,6 +92,9 @@ macro_rules! steps {
 
 steps! {
     Preflight => "preflight", preflight_placeholder;
+    EnterMaintenance => "enter-maintenance", maintenance::enter_maintenance;
+    StopSource => "stop-source", maintenance::stop_source;
+    WaitSourceStopped => "wait-source-stopped", maintenance::wait_source_stopped;
     CreatePeering => "create-peering", network::create_peering;
     AcceptPeering => "accept-peering", network::accept_peering;
     WaitPeeringActive => "wait-peering-active", network::wait_peering_active;
@@ -132,6 +136,6 @@ mod tests {
         for step in Step::ALL {
             assert_eq!(Step::from_binary(step.binary()), Some(*step));
         }
-        assert_eq!(Step::ALL.len(), 21);
+        assert_eq!(Step::ALL.len(), 24);
     }
 }

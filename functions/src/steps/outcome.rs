@@ -165,6 +165,10 @@ pub struct Report {
     pub target_group_arn: String,
     pub created: Vec<CreatedResource>,
     pub next_steps: Vec<String>,
+    /// consistency stop-source: seconds from the maintenance answer to the new targets
+    /// taking the traffic (the service's downtime).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub downtime_seconds: Option<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -197,6 +201,17 @@ pub async fn report(ctx: &Context, state: State) -> Result<Report, StepError> {
         .rule_arn
         .as_deref()
         .unwrap_or("the listener's default action");
+    let downtime_seconds = match (&state.maintenance, &state.cutover) {
+        (Some(m), Some(c)) if c.at_epoch_ms >= m.since_epoch_ms => {
+            Some((c.at_epoch_ms - m.since_epoch_ms) as f64 / 1000.0)
+        }
+        _ => None,
+    };
+    let source_note = if facts.options.stop_source {
+        "the source instances were stopped (not terminated); start them to serve from there again"
+    } else {
+        "the source instances were not touched"
+    };
     Ok(Report {
         migration_id: state.plan.migration_id.clone(),
         status: "SUCCEEDED".into(),
@@ -222,10 +237,11 @@ pub async fn report(ctx: &Context, state: State) -> Result<Report, StepError> {
         created,
         next_steps: vec![
             format!(
-                "To send traffic back to the source, restore `traffic.previously` on {where_} (the source instances were not touched)."
+                "To send traffic back to the source, restore `traffic.previously` on {where_} ({source_note})."
             ),
             "When the new service is confirmed, retire the source instances and the original target group yourself: carveout never deletes them.".into(),
         ],
+        downtime_seconds,
     })
 }
 
@@ -271,6 +287,7 @@ pub async fn rollback(ctx: &Context, state: State) -> Result<RollbackOut, StepEr
         &state.plan.migration_id,
     )
     .await?;
+    let maintenance = super::maintenance::maintenance_of(&state)?;
     let current =
         actions_from_sdk(&current_actions(&net, &s.listener_arn, s.rule_arn.as_deref()).await?);
     let routing = match current {
@@ -280,7 +297,8 @@ pub async fn rollback(ctx: &Context, state: State) -> Result<RollbackOut, StepEr
         Ok(now)
             if ours
                 .as_deref()
-                .is_some_and(|tg| now.iter().any(|a| a.forwarded_groups().contains(&tg))) =>
+                .is_some_and(|tg| now.iter().any(|a| a.forwarded_groups().contains(&tg)))
+                || maintenance.as_ref().is_some_and(|m| same_routing(&now, m)) =>
         {
             set_actions(
                 &net,
@@ -301,14 +319,21 @@ pub async fn rollback(ctx: &Context, state: State) -> Result<RollbackOut, StepEr
     };
     let probe_rule_removed =
         remove_probe_rule(&net, &s.listener_arn, &state.plan.migration_id).await?;
+    // stop-source: the source serves again (after routing is back, so the restarted
+    // instances take the traffic as soon as they pass the ALB's health checks).
+    let source = if facts.options.stop_source {
+        super::maintenance::restart_source(ctx, &state).await?
+    } else {
+        "source instances untouched".to_string()
+    };
     let created = inventory(&accounts, &state.plan).await?;
-    tracing::warn!(error = %error.error, cause = %error.cause, routing, "rolled back");
+    tracing::warn!(error = %error.error, cause = %error.cause, routing, source, "rolled back");
     let left: Vec<String> = created
         .iter()
         .map(|c| format!("{} {} ({})", c.kind, c.id, c.account_id))
         .collect();
     let cause = format!(
-        "{} | routing {routing} | source instances untouched | created and kept for inspection or cleanup (tag {MIGRATION_TAG}={}): {}",
+        "{} | routing {routing} | {source} | created and kept for inspection or cleanup (tag {MIGRATION_TAG}={}): {}",
         error.cause,
         state.plan.migration_id,
         if left.is_empty() {

@@ -147,7 +147,7 @@ pub async fn preflight(ctx: &Context, input: serde_json::Value) -> Result<Facts,
         instances,
         options: ResolvedOptions {
             share_security_group_with_ram: share,
-            no_reboot: plan.consistency == Consistency::Live,
+            no_reboot: plan.consistency != Consistency::Reboot,
             gradual: plan.options.traffic_shift.len() > 1,
             shift_steps: plan
                 .options
@@ -157,6 +157,12 @@ pub async fn preflight(ctx: &Context, input: serde_json::Value) -> Result<Facts,
                 .filter(|&p| p < 100)
                 .collect(),
             shift_interval_seconds: plan.options.shift_interval_seconds,
+            stop_source: plan.consistency == Consistency::StopSource,
+            maintenance_body: plan
+                .options
+                .maintenance_body
+                .clone()
+                .unwrap_or_else(|| crate::plan::DEFAULT_MAINTENANCE_BODY.to_string()),
         },
     })
 }

@@ -356,7 +356,7 @@ fn normalize_weights(weights: &mut [i64]) {
 }
 
 /// The action as it is now, or a Conflict when it cannot be read back into our model.
-async fn service_actions(
+pub(super) async fn service_actions(
     net: &AccountClients,
     state: &State,
 ) -> Result<Vec<ActionModel>, StepError> {
@@ -370,15 +370,18 @@ async fn service_actions(
     )
 }
 
-/// The action is what Preflight saved, or one of this plan's weighted steps: carveout may
-/// move it on. Anything else was changed by someone else and is left alone.
+/// The action is what Preflight saved, this migration's maintenance answer, or one of
+/// this plan's weighted steps: carveout may move it on. Anything else was changed by
+/// someone else and is left alone.
 fn ours_to_move(
     current: &[ActionModel],
     state: &State,
     new_group: &str,
 ) -> Result<bool, StepError> {
     let original = &state.facts()?.service.original_actions;
+    let maintenance = super::maintenance::maintenance_of(state)?;
     Ok(same_routing(current, original)
+        || maintenance.is_some_and(|m| same_routing(current, &m))
         || state
             .plan
             .options
@@ -387,7 +390,7 @@ fn ours_to_move(
             .any(|&p| same_routing(current, &shifted_actions(original, new_group, p))))
 }
 
-fn changed_elsewhere(current: &[ActionModel]) -> StepError {
+pub(super) fn changed_elsewhere(current: &[ActionModel]) -> StepError {
     StepError::conflict(format!(
         "the service's action was changed outside carveout since Preflight (it forwards to {:?}); nothing was changed",
         current
@@ -490,6 +493,7 @@ pub async fn cutover(ctx: &Context, state: State) -> Result<CutoverOut, StepErro
         remove_probe_rule(&net, &s.listener_arn, &state.plan.migration_id).await?;
     Ok(CutoverOut {
         actions: desired,
+        at_epoch_ms: crate::state::now_epoch_ms(),
         changed,
         probe_rule_removed,
     })
