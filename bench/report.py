@@ -77,6 +77,8 @@ def cost_md(cs: dict | None, scale: list | None, poll_seconds: float) -> tuple[s
         for scheme, label in (("retry", "carveout (Retry polling)"), (15, "fixed 15 s loop"), (30, "fixed 30 s loop")):
             polls = 0.0
             for state, retry in waits.items():
+                if state not in TYPICAL_READY:
+                    continue  # WaitSourceStopped: consistency stop-source only, not a live migration
                 m = TYPICAL_READY[state]
                 if scheme == "retry":
                     row = polling.evaluate(lambda ready, rng: polling.simulate_retry(retry, ready, poll_seconds, rng),
