@@ -76,6 +76,30 @@ impl ActionModel {
         }
     }
 
+    /// A weighted forward: each group with its weight, and the stickiness to keep.
+    pub fn weighted_forward(
+        groups: impl IntoIterator<Item = (String, i32)>,
+        order: Option<i32>,
+        stickiness: Option<StickinessModel>,
+    ) -> Self {
+        ActionModel {
+            kind: "forward".into(),
+            order,
+            target_group_arn: None,
+            forward_config: Some(ForwardModel {
+                target_groups: groups
+                    .into_iter()
+                    .map(|(target_group_arn, weight)| WeightedGroup {
+                        target_group_arn,
+                        weight: Some(weight),
+                    })
+                    .collect(),
+                target_group_stickiness_config: stickiness,
+            }),
+            fixed_response_config: None,
+        }
+    }
+
     /// The target groups this action sends traffic to (weight > 0, or unweighted).
     pub fn forwarded_groups(&self) -> Vec<&str> {
         let mut groups: Vec<&str> = Vec::new();
@@ -506,25 +530,14 @@ mod tests {
     }
 
     fn weighted(groups: &[(&str, i32)]) -> ActionModel {
-        ActionModel {
-            kind: "forward".into(),
-            order: Some(1),
-            target_group_arn: None,
-            forward_config: Some(ForwardModel {
-                target_groups: groups
-                    .iter()
-                    .map(|(a, w)| WeightedGroup {
-                        target_group_arn: a.to_string(),
-                        weight: Some(*w),
-                    })
-                    .collect(),
-                target_group_stickiness_config: Some(StickinessModel {
-                    enabled: Some(true),
-                    duration_seconds: Some(300),
-                }),
+        ActionModel::weighted_forward(
+            groups.iter().map(|(a, w)| (a.to_string(), *w)),
+            Some(1),
+            Some(StickinessModel {
+                enabled: Some(true),
+                duration_seconds: Some(300),
             }),
-            fixed_response_config: None,
-        }
+        )
     }
 
     #[test]

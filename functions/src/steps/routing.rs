@@ -9,8 +9,8 @@ use aws_sdk_elasticloadbalancingv2::types::{
 
 use crate::accounts::AccountClients;
 use crate::aws::elb::{
-    ActionModel, ForwardModel, WeightedGroup, actions_from_sdk, compact_forward, current_actions,
-    find_target_group, migration_tags, same_routing, set_actions, tagged_with, target_health,
+    ActionModel, actions_from_sdk, compact_forward, current_actions, find_target_group,
+    migration_tags, same_routing, set_actions, tagged_with, target_health,
 };
 use crate::error::{SdkResultExt, StepError};
 use crate::idiom::{Poll, find_or_create, poll_once};
@@ -317,22 +317,11 @@ pub fn shifted_actions(original: &[ActionModel], new_group: &str, percent: u8) -
                 .into_iter()
                 .map(|(arn, _)| arn)
                 .chain([new_group.to_string()]);
-            ActionModel {
-                kind: "forward".into(),
-                order: a.order,
-                target_group_arn: None,
-                forward_config: Some(ForwardModel {
-                    target_groups: arns
-                        .zip(weights)
-                        .map(|(arn, w)| WeightedGroup {
-                            target_group_arn: arn,
-                            weight: Some(w as i32),
-                        })
-                        .collect(),
-                    target_group_stickiness_config: stickiness,
-                }),
-                fixed_response_config: None,
-            }
+            ActionModel::weighted_forward(
+                arns.zip(weights.into_iter().map(|w| w as i32)),
+                a.order,
+                stickiness,
+            )
         })
         .collect()
 }
@@ -529,22 +518,11 @@ mod tests {
     use crate::aws::elb::StickinessModel;
 
     fn weighted(groups: &[(&str, i32)], stickiness: Option<StickinessModel>) -> ActionModel {
-        ActionModel {
-            kind: "forward".into(),
-            order: Some(1),
-            target_group_arn: None,
-            forward_config: Some(ForwardModel {
-                target_groups: groups
-                    .iter()
-                    .map(|(arn, w)| WeightedGroup {
-                        target_group_arn: arn.to_string(),
-                        weight: Some(*w),
-                    })
-                    .collect(),
-                target_group_stickiness_config: stickiness,
-            }),
-            fixed_response_config: None,
-        }
+        ActionModel::weighted_forward(
+            groups.iter().map(|(arn, w)| (arn.to_string(), *w)),
+            Some(1),
+            stickiness,
+        )
     }
 
     #[test]
