@@ -78,7 +78,7 @@ def cost_md(cs: dict | None, scale: list | None, poll_seconds: float) -> tuple[s
             polls = 0.0
             for state, retry in waits.items():
                 if state not in TYPICAL_READY:
-                    continue  # WaitSourceStopped: consistency stop-source only, not a live migration
+                    continue  # WaitSourceStopped, WaitCopyAvailable: stop-source or kmsKeyId only
                 m = TYPICAL_READY[state]
                 if scheme == "retry":
                     row = polling.evaluate(lambda ready, rng: polling.simulate_retry(retry, ready, poll_seconds, rng),

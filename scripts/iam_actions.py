@@ -2,13 +2,13 @@
 """Checks that the IAM policies allow exactly the AWS calls the code makes.
 
 The calls are read from the Rust sources, not listed by hand: every `.ec2`, `.elb`,
-`.ram`, `.sts`, `.ssm`, `.sfn` or `.sns` client followed by an operation of that SDK
+`.ram`, `.kms`, `.sts`, `.ssm`, `.sfn` or `.sns` client followed by an operation of that SDK
 crate (the crate's own operation list, from the vendored sources in Cargo's registry)
 is a call. An operation name that appears on any other receiver fails the check, so a
 call cannot slip past it.
 
 Where the calls land:
-  * EC2, ELBv2, RAM: through the member-account role (templates/member-role.yaml);
+  * EC2, ELBv2, RAM, KMS: through the member-account role (templates/member-role.yaml);
   * STS AssumeRole: from every step function's own role (template.yaml);
   * SSM, Step Functions, SNS in vending.rs: the StartVendedMigrations function's role.
 
@@ -37,6 +37,7 @@ CLIENTS = {
     "ssm": ("aws-sdk-ssm", "ssm"),
     "sfn": ("aws-sdk-sfn", "states"),
     "sns": ("aws-sdk-sns", "sns"),
+    "kms": ("aws-sdk-kms", "kms"),
 }
 
 # Actions AWS authorizes on top of the API call itself; allowed in the member role
@@ -46,6 +47,11 @@ IMPLIED = {
     "CreateVpcPeeringConnection with TagSpecifications are also authorized as ec2:CreateTags",
     "elasticloadbalancing:AddTags": "tag-on-create: CreateTargetGroup and CreateRule with Tags "
     "are also authorized as elasticloadbalancing:AddTags",
+    **{
+        f"kms:{a}": "EBS uses the key with the caller's permissions: CopyImage re-encrypting "
+        "(source) and RunInstances from encrypted snapshots (target)"
+        for a in ("CreateGrant", "Decrypt", "GenerateDataKeyWithoutPlaintext", "ReEncryptFrom", "ReEncryptTo")
+    },
 }
 
 STEP_FUNCTION_SOURCES = {"accounts.rs"}
@@ -175,7 +181,7 @@ def main() -> int:
     sources = sorted(p for p in pathlib.Path(args.sources).rglob("*.rs") if p.name != "test_support.rs")
     found, problems = calls_in(pathlib.Path(args.sources), sources, operations)
 
-    member_calls = {a for a in found if a.split(":")[0] in ("ec2", "elasticloadbalancing", "ram")}
+    member_calls = {a for a in found if a.split(":")[0] in ("ec2", "elasticloadbalancing", "ram", "kms")}
     step_calls = {a for a, files in found.items() if files & STEP_FUNCTION_SOURCES}
     vending_calls = {a for a, files in found.items() if "vending.rs" in files}
     if args.json:

@@ -55,6 +55,32 @@ def test_the_whole_migration_on_the_emulator(plan, tmp_path):
     assert verify.untagged(ENDPOINT, plan, out["created"]) == []
 
 
+def test_default_key_volumes_are_copied_reencrypted_with_the_plans_key_then_shared_and_launched(tmp_path):
+    reset(**POLLING)
+    plan = seed(ENDPOINT, encrypted="aws-managed", kms_key=True)
+    key = plan["options"]["kmsKeyId"]
+    code, out, events, err = run_local(plan, tmp_path)
+    assert code == 0, err
+    # verify.check knows kmsKeyId: image + copy per instance, the copy shared, its
+    # snapshots and the new instance's volumes under the plan's key.
+    failed = [r for r in verify.check(ENDPOINT, plan) if not r[1]]
+    assert not failed, failed
+    entered = [e["state"] for e in events if e.get("event") == "StateEntered"]
+    assert entered.index("WaitImageAvailable") < entered.index("CopyImageReEncrypted") < entered.index("ShareImage")
+    assert polls(events, "WaitCopyAvailable") >= 1
+    images = verify.end_state(ENDPOINT, plan)["images"]
+    originals = [i for i in images if not i["Name"].endswith("-reencrypted")]
+    ec2 = client("ec2", N)
+    assert ec2.describe_image_attribute(ImageId=originals[0]["ImageId"], Attribute="launchPermission")[
+        "LaunchPermissions"] == [], "the default-key original is never shared"
+    listed = {c["id"] for c in out["created"] if c["kind"] in ("image", "snapshot")}
+    assert {i["ImageId"] for i in images} <= listed
+    assert verify.untagged(ENDPOINT, plan, out["created"]) == []
+    assert key not in {v.get("KmsKeyId") for v in ec2.describe_volumes(
+        Filters=[{"Name": "attachment.instance-id", "Values": plan["source"]["instanceIds"]}])["Volumes"]}, \
+        "the source's volumes keep their key"
+
+
 def test_running_the_same_plan_again_creates_nothing_new(plan, tmp_path):
     code, first, _, err = run_local(plan, tmp_path)
     assert code == 0, err

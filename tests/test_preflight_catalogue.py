@@ -3,6 +3,7 @@ machine; each must stop in Preflight with a named error and a message that says 
 wrong, and must create nothing."""
 
 import copy
+import json
 
 import pytest
 
@@ -129,6 +130,57 @@ def rule_of_other_service(plan, _world):
     plan["service"]["ruleArn"] = [r["RuleArn"] for r in rules if not r["IsDefault"]][0]
 
 
+def seeded(seed_kwargs, change=None):
+    """A case whose world is seeded differently (encrypted volumes, a key in the plan)."""
+    def apply(plan, world):
+        if change:
+            change(plan, world)
+    apply.seed_kwargs = seed_kwargs
+    return apply
+
+
+def source_volume_key(plan):
+    ec2 = client("ec2", N)
+    vols = ec2.describe_volumes(Filters=[{"Name": "attachment.instance-id", "Values": plan["source"]["instanceIds"]}])
+    return next(v["KmsKeyId"] for v in vols["Volumes"] if v.get("Encrypted"))
+
+
+def only_owner_may_use(key_arn):
+    """The key policy without the statement for the target account (as if it was never added)."""
+    policy = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{N}:root"}, "Action": "kms:*", "Resource": "*"}]}
+    client("kms", N).put_key_policy(KeyId=key_arn, PolicyName="default", Policy=json.dumps(policy))
+
+
+def volume_key_not_for_target(plan, _world):
+    only_owner_may_use(source_volume_key(plan))
+
+
+def kms_key_not_for_target(plan, _world):
+    only_owner_may_use(plan["options"]["kmsKeyId"])
+
+
+def kms_key_disabled(plan, _world):
+    # moto's DisableKey takes the key id only (AWS also takes the ARN).
+    client("kms", N).disable_key(KeyId=plan["options"]["kmsKeyId"].rsplit("/", 1)[1])
+
+
+def kms_key_is_aws_managed(plan, _world):
+    plan["options"]["kmsKeyId"] = source_volume_key(plan)
+
+
+def kms_key_for_signing(plan, _world):
+    plan["options"]["kmsKeyId"] = client("kms", N).create_key(
+        KeyUsage="SIGN_VERIFY", KeySpec="RSA_2048")["KeyMetadata"]["Arn"]
+
+
+def kms_key_missing(plan, _world):
+    plan["options"]["kmsKeyId"] = f"arn:aws:kms:ap-northeast-1:{N}:key/0b0b0b0b-1111-4222-8333-444444444444"
+
+
+DEFAULT_KEY = {"encrypted": "aws-managed"}
+WITH_KEY = {"encrypted": "aws-managed", "kms_key": True}
+
 CASES = [
     # (id, change, error name, words the message must contain)
     ("account-id-malformed", setp(["service", "accountId"], "1234"), "InvalidPlan", ["service.accountId", "12-digit"]),
@@ -173,13 +225,30 @@ CASES = [
     ("ram-share-of-default-group", default_security_group, "InvalidPlan", ["default security group",
                                                                           "shareSecurityGroupWithRam"]),
     ("role-cannot-be-assumed", denied_role, "AccessDenied", [f"role/{ROLE_NAME}", "sts:AssumeRole"]),
+    # Encrypted volumes (DESIGN.md §5: default-key snapshots cannot be shared).
+    ("default-key-volume-without-kms-key-id", seeded(DEFAULT_KEY), "InvalidPlan",
+     ["AWS managed key", "cannot be shared", "set options.kmsKeyId"]),
+    ("volume-key-the-target-may-not-use", seeded({"encrypted": "cmk"}, volume_key_not_for_target), "InvalidPlan",
+     [T, "key policy", "options.kmsKeyId"]),
+    ("kms-key-id-not-an-arn", setp(["options"], {"kmsKeyId": "alias/carveout"}), "InvalidPlan",
+     ["options.kmsKeyId", "key ARN"]),
+    ("kms-key-id-in-another-region",
+     setp(["options"], {"kmsKeyId": f"arn:aws:kms:us-east-1:{N}:key/0b0b0b0b-1111-4222-8333-444444444444"}),
+     "InvalidPlan", ["options.kmsKeyId", "us-east-1", "region"]),
+    ("kms-key-id-not-found", seeded(WITH_KEY, kms_key_missing), "InvalidPlan", ["options.kmsKeyId", "source account"]),
+    ("kms-key-id-aws-managed", seeded(WITH_KEY, kms_key_is_aws_managed), "InvalidPlan", ["AWS managed key"]),
+    ("kms-key-id-disabled", seeded(WITH_KEY, kms_key_disabled), "InvalidPlan", ["options.kmsKeyId", "Disabled"]),
+    ("kms-key-id-not-symmetric", seeded(WITH_KEY, kms_key_for_signing), "InvalidPlan", ["symmetric"]),
+    ("kms-key-id-target-may-not-use", seeded(WITH_KEY, kms_key_not_for_target), "InvalidPlan",
+     ["target account", T, "key policy"]),
 ]
 
 
 @pytest.mark.parametrize("case,change,error,words", CASES, ids=[c[0] for c in CASES])
 def test_bad_plan_stops_in_preflight_with_a_named_error_and_creates_nothing(tmp_path, case, change, error, words):
     reset()
-    plan = seed(ENDPOINT, target_cidr="10.0.0.0/16" if change == "overlap" else "10.1.0.0/16")
+    plan = seed(ENDPOINT, target_cidr="10.0.0.0/16" if change == "overlap" else "10.1.0.0/16",
+                **getattr(change, "seed_kwargs", {}))
     before = verify.counts(verify.end_state(ENDPOINT, plan))
     bad = copy.deepcopy(plan)
     if callable(change):

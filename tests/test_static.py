@@ -22,12 +22,12 @@ def states(machine=ASL):
 def test_every_wait_step_polls_through_retry_with_backoff_jitter_and_a_deadline():
     waits = {n: s for n, s in states() if s["Type"] == "Task" and (n.startswith("Wait") or n == "AcceptPeering")}
     assert set(waits) == {"AcceptPeering", "WaitPeeringActive", "WaitShareAssociated", "WaitImageAvailable",
-                          "WaitInstanceReady", "WaitTargetsHealthy", "WaitSourceStopped"}
+                          "WaitInstanceReady", "WaitTargetsHealthy", "WaitSourceStopped", "WaitCopyAvailable"}
     # The schedule chosen from `make bench` (bench/README.md): latency within 10 % of the
     # wait and never over 60 s; each stage's deadline in minutes, as documented there.
     deadlines = {"AcceptPeering": 2, "WaitPeeringActive": 10, "WaitShareAssociated": 15,
                  "WaitImageAvailable": 240, "WaitInstanceReady": 20, "WaitTargetsHealthy": 20,
-                 "WaitSourceStopped": 10}
+                 "WaitSourceStopped": 10, "WaitCopyAvailable": 240}
     for name, state in waits.items():
         poll = state["Retry"][0]
         assert poll["ErrorEquals"] == ["CarveOut.NotReady"], name

@@ -148,3 +148,31 @@ def test_add_routes_refuses_a_route_that_points_elsewhere():
                                   GatewayId=igw)
     answer = step("add-routes", st)
     assert answer["errorType"] == "CarveOut.Conflict" and igw in answer["errorMessage"]
+
+
+def test_copy_image_reencrypts_once_and_the_copy_is_what_gets_shared():
+    reset()
+    plan = seed(ENDPOINT, encrypted="aws-managed", kms_key=True)
+    key = plan["options"]["kmsKeyId"]
+    configure(imagePendingPolls=6)
+    facts = ok("preflight", {"plan": plan})
+    assert facts["options"]["kmsKeyId"] == key
+    it = {"plan": plan, "facts": facts, "sourceInstance": facts["instances"][0]}
+    it["image"] = twice("create-image", it)
+    it["image"] = not_ready_then_ok("wait-image-available", it)
+    original = it["image"]
+    copy = twice("copy-image", it)
+    assert copy["copiedFrom"] == original["imageId"] and copy["imageId"] != original["imageId"]
+    it["image"] = copy
+    it["image"] = not_ready_then_ok("wait-image-available", it)
+    ec2 = client("ec2", N)
+    snaps = ec2.describe_snapshots(SnapshotIds=it["image"]["snapshotIds"])["Snapshots"]
+    assert snaps and all(s["Encrypted"] and s["KmsKeyId"] == key for s in snaps)
+    tags = {t["Key"]: t["Value"] for t in snaps[0]["Tags"]}
+    assert tags["carveout:migration-id"] == plan["migrationId"]
+    # The original's snapshots are tagged too (cleanup finds them), and stay unshared.
+    original_snaps = ec2.describe_snapshots(SnapshotIds=original["snapshotIds"])["Snapshots"]
+    assert all({"Key": "carveout:migration-id", "Value": plan["migrationId"]} in s["Tags"] for s in original_snaps)
+    shared = twice("share-image", it)
+    assert shared["imageId"] == copy["imageId"]
+    assert client("ec2", T).describe_images(ImageIds=[copy["imageId"]])["Images"]

@@ -57,7 +57,16 @@ def seed(
     consistency: str = "live",
     move: tuple[str, ...] = ("hp",),
     instances_per_service: int = 1,
+    encrypted: str | None = None,
+    kms_key: bool = False,
 ) -> dict[str, Any]:
+    """Seeds the topology and returns the plan that moves `move`.
+
+    `encrypted`: the moved instances' root volumes are encrypted, with the account's EBS
+    default key (`"aws-managed"`, which cannot be shared) or with a customer managed key
+    the target account may use (`"cmk"`). `kms_key`: a customer managed key usable by
+    both accounts is created and named in the plan's options.kmsKeyId.
+    """
     net = session(endpoint, NETWORK_ACCOUNT)
     ec2 = net.client("ec2", endpoint_url=endpoint)
     elb = net.client("elbv2", endpoint_url=endpoint)
@@ -94,6 +103,12 @@ def seed(
         BlockDeviceMappings=[{"DeviceName": "/dev/xvda", "Ebs": {"VolumeSize": 20}}],
     )["ImageId"]
 
+    volume_key = create_key(endpoint, NETWORK_ACCOUNT, usable_by=[TARGET_ACCOUNT]) if encrypted == "cmk" else None
+    root: list[dict[str, Any]] = []
+    if encrypted:
+        ebs = {"VolumeSize": 20, "VolumeType": "gp3", "Encrypted": True}
+        root = [{"DeviceName": "/dev/sda1", "Ebs": ebs | ({"KmsKeyId": volume_key} if volume_key else {})}]
+
     lb = elb.create_load_balancer(Name="main", Subnets=public, SecurityGroups=[alb_sg],
                                   Scheme="internet-facing", Type="application")
     lb_arn = lb["LoadBalancers"][0]["LoadBalancerArn"]
@@ -105,6 +120,7 @@ def seed(
         instances[name] = [inst["InstanceId"] for inst in ec2.run_instances(
             ImageId=image, InstanceType="t3.small", MinCount=count, MaxCount=count,
             SubnetId=private[i % 2], SecurityGroupIds=[web_sg],
+            **({"BlockDeviceMappings": root} if root and name in move else {}),
             TagSpecifications=[{"ResourceType": "instance",
                                 "Tags": _tag(name, Service=name, Environment="production")}],
         )["Instances"]]
@@ -154,8 +170,26 @@ def seed(
         "source": {"accountId": NETWORK_ACCOUNT, "instanceIds": [i for n in move for i in instances[n]]},
         "target": {"accountId": TARGET_ACCOUNT, "vpcId": tvpc, "subnetIds": tsubnets},
         "consistency": consistency,
-        "options": {"shareSecurityGroupWithRam": True},
+        "options": {"shareSecurityGroupWithRam": True} | (
+            {"kmsKeyId": create_key(endpoint, NETWORK_ACCOUNT, usable_by=[TARGET_ACCOUNT])} if kms_key else {}),
     }
+
+
+def create_key(endpoint: str, owner: str, usable_by: list[str], region: str = REGION) -> str:
+    """A customer managed key in `owner` whose key policy lets `usable_by` use it for EBS
+    (the statement docs/deploy.md asks for); returns its ARN."""
+    statements = [{"Sid": "Owner", "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{owner}:root"},
+                   "Action": "kms:*", "Resource": "*"}]
+    if usable_by:
+        statements.append({
+            "Sid": "CarveOutTargets", "Effect": "Allow",
+            "Principal": {"AWS": [f"arn:aws:iam::{a}:root" for a in usable_by]},
+            "Action": ["kms:DescribeKey", "kms:Decrypt", "kms:CreateGrant", "kms:ReEncrypt*",
+                       "kms:GenerateDataKeyWithoutPlaintext"],
+            "Resource": "*"})
+    kms = session(endpoint, owner, region).client("kms", endpoint_url=endpoint)
+    return kms.create_key(Description="carveout image re-encryption",
+                          Policy=json.dumps({"Version": "2012-10-17", "Statement": statements}))["KeyMetadata"]["Arn"]
 
 
 def main() -> None:
@@ -165,9 +199,13 @@ def main() -> None:
     parser.add_argument("--migration-id", default="hp-2026-11")
     parser.add_argument("--target-cidr", default="10.1.0.0/16")
     parser.add_argument("--instances", type=int, default=1, help="instances of the moved service")
+    parser.add_argument("--encrypted", choices=["aws-managed", "cmk"],
+                        help="encrypt the moved instances' root volumes (aws/ebs default key, or a shared customer key)")
+    parser.add_argument("--kms-key", action="store_true",
+                        help="create a customer managed key both accounts may use and set options.kmsKeyId")
     args = parser.parse_args()
     plan = seed(args.endpoint, migration_id=args.migration_id, target_cidr=args.target_cidr,
-                instances_per_service=args.instances)
+                instances_per_service=args.instances, encrypted=args.encrypted, kms_key=args.kms_key)
     text = json.dumps(plan, indent=2) + "\n"
     if args.out:
         with open(args.out, "w", encoding="utf-8") as f:

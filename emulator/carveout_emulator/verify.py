@@ -100,12 +100,22 @@ def check(endpoint: str, plan: dict[str, Any]) -> list[tuple[str, bool, str]]:
                if r.get("DestinationCidrBlock") == cidr and r.get("VpcPeeringConnectionId") == pcx_id]
         ok(f"route to {cidr} via the peering on the {side} side", len(via) >= 1, str(via))
 
-    ok("one image per source instance", len(st["images"]) == len(plan["source"]["instanceIds"]),
+    key = (plan.get("options") or {}).get("kmsKeyId")
+    per_instance = 2 if key else 1  # with kmsKeyId: the image and its re-encrypted copy
+    ok("one image per source instance" + (" and its re-encrypted copy" if key else ""),
+       len(st["images"]) == per_instance * len(plan["source"]["instanceIds"]),
        str([i["ImageId"] for i in st["images"]]))
+    launched_from = {i["ImageId"] for i in st["instances"]}
     for image in st["images"]:
+        if image["ImageId"] not in launched_from:
+            continue
         perms = c["ec2s"].describe_image_attribute(ImageId=image["ImageId"], Attribute="launchPermission")
         users = [p.get("UserId") for p in perms["LaunchPermissions"]]
         ok(f"{image['ImageId']} shared with the target account", plan["target"]["accountId"] in users, str(users))
+        if key:
+            snaps = [m["Ebs"]["SnapshotId"] for m in image["BlockDeviceMappings"] if "Ebs" in m]
+            keys = {s.get("KmsKeyId") for s in c["ec2s"].describe_snapshots(SnapshotIds=snaps)["Snapshots"]}
+            ok(f"{image['ImageId']} re-encrypted with options.kmsKeyId", keys == {key}, str(keys))
 
     ok("one new instance per source instance", len(st["instances"]) == len(plan["source"]["instanceIds"]),
        str([i["InstanceId"] for i in st["instances"]]))
@@ -120,6 +130,12 @@ def check(endpoint: str, plan: dict[str, Any]) -> list[tuple[str, bool, str]]:
         ok(f"{iid} running", inst["State"]["Name"] == "running", inst["State"]["Name"])
         ok(f"{iid} in a target subnet", inst["SubnetId"] in plan["target"]["subnetIds"], inst["SubnetId"])
         ok(f"{iid} launched from the shared image", inst["ImageId"] in image_ids, inst["ImageId"])
+        if key:
+            vols = c["ec2t"].describe_volumes(
+                Filters=[{"Name": "attachment.instance-id", "Values": [iid]}])["Volumes"]
+            ok(f"{iid} volumes encrypted with options.kmsKeyId",
+               bool(vols) and all(v.get("Encrypted") and v.get("KmsKeyId") == key for v in vols),
+               str([(v["VolumeId"], v.get("KmsKeyId")) for v in vols]))
         ok(f"{iid} requires IMDSv2", inst.get("MetadataOptions", {}).get("HttpTokens") == "required",
            str(inst.get("MetadataOptions")))
         sg_ids = [g["GroupId"] for g in inst["SecurityGroups"]]

@@ -63,6 +63,7 @@ pub struct AccountClients {
     pub ec2: aws_sdk_ec2::Client,
     pub elb: aws_sdk_elasticloadbalancingv2::Client,
     pub ram: aws_sdk_ram::Client,
+    pub kms: aws_sdk_kms::Client,
 }
 
 impl AccountClients {
@@ -73,6 +74,7 @@ impl AccountClients {
             ec2: aws_sdk_ec2::Client::new(config),
             elb: aws_sdk_elasticloadbalancingv2::Client::new(config),
             ram: aws_sdk_ram::Client::new(config),
+            kms: aws_sdk_kms::Client::new(config),
         }
     }
 }

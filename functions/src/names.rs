@@ -35,6 +35,16 @@ pub fn image(migration_id: &str, instance_id: &str) -> String {
     format!("carveout-{migration_id}-{instance_id}")
 }
 
+/// The re-encrypted copy of [`image`] (options.kmsKeyId).
+pub fn reencrypted_image(migration_id: &str, instance_id: &str) -> String {
+    format!("{}-reencrypted", image(migration_id, instance_id))
+}
+
+/// CopyImage ClientToken (at most 64 ASCII characters): a retried copy is the same copy.
+pub fn copy_token(migration_id: &str, instance_id: &str) -> String {
+    bounded(&format!("co-copy-{instance_id}"), migration_id, 64)
+}
+
 /// The `Name` of what a migration creates: `carveout-<migration id>`.
 pub fn label(migration_id: &str) -> String {
     format!("carveout-{migration_id}")
@@ -79,6 +89,11 @@ mod tests {
         assert_eq!(
             launch_token("hp", "i-0123456789abcdef0"),
             "co-i-0123456789abcdef0-hp"
+        );
+        assert!(copy_token(&long, "i-0123456789abcdef0").len() <= 64);
+        assert_ne!(
+            copy_token("hp", "i-0123456789abcdef0"),
+            launch_token("hp", "i-0123456789abcdef0")
         );
     }
 }

@@ -21,6 +21,9 @@ pub const TARGET_GROUP_ARN: &str = r"^arn:aws[a-z-]*:elasticloadbalancing:[a-z0-
 pub const INSTANCE_ID: &str = r"^i-([0-9a-f]{8}|[0-9a-f]{17})$";
 pub const VPC_ID: &str = r"^vpc-([0-9a-f]{8}|[0-9a-f]{17})$";
 pub const SUBNET_ID: &str = r"^subnet-([0-9a-f]{8}|[0-9a-f]{17})$";
+/// A KMS key ARN (not a key id or alias: those resolve in the caller's account, and the
+/// target account must name the same key).
+pub const KMS_KEY_ARN: &str = r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32})$";
 pub const INSTANCE_TYPE: &str = r"^[a-z][a-z0-9-]*\.[a-z0-9]+$";
 
 /// A migration of one service (the instances behind one forward action) to a new account.
@@ -120,8 +123,13 @@ pub struct Options {
     #[serde(default)]
     #[schemars(length(max = 1024))]
     pub maintenance_body: Option<String>,
-    /// Customer managed KMS key for re-encrypting images of encrypted volumes.
+    /// ARN of a customer managed KMS key (symmetric, enabled, in the plan's region) that
+    /// the source account may encrypt with and the target account may use. When set, each
+    /// image is copied, re-encrypted with this key, and the copy is shared and launched:
+    /// required when a volume is encrypted with the AWS managed key `aws/ebs`, which
+    /// cannot be shared.
     #[serde(default)]
+    #[schemars(pattern(KMS_KEY_ARN))]
     pub kms_key_id: Option<String>,
     /// Instance type of the new instances; default: the source instance's type.
     #[serde(default)]
@@ -376,6 +384,20 @@ impl Plan {
                 shift.len()
             ));
         }
+        if let Some(key) = &self.options.kms_key_id {
+            if !matches(KMS_KEY_ARN, key) {
+                p.push(format!(
+                    "options.kmsKeyId {key:?} must be a key ARN (arn:aws:kms:<region>:<account>:key/<key-id>): key ids and aliases resolve in the calling account, and the target account must name the same key"
+                ));
+            } else if let Some(parts) = arn_parts(key)
+                && parts.region != self.region
+            {
+                p.push(format!(
+                    "options.kmsKeyId is in region {} but the plan's region is {}: images are re-encrypted in the plan's region with a key of that region",
+                    parts.region, self.region
+                ));
+            }
+        }
         if let Some(t) = &self.options.instance_type
             && !matches(INSTANCE_TYPE, t)
         {
@@ -504,6 +526,27 @@ pub(crate) mod tests {
             msg.contains("stop-source") && msg.contains("[100]"),
             "{msg}"
         );
+    }
+
+    #[test]
+    fn kms_key_id_must_be_a_key_arn_of_the_plans_region() {
+        let key =
+            "arn:aws:kms:ap-northeast-1:111111111111:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+        let mut ok = example();
+        ok["options"] = json!({"kmsKeyId": key});
+        assert_eq!(
+            Plan::parse(&ok).unwrap().options.kms_key_id.as_deref(),
+            Some(key)
+        );
+        let msg = problems_of(|v| v["options"] = json!({"kmsKeyId": "alias/aws/ebs"}));
+        assert!(
+            msg.contains("options.kmsKeyId") && msg.contains("key ARN"),
+            "{msg}"
+        );
+        let msg = problems_of(|v| {
+            v["options"] = json!({"kmsKeyId": key.replace("ap-northeast-1", "eu-west-1")})
+        });
+        assert!(msg.contains("eu-west-1") && msg.contains("region"), "{msg}");
     }
 
     #[test]

@@ -139,6 +139,10 @@ pub struct ResolvedOptions {
     /// The body of the maintenance answer (stop-source).
     #[serde(default)]
     pub maintenance_body: String,
+    /// Key ARN every image is copied and re-encrypted with before it is shared
+    /// (options.kmsKeyId, checked by Preflight); null: images are shared as they are.
+    #[serde(default)]
+    pub kms_key_id: Option<String>,
 }
 
 /// The state document of an execution: the plan, the facts, and what each step added
@@ -235,6 +239,9 @@ pub struct ImageOut {
     pub image_id: String,
     #[serde(default)]
     pub snapshot_ids: Vec<String>,
+    /// Set on a re-encrypted copy: the image it was copied from (itself carveout's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub copied_from: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -2,4 +2,5 @@
 
 pub mod ec2;
 pub mod elb;
+pub mod kms;
 pub mod ram;

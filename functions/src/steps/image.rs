@@ -1,13 +1,17 @@
-//! The image branch (one Map iteration per source instance): image, wait, share.
+//! The image branch (one Map iteration per source instance): image, wait, [copy
+//! re-encrypted, wait], share.
 //!
 //! The source instance is only ever read and imaged; with `consistency: live` the image
 //! is taken without a reboot (the seed's warning), with `reboot` it is rebooted once.
+//! With options.kmsKeyId the image is copied with every snapshot re-encrypted under that
+//! key, and the copy is what gets shared and launched.
 
 use aws_sdk_ec2::types::{
     CreateVolumePermission, CreateVolumePermissionModifications, LaunchPermission,
     LaunchPermissionModifications, ResourceType,
 };
 
+use crate::accounts::AccountClients;
 use crate::aws::ec2::{filter, has_tag, migration_filter, tag_spec, tags};
 use crate::error::{SdkResultExt, StepError};
 use crate::idiom::{Poll, find_or_create, poll_once};
@@ -26,26 +30,11 @@ pub async fn create_image(ctx: &Context, state: State) -> Result<ImageOut, StepE
         source_instance_id: source.instance_id.clone(),
         image_id: image_id.to_string(),
         snapshot_ids: Vec::new(),
+        copied_from: None,
     };
     let ensured = find_or_create(
         &format!("image of {}", source.instance_id),
-        || async {
-            let out = src
-                .ec2
-                .describe_images()
-                .owners("self")
-                .filters(filter("name", &[&name]))
-                .filters(migration_filter(id))
-                .send()
-                .await
-                .named("ec2:DescribeImages", &src.role_arn)?;
-            Ok(out
-                .images()
-                .iter()
-                .find(|i| i.name() == Some(name.as_str()) && has_tag(i.tags(), MIGRATION_TAG, id))
-                .and_then(|i| i.image_id())
-                .map(to_out))
-        },
+        || async { Ok(own_image_named(&src, id, &name).await?.map(|i| to_out(&i))) },
         || async {
             let out = src
                 .ec2
@@ -71,6 +60,114 @@ pub async fn create_image(ctx: &Context, state: State) -> Result<ImageOut, StepE
     )
     .await?;
     Ok(ensured.value)
+}
+
+/// This migration's image called `name` in the source account, if it exists.
+async fn own_image_named(
+    src: &AccountClients,
+    migration_id: &str,
+    name: &str,
+) -> Result<Option<String>, StepError> {
+    let out = src
+        .ec2
+        .describe_images()
+        .owners("self")
+        .filters(filter("name", &[name]))
+        .filters(migration_filter(migration_id))
+        .send()
+        .await
+        .named("ec2:DescribeImages", &src.role_arn)?;
+    Ok(out
+        .images()
+        .iter()
+        .find(|i| i.name() == Some(name) && has_tag(i.tags(), MIGRATION_TAG, migration_id))
+        .and_then(|i| i.image_id())
+        .map(str::to_string))
+}
+
+/// Copies the (available) image with every snapshot re-encrypted under the key Preflight
+/// resolved; the copy replaces it in the state. The original's snapshots are tagged
+/// first, so they are listed and cleaned up like everything else carveout made.
+pub async fn copy_image(ctx: &Context, state: State) -> Result<ImageOut, StepError> {
+    let facts = state.facts()?;
+    let image = State::need(&state.image, "image")?;
+    let key = facts.options.kms_key_id.as_deref().ok_or_else(|| {
+        StepError::invalid_plan("copy-image runs only when Preflight resolved options.kmsKeyId")
+    })?;
+    if image.copied_from.is_some() {
+        return Ok(image.clone());
+    }
+    let src = ctx.source(&state).await?;
+    let id = &state.plan.migration_id;
+    tag_snapshots(&src, id, image).await?;
+    let name = names::reencrypted_image(id, &image.source_instance_id);
+    let to_out = |copy: &str| ImageOut {
+        source_instance_id: image.source_instance_id.clone(),
+        image_id: copy.to_string(),
+        snapshot_ids: Vec::new(),
+        copied_from: Some(image.image_id.clone()),
+    };
+    let tagged = |kind| {
+        tag_spec(
+            kind,
+            id,
+            &[(SOURCE_INSTANCE_TAG, &image.source_instance_id)],
+        )
+    };
+    let ensured = find_or_create(
+        &format!("re-encrypted copy of {}", image.image_id),
+        || async { Ok(own_image_named(&src, id, &name).await?.map(|i| to_out(&i))) },
+        || async {
+            let out = src
+                .ec2
+                .copy_image()
+                .source_image_id(&image.image_id)
+                .source_region(&state.plan.region)
+                .name(&name)
+                .description(format!(
+                    "carveout {id}: {} re-encrypted with {key}",
+                    image.image_id
+                ))
+                .encrypted(true)
+                .kms_key_id(key)
+                .client_token(names::copy_token(id, &image.source_instance_id))
+                .tag_specifications(tagged(ResourceType::Image))
+                .tag_specifications(tagged(ResourceType::Snapshot))
+                .send()
+                .await
+                .named("ec2:CopyImage", &src.role_arn);
+            match out {
+                Ok(out) => Ok(out.image_id().map(to_out)),
+                Err(f) if f.is("InvalidAMIName.Duplicate") => Ok(None),
+                Err(f) => Err(f.into()),
+            }
+        },
+    )
+    .await?;
+    Ok(ensured.value)
+}
+
+/// Tags an image's snapshots with the migration: CreateImage cannot tag them everywhere
+/// (the emulator refuses it), and cleanup finds them by this tag.
+async fn tag_snapshots(
+    src: &AccountClients,
+    migration_id: &str,
+    image: &ImageOut,
+) -> Result<(), StepError> {
+    if image.snapshot_ids.is_empty() {
+        return Ok(());
+    }
+    src.ec2
+        .create_tags()
+        .set_resources(Some(image.snapshot_ids.clone()))
+        .set_tags(Some(tags(
+            migration_id,
+            &[(SOURCE_INSTANCE_TAG, &image.source_instance_id)],
+        )))
+        .send()
+        .await
+        .named("ec2:CreateTags", &src.role_arn)?;
+    Ok(())
 }
 
 pub async fn wait_image_available(ctx: &Context, state: State) -> Result<ImageOut, StepError> {
@@ -123,19 +220,7 @@ pub async fn share_image(ctx: &Context, state: State) -> Result<ImageOut, StepEr
         .send()
         .await
         .named("ec2:ModifyImageAttribute", &src.role_arn)?;
-    if !image.snapshot_ids.is_empty() {
-        // CreateImage cannot tag snapshots everywhere (the emulator refuses it): tag here.
-        src.ec2
-            .create_tags()
-            .set_resources(Some(image.snapshot_ids.clone()))
-            .set_tags(Some(tags(
-                &state.plan.migration_id,
-                &[(SOURCE_INSTANCE_TAG, &image.source_instance_id)],
-            )))
-            .send()
-            .await
-            .named("ec2:CreateTags", &src.role_arn)?;
-    }
+    tag_snapshots(&src, &state.plan.migration_id, image).await?;
     for snapshot in &image.snapshot_ids {
         src.ec2
             .modify_snapshot_attribute()

@@ -1,6 +1,7 @@
 //! The steps of the workflow, one function each; [`Step`] names them and [`run`]
 //! dispatches JSON in, JSON out, exactly as Lambda and the local runner call them.
 
+pub mod encryption;
 pub mod image;
 pub mod launch;
 pub mod maintenance;
@@ -103,6 +104,7 @@ steps! {
     WaitShareAssociated => "wait-share-associated", network::wait_share_associated;
     CreateImage => "create-image", image::create_image;
     WaitImageAvailable => "wait-image-available", image::wait_image_available;
+    CopyImage => "copy-image", image::copy_image;
     ShareImage => "share-image", image::share_image;
     LaunchInstance => "launch-instance", launch::launch_instance;
     WaitInstanceReady => "wait-instance-ready", launch::wait_instance_ready;
@@ -136,6 +138,6 @@ mod tests {
         for step in Step::ALL {
             assert_eq!(Step::from_binary(step.binary()), Some(*step));
         }
-        assert_eq!(Step::ALL.len(), 24);
+        assert_eq!(Step::ALL.len(), 25);
     }
 }

@@ -101,24 +101,8 @@ pub async fn preflight(ctx: &Context, input: serde_json::Value) -> Result<Facts,
         check_shareable(&net, &lb_sgs, net_default).await?;
         checks.push("the ALB's security groups can be shared with RAM".into());
     }
-    if let Some(vol) = instances
-        .iter()
-        .flat_map(|i| &i.volumes)
-        .find(|v| v.encrypted)
-    {
-        return Err(StepError::invalid_plan(match &plan.options.kms_key_id {
-            None => format!(
-                "volume {} ({}) is encrypted: an image of it cannot be shared as is (a default aws/ebs key cannot be shared); set options.kmsKeyId to a customer managed key the target account may use",
-                vol.volume_id, vol.device_name
-            ),
-            Some(_) => format!(
-                "volume {} is encrypted: re-encrypting images with options.kmsKeyId is not available in this version of carveout",
-                vol.volume_id
-            ),
-        }));
-    }
-
-    checks.push("no encrypted volume needs re-encryption".into());
+    let encryption = super::encryption::check_encryption(&plan, &src, &tgt, &instances).await?;
+    checks.push(encryption.check);
 
     Ok(Facts {
         checks,
@@ -163,6 +147,7 @@ pub async fn preflight(ctx: &Context, input: serde_json::Value) -> Result<Facts,
                 .maintenance_body
                 .clone()
                 .unwrap_or_else(|| crate::plan::DEFAULT_MAINTENANCE_BODY.to_string()),
+            kms_key_id: encryption.reencrypt_with,
         },
     })
 }

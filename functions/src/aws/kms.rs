@@ -1,0 +1,47 @@
+//! AWS KMS: how one account sees a key (Preflight's encryption check).
+
+use aws_sdk_kms::types::KeyMetadata;
+
+use crate::accounts::AccountClients;
+use crate::error::{SdkResultExt, StepError};
+
+/// A key as one account sees it through DescribeKey.
+#[derive(Debug, Clone)]
+pub enum KeyView {
+    Visible(Box<KeyMetadata>),
+    /// Not found, or the key policy does not let this account use it (AWS answers
+    /// either for another account's key): the reason, as AWS gave it.
+    Unusable(String),
+}
+
+/// DescribeKey by ARN from `clients`' account. "Not found" and "denied" are answers here,
+/// not failures: Preflight turns them into a precise InvalidPlan.
+pub async fn key_as_seen_by(clients: &AccountClients, key: &str) -> Result<KeyView, StepError> {
+    match clients
+        .kms
+        .describe_key()
+        .key_id(key)
+        .send()
+        .await
+        .named("kms:DescribeKey", &clients.role_arn)
+    {
+        Ok(out) => Ok(match out.key_metadata() {
+            Some(meta) => KeyView::Visible(Box::new(meta.clone())),
+            None => KeyView::Unusable("DescribeKey returned no key".into()),
+        }),
+        Err(f)
+            if f.is_any(&[
+                "NotFoundException",
+                "AccessDeniedException",
+                "InvalidArnException",
+            ]) =>
+        {
+            Ok(KeyView::Unusable(format!(
+                "{}: {}",
+                f.code.as_deref().unwrap_or("error"),
+                f.message
+            )))
+        }
+        Err(f) => Err(f.into()),
+    }
+}

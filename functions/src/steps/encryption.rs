@@ -1,0 +1,307 @@
+//! Preflight's encryption check: can the images of the source volumes be shared as they
+//! are, or must they be re-encrypted with `options.kmsKeyId` (and can they be)?
+//!
+//! AWS facts: a snapshot encrypted with an AWS managed key (`aws/ebs`) cannot be shared
+//! with another account; one encrypted with a customer managed key can, but the target
+//! account launches from it only if that key's policy lets it use the key. CopyImage with
+//! `Encrypted` and `KmsKeyId` re-encrypts every snapshot with that key.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_kms::types::{KeyManagerType, KeySpec, KeyState, KeyUsageType};
+
+use crate::accounts::AccountClients;
+use crate::aws::kms::{KeyView, key_as_seen_by};
+use crate::error::StepError;
+use crate::plan::Plan;
+use crate::state::InstanceFacts;
+
+/// What Preflight concluded about encryption.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EncryptionPlan {
+    /// The key ARN to re-encrypt every image with (options.kmsKeyId, checked), or None
+    /// when the images are shared as they are.
+    pub reencrypt_with: Option<String>,
+    /// What was checked, for the facts' `checks` list.
+    pub check: String,
+}
+
+/// The key statement the target account needs, quoted in the messages.
+fn key_policy_hint(target: &str) -> String {
+    format!(
+        "its key policy must allow arn:aws:iam::{target}:root kms:DescribeKey, kms:Decrypt, kms:CreateGrant, kms:ReEncrypt* and kms:GenerateDataKeyWithoutPlaintext"
+    )
+}
+
+pub async fn check_encryption(
+    plan: &Plan,
+    src: &AccountClients,
+    tgt: &AccountClients,
+    instances: &[InstanceFacts],
+) -> Result<EncryptionPlan, StepError> {
+    let target = &plan.target.account_id;
+    // Encrypted volumes by key, for messages that name the volumes a key protects.
+    let mut by_key: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for inst in instances {
+        for vol in inst.volumes.iter().filter(|v| v.encrypted) {
+            let key = vol.kms_key_id.clone().ok_or_else(|| {
+                StepError::invalid_plan(format!(
+                    "volume {} of {} is encrypted but AWS reports no KMS key for it; check the volume before migrating",
+                    vol.volume_id, inst.instance_id
+                ))
+            })?;
+            by_key.entry(key).or_default().push(format!(
+                "{} ({} of {})",
+                vol.volume_id, vol.device_name, inst.instance_id
+            ));
+        }
+    }
+
+    if let Some(key) = &plan.options.kms_key_id {
+        let meta = match key_as_seen_by(src, key).await? {
+            KeyView::Visible(meta) => meta,
+            KeyView::Unusable(why) => {
+                return Err(StepError::invalid_plan(format!(
+                    "options.kmsKeyId {key} cannot be used by the source account {} ({why}): the source account encrypts the image copies with it; name a key that account may use",
+                    plan.source.account_id
+                )));
+            }
+        };
+        let problem = if meta.key_manager() == Some(&KeyManagerType::Aws) {
+            Some("is an AWS managed key, which no other account may use; create a customer managed key".to_string())
+        } else if meta.key_state() != Some(&KeyState::Enabled) {
+            Some(format!(
+                "is {}; enable it (or cancel its deletion) first",
+                meta.key_state()
+                    .map(|s| s.as_str())
+                    .unwrap_or("not enabled")
+            ))
+        } else if meta.key_usage() != Some(&KeyUsageType::EncryptDecrypt)
+            || meta.key_spec() != Some(&KeySpec::SymmetricDefault)
+        {
+            Some("is not a symmetric encryption key (EBS needs KeySpec SYMMETRIC_DEFAULT, KeyUsage ENCRYPT_DECRYPT)".to_string())
+        } else {
+            None
+        };
+        if let Some(problem) = problem {
+            return Err(StepError::invalid_plan(format!(
+                "options.kmsKeyId {key} {problem}"
+            )));
+        }
+        if let KeyView::Unusable(why) = key_as_seen_by(tgt, key).await? {
+            return Err(StepError::invalid_plan(format!(
+                "options.kmsKeyId {key} cannot be used by the target account {target} ({why}): it launches from the re-encrypted images, so {}",
+                key_policy_hint(target)
+            )));
+        }
+        let arn = meta.arn().unwrap_or(key).to_string();
+        return Ok(EncryptionPlan {
+            check: format!(
+                "images will be copied and re-encrypted with {arn}: a customer managed, enabled, symmetric key both accounts may use"
+            ),
+            reencrypt_with: Some(arn),
+        });
+    }
+
+    for (key, volumes) in &by_key {
+        let volumes = volumes.join(", ");
+        let meta = match key_as_seen_by(src, key).await? {
+            KeyView::Visible(meta) => meta,
+            KeyView::Unusable(why) => {
+                return Err(StepError::invalid_plan(format!(
+                    "volume(s) {volumes} are encrypted with {key}, which the source account cannot describe ({why}); set options.kmsKeyId to a customer managed key ARN both accounts may use, and carveout copies the images re-encrypted with it"
+                )));
+            }
+        };
+        if meta.key_manager() == Some(&KeyManagerType::Aws) {
+            return Err(StepError::invalid_plan(format!(
+                "volume(s) {volumes} are encrypted with the AWS managed key {key} (aws/ebs): snapshots encrypted with it cannot be shared with another account; set options.kmsKeyId to the ARN of a customer managed key that account {target} may use, and carveout copies the images re-encrypted with it"
+            )));
+        }
+        if let KeyView::Unusable(why) = key_as_seen_by(tgt, key).await? {
+            return Err(StepError::invalid_plan(format!(
+                "volume(s) {volumes} are encrypted with the customer managed key {key}, which the target account {target} may not use ({why}): either {}, or set options.kmsKeyId to a key it may use",
+                key_policy_hint(target)
+            )));
+        }
+    }
+    Ok(EncryptionPlan {
+        reencrypt_with: None,
+        check: if by_key.is_empty() {
+            "no volume is encrypted: images are shared as they are".into()
+        } else {
+            format!(
+                "encrypted volumes use customer managed key(s) {} that the target account may use: images are shared as they are",
+                by_key.keys().cloned().collect::<Vec<_>>().join(", ")
+            )
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_support::{aws_error, clients_with_kms};
+    use aws_sdk_kms::operation::describe_key::{DescribeKeyError, DescribeKeyOutput};
+    use aws_sdk_kms::types::KeyMetadata;
+    use aws_smithy_mocks::{Rule, mock};
+
+    const CMK: &str =
+        "arn:aws:kms:ap-northeast-1:111111111111:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+    const EBS: &str =
+        "arn:aws:kms:ap-northeast-1:111111111111:key/0000abcd-12ab-34cd-56ef-1234567890ab";
+
+    fn plan(kms_key_id: Option<&str>) -> Plan {
+        let mut plan: Plan = serde_json::from_value(serde_json::json!({
+            "migrationId": "m-1", "region": "ap-northeast-1",
+            "service": {"accountId": "111111111111",
+                "listenerArn": "arn:aws:elasticloadbalancing:ap-northeast-1:111111111111:listener/app/main/0123456789abcdef/0123456789abcdef",
+                "targetGroupArn": "arn:aws:elasticloadbalancing:ap-northeast-1:111111111111:targetgroup/hp/0123456789abcdef"},
+            "source": {"accountId": "111111111111", "instanceIds": ["i-0123456789abcdef0"]},
+            "target": {"accountId": "222222222222", "vpcId": "vpc-0123456789abcdef0", "subnetIds": ["subnet-0123456789abcdef0"]},
+            "consistency": "live"
+        }))
+        .unwrap();
+        plan.options.kms_key_id = kms_key_id.map(str::to_string);
+        plan
+    }
+
+    fn instance(key: Option<&str>) -> InstanceFacts {
+        serde_json::from_value(serde_json::json!({
+            "instanceId": "i-0123456789abcdef0", "instanceType": "t3.small", "privateIp": "10.0.10.5",
+            "availabilityZone": "ap-northeast-1a", "imageId": "ami-1", "rootDeviceName": "/dev/sda1",
+            "state": "running", "port": 80, "tags": [],
+            "volumes": [{"volumeId": "vol-1", "deviceName": "/dev/sda1",
+                "encrypted": key.is_some(), "kmsKeyId": key}]
+        }))
+        .unwrap()
+    }
+
+    fn key(arn: &str, manager: KeyManagerType, state: KeyState) -> Rule {
+        let meta = KeyMetadata::builder()
+            .key_id(arn.rsplit('/').next().unwrap())
+            .arn(arn)
+            .key_manager(manager)
+            .key_state(state)
+            .key_usage(KeyUsageType::EncryptDecrypt)
+            .key_spec(KeySpec::SymmetricDefault)
+            .build()
+            .unwrap();
+        mock!(aws_sdk_kms::Client::describe_key).then_output(move || {
+            DescribeKeyOutput::builder()
+                .key_metadata(meta.clone())
+                .build()
+        })
+    }
+
+    fn denied() -> Rule {
+        mock!(aws_sdk_kms::Client::describe_key)
+            .then_error(|| DescribeKeyError::generic(aws_error("AccessDeniedException")))
+    }
+
+    async fn check(
+        plan: &Plan,
+        src: &[&Rule],
+        tgt: &[&Rule],
+        key: Option<&str>,
+    ) -> Result<EncryptionPlan, StepError> {
+        let src = clients_with_kms(&[], &[], &[], src);
+        let tgt = clients_with_kms(&[], &[], &[], tgt);
+        check_encryption(plan, &src, &tgt, &[instance(key)]).await
+    }
+
+    #[tokio::test]
+    async fn unencrypted_volumes_need_no_key_and_no_kms_call() {
+        let out = check(&plan(None), &[], &[], None).await.unwrap();
+        assert_eq!(out.reencrypt_with, None);
+    }
+
+    #[tokio::test]
+    async fn aws_managed_key_without_kms_key_id_is_refused_with_the_fix() {
+        let ebs = key(EBS, KeyManagerType::Aws, KeyState::Enabled);
+        let err = check(&plan(None), &[&ebs], &[], Some(EBS))
+            .await
+            .unwrap_err();
+        let StepError::InvalidPlan(msg) = err else {
+            panic!("{err:?}")
+        };
+        assert!(
+            msg.contains("AWS managed key") && msg.contains("set options.kmsKeyId"),
+            "{msg}"
+        );
+        assert!(msg.contains("vol-1"), "{msg}");
+    }
+
+    #[tokio::test]
+    async fn customer_key_the_target_may_not_use_is_refused() {
+        let cmk = key(CMK, KeyManagerType::Customer, KeyState::Enabled);
+        let no = denied();
+        let err = check(&plan(None), &[&cmk], &[&no], Some(CMK))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, StepError::InvalidPlan(m) if m.contains("222222222222") && m.contains("key policy")),
+            "{err:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn customer_key_both_may_use_shares_as_is() {
+        let cmk = key(CMK, KeyManagerType::Customer, KeyState::Enabled);
+        let seen = key(CMK, KeyManagerType::Customer, KeyState::Enabled);
+        let out = check(&plan(None), &[&cmk], &[&seen], Some(CMK))
+            .await
+            .unwrap();
+        assert_eq!(out.reencrypt_with, None);
+    }
+
+    #[tokio::test]
+    async fn kms_key_id_checked_from_both_accounts_then_used() {
+        let cmk = key(CMK, KeyManagerType::Customer, KeyState::Enabled);
+        let seen = key(CMK, KeyManagerType::Customer, KeyState::Enabled);
+        let out = check(&plan(Some(CMK)), &[&cmk], &[&seen], Some(EBS))
+            .await
+            .unwrap();
+        assert_eq!(out.reencrypt_with.as_deref(), Some(CMK));
+    }
+
+    #[tokio::test]
+    async fn kms_key_id_must_be_customer_managed_enabled_and_usable_by_target() {
+        let aws = key(CMK, KeyManagerType::Aws, KeyState::Enabled);
+        let err = check(&plan(Some(CMK)), &[&aws], &[], None)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, StepError::InvalidPlan(m) if m.contains("AWS managed")),
+            "{err:?}"
+        );
+
+        let off = key(CMK, KeyManagerType::Customer, KeyState::Disabled);
+        let err = check(&plan(Some(CMK)), &[&off], &[], None)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, StepError::InvalidPlan(m) if m.contains("Disabled")),
+            "{err:?}"
+        );
+
+        let cmk = key(CMK, KeyManagerType::Customer, KeyState::Enabled);
+        let no = denied();
+        let err = check(&plan(Some(CMK)), &[&cmk], &[&no], None)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, StepError::InvalidPlan(m) if m.contains("target account")),
+            "{err:?}"
+        );
+
+        let no = denied();
+        let err = check(&plan(Some(CMK)), &[&no], &[], None)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, StepError::InvalidPlan(m) if m.contains("source account")),
+            "{err:?}"
+        );
+    }
+}
