@@ -230,6 +230,24 @@ def test_a_gradual_cutover_moves_traffic_in_weighted_health_checked_steps(plan, 
     assert old not in forwarded and len(forwarded) == 1
 
 
+def test_targets_failing_under_real_traffic_end_the_hold_early_and_restore_the_original(plan, tmp_path):
+    # The new targets pass the probe, then fail once the first weighted step sends them
+    # traffic. The step's 30 s hold is two 15 s parts, each followed by a check: the first
+    # check ends the migration, the second is never made. (aws-local-stepfunctions enters
+    # the next iteration's Wait before the failed one ends the Map; AWS does not.)
+    before = listener_actions(plan)
+    configure(targetsUnhealthyUnderTraffic=True)
+    p = gradual(plan, steps=(10, 100))
+    p["options"]["shiftIntervalSeconds"] = 30
+    code, out, events, err = run_local(p, tmp_path)
+    assert code == 1, err
+    entered = [e["state"] for e in events if e.get("event") == "StateEntered"]
+    assert entered.count("CheckShift") == 1, entered
+    assert "unhealthy" in out["cause"] and "restored" in out["cause"]
+    assert [s["percent"] for s in shift_outputs(events)] == [10]
+    assert listener_actions(plan) == before, "the listener must forward exactly as before"
+
+
 def test_a_failure_during_a_gradual_cutover_restores_the_original_action_exactly(plan, tmp_path):
     before = listener_actions(plan)
     sources_before = source_instances(plan)

@@ -130,6 +130,19 @@ def rule_of_other_service(plan, _world):
     plan["service"]["ruleArn"] = [r["RuleArn"] for r in rules if not r["IsDefault"]][0]
 
 
+def rule_quota_reached(plan, _world):
+    """The ALB at its rules quota (100): the other listener's rules count too."""
+    elb = client("elbv2", N)
+    lb = elb.describe_load_balancers()["LoadBalancers"][0]["LoadBalancerArn"]
+    used = sum(1 for lst in elb.describe_listeners(LoadBalancerArn=lb)["Listeners"]
+               for r in elb.describe_rules(ListenerArn=lst["ListenerArn"])["Rules"] if not r["IsDefault"])
+    fixed = [{"Type": "fixed-response", "FixedResponseConfig": {"StatusCode": "404", "ContentType": "text/plain"}}]
+    other = elb.create_listener(LoadBalancerArn=lb, Protocol="HTTP", Port=8080, DefaultActions=fixed)
+    for i in range(100 - used):
+        elb.create_rule(ListenerArn=other["Listeners"][0]["ListenerArn"], Priority=100 + i, Actions=fixed,
+                        Conditions=[{"Field": "path-pattern", "Values": [f"/legacy/{i}"]}])
+
+
 def seeded(seed_kwargs, change=None):
     """A case whose world is seeded differently (encrypted volumes, a key in the plan)."""
     def apply(plan, world):
@@ -224,6 +237,7 @@ CASES = [
     ("route-to-target-points-elsewhere", conflicting_route, "Conflict", ["10.1.0.0/16", "igw-"]),
     ("ram-share-of-default-group", default_security_group, "InvalidPlan", ["default security group",
                                                                           "shareSecurityGroupWithRam"]),
+    ("alb-at-its-rules-quota", rule_quota_reached, "InvalidPlan", ["100 listener rules", "probe rule", "quota"]),
     ("role-cannot-be-assumed", denied_role, "AccessDenied", [f"role/{ROLE_NAME}", "sts:AssumeRole"]),
     # Encrypted volumes (DESIGN.md §5: default-key snapshots cannot be shared).
     ("default-key-volume-without-kms-key-id", seeded(DEFAULT_KEY), "InvalidPlan",

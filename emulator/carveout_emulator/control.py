@@ -29,6 +29,9 @@ DEFAULT_PHASES = {
     "targetInitialPolls": 0,
     # When true, targets end `unhealthy` (Target.Timeout) instead of `healthy`.
     "targetsUnhealthy": False,
+    # When true, targets turn `unhealthy` once a listener's weighted forward sends their
+    # group real traffic (a service that passes the probe and fails under load).
+    "targetsUnhealthyUnderTraffic": False,
 }
 
 

@@ -133,6 +133,10 @@ pub struct ResolvedOptions {
     /// How long each step is held, the new targets staying healthy, before the next.
     #[serde(default)]
     pub shift_interval_seconds: u32,
+    /// The hold of each step cut into waits, each followed by a health check (so an
+    /// unhealthy target ends the step early); see `routing::hold_checks`.
+    #[serde(default)]
+    pub hold_checks: Vec<u32>,
     /// consistency stop-source: maintenance answer, stop, image, restart on failure.
     #[serde(default)]
     pub stop_source: bool,

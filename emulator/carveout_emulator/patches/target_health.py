@@ -34,6 +34,28 @@ def in_use(backend: Any, arn: str) -> bool:
     return False
 
 
+def _is_probe(rule: Any) -> bool:
+    return any((c.get("Field") if isinstance(c, dict) else getattr(c, "field", None)) == "http-header"
+               for c in (rule.conditions or []))
+
+
+def real_traffic(backend: Any, arn: str) -> bool:
+    """Whether a weighted forward outside a probe rule gives the group a share of traffic."""
+    for lb in list(backend.load_balancers.values()):
+        for listener in list(lb.listeners.values()):
+            actions = list(listener.default_actions or [])
+            for rule in list(listener.rules.values()):
+                if not _is_probe(rule):
+                    actions.extend(rule.actions or [])
+            for action in actions:
+                data = getattr(action, "data", action) or {}
+                groups = (data.get("ForwardConfig") or {}).get("TargetGroups") or []
+                if len(groups) > 1 and any(
+                        g.get("TargetGroupArn") == arn and int(g.get("Weight", 1)) > 0 for g in groups):
+                    return True
+    return False
+
+
 def apply() -> None:
     if not once(sys.modules[__name__]):
         return
@@ -58,7 +80,8 @@ def apply() -> None:
                 state, reason, text = "initial", "Elb.RegistrationInProgress", (
                     "Target registration is in progress"
                 )
-            elif CONTROL.phases.get("targetsUnhealthy"):
+            elif CONTROL.phases.get("targetsUnhealthy") or (
+                    CONTROL.phases.get("targetsUnhealthyUnderTraffic") and real_traffic(self, target_group_arn)):
                 state, reason, text = "unhealthy", "Target.Timeout", "Request timed out"
             else:
                 adjusted.append(status)

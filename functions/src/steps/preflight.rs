@@ -17,6 +17,7 @@ use crate::state::{
     Facts, InstanceFacts, NetworkSide, ResolvedOptions, ServiceFacts, SubnetFacts, Tag,
     TargetGroupSettings, TargetSide, VolumeFacts,
 };
+use crate::steps::routing::is_probe_rule;
 
 use super::Context;
 
@@ -44,6 +45,7 @@ pub async fn preflight(ctx: &Context, input: serde_json::Value) -> Result<Facts,
         plan.service.target_group_arn,
         lb_sgs.join(", ")
     ));
+    checks.push(check_rule_quota(&net, &service.lb_arn, &plan.migration_id).await?);
     let instances = resolve_instances(&plan, &src, &service).await?;
     checks.push(format!(
         "{} source instance(s) running, EBS-backed, and together every target of the group",
@@ -141,6 +143,7 @@ pub async fn preflight(ctx: &Context, input: serde_json::Value) -> Result<Facts,
                 .filter(|&p| p < 100)
                 .collect(),
             shift_interval_seconds: plan.options.shift_interval_seconds,
+            hold_checks: super::routing::hold_checks(plan.options.shift_interval_seconds),
             stop_source: plan.consistency == Consistency::StopSource,
             maintenance_body: plan
                 .options
@@ -360,6 +363,73 @@ fn settings_of(group: &TargetGroup) -> Result<TargetGroupSettings, StepError> {
             .and_then(|m| m.grpc_code())
             .map(str::to_string),
     })
+}
+
+/// The probe rule is one more rule on the load balancer: refuse a plan whose ALB is at
+/// its rules quota (100 by default), counting every listener's rules but the defaults and
+/// this migration's own probe rule from an earlier run.
+async fn check_rule_quota(
+    net: &AccountClients,
+    lb_arn: &str,
+    migration_id: &str,
+) -> Result<String, StepError> {
+    const QUOTA: &str = "rules-per-application-load-balancer";
+    let limits = net
+        .elb
+        .describe_account_limits()
+        .send()
+        .await
+        .named("elasticloadbalancing:DescribeAccountLimits", &net.role_arn)?;
+    let max = limits
+        .limits()
+        .iter()
+        .find(|l| l.name() == Some(QUOTA))
+        .and_then(|l| l.max()?.parse::<usize>().ok());
+    let listeners = net
+        .elb
+        .describe_listeners()
+        .load_balancer_arn(lb_arn)
+        .send()
+        .await
+        .named("elasticloadbalancing:DescribeListeners", &net.role_arn)?;
+    let mut used = 0;
+    for arn in listeners
+        .listeners()
+        .iter()
+        .filter_map(|l| l.listener_arn())
+    {
+        let mut marker = None;
+        loop {
+            let page = net
+                .elb
+                .describe_rules()
+                .listener_arn(arn)
+                .set_marker(marker)
+                .send()
+                .await
+                .named("elasticloadbalancing:DescribeRules", &net.role_arn)?;
+            used += page
+                .rules()
+                .iter()
+                .filter(|r| r.is_default() != Some(true) && !is_probe_rule(r, migration_id))
+                .count();
+            marker = page.next_marker().map(str::to_string);
+            if marker.is_none() {
+                break;
+            }
+        }
+    }
+    match max {
+        Some(max) if used >= max => Err(StepError::invalid_plan(format!(
+            "load balancer {lb_arn} has {used} listener rules and its quota ({QUOTA}) is {max}: the probe rule that checks the new targets' health before cutover needs one more; delete an unused rule or raise the quota in Service Quotas"
+        ))),
+        Some(max) => Ok(format!(
+            "the load balancer has {used} of {max} rules: room for the probe rule"
+        )),
+        None => Ok(format!(
+            "the load balancer has {used} rules (quota {QUOTA} not reported)"
+        )),
+    }
 }
 
 async fn load_balancer(

@@ -3,7 +3,7 @@
 //! the service's forward action.
 
 use aws_sdk_elasticloadbalancingv2::types::{
-    HttpHeaderConditionConfig, Matcher, ProtocolEnum, RuleCondition, TargetDescription,
+    HttpHeaderConditionConfig, Matcher, ProtocolEnum, Rule, RuleCondition, TargetDescription,
     TargetGroupIpAddressTypeEnum, TargetTypeEnum,
 };
 
@@ -140,6 +140,17 @@ pub async fn register_targets(ctx: &Context, state: State) -> Result<Vec<String>
 }
 
 /// The probe rule of this migration on the listener, if there is one.
+/// Whether `rule` matches like this migration's probe rule (its header and migration id).
+pub fn is_probe_rule(rule: &Rule, migration_id: &str) -> bool {
+    rule.conditions().iter().any(|c| {
+        c.http_header_config().is_some_and(|h| {
+            h.http_header_name()
+                .is_some_and(|n| n.eq_ignore_ascii_case(PROBE_HEADER))
+                && h.values().iter().any(|v| v == migration_id)
+        })
+    })
+}
+
 pub async fn find_probe_rule(
     net: &AccountClients,
     listener_arn: &str,
@@ -153,14 +164,7 @@ pub async fn find_probe_rule(
         .await
         .named("elasticloadbalancing:DescribeRules", &net.role_arn)?;
     for rule in out.rules() {
-        let is_probe = rule.conditions().iter().any(|c| {
-            c.http_header_config().is_some_and(|h| {
-                h.http_header_name()
-                    .is_some_and(|n| n.eq_ignore_ascii_case(PROBE_HEADER))
-                    && h.values().iter().any(|v| v == migration_id)
-            })
-        });
-        if let (true, Some(arn)) = (is_probe, rule.rule_arn())
+        if let (true, Some(arn)) = (is_probe_rule(rule, migration_id), rule.rule_arn())
             && tagged_with(net, arn, migration_id).await?
         {
             return Ok(Some(ProbeRuleOut {
@@ -441,7 +445,24 @@ pub async fn shift_traffic(ctx: &Context, state: State) -> Result<ShiftOut, Step
     })
 }
 
-/// After a step was held: every new target must still be healthy, and the action still
+/// Health is checked at least this often while a traffic step is held…
+pub const HOLD_CHECK_SECONDS: u32 = 15;
+/// …but at most this many times per step, which keeps a long hold (up to an hour, ten
+/// steps) far below Step Functions' 25,000-event history.
+pub const MAX_HOLD_CHECKS: u32 = 20;
+
+/// The hold of one traffic step as the waits between health checks: `interval` split
+/// into the fewest parts of at most HOLD_CHECK_SECONDS (at most MAX_HOLD_CHECKS parts),
+/// summing to `interval` exactly. Always one part, so a step is checked at least once.
+pub fn hold_checks(interval: u32) -> Vec<u32> {
+    let parts = interval
+        .div_ceil(HOLD_CHECK_SECONDS)
+        .clamp(1, MAX_HOLD_CHECKS);
+    let (each, rest) = (interval / parts, interval % parts);
+    (0..parts).map(|i| each + u32::from(i < rest)).collect()
+}
+
+/// While and after a step is held: every new target must still be healthy, and the action still
 /// the step's; anything else fails the migration (and Rollback restores the original).
 pub async fn check_shift(ctx: &Context, state: State) -> Result<Vec<String>, StepError> {
     let facts = state.facts()?;
@@ -514,8 +535,21 @@ pub async fn remove_probe_rule(
 #[cfg(test)]
 mod tests {
     use super::*;
-
     use crate::aws::elb::StickinessModel;
+
+    #[test]
+    fn holds_are_cut_into_checks_of_at_most_15_s_and_at_most_20_per_step() {
+        assert_eq!(hold_checks(0), vec![0]);
+        assert_eq!(hold_checks(10), vec![10]);
+        assert_eq!(hold_checks(60), vec![15, 15, 15, 15]);
+        assert_eq!(hold_checks(40), vec![14, 13, 13]);
+        let hour = hold_checks(3600);
+        assert_eq!(hour.len(), 20);
+        assert!(hour.iter().all(|&s| s == 180));
+        for interval in [0, 1, 14, 15, 16, 299, 301, 3599, 3600] {
+            assert_eq!(hold_checks(interval).iter().sum::<u32>(), interval);
+        }
+    }
 
     fn weighted(groups: &[(&str, i32)], stickiness: Option<StickinessModel>) -> ActionModel {
         ActionModel::weighted_forward(
