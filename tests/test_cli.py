@@ -24,10 +24,12 @@ def test_plan_lists_every_check_and_the_intended_changes_in_order_and_changes_no
     before = verify.counts(verify.end_state(ENDPOINT, plan))
     proc = cli("plan", "--plan", str(path), "--endpoint", ENDPOINT)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert proc.stdout.count("✓") == 8
+    assert proc.stdout.count("✓") == 9
+    assert "room for the probe rule" in proc.stdout
     order = ["request VPC peering", "route 10.1.0.0/16", "route 10.0.0.0/16", "through RAM", "image i-",
              "security group carveout-", "launch t3.small", "IP target group", "probe rule", "cutover:"]
-    positions = [proc.stdout.index(step) for step in order]
+    changes = proc.stdout[proc.stdout.index("A migration would"):]
+    positions = [changes.index(step) for step in order]
     assert positions == sorted(positions), proc.stdout
     assert verify.counts(verify.end_state(ENDPOINT, plan)) == before
 
@@ -120,3 +122,14 @@ def test_example_and_schema_agree(tmp_path):
 
     jsonschema.validate(json.loads(plain.stdout), json.loads(cli("schema").stdout))
 
+
+
+def test_plan_says_images_are_copied_reencrypted_when_the_plan_names_a_key(tmp_path):
+    reset()
+    plan = seed(ENDPOINT, encrypted="aws-managed", kms_key=True)
+    path = tmp_path / "plan.json"
+    path.write_text(json.dumps(plan))
+    proc = cli("plan", "--plan", str(path), "--endpoint", ENDPOINT)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert f"copy it re-encrypted with {plan['options']['kmsKeyId']}, and share the copy" in proc.stdout
+    assert "images will be copied and re-encrypted" in proc.stdout

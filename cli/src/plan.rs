@@ -95,8 +95,14 @@ pub fn changes(plan: &Plan, f: &Facts) -> Vec<String> {
         ));
     }
     for i in &f.instances {
+        let share = match &f.options.kms_key_id {
+            Some(key) => format!(
+                "copy it re-encrypted with {key}, and share the copy (launch permission, snapshots)"
+            ),
+            None => "and share it (launch permission, snapshots)".to_string(),
+        };
         out.push(format!(
-            "[{s}] image {} {} and share it (launch permission, snapshots) with {t}",
+            "[{s}] image {} {}, {share} with {t}",
             i.instance_id,
             if f.options.no_reboot {
                 "without reboot"

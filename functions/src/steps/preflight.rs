@@ -233,8 +233,13 @@ async fn resolve_service(plan: &Plan, net: &AccountClients) -> Result<ResolvedSe
     let forwards: Vec<_> = original.iter().filter(|a| a.kind == "forward").collect();
     if forwards.len() != 1 || forwards[0].forwarded_groups() != vec![s.target_group_arn.as_str()] {
         let now: Vec<&str> = forwards.iter().flat_map(|a| a.forwarded_groups()).collect();
+        let maintenance = if original.iter().any(|a| a.kind == "fixed-response") {
+            " (it answers with a fixed response: if that is carveout's maintenance answer from an interrupted stop-source execution, redrive that execution, which restores the saved action on failure)"
+        } else {
+            ""
+        };
         return Err(StepError::invalid_plan(format!(
-            "{what} must forward only to service.targetGroupArn {}; it forwards to {:?}",
+            "{what} must forward only to service.targetGroupArn {}; it forwards to {:?}{maintenance}",
             s.target_group_arn, now
         )));
     }
@@ -513,8 +518,13 @@ async fn resolve_instances(
             .map(|n| n.as_str().to_string())
             .unwrap_or_default();
         if state != "running" {
+            let resume = if plan.consistency == Consistency::StopSource && state == "stopped" {
+                "; if an interrupted carveout execution of this migration stopped it, redrive that execution (aws stepfunctions redrive-execution) rather than starting a new one: it resumes with the action it saved and restores it on failure"
+            } else {
+                ""
+            };
             return Err(StepError::invalid_plan(format!(
-                "source instance {id} is {state}; carveout moves running instances"
+                "source instance {id} is {state}; carveout moves running instances{resume}"
             )));
         }
         if inst.root_device_type().map(|t| t.as_str()) != Some("ebs") {
