@@ -81,6 +81,34 @@ def test_default_key_volumes_are_copied_reencrypted_with_the_plans_key_then_shar
         "the source's volumes keep their key"
 
 
+def test_an_existing_active_peering_is_reused_and_left_in_place(plan, tmp_path):
+    # Someone peered the two VPCs before, from the target side: AWS allows one peering per
+    # pair of VPCs, so carveout must use that one (routes through it) and never delete it.
+    ec2n, ec2t = client("ec2", N), client("ec2", plan["target"]["accountId"])
+    vpc = client("elbv2", N).describe_load_balancers()["LoadBalancers"][0]["VpcId"]
+    pcx = ec2t.create_vpc_peering_connection(VpcId=plan["target"]["vpcId"], PeerVpcId=vpc, PeerOwnerId=N)[
+        "VpcPeeringConnection"]["VpcPeeringConnectionId"]
+    for _ in range(5):  # the emulator's eventual consistency (POLLING) hides it at first
+        try:
+            ec2n.accept_vpc_peering_connection(VpcPeeringConnectionId=pcx)
+            break
+        except ec2n.exceptions.ClientError:
+            continue
+    code, out, events, err = run_local(plan, tmp_path)
+    assert code == 0, err
+    live = [p for p in ec2n.describe_vpc_peering_connections()["VpcPeeringConnections"]
+            if p["Status"]["Code"] not in ("deleted", "rejected", "failed", "expired")]
+    assert [p["VpcPeeringConnectionId"] for p in live] == [pcx], "no second peering"
+    assert not any(t["Key"].startswith("carveout:") for t in live[0].get("Tags", [])), "not claimed as ours"
+    for ec2, vpc_id in ((ec2n, vpc), (ec2t, plan["target"]["vpcId"])):
+        routes = [r for t in ec2.describe_route_tables(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])["RouteTables"]
+                  for r in t["Routes"] if r.get("VpcPeeringConnectionId")]
+        assert routes and all(r["VpcPeeringConnectionId"] == pcx for r in routes)
+    assert "vpc-peering-connection" not in {c["kind"] for c in out["created"]}, "cleanup must never remove it"
+    checks = [r for r in verify.check(ENDPOINT, plan) if not r[1] and "peering" not in r[0] and "route" not in r[0]]
+    assert not checks, checks
+
+
 def test_running_the_same_plan_again_creates_nothing_new(plan, tmp_path):
     code, first, _, err = run_local(plan, tmp_path)
     assert code == 0, err

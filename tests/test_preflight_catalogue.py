@@ -130,6 +130,11 @@ def rule_of_other_service(plan, _world):
     plan["service"]["ruleArn"] = [r["RuleArn"] for r in rules if not r["IsDefault"]][0]
 
 
+def pending_peering_by_someone_else(plan, _world):
+    vpc = client("elbv2", N).describe_load_balancers()["LoadBalancers"][0]["VpcId"]
+    client("ec2", N).create_vpc_peering_connection(VpcId=vpc, PeerVpcId=plan["target"]["vpcId"], PeerOwnerId=T)
+
+
 def rule_quota_reached(plan, _world):
     """The ALB at its rules quota (100): the other listener's rules count too."""
     elb = client("elbv2", N)
@@ -234,6 +239,8 @@ CASES = [
     ("target-vpc-not-found", missing_vpc, "InvalidPlan", ["vpc-0123456789abcdef0", "does not exist"]),
     ("target-subnet-not-found", missing_subnet, "InvalidPlan", ["subnet-0123456789abcdef0"]),
     ("target-subnet-in-another-vpc", subnet_elsewhere, "InvalidPlan", ["not in target.vpcId"]),
+    ("peering-pending-by-someone-else", pending_peering_by_someone_else, "Conflict",
+     ["pending-acceptance", "one peering per pair of VPCs", "accept it"]),
     ("route-to-target-points-elsewhere", conflicting_route, "Conflict", ["10.1.0.0/16", "igw-"]),
     ("ram-share-of-default-group", default_security_group, "InvalidPlan", ["default security group",
                                                                           "shareSecurityGroupWithRam"]),

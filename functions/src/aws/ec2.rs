@@ -1,7 +1,7 @@
 //! EC2 lookups shared by several steps: tags, VPC CIDRs, the route tables of subnets.
 
 use aws_sdk_ec2 as ec2;
-use ec2::types::{Filter, ResourceType, RouteTable, Tag, TagSpecification};
+use ec2::types::{Filter, ResourceType, RouteTable, Tag, TagSpecification, VpcPeeringConnection};
 
 use crate::accounts::AccountClients;
 use crate::error::{SdkResultExt, StepError};
@@ -156,6 +156,50 @@ pub async fn route_tables_of_subnets(
 }
 
 /// Where a route table sends `cidr` today, if anywhere: the route's target id.
+/// Peering states after which a connection no longer counts (AWS keeps showing them).
+pub const PEERING_TERMINAL: [&str; 4] = ["deleted", "rejected", "failed", "expired"];
+
+/// Accepted peerings (active, or provisioning on the way to active): reusable.
+pub const PEERING_ACCEPTED: [&str; 2] = ["active", "provisioning"];
+
+pub fn peering_status(p: &VpcPeeringConnection) -> String {
+    p.status()
+        .and_then(|s| s.code())
+        .map(|c| c.as_str().to_string())
+        .unwrap_or_default()
+}
+
+/// Peerings between two VPCs that are, or may become, usable, requested from either
+/// side: AWS allows one such connection per pair of VPCs.
+pub async fn peerings_between(
+    clients: &AccountClients,
+    vpc_a: &str,
+    vpc_b: &str,
+) -> Result<Vec<VpcPeeringConnection>, StepError> {
+    let mut found = Vec::new();
+    for (requester, accepter) in [(vpc_a, vpc_b), (vpc_b, vpc_a)] {
+        let out = clients
+            .ec2
+            .describe_vpc_peering_connections()
+            .filters(filter("requester-vpc-info.vpc-id", &[requester]))
+            .filters(filter("accepter-vpc-info.vpc-id", &[accepter]))
+            .send()
+            .await
+            .named("ec2:DescribeVpcPeeringConnections", &clients.role_arn)?;
+        found.extend(
+            out.vpc_peering_connections()
+                .iter()
+                .filter(|p| {
+                    p.requester_vpc_info().and_then(|v| v.vpc_id()) == Some(requester)
+                        && p.accepter_vpc_info().and_then(|v| v.vpc_id()) == Some(accepter)
+                        && !PEERING_TERMINAL.contains(&peering_status(p).as_str())
+                })
+                .cloned(),
+        );
+    }
+    Ok(found)
+}
+
 pub fn route_target(table: &RouteTable, cidr: &str) -> Option<String> {
     table
         .routes()

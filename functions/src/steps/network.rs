@@ -4,7 +4,10 @@
 use aws_sdk_ec2::types::{ResourceType, VpcPeeringConnection};
 
 use crate::accounts::AccountClients;
-use crate::aws::ec2::{filter, has_tag, migration_filter, route_target, tag_spec, tags};
+use crate::aws::ec2::{
+    PEERING_ACCEPTED, PEERING_TERMINAL, has_tag, migration_filter, peering_status as status,
+    peerings_between, route_target, tag_spec, tags,
+};
 use crate::aws::ram::find_share;
 use crate::error::{SdkResultExt, StepError};
 use crate::idiom::{Poll, find_or_create, poll_once};
@@ -14,43 +17,13 @@ use crate::state::{PeeringOut, RouteOut, ShareOut, State};
 
 use super::Context;
 
-const TERMINAL: [&str; 4] = ["deleted", "rejected", "failed", "expired"];
-
-fn status(p: &VpcPeeringConnection) -> String {
-    p.status()
-        .and_then(|s| s.code())
-        .map(|c| c.as_str().to_string())
-        .unwrap_or_default()
-}
-
-/// Peerings between the two VPCs that are, or may become, usable.
+/// Peerings between the two VPCs that are, or may become, usable (either direction).
 async fn live_peerings(
     state: &State,
     net: &AccountClients,
 ) -> Result<Vec<VpcPeeringConnection>, StepError> {
     let facts = state.facts()?;
-    let out = net
-        .ec2
-        .describe_vpc_peering_connections()
-        .filters(filter(
-            "requester-vpc-info.vpc-id",
-            &[&facts.network.vpc_id],
-        ))
-        .filters(filter("accepter-vpc-info.vpc-id", &[&facts.target.vpc_id]))
-        .send()
-        .await
-        .named("ec2:DescribeVpcPeeringConnections", &net.role_arn)?;
-    Ok(out
-        .vpc_peering_connections()
-        .iter()
-        .filter(|p| {
-            p.requester_vpc_info().and_then(|v| v.vpc_id()) == Some(facts.network.vpc_id.as_str())
-                && p.accepter_vpc_info().and_then(|v| v.vpc_id())
-                    == Some(facts.target.vpc_id.as_str())
-                && !TERMINAL.contains(&status(p).as_str())
-        })
-        .cloned()
-        .collect())
+    peerings_between(net, &facts.network.vpc_id, &facts.target.vpc_id).await
 }
 
 pub async fn create_peering(ctx: &Context, state: State) -> Result<PeeringOut, StepError> {
@@ -63,9 +36,11 @@ pub async fn create_peering(ctx: &Context, state: State) -> Result<PeeringOut, S
         || async {
             let live = live_peerings(&state, &net).await?;
             let ours = live.iter().find(|p| has_tag(p.tags(), MIGRATION_TAG, id));
-            // An active peering of the same two VPCs made by someone else is reused, and
+            // An accepted peering of the same two VPCs made by someone else is reused, and
             // remembered as not ours (cleanup must never delete it).
-            let other = live.iter().find(|p| status(p) == "active");
+            let other = live
+                .iter()
+                .find(|p| PEERING_ACCEPTED.contains(&status(p).as_str()));
             Ok(ours
                 .map(|p| (p, false))
                 .or(other.map(|p| (p, true)))
@@ -150,7 +125,7 @@ pub async fn accept_peering(ctx: &Context, state: State) -> Result<PeeringOut, S
                 Err(f) => return Err(f.into()),
             }
         }
-        Some(s) if TERMINAL.contains(&s) => {
+        Some(s) if PEERING_TERMINAL.contains(&s) => {
             return Err(StepError::ResourceFailed(format!("peering {pcx} is {s}")));
         }
         Some(_) => tracing::info!(pcx, "already accepted"),
@@ -181,7 +156,7 @@ pub async fn wait_peering_active(ctx: &Context, state: State) -> Result<PeeringO
         .named("ec2:DescribeVpcPeeringConnections", &net.role_arn)?;
     let observed = match out.vpc_peering_connections().first().map(status).as_deref() {
         Some("active") => Poll::Ready(peering.clone()),
-        Some(s) if TERMINAL.contains(&s) => Poll::Failed(s.to_string()),
+        Some(s) if PEERING_TERMINAL.contains(&s) => Poll::Failed(s.to_string()),
         Some(s) => Poll::Pending(s.to_string()),
         None => Poll::Failed("it no longer exists".into()),
     };
@@ -381,7 +356,7 @@ pub async fn tagged_peerings(
         .iter()
         .filter(|p| {
             has_tag(p.tags(), MIGRATION_TAG, migration_id)
-                && !TERMINAL.contains(&status(p).as_str())
+                && !PEERING_TERMINAL.contains(&status(p).as_str())
         })
         .filter_map(|p| p.vpc_peering_connection_id().map(str::to_string))
         .collect())

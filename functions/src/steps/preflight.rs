@@ -6,7 +6,10 @@ use std::collections::BTreeSet;
 use aws_sdk_elasticloadbalancingv2::types::TargetGroup;
 
 use crate::accounts::{AccountClients, Accounts};
-use crate::aws::ec2::{cidrs_overlap, route_tables_of_subnets, route_target, vpc_cidrs};
+use crate::aws::ec2::{
+    PEERING_ACCEPTED, cidrs_overlap, has_tag, peering_status, peerings_between,
+    route_tables_of_subnets, route_target, vpc_cidrs,
+};
 use crate::aws::elb::{
     ActionModel, actions_from_sdk, expand_forward, find_target_group, target_health,
 };
@@ -93,6 +96,9 @@ pub async fn preflight(ctx: &Context, input: serde_json::Value) -> Result<Facts,
         }
     }
 
+    checks.push(
+        check_existing_peering(&net, &lb_vpc, &plan.target.vpc_id, &plan.migration_id).await?,
+    );
     checks.push(format!(
         "CIDRs do not overlap ({} / {}) and no route sends them elsewhere",
         net_cidrs.join(", "),
@@ -368,6 +374,48 @@ fn settings_of(group: &TargetGroup) -> Result<TargetGroupSettings, StepError> {
             .and_then(|m| m.grpc_code())
             .map(str::to_string),
     })
+}
+
+/// AWS allows one peering per pair of VPCs: an accepted one (either direction) is reused and
+/// never deleted by carveout; one still being set up by someone else blocks the migration.
+async fn check_existing_peering(
+    net: &AccountClients,
+    network_vpc: &str,
+    target_vpc: &str,
+    migration_id: &str,
+) -> Result<String, StepError> {
+    let found = peerings_between(net, network_vpc, target_vpc).await?;
+    let id = |p: &aws_sdk_ec2::types::VpcPeeringConnection| {
+        p.vpc_peering_connection_id()
+            .unwrap_or_default()
+            .to_string()
+    };
+    if let Some(p) = found
+        .iter()
+        .find(|p| has_tag(p.tags(), names::MIGRATION_TAG, migration_id))
+    {
+        return Ok(format!(
+            "peering {} of this migration exists (a re-run)",
+            id(p)
+        ));
+    }
+    if let Some(p) = found
+        .iter()
+        .find(|p| PEERING_ACCEPTED.contains(&peering_status(p).as_str()))
+    {
+        return Ok(format!(
+            "the VPCs are already peered by {}: it will be reused and left in place",
+            id(p)
+        ));
+    }
+    if let Some(p) = found.first() {
+        return Err(StepError::conflict(format!(
+            "VPC peering {} between {network_vpc} and {target_vpc} is {}, and this migration did not make it: AWS allows one peering per pair of VPCs; accept it (carveout then reuses it) or delete it, and run again",
+            id(p),
+            peering_status(p)
+        )));
+    }
+    Ok("the VPCs are not peered yet: a peering will be requested".into())
 }
 
 /// The probe rule is one more rule on the load balancer: refuse a plan whose ALB is at
