@@ -233,6 +233,8 @@ CASES = [
     ("instance-not-found", setp(["source", "instanceIds"], ["i-0123456789abcdef0"]), "InvalidPlan",
      ["i-0123456789abcdef0"]),
     ("instance-not-running", stopped_source, "InvalidPlan", ["is stopped", "running"]),
+    ("instance-store-volumes", seeded({"instance_type": "m5d.large"}), "InvalidPlan",
+     ["instance store", "m5d.large: 75 GB", "options.allowInstanceStoreDataLoss"]),
     ("instance-not-in-group", unregistered_instance, "InvalidPlan", ["not registered"]),
     ("group-serves-other-instances", group_serves_others, "InvalidPlan", ["also serves", "own rule"]),
     ("overlapping-cidrs", "overlap", "InvalidPlan", ["10.0.0.0/16", "overlaps"]),

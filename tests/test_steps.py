@@ -176,3 +176,13 @@ def test_copy_image_reencrypts_once_and_the_copy_is_what_gets_shared():
     shared = twice("share-image", it)
     assert shared["imageId"] == copy["imageId"]
     assert client("ec2", T).describe_images(ImageIds=[copy["imageId"]])["Images"]
+
+
+def test_instance_store_data_loss_needs_the_plan_to_say_so():
+    reset()
+    plan = seed(ENDPOINT, instance_type="m5d.large")
+    refused = step("preflight", {"plan": plan})
+    assert refused["errorType"] == "CarveOut.InvalidPlan" and "instance store" in refused["errorMessage"]
+    plan["options"]["allowInstanceStoreDataLoss"] = True
+    facts = ok("preflight", {"plan": plan})
+    assert any("left behind" in c for c in facts["checks"]), facts["checks"]

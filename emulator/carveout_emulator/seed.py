@@ -59,13 +59,15 @@ def seed(
     instances_per_service: int = 1,
     encrypted: str | None = None,
     kms_key: bool = False,
+    instance_type: str = "t3.small",
 ) -> dict[str, Any]:
     """Seeds the topology and returns the plan that moves `move`.
 
     `encrypted`: the moved instances' root volumes are encrypted, with the account's EBS
     default key (`"aws-managed"`, which cannot be shared) or with a customer managed key
     the target account may use (`"cmk"`). `kms_key`: a customer managed key usable by
-    both accounts is created and named in the plan's options.kmsKeyId.
+    both accounts is created and named in the plan's options.kmsKeyId. `instance_type`:
+    the moved instances' type (m5d.large has an instance store volume).
     """
     net = session(endpoint, NETWORK_ACCOUNT)
     ec2 = net.client("ec2", endpoint_url=endpoint)
@@ -118,7 +120,8 @@ def seed(
         # The moved services may run several instances (the benchmark's scale runs).
         count = instances_per_service if name in move else 1
         instances[name] = [inst["InstanceId"] for inst in ec2.run_instances(
-            ImageId=image, InstanceType="t3.small", MinCount=count, MaxCount=count,
+            ImageId=image, InstanceType=instance_type if name in move else "t3.small",
+            MinCount=count, MaxCount=count,
             SubnetId=private[i % 2], SecurityGroupIds=[web_sg],
             **({"BlockDeviceMappings": root} if root and name in move else {}),
             TagSpecifications=[{"ResourceType": "instance",

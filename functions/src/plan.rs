@@ -131,6 +131,11 @@ pub struct Options {
     #[serde(default)]
     #[schemars(pattern(KMS_KEY_ARN))]
     pub kms_key_id: Option<String>,
+    /// The source instances' instance store volumes (types like m5d) hold nothing that must
+    /// survive (scratch space, caches). An image never contains instance store data, so by
+    /// default Preflight refuses such instances.
+    #[serde(default)]
+    pub allow_instance_store_data_loss: bool,
     /// Instance type of the new instances; default: the source instance's type.
     #[serde(default)]
     #[schemars(pattern(INSTANCE_TYPE))]
@@ -145,6 +150,7 @@ impl Default for Options {
             shift_interval_seconds: default_shift_interval(),
             maintenance_body: None,
             kms_key_id: None,
+            allow_instance_store_data_loss: false,
             instance_type: None,
         }
     }

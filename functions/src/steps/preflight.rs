@@ -109,6 +109,7 @@ pub async fn preflight(ctx: &Context, input: serde_json::Value) -> Result<Facts,
         check_shareable(&net, &lb_sgs, net_default).await?;
         checks.push("the ALB's security groups can be shared with RAM".into());
     }
+    checks.push(check_instance_store(&plan, &src, &instances).await?);
     let encryption = super::encryption::check_encryption(&plan, &src, &tgt, &instances).await?;
     checks.push(encryption.check);
 
@@ -374,6 +375,61 @@ fn settings_of(group: &TargetGroup) -> Result<TargetGroupSettings, StepError> {
             .and_then(|m| m.grpc_code())
             .map(str::to_string),
     })
+}
+
+/// An image holds the EBS volumes only: data on instance store volumes (always attached
+/// to types like m5d) would not reach the new instances. Refused unless the plan says it
+/// is scratch data.
+async fn check_instance_store(
+    plan: &Plan,
+    src: &AccountClients,
+    instances: &[InstanceFacts],
+) -> Result<String, StepError> {
+    let types: BTreeSet<&str> = instances.iter().map(|i| i.instance_type.as_str()).collect();
+    let out = src
+        .ec2
+        .describe_instance_types()
+        .set_instance_types(Some(types.iter().map(|t| (*t).into()).collect()))
+        .send()
+        .await
+        .named("ec2:DescribeInstanceTypes", &src.role_arn)?;
+    // Instance type -> instance store size (GB), for the types that have one.
+    let store: std::collections::BTreeMap<String, i64> = out
+        .instance_types()
+        .iter()
+        .filter(|t| t.instance_storage_supported() == Some(true))
+        .filter_map(|t| {
+            let size = t.instance_storage_info().and_then(|i| i.total_size_in_gb());
+            Some((
+                t.instance_type()?.as_str().to_string(),
+                size.unwrap_or_default(),
+            ))
+        })
+        .collect();
+    if store.is_empty() {
+        return Ok("no source instance type has instance store volumes".into());
+    }
+    let with_store: Vec<String> = store
+        .iter()
+        .map(|(t, gb)| format!("{t}: {gb} GB"))
+        .collect();
+    let affected: Vec<&str> = instances
+        .iter()
+        .filter(|i| store.contains_key(&i.instance_type))
+        .map(|i| i.instance_id.as_str())
+        .collect();
+    if plan.options.allow_instance_store_data_loss {
+        return Ok(format!(
+            "instance store volumes of {} ({}) are left behind, as options.allowInstanceStoreDataLoss says",
+            affected.join(", "),
+            with_store.join(", ")
+        ));
+    }
+    Err(StepError::invalid_plan(format!(
+        "source instance(s) {} have instance store volumes ({}): an image does not contain them, so their data would not reach the new instances; move what must survive to EBS, or set options.allowInstanceStoreDataLoss to true if it is only scratch space",
+        affected.join(", "),
+        with_store.join(", ")
+    )))
 }
 
 /// AWS allows one peering per pair of VPCs: an accepted one (either direction) is reused and
