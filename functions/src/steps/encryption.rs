@@ -265,43 +265,26 @@ mod tests {
         assert_eq!(out.reencrypt_with.as_deref(), Some(CMK));
     }
 
+    /// The check refuses with InvalidPlan and a message containing `word`.
+    async fn refused(plan: &Plan, src: &[&Rule], tgt: &[&Rule], word: &str) {
+        match check(plan, src, tgt, None).await {
+            Err(StepError::InvalidPlan(m)) => assert!(m.contains(word), "{word:?} not in {m}"),
+            other => panic!("expected InvalidPlan with {word:?}, got {other:?}"),
+        }
+    }
+
     #[tokio::test]
-    async fn kms_key_id_must_be_customer_managed_enabled_and_usable_by_target() {
+    async fn kms_key_id_must_be_customer_managed_enabled_and_usable_by_both() {
+        let with_key = plan(Some(CMK));
         let aws = key(CMK, KeyManagerType::Aws, KeyState::Enabled);
-        let err = check(&plan(Some(CMK)), &[&aws], &[], None)
-            .await
-            .unwrap_err();
-        assert!(
-            matches!(&err, StepError::InvalidPlan(m) if m.contains("AWS managed")),
-            "{err:?}"
-        );
-
+        refused(&with_key, &[&aws], &[], "AWS managed").await;
         let off = key(CMK, KeyManagerType::Customer, KeyState::Disabled);
-        let err = check(&plan(Some(CMK)), &[&off], &[], None)
-            .await
-            .unwrap_err();
-        assert!(
-            matches!(&err, StepError::InvalidPlan(m) if m.contains("Disabled")),
-            "{err:?}"
+        refused(&with_key, &[&off], &[], "Disabled").await;
+        let (cmk, no) = (
+            key(CMK, KeyManagerType::Customer, KeyState::Enabled),
+            denied(),
         );
-
-        let cmk = key(CMK, KeyManagerType::Customer, KeyState::Enabled);
-        let no = denied();
-        let err = check(&plan(Some(CMK)), &[&cmk], &[&no], None)
-            .await
-            .unwrap_err();
-        assert!(
-            matches!(&err, StepError::InvalidPlan(m) if m.contains("target account")),
-            "{err:?}"
-        );
-
-        let no = denied();
-        let err = check(&plan(Some(CMK)), &[&no], &[], None)
-            .await
-            .unwrap_err();
-        assert!(
-            matches!(&err, StepError::InvalidPlan(m) if m.contains("source account")),
-            "{err:?}"
-        );
+        refused(&with_key, &[&cmk], &[&no], "target account").await;
+        refused(&with_key, &[&denied()], &[], "source account").await;
     }
 }

@@ -6,6 +6,8 @@
 //! With options.kmsKeyId the image is copied with every snapshot re-encrypted under that
 //! key, and the copy is what gets shared and launched.
 
+use std::future::Future;
+
 use aws_sdk_ec2::types::{
     CreateVolumePermission, CreateVolumePermissionModifications, LaunchPermission,
     LaunchPermissionModifications, ResourceType,
@@ -13,7 +15,7 @@ use aws_sdk_ec2::types::{
 
 use crate::accounts::AccountClients;
 use crate::aws::ec2::{filter, has_tag, migration_filter, tag_spec, tags};
-use crate::error::{SdkResultExt, StepError};
+use crate::error::{AwsFailure, SdkResultExt, StepError};
 use crate::idiom::{Poll, find_or_create, poll_once};
 use crate::names::{self, MIGRATION_TAG, SOURCE_INSTANCE_TAG};
 use crate::state::{ImageOut, State};
@@ -26,18 +28,13 @@ pub async fn create_image(ctx: &Context, state: State) -> Result<ImageOut, StepE
     let src = ctx.source(&state).await?;
     let id = &state.plan.migration_id;
     let name = names::image(id, &source.instance_id);
-    let to_out = |image_id: &str| ImageOut {
-        source_instance_id: source.instance_id.clone(),
-        image_id: image_id.to_string(),
-        snapshot_ids: Vec::new(),
-        copied_from: None,
-    };
-    let ensured = find_or_create(
+    let image_id = ensure_image(
+        &src,
+        id,
+        &name,
         &format!("image of {}", source.instance_id),
-        || async { Ok(own_image_named(&src, id, &name).await?.map(|i| to_out(&i))) },
         || async {
-            let out = src
-                .ec2
+            src.ec2
                 .create_image()
                 .instance_id(&source.instance_id)
                 .name(&name)
@@ -50,9 +47,39 @@ pub async fn create_image(ctx: &Context, state: State) -> Result<ImageOut, StepE
                 ))
                 .send()
                 .await
-                .named("ec2:CreateImage", &src.role_arn);
-            match out {
-                Ok(out) => Ok(out.image_id().map(to_out)),
+                .named("ec2:CreateImage", &src.role_arn)
+                .map(|out| out.image_id().map(str::to_string))
+        },
+    )
+    .await?;
+    Ok(ImageOut {
+        source_instance_id: source.instance_id.clone(),
+        image_id,
+        snapshot_ids: Vec::new(),
+        copied_from: None,
+    })
+}
+
+/// The one "find or create" of both image steps: this migration's image by its
+/// deterministic name, else `make` it (`InvalidAMIName.Duplicate`: another run won the
+/// race, look again).
+async fn ensure_image<M, MF>(
+    src: &AccountClients,
+    migration_id: &str,
+    name: &str,
+    what: &str,
+    make: M,
+) -> Result<String, StepError>
+where
+    M: FnOnce() -> MF,
+    MF: Future<Output = Result<Option<String>, AwsFailure>>,
+{
+    let ensured = find_or_create(
+        what,
+        || own_image_named(src, migration_id, name),
+        || async {
+            match make().await {
+                Ok(image_id) => Ok(image_id),
                 Err(f) if f.is("InvalidAMIName.Duplicate") => Ok(None),
                 Err(f) => Err(f.into()),
             }
@@ -101,12 +128,6 @@ pub async fn copy_image(ctx: &Context, state: State) -> Result<ImageOut, StepErr
     let id = &state.plan.migration_id;
     tag_snapshots(&src, id, image).await?;
     let name = names::reencrypted_image(id, &image.source_instance_id);
-    let to_out = |copy: &str| ImageOut {
-        source_instance_id: image.source_instance_id.clone(),
-        image_id: copy.to_string(),
-        snapshot_ids: Vec::new(),
-        copied_from: Some(image.image_id.clone()),
-    };
     let tagged = |kind| {
         tag_spec(
             kind,
@@ -114,37 +135,34 @@ pub async fn copy_image(ctx: &Context, state: State) -> Result<ImageOut, StepErr
             &[(SOURCE_INSTANCE_TAG, &image.source_instance_id)],
         )
     };
-    let ensured = find_or_create(
-        &format!("re-encrypted copy of {}", image.image_id),
-        || async { Ok(own_image_named(&src, id, &name).await?.map(|i| to_out(&i))) },
-        || async {
-            let out = src
-                .ec2
-                .copy_image()
-                .source_image_id(&image.image_id)
-                .source_region(&state.plan.region)
-                .name(&name)
-                .description(format!(
-                    "carveout {id}: {} re-encrypted with {key}",
-                    image.image_id
-                ))
-                .encrypted(true)
-                .kms_key_id(key)
-                .client_token(names::copy_token(id, &image.source_instance_id))
-                .tag_specifications(tagged(ResourceType::Image))
-                .tag_specifications(tagged(ResourceType::Snapshot))
-                .send()
-                .await
-                .named("ec2:CopyImage", &src.role_arn);
-            match out {
-                Ok(out) => Ok(out.image_id().map(to_out)),
-                Err(f) if f.is("InvalidAMIName.Duplicate") => Ok(None),
-                Err(f) => Err(f.into()),
-            }
-        },
-    )
+    let what = format!("re-encrypted copy of {}", image.image_id);
+    let copy_id = ensure_image(&src, id, &name, &what, || async {
+        src.ec2
+            .copy_image()
+            .source_image_id(&image.image_id)
+            .source_region(&state.plan.region)
+            .name(&name)
+            .description(format!(
+                "carveout {id}: {} re-encrypted with {key}",
+                image.image_id
+            ))
+            .encrypted(true)
+            .kms_key_id(key)
+            .client_token(names::copy_token(id, &image.source_instance_id))
+            .tag_specifications(tagged(ResourceType::Image))
+            .tag_specifications(tagged(ResourceType::Snapshot))
+            .send()
+            .await
+            .named("ec2:CopyImage", &src.role_arn)
+            .map(|out| out.image_id().map(str::to_string))
+    })
     .await?;
-    Ok(ensured.value)
+    Ok(ImageOut {
+        source_instance_id: image.source_instance_id.clone(),
+        image_id: copy_id,
+        snapshot_ids: Vec::new(),
+        copied_from: Some(image.image_id.clone()),
+    })
 }
 
 /// Tags an image's snapshots with the migration: CreateImage cannot tag them everywhere
