@@ -10,6 +10,7 @@ from typing import Any, Callable, Iterable
 from urllib.parse import parse_qs
 
 from .control import CONTROL, Fault
+from .recorder import RECORDER
 from .throttling import THROTTLING
 
 _SCOPE = re.compile(r"Credential=[^/]+/\d{8}/[^/]+/([^/]+)/aws4_request")
@@ -86,6 +87,13 @@ class CarveoutMiddleware:
         length = int(environ.get("CONTENT_LENGTH") or 0)
         body = environ["wsgi.input"].read(length) if length else b""
         environ["wsgi.input"] = io.BytesIO(body)
+        if RECORDER.enabled:
+            return RECORDER.around(environ, body, _action(environ, body), start_response,
+                                   lambda respond: self._serve(environ, body, respond))
+        return self._serve(environ, body, start_response)
+
+    def _serve(self, environ: dict[str, Any], body: bytes, start_response: Any) -> Iterable[bytes]:
+        """An AWS API request: injected faults and throttling, else moto."""
         service = _service(environ)
         action = _action(environ, body).lower()
 

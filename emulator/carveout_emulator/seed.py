@@ -33,7 +33,7 @@ def session(endpoint: str, account: str, region: str = REGION) -> boto3.Session:
         aws_access_key_id="test", aws_secret_access_key="test",
     )
     creds = base.assume_role(
-        RoleArn=f"arn:aws:iam::{account}:role/{ROLE_NAME}", RoleSessionName="carveout-seed"
+        RoleArn=f"arn:aws:iam::{account}:role/{ROLE_NAME}", RoleSessionName="test-setup"
     )["Credentials"]
     return boto3.Session(
         aws_access_key_id=creds["AccessKeyId"],
