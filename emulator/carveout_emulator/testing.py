@@ -61,7 +61,9 @@ def step(name: str, payload: dict[str, Any]) -> dict[str, Any]:
     does: JSON in, JSON out."""
     env = dict(os.environ, AWS_ENDPOINT_URL=ENDPOINT, AWS_ACCESS_KEY_ID="test",
                AWS_SECRET_ACCESS_KEY="test", AWS_REGION=payload.get("plan", payload).get("region", REGION),
-               AWS_EC2_METADATA_DISABLED="true", RUST_LOG="warn")
+               AWS_EC2_METADATA_DISABLED="true", RUST_LOG="warn",
+               # The recorder (CARVEOUT_RECORD_REQUESTS) names the step from the user agent.
+               AWS_SDK_UA_APP_ID=f"carveout-step-{name}")
     proc = subprocess.run([str(BIN_DIR / "carveout-lambda"), name], input=json.dumps(payload), capture_output=True,
                           text=True, env=env, timeout=60, check=False)
     assert proc.returncode == 0, proc.stderr
@@ -76,6 +78,7 @@ def run_local(plan: dict[str, Any], tmp: Path) -> tuple[int, dict[str, Any], lis
         [str(BIN_DIR / "carveout"), "local", "--plan", str(plan_file), "--endpoint", ENDPOINT,
          "--events", str(events_file)],
         capture_output=True, text=True, timeout=300, cwd=ROOT, check=False,
+        env=dict(os.environ, AWS_SDK_UA_APP_ID="carveout-local"),
     )
     events = [json.loads(line) for line in events_file.read_text().splitlines()] if events_file.exists() else []
     return proc.returncode, json.loads(proc.stdout or "null"), events, proc.stderr
@@ -97,7 +100,8 @@ def emulator_running() -> None:
 
 def cli(*args: str, timeout: int = 120) -> subprocess.CompletedProcess:
     """The carveout command, against the emulator's region and endpoint where it applies."""
-    env = dict(os.environ, AWS_REGION=REGION, AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test")
+    env = dict(os.environ, AWS_REGION=REGION, AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test",
+               AWS_SDK_UA_APP_ID="carveout-cli")
     env.pop("CARVEOUT_STATE_MACHINE_ARN", None)
     return subprocess.run([str(BIN_DIR / "carveout"), *args], capture_output=True, text=True, env=env,
                           timeout=timeout, cwd=ROOT, check=False)

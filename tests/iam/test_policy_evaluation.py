@@ -1,0 +1,100 @@
+"""The IAM evaluation itself, on a small fixed recording (tests/iam/fixtures/recording.jsonl):
+it allows what the member role allows, and denies when the role is mutated the way real
+mistakes look (a tag key that differs from the code's, an action left out). The trust
+policy admits carveout's function roles only."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import iam_eval
+from iam_policies import ROOT, load_template
+
+FIXTURE = Path(__file__).parent / "fixtures/recording.jsonl"
+TARGET = "222222222222"
+
+
+def _statement(template: dict[str, Any], sid: str) -> dict[str, Any]:
+    for policy in template["Resources"]["ExecutionRole"]["Properties"]["Policies"]:
+        for statement in policy["PolicyDocument"]["Statement"]:
+            if statement.get("Sid") == sid:
+                return statement
+    raise AssertionError(f"no statement {sid} in templates/member-role.yaml")
+
+
+def _member_template() -> dict[str, Any]:
+    return copy.deepcopy(load_template(ROOT / "templates/member-role.yaml"))
+
+
+def _denied(template: dict[str, Any] | None) -> list[iam_eval.Simulation]:
+    result = iam_eval.evaluate(iam_eval.load_recording(FIXTURE), template)
+    assert not result.unrepresentable, result.unrepresentable
+    return result.denied
+
+
+def test_fixed_recording_is_allowed_by_the_member_role():
+    """Snapshot tags with the code's keys, a share of a tagged image, both RAM halves of the
+    security-group share and the assume-role are all allowed by the template as it is."""
+    denied = _denied(None)
+    assert not denied, "\n".join(iam_eval.explain_denial(s) for s in denied)
+
+
+def test_a_tag_key_differing_from_the_code_is_denied():
+    """ForAllValues:StringEquals on aws:TagKeys: one key the code uses missing from the list
+    (the original `carveout:source-instance` fault) denies CreateTags on the snapshot."""
+    template = _member_template()
+    statement = _statement(template, "TagSnapshotsAndAcceptedPeering")
+    keys = statement["Condition"]["ForAllValues:StringEquals"]["aws:TagKeys"]
+    statement["Condition"]["ForAllValues:StringEquals"]["aws:TagKeys"] = [
+        "carveout:source-instance" if k == "carveout:source-instance-id" else k for k in keys]
+    denied = _denied(template)
+    assert [(s.auth.action, s.auth.resource.split("/")[-1]) for s in denied] == [
+        ("ec2:CreateTags", "snap-0123456789abcdef0")]
+    assert "carveout:source-instance-id" in iam_eval.explain_denial(denied[0])
+
+
+def test_an_action_left_out_is_denied():
+    """Without ec2:ModifyImageAttribute the image share is denied, and only that."""
+    template = _member_template()
+    statement = _statement(template, "ShareAndRemoveOwnImages")
+    statement["Action"] = [a for a in statement["Action"] if a != "ec2:ModifyImageAttribute"]
+    denied = _denied(template)
+    assert [s.auth.action for s in denied] == ["ec2:ModifyImageAttribute"]
+
+
+def test_sharing_outside_the_organization_is_denied():
+    """The RAM halves: external principals allowed (the only way to name an account outside
+    the organization) or the whole organization as principal is denied, while the resource
+    half alone never admits a principal."""
+    records = iam_eval.load_recording(FIXTURE)
+    share = next(r for r in records if r["service"] == "ram")
+    outside = copy.deepcopy(share)
+    outside["parameters"].update(principals=["999999999999"], allowExternalPrincipals=True)
+    whole_org = copy.deepcopy(share)
+    whole_org["parameters"]["principals"] = ["arn:aws:organizations::123456789012:organization/o-carveout1234"]
+    result = iam_eval.evaluate([outside, whole_org])
+    verdicts = {(s.auth.why, s.auth.context["ram:RequestedAllowsExternalPrincipals"]): s.verdict["result"]
+                for s in result.simulations}
+    assert verdicts[("principal 999999999999", "true")] != "Allowed"
+    assert verdicts[("principal arn:aws:organizations::123456789012:organization/o-carveout1234", "false")] != "Allowed"
+    resource_half = [v for (why, external), v in verdicts.items() if why.startswith("resource")]
+    assert sorted(resource_half) == ["Allowed", "ImplicitlyDenied"]  # external=false allowed, true denied
+
+
+def _assume(principal: str) -> str:
+    sim = iam_eval.run([iam_eval.assume_role_simulation(principal, TARGET)])[0]
+    return sim.verdict["result"]
+
+
+def test_a_carveout_function_role_may_assume_the_member_role():
+    assert _assume("arn:aws:iam::123456789012:role/carveout/PreflightFunction-abc") == "Allowed"
+
+
+def test_another_role_of_the_workflow_account_may_not():
+    assert _assume("arn:aws:iam::123456789012:role/Admin") != "Allowed"
+
+
+def test_a_principal_outside_the_organization_may_not():
+    assert _assume("arn:aws:iam::999999999999:role/carveout/PreflightFunction-abc") != "Allowed"
