@@ -18,6 +18,12 @@ echo "== static checks (make lint)"
 scripts/lint.sh
 
 echo "== emulator, step and end-to-end tests (pytest)"
+# The emulator records every request for the IAM evaluation below (tests/iam).
+export CARVEOUT_RECORD_REQUESTS="$root/.emulator/requests-$EMULATOR_PORT.jsonl"
+rm -f "$CARVEOUT_RECORD_REQUESTS"
 scripts/emulator.sh start
 trap 'scripts/emulator.sh stop >/dev/null' EXIT
-.venv/bin/python -m pytest -q emulator/tests tests "$@"
+.venv/bin/python -m pytest -q emulator/tests tests --ignore=tests/iam "$@"
+
+echo "== IAM evaluation of every request carveout made above (tests/iam)"
+.venv/bin/python -m pytest -q -s --noconftest tests/iam
