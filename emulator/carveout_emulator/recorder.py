@@ -68,7 +68,8 @@ def referenced_ids(value: Any) -> list[str]:
     def walk(item: Any, name: str) -> None:
         if isinstance(item, dict):
             for key, sub in item.items():
-                walk(sub, str(key))
+                if not str(key).lower().endswith("value"):  # a tag value names no resource
+                    walk(sub, str(key))
         elif isinstance(item, list):
             for sub in item:
                 walk(sub, name)

@@ -69,7 +69,7 @@ class Request:
     created: dict[str, Any] = field(init=False)
 
     def __post_init__(self) -> None:
-        self.before = self.record.get("before") or {}
+        self.before = reachable(self.record.get("before") or {}, direct_ids(self.params))
         self.created = self.record.get("created") or {}
 
     @property
@@ -83,6 +83,30 @@ class Request:
     @property
     def region(self) -> str:
         return self.record.get("region") or "ap-northeast-1"
+
+
+def direct_ids(params: Any, name: str = "") -> set[str]:
+    """Ids the request names itself: every string parameter except tag values (a tag value
+    such as carveout:source-instance-id's instance id names no resource of the request)."""
+    if isinstance(params, dict):
+        return {i for k, v in params.items() if not str(k).lower().endswith("value") for i in direct_ids(v, str(k))}
+    if isinstance(params, list):
+        return {i for v in params for i in direct_ids(v, name)}
+    return {params} if isinstance(params, str) else set()
+
+
+def reachable(facts: dict[str, Any], roots: set[str]) -> dict[str, Any]:
+    """The facts of the named ids and of what they point at (an image's snapshots, keys)."""
+    out: dict[str, Any] = {}
+    pending = [r for r in facts if r in roots]
+    while pending:
+        rid = pending.pop()
+        if rid in out or rid not in facts:
+            continue
+        out[rid] = fact = facts[rid]
+        pending += list(fact.get("snapshots", [])) + ([fact["kmsKeyId"]] if fact.get("kmsKeyId") else [])
+        pending += [k for k, f in facts.items() if fact.get("kmsKeyId") and f.get("arn", "").endswith(fact["kmsKeyId"])]
+    return out
 
 
 def ec2_type(rid: str) -> str | None:
@@ -127,12 +151,28 @@ def ids_of_type(req: Request, rtype: dict[str, Any]) -> list[tuple[str, str, dic
                 if pattern.match(arn):
                     found.append((rid, arn, fact, created))
             elif ec2_type(rid) == name:
+                if name == "vpc-peering-connection" and req.account in (fact.get("requesterOwner"),
+                                                                       fact.get("accepterOwner")):
+                    fact = dict(fact, owner=req.account)  # each side authorizes its own view of the peering
                 if name not in CROSS_ACCOUNT_TYPES and fact["owner"] != req.account:
                     continue
                 found.append((rid, ec2_arn(arn_format, rid, fact, req.region), fact, created))
-    if name == "vpc":
+    if name == "vpc" and rtype["required"]:  # AcceptVpcPeeringConnection: the VPC is named by the peering
         found += _own_peering_vpcs(req, arn_format, found)
+    if name == "parameter":
+        found += _parameter_paths(req, arn_format)
     return found
+
+
+def _parameter_paths(req: Request, arn_format: str) -> list:
+    """SSM parameters are named by path in the request (Path, Name)."""
+    out = []
+    for key in ("Path", "Name"):
+        value = req.params.get(key)
+        if isinstance(value, str) and value.startswith("/"):
+            fact = {"owner": req.account, "region": req.region, "tags": {}}
+            out.append((value, ec2_arn(arn_format, value.lstrip("/"), fact, req.region), fact, False))
+    return out
 
 
 def _creates(req: Request, type_name: str) -> bool:
@@ -212,13 +252,13 @@ def resource_context(owner: str) -> dict[str, Any]:
 
 def check_unknown_types(req: Request, rtypes: list[dict[str, Any]], known: Callable[[str], bool]) -> None:
     """An optional resource type without a finder is fine only if no parameter names it."""
-    names = {re.sub(r"[^a-z]", "", k.lower()) for k in req.params}
+    names = {re.sub(r"[^a-z]", "", k.split(".")[0].lower()) for k in req.params}
     for rtype in rtypes:
         name = rtype["name"]
         if known(name):
             continue
         needle = PARAMETER_ALIASES.get(name, re.sub(r"[^a-z]", "", name.lower()))
-        if any(needle in n for n in names) or rtype["required"]:
+        if any(n.startswith(needle) for n in names) or rtype["required"]:
             raise CannotRepresent(f"cannot represent resource type {name} of {req.record['action']}")
 
 
@@ -243,8 +283,11 @@ def resource_requests(req: Request, action: str, rtypes: list[dict[str, Any]]) -
             ctx.update(tag_context(requested_tags(req, rtype["name"]), "aws:RequestTag"))
             if not created:
                 ctx.update(tag_context(fact.get("tags") or {}, "aws:ResourceTag"))
+            # EC2 and ELB have no resource policies (a shared AMI's launch permission is not
+            # IAM): only KMS keys and IAM roles are evaluated in their owner's account.
             account = fact["owner"] if rtype["name"] in ("key", "role") else req.account
-            out.append(AuthRequest(action, arn, account, ctx, f"{rtype['name']} {rid}"))
+            policy = f"kms:{fact['owner']}" if rtype["name"] == "key" else None
+            out.append(AuthRequest(action, arn, account, ctx, f"{rtype['name']} {rid}", resource_policy=policy))
     missing = [r["name"] for r in rtypes if r["required"]]
     if missing and not out:
         raise CannotRepresent(f"found no resource of the required types {missing} in {req.record['action']}")

@@ -191,7 +191,7 @@ class Evaluation:
         return [s for s in self.simulations if s.verdict.get("result") != "Allowed"]
 
     def used_statements(self) -> set[tuple[str, str]]:
-        return {(a["policy"], a["sid"]) for s in self.simulations if s.verdict.get("result") == "Allowed"
+        return {(a.get("policy", a["kind"]), a["sid"]) for s in self.simulations if s.verdict.get("result") == "Allowed"
                 for a in s.verdict.get("allowed", [])}
 
 

@@ -7,6 +7,8 @@ what is evaluated is exactly what `templates/member-role.yaml`, `template.yaml` 
 
 from __future__ import annotations
 
+import copy
+import functools
 import json
 import re
 from dataclasses import dataclass, field
@@ -22,6 +24,7 @@ ORG_ACCOUNTS = frozenset({"111111111111", "222222222222", "333333333333", WORKFL
 REGION = "ap-northeast-1"
 ROLE_NAME = "CarveOutExecutionRole"
 ROLE_PATH = "/carveout/"
+STATE_MACHINE = "MigrationStateMachine-vending"
 # Stand-in for the role of the function that made a recorded sts:AssumeRole: every step
 # function has the same AssumeMemberRolePolicy, under FunctionRolePath.
 FUNCTION_ROLE = f"arn:aws:iam::{WORKFLOW_ACCOUNT}:role/carveout/PreflightFunction-abc"
@@ -50,6 +53,12 @@ def _loader() -> type:
 
 
 def load_template(path: Path) -> dict[str, Any]:
+    """A template with its intrinsics (a fresh copy: callers may mutate it)."""
+    return copy.deepcopy(_parsed(path))
+
+
+@functools.lru_cache(maxsize=None)
+def _parsed(path: Path) -> dict[str, Any]:
     return yaml.load(path.read_text(encoding="utf-8"), Loader=_loader())  # noqa: S506 - SafeLoader subclass
 
 
@@ -135,6 +144,17 @@ def member_resolver(account: str, operator: str = "") -> Resolver:
 
 def member_role(account: str, template: dict[str, Any] | None = None) -> dict[str, Any]:
     """The member role in `account`: {"identity": [{name, policy}], "trust": policy}."""
+    if template is None:
+        return _member_role(account)
+    return _resolve_member_role(account, template)
+
+
+@functools.lru_cache(maxsize=None)
+def _member_role(account: str) -> dict[str, Any]:
+    return _resolve_member_role(account, None)
+
+
+def _resolve_member_role(account: str, template: dict[str, Any] | None) -> dict[str, Any]:
     resolver = member_resolver(account)
     if template is not None:
         resolver.template = template
@@ -146,19 +166,22 @@ def member_role(account: str, template: dict[str, Any] | None = None) -> dict[st
 
 def workflow_resolver() -> Resolver:
     template = load_template(ROOT / "template.yaml")
-    refs = {"MigrationStateMachine": f"arn:aws:states:{REGION}:{WORKFLOW_ACCOUNT}:stateMachine:carveout-migrations",
-            "MigrationStateMachine.Name": "carveout-migrations",
+    # The state machine's name is chosen at deploy time: the one tests/test_vending.py creates.
+    refs = {"MigrationStateMachine": f"arn:aws:states:{REGION}:{WORKFLOW_ACCOUNT}:stateMachine:{STATE_MACHINE}",
+            "MigrationStateMachine.Name": STATE_MACHINE,
             "NotificationTopic": f"arn:aws:sns:{REGION}:{WORKFLOW_ACCOUNT}:carveout-notifications"}
     return Resolver(template, WORKFLOW_ACCOUNT, {"OrganizationId": ORG_ID, "MemberRoleName": ROLE_NAME,
                                                  "FunctionRolePath": ROLE_PATH}, refs)
 
 
+@functools.lru_cache(maxsize=None)
 def assume_member_role_policy() -> dict[str, Any]:
     """template.yaml's AssumeMemberRolePolicy: the identity policy of every function role."""
     resolver = workflow_resolver()
     return resolver.resolve(resolver.template["Resources"]["AssumeMemberRolePolicy"]["Properties"]["PolicyDocument"])
 
 
+@functools.lru_cache(maxsize=None)
 def vending_policy() -> dict[str, Any]:
     """The vending function's inline policy (SSM plans, start/describe executions, SNS)."""
     resolver = workflow_resolver()
@@ -167,6 +190,7 @@ def vending_policy() -> dict[str, Any]:
     return {"Version": "2012-10-17", "Statement": resolver.resolve(statements)}
 
 
+@functools.lru_cache(maxsize=None)
 def key_policy_statement_from_docs() -> dict[str, Any]:
     """The cross-account key-policy statement docs/deploy.md tells operators to add."""
     text = (ROOT / "docs/deploy.md").read_text(encoding="utf-8")
