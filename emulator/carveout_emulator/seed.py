@@ -60,6 +60,7 @@ def seed(
     encrypted: str | None = None,
     kms_key: bool = False,
     instance_type: str = "t3.small",
+    ram: bool = False,
 ) -> dict[str, Any]:
     """Seeds the topology and returns the plan that moves `move`.
 
@@ -67,7 +68,8 @@ def seed(
     default key (`"aws-managed"`, which cannot be shared) or with a customer managed key
     the target account may use (`"cmk"`). `kms_key`: a customer managed key usable by
     both accounts is created and named in the plan's options.kmsKeyId. `instance_type`:
-    the moved instances' type (m5d.large has an instance store volume).
+    the moved instances' type (m5d.large has an instance store volume). `ram`: the plan
+    opts into options.shareSecurityGroupWithRam (off by default, as in a default plan).
     """
     net = session(endpoint, NETWORK_ACCOUNT)
     ec2 = net.client("ec2", endpoint_url=endpoint)
@@ -173,7 +175,7 @@ def seed(
         "source": {"accountId": NETWORK_ACCOUNT, "instanceIds": [i for n in move for i in instances[n]]},
         "target": {"accountId": TARGET_ACCOUNT, "vpcId": tvpc, "subnetIds": tsubnets},
         "consistency": consistency,
-        "options": {"shareSecurityGroupWithRam": True} | (
+        "options": ({"shareSecurityGroupWithRam": True} if ram else {}) | (
             {"kmsKeyId": create_key(endpoint, NETWORK_ACCOUNT, usable_by=[TARGET_ACCOUNT])} if kms_key else {}),
     }
 

@@ -9,7 +9,6 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use aws_config::retry::RetryConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::Credentials;
 use aws_credential_types::provider::SharedCredentialsProvider;
@@ -25,8 +24,9 @@ pub async fn load_base_config() -> SdkConfig {
 
 fn base_loader() -> aws_config::ConfigLoader {
     aws_config::defaults(BehaviorVersion::latest())
-        // Throttling and 5xx are retried here, with backoff, and never reach the ASL.
-        .retry_config(RetryConfig::standard().with_max_attempts(8))
+        // Throttling and 5xx are retried here, with backoff, within a bounded time.
+        .retry_config(crate::sdk_policy::retry_config())
+        .timeout_config(crate::sdk_policy::timeout_config())
 }
 
 /// The CLI's config: the caller's normal credentials and region, or the emulator when an

@@ -15,7 +15,7 @@ use crate::aws::ec2::filter;
 use crate::aws::elb::{actions_from_sdk, current_actions};
 use crate::error::{SdkResultExt, StepError};
 use crate::plan::Plan;
-use crate::steps::outcome::{CreatedResource, inventory};
+use crate::steps::outcome::{CreatedResource, RamShares, inventory};
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
@@ -50,7 +50,7 @@ const LIVE: [&str; 6] = [
 ];
 
 pub async fn survey(accounts: &Accounts, plan: &Plan) -> Result<Survey, StepError> {
-    let mut found = inventory(accounts, plan).await?;
+    let mut found = inventory(accounts, plan, RamShares::Include).await?;
     let net = accounts.get(&plan.service.account_id).await?;
     for pcx in found
         .iter()

@@ -1,4 +1,4 @@
-//! The error names of DESIGN.md §4: the contract between the step functions and the ASL.
+//! The error names: the contract between the step functions and the ASL (docs/design.md).
 //!
 //! Every failure of a step is one [`StepError`]; [`StepError::name`] is exactly the
 //! `errorType` Step Functions matches in `Retry`/`Catch`.
@@ -76,6 +76,9 @@ pub struct AwsFailure {
     pub code: Option<String>,
     pub message: String,
     pub principal: String,
+    /// No answer from AWS within the SDK's bounded retries (a timeout, a connection that
+    /// failed): nothing is known to have failed, so the state retries later.
+    pub transient: bool,
 }
 
 impl AwsFailure {
@@ -138,6 +141,10 @@ impl From<AwsFailure> for StepError {
             StepError::NotReady(format!(
                 "{failure} (throttled beyond the SDK's retries; the state retries later)"
             ))
+        } else if failure.transient {
+            StepError::NotReady(format!(
+                "{failure} (no answer within the SDK's time bound; the state retries later)"
+            ))
         } else {
             StepError::ResourceFailed(failure.to_string())
         }
@@ -156,6 +163,11 @@ where
 {
     fn named(self, action: &'static str, principal: &str) -> Result<T, AwsFailure> {
         self.map_err(|err| {
+            let transient = match &err {
+                SdkError::TimeoutError(_) => true,
+                SdkError::DispatchFailure(failure) => failure.is_timeout() || failure.is_io(),
+                _ => false,
+            };
             let (code, message) = match &err {
                 SdkError::ServiceError(service) => {
                     let e = service.err();
@@ -174,6 +186,7 @@ where
                 code,
                 message,
                 principal: principal.to_string(),
+                transient,
             }
         })
     }
@@ -190,6 +203,7 @@ mod tests {
             code: Some(code.to_string()),
             message: "m".into(),
             principal: "arn:aws:iam::222222222222:role/R".into(),
+            transient: false,
         };
         assert_eq!(
             StepError::from(failure("RequestLimitExceeded")).name(),
@@ -241,11 +255,24 @@ mod tests {
             code: Some("UnauthorizedOperation".into()),
             message: "not authorized".into(),
             principal: "arn:aws:iam::111111111111:role/CarveOutExecutionRole".into(),
+            transient: false,
         };
         let err = StepError::from(failure);
         assert_eq!(err.name(), ACCESS_DENIED);
         let text = err.to_string();
         assert!(text.contains("ec2:CreateRoute") && text.contains("CarveOutExecutionRole"));
+    }
+
+    #[test]
+    fn a_call_without_an_answer_is_retried_by_the_state_not_rolled_back() {
+        let failure = AwsFailure {
+            action: "ec2:DescribeImages",
+            code: None,
+            message: "operation timeout (all attempts including retries) occurred after 60s".into(),
+            principal: String::new(),
+            transient: true,
+        };
+        assert_eq!(StepError::from(failure).name(), NOT_READY);
     }
 
     #[test]
@@ -255,6 +282,7 @@ mod tests {
             code: Some("InvalidVpcPeeringConnectionId.NotFound".into()),
             message: String::new(),
             principal: String::new(),
+            transient: false,
         };
         assert!(failure.is("InvalidVpcPeeringConnectionID.NotFound"));
         assert_eq!(StepError::from(failure).name(), RESOURCE_FAILED);

@@ -103,7 +103,7 @@ mod tests {
             "subgraph LaunchInstances",
             "WaitImageAvailable -.->|poll| WaitImageAvailable",
             "Cutover -.->|error| Rollback",
-            "ShareSecurityGroupWithRam -->|no| SkipShare",
+            "ShareSecurityGroupWithRam -->|no| NetworkReadyWithoutShare",
             "Rollback --> MigrationFailed",
         ] {
             assert!(graph.contains(needle), "missing {needle:?} in\n{graph}");

@@ -11,6 +11,7 @@ pub mod idiom;
 pub mod names;
 pub mod plan;
 pub mod runtime;
+pub mod sdk_policy;
 pub mod state;
 pub mod steps;
 #[cfg(test)]

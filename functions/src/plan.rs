@@ -106,9 +106,13 @@ pub enum Consistency {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Options {
-    /// Share the ALB's security groups with the target account through AWS RAM (the seed's
-    /// way). The ingress rule references them across the peering either way.
-    #[serde(default = "yes")]
+    /// Also share the ALB's security groups with the target account through AWS RAM.
+    /// Off by default: the ingress rule that lets the ALB in references its group across
+    /// the peering without RAM. A shared security group is usable only by participants
+    /// launching into the owner's shared subnets (shared VPCs), so this is only for
+    /// targets in subnets the network account shares
+    /// (<https://docs.aws.amazon.com/vpc/latest/userguide/security-group-sharing.html>).
+    #[serde(default)]
     pub share_security_group_with_ram: bool,
     /// Percent of traffic on the new targets per cutover step; must end at 100.
     #[serde(default = "all_at_once")]
@@ -145,7 +149,7 @@ pub struct Options {
 impl Default for Options {
     fn default() -> Self {
         Options {
-            share_security_group_with_ram: true,
+            share_security_group_with_ram: false,
             traffic_shift: all_at_once(),
             shift_interval_seconds: default_shift_interval(),
             maintenance_body: None,
@@ -158,9 +162,6 @@ impl Default for Options {
 
 fn default_role_name() -> String {
     "CarveOutExecutionRole".to_string()
-}
-fn yes() -> bool {
-    true
 }
 fn all_at_once() -> Vec<u8> {
     vec![100]
@@ -506,7 +507,10 @@ pub(crate) mod tests {
     fn the_example_plan_is_valid_and_gets_safe_defaults() {
         let plan = Plan::parse(&example()).unwrap();
         assert_eq!(plan.role_name, "CarveOutExecutionRole");
-        assert!(plan.options.share_security_group_with_ram);
+        assert!(
+            !plan.options.share_security_group_with_ram,
+            "RAM is opt-in: a default plan makes no RAM call"
+        );
         assert_eq!(plan.options.traffic_shift, vec![100]);
         assert_eq!(
             plan.role_arn("222222222222"),

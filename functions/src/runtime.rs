@@ -46,11 +46,16 @@ pub fn handlers() -> Vec<&'static str> {
 
 /// The whole `main` of the Lambda binary: picks the handler from `_HANDLER` (Lambda) or
 /// the first argument, builds config and clients once, then serves it. `--list` prints
-/// the handler names (the local runner checks the ASL against them before a run).
+/// the handler names (the local runner checks the ASL against them before a run);
+/// `--contract` the SDK's time bound and the error names (`make lint` checks the ASL).
 pub async fn dispatch() -> Result<(), Error> {
     let arg = std::env::args().nth(1);
     if arg.as_deref() == Some("--list") {
         println!("{}", handlers().join("\n"));
+        return Ok(());
+    }
+    if arg.as_deref() == Some("--contract") {
+        println!("{}", crate::sdk_policy::contract());
         return Ok(());
     }
     let name = arg

@@ -4,13 +4,20 @@
 // handler the binary does not know is refused before the run starts: nothing may fall
 // through to a call to real AWS Lambda.
 //
-// Input (stdin): {"asl": path, "binDir": dir, "input": {...}, "region": "...", "verbose": bool}
+// Each step runs at most its function's `Timeout` from template.yaml (Globals or its own),
+// as Lambda enforces it: a step still running then is killed and fails with the error
+// Lambda reports for a timeout. CARVEOUT_FUNCTION_TIMEOUT_SECONDS overrides every
+// function's timeout (tests show the failure without waiting minutes).
+//
+// Input (stdin): {"asl": path, "template": path, "binDir": dir, "input": {...}, "region": "...",
+//                 "verbose": bool}
 // Output (stdout): one JSON event per line, ending with {"event":"Result", ...}.
 
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { StateMachine } from 'aws-local-stepfunctions';
+import YAML from 'yaml';
 
 const emit = (event) => process.stdout.write(JSON.stringify(event) + '\n');
 
@@ -38,15 +45,43 @@ export function tasksOf(states, found = []) {
   return found;
 }
 
-function runStep(binary, handler, input, verbose) {
+// `{PreflightFunction: 180, …}`: each function's Timeout in seconds (template.yaml).
+export function functionTimeouts(templatePath) {
+  // CloudFormation's short tags (!Ref, !Sub…) are irrelevant here: parsed as plain values.
+  const template = YAML.parse(readFileSync(templatePath, 'utf8'), { logLevel: 'silent' });
+  const fallback = template.Globals?.Function?.Timeout ?? 3; // Lambda's default is 3 s
+  const timeouts = {};
+  for (const [id, resource] of Object.entries(template.Resources ?? {})) {
+    if (resource.Type === 'AWS::Serverless::Function') timeouts[id] = resource.Properties?.Timeout ?? fallback;
+  }
+  return timeouts;
+}
+
+// A timed-out invocation: Step Functions reports it as `Sandbox.Timedout` with Lambda's
+// message (older runtimes: `Lambda.Unknown`); the ASL retries both.
+// https://docs.aws.amazon.com/step-functions/latest/dg/bp-lambda-serviceexception.html
+function timedOut(seconds) {
+  const error = new Error(`Task timed out after ${seconds.toFixed(2)} seconds`);
+  error.name = 'Sandbox.Timedout';
+  return error;
+}
+
+function runStep(binary, handler, input, verbose, timeoutSeconds) {
   return new Promise((resolve, reject) => {
     const child = spawn(binary, [handler], { stdio: ['pipe', 'pipe', verbose ? 'inherit' : 'pipe'] });
     let out = '';
     let err = '';
+    let expired = false;
+    const timer = setTimeout(() => {
+      expired = true;
+      child.kill('SIGKILL');
+    }, timeoutSeconds * 1000);
     child.stdout.on('data', (d) => (out += d));
     child.stderr?.on('data', (d) => (err += d));
     child.on('error', reject);
     child.on('close', (code) => {
+      clearTimeout(timer);
+      if (expired) return reject(timedOut(timeoutSeconds));
       const line = out.trim().split('\n').pop();
       try {
         resolve(JSON.parse(line));
@@ -68,6 +103,8 @@ async function main() {
   const handlers = {};
   const seen = new Set();
   const binary = join(cfg.binDir, 'carveout-lambda');
+  const timeouts = functionTimeouts(cfg.template);
+  const override = Number(process.env.CARVEOUT_FUNCTION_TIMEOUT_SECONDS) || null;
   const known = existsSync(binary) ? execFileSync(binary, ['--list'], { encoding: 'utf8' }).split('\n') : [];
   if (!known.length) problems.push(`no Lambda binary at ${binary} (build it: cargo build --workspace)`);
   for (const { name, resource } of tasks) {
@@ -78,11 +115,20 @@ async function main() {
       if (known.length) problems.push(`Task ${name} (${resource}) has no handler in ${binary}`);
       continue;
     }
+    const functionId = `${/^\$\{([A-Za-z0-9]+)FunctionArn\}$/.exec(resource)[1]}Function`;
+    if (!(functionId in timeouts)) problems.push(`Task ${name}: no function ${functionId} in template.yaml`);
+    const timeoutSeconds = override ?? timeouts[functionId];
     handlers[name] = async (input) => {
       // The benchmark replays real step inputs: keep the first one of every Task.
       const capture = process.env.CARVEOUT_CAPTURE_DIR && join(process.env.CARVEOUT_CAPTURE_DIR, `${name}.json`);
       if (capture && !existsSync(capture)) writeFileSync(capture, JSON.stringify(input));
-      const answer = await runStep(binary, handler, input, cfg.verbose);
+      let answer;
+      try {
+        answer = await runStep(binary, handler, input, cfg.verbose, timeoutSeconds);
+      } catch (error) {
+        emit({ event: 'TaskError', state: name, error: error.name, cause: error.message, ts: Date.now() });
+        throw error;
+      }
       if ('ok' in answer) return answer.ok;
       emit({ event: 'TaskError', state: name, error: answer.errorType, cause: answer.errorMessage, ts: Date.now() });
       const error = new Error(answer.errorMessage);

@@ -9,6 +9,7 @@ pub mod network;
 pub mod outcome;
 pub mod preflight;
 pub mod routing;
+pub mod share;
 
 use std::sync::Arc;
 
@@ -100,8 +101,8 @@ steps! {
     AcceptPeering => "accept-peering", network::accept_peering;
     WaitPeeringActive => "wait-peering-active", network::wait_peering_active;
     AddRoutes => "add-routes", network::add_routes;
-    ShareSecurityGroup => "share-security-group", network::share_security_group;
-    WaitShareAssociated => "wait-share-associated", network::wait_share_associated;
+    ShareSecurityGroup => "share-security-group", share::share_security_group;
+    WaitShareAssociated => "wait-share-associated", share::wait_share_associated;
     CreateImage => "create-image", image::create_image;
     WaitImageAvailable => "wait-image-available", image::wait_image_available;
     CopyImage => "copy-image", image::copy_image;

@@ -1,5 +1,4 @@
-//! The network branch: peering (request, accept, wait), routes on both sides, and the
-//! optional RAM share of the ALB's security groups.
+//! The network branch: peering (request, accept, wait) and routes on both sides.
 
 use aws_sdk_ec2::types::{ResourceType, VpcPeeringConnection};
 
@@ -8,12 +7,10 @@ use crate::aws::ec2::{
     PEERING_ACCEPTED, PEERING_TERMINAL, has_tag, migration_filter, peering_status as status,
     peerings_between, route_target, tag_spec, tags,
 };
-use crate::aws::ram::find_share;
 use crate::error::{SdkResultExt, StepError};
 use crate::idiom::{Poll, find_or_create, poll_once};
 use crate::names::{self, MIGRATION_TAG};
-use crate::plan::arn_parts;
-use crate::state::{PeeringOut, RouteOut, ShareOut, State};
+use crate::state::{PeeringOut, RouteOut, State};
 
 use super::Context;
 
@@ -243,100 +240,6 @@ async fn ensure_route(
         Err(f) if f.is("RouteAlreadyExists") => check(current().await?).map(|_| false),
         Err(f) => Err(f.into()),
     }
-}
-
-fn security_group_arns(state: &State) -> Result<Vec<String>, StepError> {
-    let facts = state.facts()?;
-    let partition = arn_parts(&state.plan.service.listener_arn)
-        .map(|p| p.partition)
-        .unwrap_or_else(|| "aws".into());
-    Ok(facts
-        .network
-        .security_group_ids
-        .iter()
-        .map(|sg| {
-            format!(
-                "arn:{partition}:ec2:{}:{}:security-group/{sg}",
-                state.plan.region, facts.network.account_id
-            )
-        })
-        .collect())
-}
-
-pub async fn share_security_group(ctx: &Context, state: State) -> Result<ShareOut, StepError> {
-    let facts = state.facts()?;
-    let net = ctx.network(&state).await?;
-    let id = &state.plan.migration_id;
-    let name = names::resource_share(id);
-    let arns = security_group_arns(&state)?;
-    let to_out = |arn: &str| ShareOut {
-        resource_share_arn: arn.to_string(),
-        security_group_arns: arns.clone(),
-    };
-    let ensured = find_or_create(
-        "RAM share of the ALB's security groups",
-        || async {
-            Ok(find_share(&net, &name)
-                .await?
-                .and_then(|s| s.resource_share_arn().map(to_out)))
-        },
-        || async {
-            let out = net
-                .ram
-                .create_resource_share()
-                .name(&name)
-                .set_resource_arns(Some(arns.clone()))
-                .principals(&facts.target.account_id)
-                .allow_external_principals(false)
-                .tags(
-                    aws_sdk_ram::types::Tag::builder()
-                        .key(MIGRATION_TAG)
-                        .value(id)
-                        .build(),
-                )
-                .client_token(names::share_token(id))
-                .send()
-                .await
-                .named("ram:CreateResourceShare", &net.role_arn)?;
-            Ok(out
-                .resource_share()
-                .and_then(|s| s.resource_share_arn())
-                .map(to_out))
-        },
-    )
-    .await?;
-    Ok(ensured.value)
-}
-
-pub async fn wait_share_associated(ctx: &Context, state: State) -> Result<ShareOut, StepError> {
-    let facts = state.facts()?;
-    let share = State::need(&state.share, "share")?;
-    let net = ctx.network(&state).await?;
-    let out = net
-        .ram
-        .get_resource_share_associations()
-        .association_type(aws_sdk_ram::types::ResourceShareAssociationType::Principal)
-        .resource_share_arns(&share.resource_share_arn)
-        .principal(&facts.target.account_id)
-        .send()
-        .await
-        .named("ram:GetResourceShareAssociations", &net.role_arn)?;
-    let status = out
-        .resource_share_associations()
-        .iter()
-        .find(|a| a.associated_entity() == Some(facts.target.account_id.as_str()))
-        .and_then(|a| a.status())
-        .map(|s| s.as_str().to_string());
-    let observed = match status.as_deref() {
-        Some("ASSOCIATED") => Poll::Ready(share.clone()),
-        Some("ASSOCIATING") => Poll::Pending("ASSOCIATING".into()),
-        Some(other) => Poll::Failed(format!(
-            "association with {} is {other}",
-            facts.target.account_id
-        )),
-        None => Poll::Pending("not yet listed".into()),
-    };
-    poll_once(&format!("RAM share {}", share.resource_share_arn), observed)
 }
 
 /// The peering this migration created, by tag, for listings (report, rollback).

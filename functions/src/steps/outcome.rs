@@ -36,10 +36,31 @@ fn created(kind: &str, id: &str, account: &str) -> CreatedResource {
     }
 }
 
+/// Which kinds an inventory looks for beyond those every migration may create.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RamShares {
+    /// Look for the migration's RAM share (the plan opted in, or `carveout cleanup`, which
+    /// must find a share whatever the plan says now).
+    Include,
+    /// A plan without `shareSecurityGroupWithRam` makes no RAM call at all.
+    Skip,
+}
+
+impl RamShares {
+    pub fn of(plan: &Plan) -> Self {
+        if plan.options.share_security_group_with_ram {
+            RamShares::Include
+        } else {
+            RamShares::Skip
+        }
+    }
+}
+
 /// Everything carrying this migration's tag (or deterministic name) in the three accounts.
 pub async fn inventory(
     accounts: &Accounts,
     plan: &Plan,
+    ram: RamShares,
 ) -> Result<Vec<CreatedResource>, StepError> {
     let id = &plan.migration_id;
     let net = accounts.get(&plan.service.account_id).await?;
@@ -49,7 +70,11 @@ pub async fn inventory(
     for pcx in tagged_peerings(&net, id).await? {
         found.push(created("vpc-peering-connection", &pcx, &net.account_id));
     }
-    if let Some(share) = find_share(&net, &names::resource_share(id)).await? {
+    let share = match ram {
+        RamShares::Include => find_share(&net, &names::resource_share(id)).await?,
+        RamShares::Skip => None,
+    };
+    if let Some(share) = share {
         found.push(created(
             "ram-resource-share",
             share.resource_share_arn().unwrap_or_default(),
@@ -196,7 +221,7 @@ pub async fn report(ctx: &Context, state: State) -> Result<Report, StepError> {
         .flat_map(|a| a.forwarded_groups())
         .map(str::to_string)
         .collect();
-    let created = inventory(&accounts, &state.plan).await?;
+    let created = inventory(&accounts, &state.plan, RamShares::of(&state.plan)).await?;
     let where_ = s
         .rule_arn
         .as_deref()
@@ -326,7 +351,7 @@ pub async fn rollback(ctx: &Context, state: State) -> Result<RollbackOut, StepEr
     } else {
         "source instances untouched".to_string()
     };
-    let created = inventory(&accounts, &state.plan).await?;
+    let created = inventory(&accounts, &state.plan, RamShares::of(&state.plan)).await?;
     tracing::warn!(error = %error.error, cause = %error.cause, routing, source, "rolled back");
     let left: Vec<String> = created
         .iter()
