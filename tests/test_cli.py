@@ -24,9 +24,10 @@ def test_plan_lists_every_check_and_the_intended_changes_in_order_and_changes_no
     before = verify.counts(verify.end_state(ENDPOINT, plan))
     proc = cli("plan", "--plan", str(path), "--endpoint", ENDPOINT)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert proc.stdout.count("✓") == 11
+    assert proc.stdout.count("✓") == 10
     assert "room for the probe rule" in proc.stdout
-    order = ["request VPC peering", "route 10.1.0.0/16", "route 10.0.0.0/16", "through RAM", "image i-",
+    assert "RAM" not in proc.stdout, "RAM is opt-in: a default plan neither checks nor plans a share"
+    order = ["request VPC peering", "route 10.1.0.0/16", "route 10.0.0.0/16", "image i-",
              "security group carveout-", "launch t3.small", "IP target group", "probe rule", "cutover:"]
     changes = proc.stdout[proc.stdout.index("A migration would"):]
     positions = [changes.index(step) for step in order]

@@ -1,5 +1,5 @@
 """Failure injected at every mutating step (the AWS call goes through, its answer is lost:
-the worst case), then the invariants of DESIGN.md §4: the listener forwards exactly as
+the worst case), then the invariants of docs/design.md §4: the listener forwards exactly as
 before, the source instance is untouched, everything created is tagged and listed in the
 failure output. Then the same migration started again finishes without duplicates.
 Throttling bursts are absorbed by the SDK's retries."""

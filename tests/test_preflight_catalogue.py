@@ -244,11 +244,11 @@ CASES = [
     ("peering-pending-by-someone-else", pending_peering_by_someone_else, "Conflict",
      ["pending-acceptance", "one peering per pair of VPCs", "accept it"]),
     ("route-to-target-points-elsewhere", conflicting_route, "Conflict", ["10.1.0.0/16", "igw-"]),
-    ("ram-share-of-default-group", default_security_group, "InvalidPlan", ["default security group",
+    ("ram-share-of-default-group", seeded({"ram": True}, default_security_group), "InvalidPlan", ["default security group",
                                                                           "shareSecurityGroupWithRam"]),
     ("alb-at-its-rules-quota", rule_quota_reached, "InvalidPlan", ["100 listener rules", "probe rule", "quota"]),
     ("role-cannot-be-assumed", denied_role, "AccessDenied", [f"role/{ROLE_NAME}", "sts:AssumeRole"]),
-    # Encrypted volumes (DESIGN.md §5: default-key snapshots cannot be shared).
+    # Encrypted volumes (docs/design.md §5: default-key snapshots cannot be shared).
     ("default-key-volume-without-kms-key-id", seeded(DEFAULT_KEY), "InvalidPlan",
      ["AWS managed key", "cannot be shared", "set options.kmsKeyId"]),
     ("volume-key-the-target-may-not-use", seeded({"encrypted": "cmk"}, volume_key_not_for_target), "InvalidPlan",

@@ -1,6 +1,6 @@
 //! carveout: move an EC2-hosted service into its own AWS account while its Application
 //! Load Balancer stays in the network account. One Lambda function per step, orchestrated
-//! by a Step Functions state machine; see DESIGN.md.
+//! by a Step Functions state machine; see docs/design.md.
 
 pub mod accounts;
 pub mod aws;

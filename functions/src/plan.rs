@@ -1,4 +1,4 @@
-//! The plan: the execution input, a public contract (DESIGN.md §3).
+//! The plan: the execution input, a public contract (docs/design.md §3).
 //!
 //! The JSON Schema shipped in `schema/plan.schema.json` is generated from these types
 //! (`carveout schema`), and [`Plan::parse`] checks everything the schema says plus what a
