@@ -7,7 +7,7 @@ export EMULATOR_PORT ?= 5000
 export PYTHONPATH := $(CURDIR)/emulator
 CARGO_JOBS ?= 2
 
-.PHONY: setup build emulator emulator-stop seed demo test lint unit it package bench
+.PHONY: setup build emulator emulator-stop seed local demo test lint package bench
 
 # Tools first, then the workspace: `carveout local` runs the step binaries built next to it.
 setup:
@@ -26,6 +26,11 @@ emulator-stop:
 seed: emulator
 	@mkdir -p .emulator
 	.venv/bin/python -m carveout_emulator.seed --endpoint http://127.0.0.1:$(EMULATOR_PORT) --out .emulator/plan.json
+
+# The seeded plan through the real state machine, against the running emulator.
+PLAN ?= .emulator/plan.json
+local: build
+	$(CARGO_TARGET_DIR)/debug/carveout local --plan $(PLAN) --endpoint http://127.0.0.1:$(EMULATOR_PORT)
 
 demo: build
 	@scripts/demo.sh

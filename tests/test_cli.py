@@ -134,3 +134,19 @@ def test_plan_says_images_are_copied_reencrypted_when_the_plan_names_a_key(tmp_p
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert f"copy it re-encrypted with {plan['options']['kmsKeyId']}, and share the copy" in proc.stdout
     assert "images will be copied and re-encrypted" in proc.stdout
+
+
+def test_the_commented_example_is_a_plan_file_as_printed(tmp_path):
+    """`carveout example > plan.json` then `carveout plan --plan plan.json`: the comments
+    are read past and the plan reaches Preflight (the example's ids do not exist here)."""
+    reset()
+    path = tmp_path / "plan.json"
+    path.write_text(cli("example").stdout)
+    proc = cli("plan", "--plan", str(path), "--endpoint", ENDPOINT)
+    out = proc.stdout + proc.stderr
+    assert "not JSON" not in out, out
+    assert "CarveOut.InvalidPlan: service.listenerArn" in out and "does not exist" in out, out
+    bad = tmp_path / "bad.json"
+    bad.write_text("// a plan\n{\n  \"migrationId\": ,\n}\n")
+    proc = cli("plan", "--plan", str(bad), "--endpoint", ENDPOINT)
+    assert proc.returncode == 2 and f"{bad}: not JSON: expected value at line 3" in proc.stderr, proc.stderr

@@ -97,3 +97,9 @@ def test_docs_security_names_every_grant_that_is_not_tag_conditioned():
                 if f"`{action}`" not in doc and f"`{verb}`" not in doc and f", {verb}" not in doc:
                     missing.append(f"{statement['Sid']}: {action}")
     assert not missing, f"docs/security.md does not list: {missing}"
+
+
+def test_deploy_guide_counts_the_templates_functions():
+    template = (ROOT / "template.yaml").read_text()
+    count = template.count("Type: AWS::Serverless::Function\n")
+    assert f"What the stack contains: {count} functions" in (ROOT / "docs/deploy.md").read_text()

@@ -6,7 +6,6 @@ use std::process::ExitCode;
 use carveout::accounts::{Accounts, load_cli_config};
 use carveout::cleanup::{apply, survey};
 use carveout::plan::Plan;
-use serde_json::Value;
 
 #[derive(clap::Args)]
 pub struct CleanupArgs {
@@ -22,14 +21,12 @@ pub struct CleanupArgs {
 }
 
 pub async fn run(args: CleanupArgs) -> ExitCode {
-    let plan = match std::fs::read_to_string(&args.plan)
-        .map_err(|e| e.to_string())
-        .and_then(|t| serde_json::from_str::<Value>(&t).map_err(|e| e.to_string()))
-        .and_then(|v| Plan::parse(&v).map_err(|e| e.to_string()))
+    let plan = match crate::plan_file::read(&args.plan)
+        .and_then(|v| Plan::parse(&v).map_err(|e| format!("{}: {e}", args.plan.display())))
     {
         Ok(plan) => plan,
         Err(e) => {
-            eprintln!("carveout cleanup: {}: {e}", args.plan.display());
+            eprintln!("carveout cleanup: {e}");
             return ExitCode::from(2);
         }
     };

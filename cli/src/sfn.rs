@@ -101,10 +101,7 @@ pub async fn start(args: StartArgs) -> ExitCode {
 }
 
 async fn start_inner(args: StartArgs) -> Result<bool> {
-    let text = std::fs::read_to_string(&args.plan)
-        .with_context(|| format!("reading {}", args.plan.display()))?;
-    let raw: Value = serde_json::from_str(&text)
-        .with_context(|| format!("{} is not JSON", args.plan.display()))?;
+    let raw = crate::plan_file::read(&args.plan).map_err(anyhow::Error::msg)?;
     let plan = match Plan::parse(&raw) {
         Ok(plan) => plan,
         Err(err) => {
@@ -139,7 +136,7 @@ async fn start_inner(args: StartArgs) -> Result<bool> {
                 .start_execution()
                 .state_machine_arn(&machine)
                 .name(&plan.migration_id)
-                .input(text)
+                .input(raw.to_string())
                 .send()
                 .await
                 .context("starting the execution")?;
