@@ -4,6 +4,8 @@
 1. Three clocks nest for every Task: the worst case of one SDK call (every retry and
    backoff) < the function's `Timeout` (template.yaml) < the Task's `TimeoutSeconds`.
    Otherwise a burst of throttling ends as a Lambda or Task timeout instead of an answer.
+   (A step of several calls is bounded by its function's deadline instead: it answers
+   CarveOut.NotReady 5 s before it, functions/src/runtime.rs `within_deadline`.)
 2. Every Task retries what the platform raises for a transient failure, a Lambda timeout
    included (`Sandbox.Timedout`; `Lambda.Unknown` on older runtimes): every step is
    idempotent, so trying again is safe, and not retrying turns a slow call into a rollback.

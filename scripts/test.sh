@@ -26,4 +26,6 @@ trap 'scripts/emulator.sh stop >/dev/null' EXIT
 .venv/bin/python -m pytest -q emulator/tests tests --ignore=tests/iam "$@"
 
 echo "== IAM evaluation of every request carveout made above (tests/iam)"
+# A subset of the tests above (arguments) leaves grants unused: no dead-grant verdict then.
+[ $# -eq 0 ] || export CARVEOUT_IAM_SUBSET=1
 .venv/bin/python -m pytest -q -s --noconftest tests/iam

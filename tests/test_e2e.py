@@ -309,6 +309,20 @@ def test_a_failure_during_a_gradual_cutover_restores_the_original_action_exactly
     assert "restored" in out["cause"]
 
 
+def test_a_share_whose_resource_association_failed_is_not_waited_on_forever(tmp_path):
+    """The principal can be ASSOCIATED while a resource association FAILED: the share is
+    useless, WaitShareAssociated fails with the entity named, and Rollback restores routing.
+    https://docs.aws.amazon.com/ram/latest/APIReference/API_ResourceShareAssociation.html"""
+    reset(**POLLING, shareResourceAssociationFails=True)
+    plan = seed(ENDPOINT, ram=True)
+    before = listener_actions(plan)
+    code, out, events, err = run_local(plan, tmp_path)
+    assert code == 1, err
+    assert out["error"] == "CarveOut.ResourceFailed" and "security-group/" in out["cause"] and "FAILED" in out["cause"]
+    assert any(e["event"] == "StateEntered" and e["state"] == "Rollback" for e in events)
+    assert listener_actions(plan) == before
+
+
 def test_a_step_past_its_function_timeout_fails_as_lambda_reports_it_and_is_retried(plan, tmp_path, monkeypatch):
     """The local runner enforces each function's Timeout (template.yaml) as Lambda does; the
     ASL retries the timeout (every step is idempotent) and, once retries are spent, Preflight

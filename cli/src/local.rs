@@ -48,10 +48,12 @@ pub fn run(args: LocalArgs) -> ExitCode {
     }
 }
 
-/// `cargo run --bin carveout -- local` builds only the CLI: the first time, build the
-/// steps' binary next to it (same target directory, same profile) instead of failing.
+/// `cargo run --bin carveout -- local` builds only the CLI: build the steps' binary next
+/// to it (same target directory, same profile) rather than fail or run a stale one. Under
+/// `cargo run` (which sets `CARGO`) it is always built (a no-op when up to date).
 fn ensure_lambda_binary(root: &Path, bin_dir: &Path) -> Result<()> {
-    if bin_dir.join("carveout-lambda").exists() {
+    let under_cargo = std::env::var_os("CARGO").is_some();
+    if bin_dir.join("carveout-lambda").exists() && !under_cargo {
         return Ok(());
     }
     let (Some(target_dir), Some(profile)) = (bin_dir.parent(), bin_dir.file_name()) else {
@@ -63,10 +65,12 @@ fn ensure_lambda_binary(root: &Path, bin_dir: &Path) -> Result<()> {
             bin_dir.display()
         );
     }
-    eprintln!(
-        "carveout local: building the steps' binary (cargo build --workspace) into {}",
-        bin_dir.display()
-    );
+    if !bin_dir.join("carveout-lambda").exists() {
+        eprintln!(
+            "carveout local: building the steps' binary (cargo build --workspace) into {}",
+            bin_dir.display()
+        );
+    }
     let mut cargo = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     cargo
         // --workspace: the feature set of every other build here (one copy of the SDK).

@@ -22,6 +22,8 @@ DEFAULT_PHASES = {
     "peeringProvisioningPolls": 0,
     # GetResourceShareAssociations answers ASSOCIATING this many times per share.
     "shareAssociatingPolls": 0,
+    # When true, a share's resource associations end FAILED (its principal ASSOCIATED).
+    "shareResourceAssociationFails": False,
     # DescribeInstanceStatus answers `pending`/`initializing` this many times per new instance.
     "instancePendingPolls": 0,
     # DescribeTargetHealth answers `initial` this many times per target once its group is

@@ -182,16 +182,21 @@ def seed(
 
 def create_key(endpoint: str, owner: str, usable_by: list[str], region: str = REGION) -> str:
     """A customer managed key in `owner` whose key policy lets `usable_by` use it for EBS
-    (the statement docs/deploy.md asks for); returns its ARN."""
+    (the statements docs/deploy.md asks for); returns its ARN."""
     statements = [{"Sid": "Owner", "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{owner}:root"},
                    "Action": "kms:*", "Resource": "*"}]
     if usable_by:
-        statements.append({
-            "Sid": "CarveOutTargets", "Effect": "Allow",
-            "Principal": {"AWS": [f"arn:aws:iam::{a}:root" for a in usable_by]},
-            "Action": ["kms:DescribeKey", "kms:Decrypt", "kms:CreateGrant", "kms:ReEncrypt*",
-                       "kms:GenerateDataKeyWithoutPlaintext"],
-            "Resource": "*"})
+        principal = {"AWS": [f"arn:aws:iam::{a}:root" for a in usable_by]}
+        statements += [
+            {"Sid": "CarveOutTargetAccountReadsTheKey", "Effect": "Allow", "Principal": principal,
+             "Action": "kms:DescribeKey", "Resource": "*"},
+            {"Sid": "CarveOutTargetAccountUsesTheKeyThroughEbs", "Effect": "Allow", "Principal": principal,
+             "Action": ["kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKeyWithoutPlaintext"], "Resource": "*",
+             "Condition": {"StringLike": {"kms:ViaService": "ec2.*.amazonaws.com"}}},
+            {"Sid": "CarveOutTargetAccountGrantsOnlyToEbs", "Effect": "Allow", "Principal": principal,
+             "Action": "kms:CreateGrant", "Resource": "*",
+             "Condition": {"Bool": {"kms:GrantIsForAWSResource": "true"}}},
+        ]
     kms = session(endpoint, owner, region).client("kms", endpoint_url=endpoint)
     return kms.create_key(Description="carveout image re-encryption",
                           Policy=json.dumps({"Version": "2012-10-17", "Statement": statements}))["KeyMetadata"]["Arn"]

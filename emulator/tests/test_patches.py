@@ -260,6 +260,23 @@ def test_images_keep_volume_encryption_and_default_key_images_cannot_be_shared()
                                     OperationType="add", UserIds=[T])
 
 
+def test_create_image_tags_its_snapshots_from_tag_specifications():
+    """CreateImage's TagSpecifications with ResourceType=snapshot tag every new snapshot, so
+    nothing is ever tagged after the fact (moto raises NotImplementedError for it).
+    https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_CreateImage.html"""
+    n = client("ec2", N)
+    inst, _ = _encrypted_instance(n)
+    tags = [{"Key": "carveout:migration-id", "Value": "m"}]
+    ami = n.create_image(InstanceId=inst, Name="tagged", NoReboot=True,
+                         TagSpecifications=[{"ResourceType": "image", "Tags": tags},
+                                            {"ResourceType": "snapshot", "Tags": tags}])["ImageId"]
+    image = n.describe_images(ImageIds=[ami])["Images"][0]
+    assert tags[0] in image["Tags"]
+    snaps = [m["Ebs"]["SnapshotId"] for m in image["BlockDeviceMappings"]]
+    assert len(snaps) == 2
+    assert all(tags[0] in s.get("Tags", []) for s in n.describe_snapshots(SnapshotIds=snaps)["Snapshots"])
+
+
 def test_copy_image_reencrypts_with_the_key_is_idempotent_and_launches_encrypted():
     n, t = client("ec2", N), client("ec2", T)
     cmk = _key_shared_with(client("kms", N), T)

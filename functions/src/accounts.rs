@@ -125,12 +125,17 @@ impl Accounts {
             .send()
             .await
             .named("sts:AssumeRole", &role_arn)
-            .map_err(|f| StepError::AccessDenied {
-                principal: role_arn.clone(),
-                action: "sts:AssumeRole".into(),
-                message: format!(
-                    "cannot assume {role_arn}: {f}; deploy the carveout member role in account {account_id} (templates/) or fix roleName"
-                ),
+            // Only AWS's access-denied answer means the role is missing or does not trust
+            // us; throttling and timeouts stay retryable (CarveOut.NotReady).
+            .map_err(|f| match StepError::from(f) {
+                StepError::AccessDenied { message, .. } => StepError::AccessDenied {
+                    principal: role_arn.clone(),
+                    action: "sts:AssumeRole".into(),
+                    message: format!(
+                        "cannot assume {role_arn}: {message}; deploy the carveout member role in account {account_id} (templates/) or fix roleName"
+                    ),
+                },
+                other => other,
             })?;
         let creds = out.credentials().ok_or_else(|| {
             StepError::ResourceFailed(format!(

@@ -12,6 +12,14 @@ pub const INVALID_PLAN: &str = "CarveOut.InvalidPlan";
 pub const CONFLICT: &str = "CarveOut.Conflict";
 pub const RESOURCE_FAILED: &str = "CarveOut.ResourceFailed";
 pub const ACCESS_DENIED: &str = "CarveOut.AccessDenied";
+/// Every name a step can raise: what the ASL may match besides the platform's names.
+pub const NAMES: [&str; 5] = [
+    NOT_READY,
+    INVALID_PLAN,
+    CONFLICT,
+    RESOURCE_FAILED,
+    ACCESS_DENIED,
+];
 
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum StepError {
@@ -243,6 +251,7 @@ mod tests {
             ),
         ];
         for (err, name) in cases {
+            assert!(NAMES.contains(&err.name()), "{name} is missing from NAMES");
             let diagnostic: Diagnostic = err.into();
             assert_eq!(diagnostic.error_type, name);
         }

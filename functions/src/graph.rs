@@ -59,11 +59,13 @@ fn states(machine: &Value, depth: usize, out: &mut Vec<String>) {
         if let Some(default) = state["Default"].as_str() {
             out.push(format!("{pad}{from} -->|no| {}", node_id(default)));
         }
-        // A polling state's first Retry is its poll loop (other Tasks also retry
-        // CarveOut.NotReady, for throttling, after their Lambda rule).
-        let polls = state["Retry"][0]["ErrorEquals"]
+        // A polling state's first Retry is its poll loop, on a fixed schedule (no jitter);
+        // other Tasks retry CarveOut.NotReady (throttling) with jittered backoff.
+        let first = &state["Retry"][0];
+        let polls = first["ErrorEquals"]
             .as_array()
-            .is_some_and(|e| e.iter().any(|x| x == "CarveOut.NotReady"));
+            .is_some_and(|e| e.iter().any(|x| x == "CarveOut.NotReady"))
+            && first["JitterStrategy"] != "FULL";
         if polls {
             out.push(format!("{pad}{from} -.->|poll| {from}"));
         }

@@ -3,6 +3,7 @@
 
 use std::future::Future;
 use std::io::Read;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use serde_json::{Value, json};
@@ -10,6 +11,7 @@ use serde_json::{Value, json};
 use crate::accounts::load_base_config;
 use crate::error::StepError;
 use crate::steps::{Context, Step, run};
+use crate::vending;
 
 /// Logs: JSON under Lambda (CloudWatch), readable text on stderr elsewhere.
 pub fn init_tracing() {
@@ -63,7 +65,15 @@ pub async fn dispatch() -> Result<(), Error> {
         .ok_or("no handler: set _HANDLER (the function's Handler) or pass it as argument")?;
     init_tracing();
     if name == VENDING_HANDLER {
-        return crate::vending::main().await;
+        // Config and clients once per process; the vending module knows nothing of Lambda.
+        let config = vending::VendingConfig::from_env()?;
+        let clients = vending::VendingClients::new(&load_base_config().await);
+        return serve(|event| async {
+            let out = vending::handle(&clients, &config, event).await?;
+            serde_json::to_value(out)
+                .map_err(|e| StepError::ResourceFailed(format!("output does not serialize: {e}")))
+        })
+        .await;
     }
     let step = Step::from_binary(&name)
         .ok_or_else(|| format!("unknown handler {name:?}; known: {}", handlers().join(", ")))?;
@@ -84,17 +94,85 @@ where
     if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
         let handler = &handler;
         return lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
-            handler(event.payload)
+            within_deadline(Some(event.context.deadline), handler(event.payload))
         }))
         .await;
     }
     let mut raw = String::new();
     std::io::stdin().read_to_string(&mut raw)?;
     let input: Value = serde_json::from_str(&raw)?;
-    let answer = match handler(input).await {
+    // The local runner passes the deadline it enforces, as Lambda's Runtime API does.
+    let deadline = std::env::var("CARVEOUT_DEADLINE_MS")
+        .ok()
+        .and_then(|d| d.parse().ok());
+    let answer = match within_deadline(deadline, handler(input)).await {
         Ok(output) => json!({ "ok": output }),
         Err(err) => json!({ "errorType": err.name(), "errorMessage": err.to_string() }),
     };
     println!("{answer}");
     Ok(())
+}
+
+/// Left for answering when a step gives up before the function's deadline.
+const DEADLINE_MARGIN: Duration = Duration::from_secs(5);
+
+/// Runs a step until `DEADLINE_MARGIN` before the invocation's deadline (epoch ms), then
+/// answers `CarveOut.NotReady` instead of being killed by the Lambda timeout: a step of
+/// several AWS calls can outlast the function under throttling even though each call is
+/// bounded (`sdk_policy`). The state retries it; every step is idempotent, so what was
+/// done is found, not done twice.
+pub async fn within_deadline<Fut>(deadline_ms: Option<u64>, step: Fut) -> Result<Value, StepError>
+where
+    Fut: Future<Output = Result<Value, StepError>>,
+{
+    let Some(deadline_ms) = deadline_ms else {
+        return step.await;
+    };
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    let left = Duration::from_millis(deadline_ms.saturating_sub(now_ms));
+    let budget = left.saturating_sub(DEADLINE_MARGIN);
+    match tokio::time::timeout(budget, step).await {
+        Ok(answer) => answer,
+        Err(_) => Err(StepError::NotReady(format!(
+            "the step did not finish within {} s of the function's time; the state retries it",
+            budget.as_secs()
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn epoch_ms_in(d: Duration) -> u64 {
+        (SystemTime::now() + d)
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64
+    }
+
+    #[tokio::test]
+    async fn a_step_that_would_outlast_the_function_answers_not_ready() {
+        let slow = async {
+            tokio::time::sleep(Duration::from_secs(30)).await;
+            Ok(Value::Null)
+        };
+        let deadline = epoch_ms_in(DEADLINE_MARGIN + Duration::from_millis(50));
+        let err = within_deadline(Some(deadline), slow).await.unwrap_err();
+        assert_eq!(err.name(), crate::error::NOT_READY);
+    }
+
+    #[tokio::test]
+    async fn a_step_in_time_answers_itself() {
+        let quick = async { Ok(Value::Bool(true)) };
+        let deadline = epoch_ms_in(Duration::from_secs(60));
+        assert_eq!(
+            within_deadline(Some(deadline), quick).await,
+            Ok(Value::Bool(true))
+        );
+        let without = async { Ok(Value::Bool(false)) };
+        assert_eq!(within_deadline(None, without).await, Ok(Value::Bool(false)));
+    }
 }

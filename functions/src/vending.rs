@@ -307,17 +307,6 @@ async fn report_invalid(
     Ok(())
 }
 
-/// The vending function's `main` (after tracing is set up): config and clients once.
-pub async fn main() -> Result<(), lambda_runtime::Error> {
-    let config = VendingConfig::from_env()?;
-    let clients = VendingClients::new(&crate::accounts::load_base_config().await);
-    crate::runtime::serve(|event| async {
-        let out = handle(&clients, &config, event).await?;
-        Ok(serde_json::to_value(out).expect("output serializes"))
-    })
-    .await
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

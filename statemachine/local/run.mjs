@@ -68,7 +68,9 @@ function timedOut(seconds) {
 
 function runStep(binary, handler, input, verbose, timeoutSeconds) {
   return new Promise((resolve, reject) => {
-    const child = spawn(binary, [handler], { stdio: ['pipe', 'pipe', verbose ? 'inherit' : 'pipe'] });
+    // The deadline Lambda's Runtime API gives each invocation (Lambda-Runtime-Deadline-Ms).
+    const env = { ...process.env, CARVEOUT_DEADLINE_MS: String(Date.now() + timeoutSeconds * 1000) };
+    const child = spawn(binary, [handler], { env, stdio: ['pipe', 'pipe', verbose ? 'inherit' : 'pipe'] });
     let out = '';
     let err = '';
     let expired = false;

@@ -149,14 +149,18 @@ def simulations_for(record: dict[str, Any], kind: str, template: dict[str, Any] 
 
 
 def assume_role_simulation(principal: str, target: str, label: str = "",
-                           template: dict[str, Any] | None = None) -> Simulation:
+                           template: dict[str, Any] | None = None,
+                           principal_org_id: str | None = "") -> Simulation:
     """A role of `principal`'s account assumes the member role in `target`: its identity policy
-    is AssumeMemberRolePolicy (the function roles'), the member role's trust policy decides."""
+    is AssumeMemberRolePolicy (the function roles'), the member role's trust policy decides.
+    `principal_org_id` overrides the organization of the principal's account ("": the
+    test world's, None: no organization)."""
     account = principal.split(":")[4]
     role = f"arn:aws:iam::{target}:role/{ROLE_NAME}"
     context = {"aws:PrincipalArn": principal, "aws:PrincipalAccount": account, **_resource_org(target)}
-    if org_of(account):
-        context["aws:PrincipalOrgID"] = org_of(account)
+    org = org_of(account) if principal_org_id == "" else principal_org_id
+    if org:
+        context["aws:PrincipalOrgID"] = org
     auth = AuthRequest("sts:AssumeRole", role, target, context, "trust policy")
     identity = [{"name": "AssumeMemberRolePolicy", "policy": assume_member_role_policy()}]
     trust = member_role(target, template)["trust"]

@@ -191,12 +191,14 @@ def vending_policy() -> dict[str, Any]:
 
 
 @functools.lru_cache(maxsize=None)
-def key_policy_statement_from_docs() -> dict[str, Any]:
-    """The cross-account key-policy statement docs/deploy.md tells operators to add."""
+def key_policy_statements_from_docs() -> list[dict[str, Any]]:
+    """The cross-account key-policy statements docs/deploy.md tells operators to add (one
+    statement or a list of them)."""
     text = (ROOT / "docs/deploy.md").read_text(encoding="utf-8")
     for block in re.findall(r"```json\n(.*?)```", text, re.S):
         if '"kms:' in block and '"Principal"' in block:
-            return json.loads(block)
+            parsed = json.loads(block)
+            return parsed if isinstance(parsed, list) else [parsed]
     raise AssertionError("docs/deploy.md has no key-policy statement block")
 
 
@@ -206,7 +208,7 @@ def key_policy(owner: str) -> dict[str, Any]:
     https://docs.aws.amazon.com/kms/latest/developerguide/key-policy-default.html"""
     default = {"Sid": "EnableIamPolicies", "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{owner}:root"},
                "Action": "kms:*", "Resource": "*"}
-    return {"Version": "2012-10-17", "Statement": [default, key_policy_statement_from_docs()]}
+    return {"Version": "2012-10-17", "Statement": [default, *key_policy_statements_from_docs()]}
 
 
 def org_of(account: str) -> str | None:

@@ -35,24 +35,38 @@ def _denied(template: dict[str, Any] | None) -> list[iam_eval.Simulation]:
 
 
 def test_fixed_recording_is_allowed_by_the_member_role():
-    """Snapshot tags with the code's keys, a share of a tagged image, both RAM halves of the
-    security-group share and the assume-role are all allowed by the template as it is."""
+    """An image and its snapshots tagged on create, a share of a tagged image, both RAM halves
+    of the security-group share and the assume-role are all allowed by the template as it is."""
     denied = _denied(None)
     assert not denied, "\n".join(iam_eval.explain_denial(s) for s in denied)
 
 
 def test_a_tag_key_differing_from_the_code_is_denied():
-    """ForAllValues:StringEquals on aws:TagKeys: one key the code uses missing from the list
-    (the original `carveout:source-instance` fault) denies CreateTags on the snapshot."""
+    """The create must carry the code's tag key (`aws:RequestTag/carveout:migration-id`): a
+    policy naming another key denies CreateImage (the original fault was of this kind: a
+    key the policy spelt differently from functions/src/names.rs)."""
     template = _member_template()
-    statement = _statement(template, "TagSnapshotsAndAcceptedPeering")
-    keys = statement["Condition"]["ForAllValues:StringEquals"]["aws:TagKeys"]
-    statement["Condition"]["ForAllValues:StringEquals"]["aws:TagKeys"] = [
-        "carveout:source-instance" if k == "carveout:source-instance-id" else k for k in keys]
+    statement = _statement(template, "CreateTaggedImage")
+    statement["Condition"]["Null"] = {"aws:RequestTag/carveout:migrationid": "false"}
     denied = _denied(template)
-    assert [(s.auth.action, s.auth.resource.split("/")[-1]) for s in denied] == [
-        ("ec2:CreateTags", "snap-0123456789abcdef0")]
-    assert "carveout:source-instance-id" in iam_eval.explain_denial(denied[0])
+    assert [(s.auth.action, s.auth.resource.split(":")[-1].split("/")[0]) for s in denied] == [
+        ("ec2:CreateImage", "image")]
+    assert "carveout:migrationid" in iam_eval.explain_denial(denied[0])
+
+
+def test_tags_are_written_only_as_part_of_a_create():
+    """CreateTags on an existing snapshot (tagging after the fact) is denied: a role that
+    could tag what it did not create could tag any snapshot, then share or delete it."""
+    records = iam_eval.load_recording(FIXTURE)
+    create = next(r for r in records if r["action"] == "CreateImage")
+    snapshot = next(c["snapshots"][0] for c in create["created"].values() if "snapshots" in c)
+    later = {**copy.deepcopy(create), "action": "CreateTags", "created": {},
+             "parameters": {"Action": "CreateTags", "ResourceId.1": snapshot,
+                            "Tag.1.Key": "carveout:migration-id", "Tag.1.Value": "hp-2026-11"},
+             "before": {snapshot: {"owner": create["account"], "region": create["region"], "tags": {},
+                                   "encrypted": False, "kmsKeyId": None}}}
+    denied = iam_eval.evaluate([later]).denied
+    assert [s.auth.action for s in denied] == ["ec2:CreateTags"]
 
 
 def test_an_action_left_out_is_denied():
@@ -98,3 +112,16 @@ def test_another_role_of_the_workflow_account_may_not():
 
 def test_a_principal_outside_the_organization_may_not():
     assert _assume("arn:aws:iam::999999999999:role/carveout/PreflightFunction-abc") != "Allowed"
+
+
+def test_the_organization_condition_is_what_refuses_a_workflow_role_outside_it():
+    """A role at the trusted path and account, but whose account is in another organization:
+    denied by aws:PrincipalOrgID alone (without that condition it would be allowed)."""
+    principal = "arn:aws:iam::123456789012:role/carveout/PreflightFunction-abc"
+    sim = iam_eval.assume_role_simulation(principal, TARGET, principal_org_id="o-someoneelse1")
+    assert iam_eval.run([sim])[0].verdict["result"] != "Allowed"
+    template = _member_template()
+    trust = template["Resources"]["ExecutionRole"]["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]
+    del trust["Condition"]["StringEquals"]
+    sim = iam_eval.assume_role_simulation(principal, TARGET, template=template, principal_org_id="o-someoneelse1")
+    assert iam_eval.run([sim])[0].verdict["result"] == "Allowed"

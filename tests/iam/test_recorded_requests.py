@@ -70,6 +70,8 @@ def test_iam_allows_every_recorded_request(evaluation):
 
 
 def test_no_dead_grants(evaluation):
+    if os.environ.get("CARVEOUT_IAM_SUBSET"):
+        pytest.skip("a subset of the tests ran (scripts/test.sh with arguments): grants may go unused")
     dead = dead_grants(evaluation)
     assert not dead, ("statements no recorded request uses (remove them, or list them with a reason in "
                       "tests/iam/documented_grants.json):\n" + "\n".join(dead))

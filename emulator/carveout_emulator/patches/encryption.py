@@ -5,7 +5,8 @@ ignores CopyImage's Encrypted/KmsKeyId/ClientToken/TagSpecifications, and shares
 anything. AWS (and this patch):
 
 - CreateImage snapshots each EBS volume of the instance; a snapshot keeps its volume's
-  encryption and key. DescribeImages shows every device and whether it is encrypted.
+  encryption and key, and gets the tags of TagSpecifications ResourceType=snapshot.
+  DescribeImages shows every device and whether it is encrypted.
 - CopyImage copies those snapshots; `Encrypted` with `KmsKeyId` re-encrypts them with
   that key (the caller's account must be allowed to use it), `Encrypted` alone uses the
   account's EBS default key. A repeated ClientToken answers the first copy. Tags from
@@ -111,7 +112,12 @@ def apply() -> None:
     original_run = InstanceBackend.run_instances
 
     def create_image(self, instance_id, name, description, tag_specifications):  # type: ignore[no-untyped-def]
-        image = original_create(self, instance_id, name, description, tag_specifications)
+        # AWS tags the new snapshots from TagSpecifications ResourceType=snapshot; moto
+        # raises NotImplementedError for them, so they are applied here.
+        # https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_CreateImage.html
+        snapshot_tags = [t for s in tag_specifications if s["ResourceType"] == "snapshot" for t in s["Tags"]]
+        others = [s for s in tag_specifications if s["ResourceType"] != "snapshot"]
+        image = original_create(self, instance_id, name, description, others)
         instance = self.get_instance(instance_id)
         pairs = []
         for device, block in instance.get_block_device_mapping:
@@ -122,6 +128,9 @@ def apply() -> None:
         if pairs:
             image.root_device_name = instance.root_device_name
             _record(self, image, pairs)
+        for _, snap in pairs:
+            for tag in snapshot_tags:
+                snap.add_tag(tag["Key"], tag["Value"])
         return image
 
     def copy_image(self):  # type: ignore[no-untyped-def]

@@ -3,7 +3,8 @@
 moto refuses security-group ARNs (fixed list of shareable types), reports every
 association ASSOCIATED at once and has no receiving side. This patch:
 - accepts `ec2:…:security-group/sg-…` ARNs;
-- answers ASSOCIATING for N GetResourceShareAssociations reads per share;
+- answers ASSOCIATING for N GetResourceShareAssociations reads per share, and FAILED
+  for resource associations when `shareResourceAssociationFails` is set;
 - implements GetResourceShares(resourceOwner=OTHER-ACCOUNTS) and ListResources, so the
   account a group was shared with can see it (inside an organization shares are accepted
   automatically, as with RAM sharing enabled for AWS Organizations);
@@ -97,6 +98,12 @@ def apply() -> None:
                 assoc["status"] = "DISASSOCIATED"
             elif share is not None and not _associated(share):
                 assoc["status"] = "ASSOCIATING"
+            elif assoc.get("associationType") == "RESOURCE" and CONTROL.phases.get("shareResourceAssociationFails"):
+                # RAM reports a resource it cannot share as a FAILED resource association
+                # while the principal association is ASSOCIATED.
+                # https://docs.aws.amazon.com/ram/latest/APIReference/API_ResourceShareAssociation.html
+                assoc["status"] = "FAILED"
+                assoc["statusMessage"] = "The resource could not be associated with the resource share."
             if association_status is None or assoc["status"] == association_status:
                 kept.append(assoc)
         return {"resourceShareAssociations": kept}

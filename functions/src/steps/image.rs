@@ -14,7 +14,7 @@ use aws_sdk_ec2::types::{
 };
 
 use crate::accounts::AccountClients;
-use crate::aws::ec2::{filter, has_tag, migration_filter, tag_spec, tags};
+use crate::aws::ec2::{filter, has_tag, migration_filter, tag_spec};
 use crate::error::{AwsFailure, SdkResultExt, StepError};
 use crate::idiom::{Poll, find_or_create, poll_once};
 use crate::names::{self, MIGRATION_TAG, SOURCE_INSTANCE_TAG};
@@ -28,6 +28,7 @@ pub async fn create_image(ctx: &Context, state: State) -> Result<ImageOut, StepE
     let src = ctx.source(&state).await?;
     let id = &state.plan.migration_id;
     let name = names::image(id, &source.instance_id);
+    let tagged = |kind| tag_spec(kind, id, &[(SOURCE_INSTANCE_TAG, &source.instance_id)]);
     let image_id = ensure_image(
         &src,
         id,
@@ -40,11 +41,11 @@ pub async fn create_image(ctx: &Context, state: State) -> Result<ImageOut, StepE
                 .name(&name)
                 .description(format!("carveout {id}: image of {}", source.instance_id))
                 .no_reboot(facts.options.no_reboot)
-                .tag_specifications(tag_spec(
-                    ResourceType::Image,
-                    id,
-                    &[(SOURCE_INSTANCE_TAG, &source.instance_id)],
-                ))
+                // The image and every snapshot carry the tag from the start: nothing is
+                // tagged afterwards, so a failure in between never leaves an untagged
+                // full-disk copy that cleanup cannot find.
+                .tag_specifications(tagged(ResourceType::Image))
+                .tag_specifications(tagged(ResourceType::Snapshot))
                 .send()
                 .await
                 .named("ec2:CreateImage", &src.role_arn)
@@ -126,7 +127,6 @@ pub async fn copy_image(ctx: &Context, state: State) -> Result<ImageOut, StepErr
     }
     let src = ctx.source(&state).await?;
     let id = &state.plan.migration_id;
-    tag_snapshots(&src, id, image).await?;
     let name = names::reencrypted_image(id, &image.source_instance_id);
     let tagged = |kind| {
         tag_spec(
@@ -163,29 +163,6 @@ pub async fn copy_image(ctx: &Context, state: State) -> Result<ImageOut, StepErr
         snapshot_ids: Vec::new(),
         copied_from: Some(image.image_id.clone()),
     })
-}
-
-/// Tags an image's snapshots with the migration: CreateImage cannot tag them everywhere
-/// (the emulator refuses it), and cleanup finds them by this tag.
-async fn tag_snapshots(
-    src: &AccountClients,
-    migration_id: &str,
-    image: &ImageOut,
-) -> Result<(), StepError> {
-    if image.snapshot_ids.is_empty() {
-        return Ok(());
-    }
-    src.ec2
-        .create_tags()
-        .set_resources(Some(image.snapshot_ids.clone()))
-        .set_tags(Some(tags(
-            migration_id,
-            &[(SOURCE_INSTANCE_TAG, &image.source_instance_id)],
-        )))
-        .send()
-        .await
-        .named("ec2:CreateTags", &src.role_arn)?;
-    Ok(())
 }
 
 pub async fn wait_image_available(ctx: &Context, state: State) -> Result<ImageOut, StepError> {
@@ -238,7 +215,6 @@ pub async fn share_image(ctx: &Context, state: State) -> Result<ImageOut, StepEr
         .send()
         .await
         .named("ec2:ModifyImageAttribute", &src.role_arn)?;
-    tag_snapshots(&src, &state.plan.migration_id, image).await?;
     for snapshot in &image.snapshot_ids {
         src.ec2
             .modify_snapshot_attribute()

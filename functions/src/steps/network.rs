@@ -5,7 +5,7 @@ use aws_sdk_ec2::types::{ResourceType, VpcPeeringConnection};
 use crate::accounts::AccountClients;
 use crate::aws::ec2::{
     PEERING_ACCEPTED, PEERING_TERMINAL, has_tag, migration_filter, peering_status as status,
-    peerings_between, route_target, tag_spec, tags,
+    peerings_between, route_target, tag_spec,
 };
 use crate::error::{SdkResultExt, StepError};
 use crate::idiom::{Poll, find_or_create, poll_once};
@@ -127,16 +127,9 @@ pub async fn accept_peering(ctx: &Context, state: State) -> Result<PeeringOut, S
         }
         Some(_) => tracing::info!(pcx, "already accepted"),
     }
-    if !peering.reused {
-        // Tags are kept per account: tag the accepter's view too, for cleanup there.
-        tgt.ec2
-            .create_tags()
-            .resources(pcx)
-            .set_tags(Some(tags(&state.plan.migration_id, &[])))
-            .send()
-            .await
-            .named("ec2:CreateTags", &tgt.role_arn)?;
-    }
+    // The accepter's view is not tagged: the requester tagged the peering at creation,
+    // where cleanup finds and deletes it, and a role that may tag resources it did not
+    // create could tag any peering and then delete it.
     Ok(peering.clone())
 }
 
