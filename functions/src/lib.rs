@@ -16,6 +16,7 @@ pub mod state;
 pub mod steps;
 #[cfg(test)]
 pub(crate) mod test_support;
+pub mod traffic;
 pub mod vending;
 
 pub use error::StepError;

@@ -5,8 +5,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::aws::elb::ActionModel;
 use crate::plan::Plan;
+use crate::traffic::{ActionModel, maintenance_actions};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -134,7 +134,7 @@ pub struct ResolvedOptions {
     #[serde(default)]
     pub shift_interval_seconds: u32,
     /// The hold of each step cut into waits, each followed by a health check (so an
-    /// unhealthy target ends the step early); see `routing::hold_checks`.
+    /// unhealthy target ends the step early); see `traffic::hold_checks`.
     #[serde(default)]
     pub hold_checks: Vec<u32>,
     /// consistency stop-source: maintenance answer, stop, image, restart on failure.
@@ -207,6 +207,18 @@ impl State {
 
     pub fn facts(&self) -> Result<&Facts, crate::error::StepError> {
         Self::need(&self.facts, "facts")
+    }
+
+    /// The maintenance answer of this migration (its original actions with every forward
+    /// replaced by the 503), when it stops its source; `None` otherwise.
+    pub fn maintenance_actions(&self) -> Result<Option<Vec<ActionModel>>, crate::error::StepError> {
+        let facts = self.facts()?;
+        Ok(facts.options.stop_source.then(|| {
+            maintenance_actions(
+                &facts.service.original_actions,
+                &facts.options.maintenance_body,
+            )
+        }))
     }
 }
 

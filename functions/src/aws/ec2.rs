@@ -237,6 +237,29 @@ fn parse_cidr(cidr: &str) -> Option<(u32, u32)> {
     (len <= 32).then_some((u32::from(ip), len))
 }
 
+/// The peering this migration created, by tag, for listings (report, rollback).
+pub async fn tagged_peerings(
+    net: &AccountClients,
+    migration_id: &str,
+) -> Result<Vec<String>, StepError> {
+    let out = net
+        .ec2
+        .describe_vpc_peering_connections()
+        .filters(migration_filter(migration_id))
+        .send()
+        .await
+        .named("ec2:DescribeVpcPeeringConnections", &net.role_arn)?;
+    Ok(out
+        .vpc_peering_connections()
+        .iter()
+        .filter(|p| {
+            has_tag(p.tags(), MIGRATION_TAG, migration_id)
+                && !PEERING_TERMINAL.contains(&peering_status(p).as_str())
+        })
+        .filter_map(|p| p.vpc_peering_connection_id().map(str::to_string))
+        .collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

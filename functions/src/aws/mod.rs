@@ -3,4 +3,5 @@
 pub mod ec2;
 pub mod elb;
 pub mod kms;
+pub mod probe;
 pub mod ram;

@@ -5,57 +5,24 @@
 use std::collections::BTreeMap;
 
 use crate::accounts::AccountClients;
-use crate::aws::elb::{ActionModel, FixedResponseModel, same_routing, set_actions};
+use crate::aws::elb::{service_actions, set_actions};
 use crate::error::{SdkResultExt, StepError};
 use crate::idiom::{Poll, poll_once};
 use crate::state::{MaintenanceOut, State, now_epoch_ms};
+use crate::traffic::{changed_elsewhere, same_routing};
 
 use super::Context;
-use super::routing::{changed_elsewhere, service_actions};
-
-/// The original actions with every forward replaced by a fixed 503 answer (same order).
-pub fn maintenance_actions(original: &[ActionModel], body: &str) -> Vec<ActionModel> {
-    original
-        .iter()
-        .map(|a| {
-            if a.kind != "forward" {
-                return a.clone();
-            }
-            ActionModel {
-                kind: "fixed-response".into(),
-                order: a.order,
-                target_group_arn: None,
-                forward_config: None,
-                fixed_response_config: Some(FixedResponseModel {
-                    status_code: "503".into(),
-                    content_type: Some("text/plain".into()),
-                    message_body: Some(body.to_string()),
-                }),
-            }
-        })
-        .collect()
-}
-
-/// The maintenance actions of this migration, when it stops its source.
-pub fn maintenance_of(state: &State) -> Result<Option<Vec<ActionModel>>, StepError> {
-    let facts = state.facts()?;
-    Ok(facts.options.stop_source.then(|| {
-        maintenance_actions(
-            &facts.service.original_actions,
-            &facts.options.maintenance_body,
-        )
-    }))
-}
 
 /// Puts the maintenance answer in place of the service's forward action (only from the
 /// original action; a re-run finds it in place).
 pub async fn enter_maintenance(ctx: &Context, state: State) -> Result<MaintenanceOut, StepError> {
     let facts = state.facts()?;
-    let desired = maintenance_of(&state)?.ok_or_else(|| {
+    let desired = state.maintenance_actions()?.ok_or_else(|| {
         StepError::invalid_plan("enter-maintenance runs only for consistency stop-source")
     })?;
     let net = ctx.network(&state).await?;
-    let current = service_actions(&net, &state).await?;
+    let s = &state.facts()?.service;
+    let current = service_actions(&net, &s.listener_arn, s.rule_arn.as_deref()).await?;
     if !same_routing(&current, &desired) {
         if !same_routing(&current, &facts.service.original_actions) {
             return Err(changed_elsewhere(&current));

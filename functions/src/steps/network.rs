@@ -4,8 +4,8 @@ use aws_sdk_ec2::types::{ResourceType, VpcPeeringConnection};
 
 use crate::accounts::AccountClients;
 use crate::aws::ec2::{
-    PEERING_ACCEPTED, PEERING_TERMINAL, has_tag, migration_filter, peering_status as status,
-    peerings_between, route_target, tag_spec,
+    PEERING_ACCEPTED, PEERING_TERMINAL, has_tag, peering_status as status, peerings_between,
+    route_target, tag_spec,
 };
 use crate::error::{SdkResultExt, StepError};
 use crate::idiom::{Poll, find_or_create, poll_once};
@@ -233,29 +233,6 @@ async fn ensure_route(
         Err(f) if f.is("RouteAlreadyExists") => check(current().await?).map(|_| false),
         Err(f) => Err(f.into()),
     }
-}
-
-/// The peering this migration created, by tag, for listings (report, rollback).
-pub async fn tagged_peerings(
-    net: &AccountClients,
-    migration_id: &str,
-) -> Result<Vec<String>, StepError> {
-    let out = net
-        .ec2
-        .describe_vpc_peering_connections()
-        .filters(migration_filter(migration_id))
-        .send()
-        .await
-        .named("ec2:DescribeVpcPeeringConnections", &net.role_arn)?;
-    Ok(out
-        .vpc_peering_connections()
-        .iter()
-        .filter(|p| {
-            has_tag(p.tags(), MIGRATION_TAG, migration_id)
-                && !PEERING_TERMINAL.contains(&status(p).as_str())
-        })
-        .filter_map(|p| p.vpc_peering_connection_id().map(str::to_string))
-        .collect())
 }
 
 #[cfg(test)]

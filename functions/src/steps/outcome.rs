@@ -5,19 +5,17 @@
 use serde::{Deserialize, Serialize};
 
 use crate::accounts::{AccountClients, Accounts};
-use crate::aws::ec2::{has_tag, migration_filter};
-use crate::aws::elb::{
-    ActionModel, actions_from_sdk, current_actions, find_target_group, same_routing, set_actions,
-};
+use crate::aws::ec2::{has_tag, migration_filter, tagged_peerings};
+use crate::aws::elb::{actions_from_sdk, current_actions, find_target_group, set_actions};
+use crate::aws::probe::{find_probe_rule, remove_probe_rule};
 use crate::aws::ram::find_share;
 use crate::error::{NOT_READY, RESOURCE_FAILED, SdkResultExt, StepError};
 use crate::names::{self, MIGRATION_TAG};
 use crate::plan::Plan;
 use crate::state::{CaughtError, LaunchedInstance, RouteOut, State};
+use crate::traffic::{ActionModel, same_routing};
 
 use super::Context;
-use super::network::tagged_peerings;
-use super::routing::{find_probe_rule, remove_probe_rule};
 
 /// One resource carveout created, as listed in the execution output.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -312,7 +310,7 @@ pub async fn rollback(ctx: &Context, state: State) -> Result<RollbackOut, StepEr
         &state.plan.migration_id,
     )
     .await?;
-    let maintenance = super::maintenance::maintenance_of(&state)?;
+    let maintenance = state.maintenance_actions()?;
     let current =
         actions_from_sdk(&current_actions(&net, &s.listener_arn, s.rule_arn.as_deref()).await?);
     let routing = match current {

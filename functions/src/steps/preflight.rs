@@ -10,9 +10,8 @@ use crate::aws::ec2::{
     PEERING_ACCEPTED, cidrs_overlap, has_tag, peering_status, peerings_between,
     route_tables_of_subnets, route_target, vpc_cidrs,
 };
-use crate::aws::elb::{
-    ActionModel, actions_from_sdk, expand_forward, find_target_group, target_health,
-};
+use crate::aws::elb::{actions_from_sdk, find_target_group, target_health};
+use crate::aws::probe::is_probe_rule;
 use crate::error::{SdkResultExt, StepError};
 use crate::names;
 use crate::plan::{Consistency, Plan};
@@ -20,7 +19,7 @@ use crate::state::{
     Facts, InstanceFacts, NetworkSide, ResolvedOptions, ServiceFacts, SubnetFacts, Tag,
     TargetGroupSettings, TargetSide, VolumeFacts,
 };
-use crate::steps::routing::is_probe_rule;
+use crate::traffic::{ActionModel, expand_forward};
 
 use super::Context;
 
@@ -150,7 +149,7 @@ pub async fn preflight(ctx: &Context, input: serde_json::Value) -> Result<Facts,
                 .filter(|&p| p < 100)
                 .collect(),
             shift_interval_seconds: plan.options.shift_interval_seconds,
-            hold_checks: super::routing::hold_checks(plan.options.shift_interval_seconds),
+            hold_checks: crate::traffic::hold_checks(plan.options.shift_interval_seconds),
             stop_source: plan.consistency == Consistency::StopSource,
             maintenance_body: plan
                 .options

@@ -3,19 +3,23 @@
 //! the service's forward action.
 
 use aws_sdk_elasticloadbalancingv2::types::{
-    HttpHeaderConditionConfig, Matcher, ProtocolEnum, Rule, RuleCondition, TargetDescription,
+    HttpHeaderConditionConfig, Matcher, ProtocolEnum, RuleCondition, TargetDescription,
     TargetGroupIpAddressTypeEnum, TargetTypeEnum,
 };
 
 use crate::accounts::AccountClients;
 use crate::aws::elb::{
-    ActionModel, actions_from_sdk, compact_forward, current_actions, find_target_group,
-    migration_tags, same_routing, set_actions, tagged_with, target_health,
+    actions_from_sdk, current_actions, find_target_group, migration_tags, service_actions,
+    set_actions, target_health,
 };
+use crate::aws::probe::{find_probe_rule, remove_probe_rule};
 use crate::error::{SdkResultExt, StepError};
 use crate::idiom::{Poll, find_or_create, poll_once};
 use crate::names::{self, PROBE_HEADER};
 use crate::state::{CutoverOut, LaunchedInstance, ProbeRuleOut, ShiftOut, State, TargetGroupOut};
+use crate::traffic::{
+    ActionModel, changed_elsewhere, compact_forward, cutover_actions, same_routing, shifted_actions,
+};
 
 use super::Context;
 
@@ -139,46 +143,6 @@ pub async fn register_targets(ctx: &Context, state: State) -> Result<Vec<String>
         .collect())
 }
 
-/// The probe rule of this migration on the listener, if there is one.
-/// Whether `rule` matches like this migration's probe rule (its header and migration id).
-pub fn is_probe_rule(rule: &Rule, migration_id: &str) -> bool {
-    rule.conditions().iter().any(|c| {
-        c.http_header_config().is_some_and(|h| {
-            h.http_header_name()
-                .is_some_and(|n| n.eq_ignore_ascii_case(PROBE_HEADER))
-                && h.values().iter().any(|v| v == migration_id)
-        })
-    })
-}
-
-pub async fn find_probe_rule(
-    net: &AccountClients,
-    listener_arn: &str,
-    migration_id: &str,
-) -> Result<Option<ProbeRuleOut>, StepError> {
-    let out = net
-        .elb
-        .describe_rules()
-        .listener_arn(listener_arn)
-        .send()
-        .await
-        .named("elasticloadbalancing:DescribeRules", &net.role_arn)?;
-    for rule in out.rules() {
-        if let (true, Some(arn)) = (is_probe_rule(rule, migration_id), rule.rule_arn())
-            && tagged_with(net, arn, migration_id).await?
-        {
-            return Ok(Some(ProbeRuleOut {
-                rule_arn: arn.to_string(),
-                priority: rule
-                    .priority()
-                    .and_then(|p| p.parse().ok())
-                    .unwrap_or_default(),
-            }));
-        }
-    }
-    Ok(None)
-}
-
 /// A target group's health is unknown (`unused`) until a listener forwards to it. The
 /// probe rule forwards to it only requests carrying `X-Carveout-Probe: <migration id>`,
 /// which no real client sends, so the ALB starts health checks without real traffic.
@@ -270,99 +234,6 @@ pub async fn wait_targets_healthy(ctx: &Context, state: State) -> Result<Vec<Str
         .collect())
 }
 
-/// The original actions with the service's forward pointed at the new group.
-pub fn cutover_actions(original: &[ActionModel], new_group: &str) -> Vec<ActionModel> {
-    original
-        .iter()
-        .map(|a| {
-            if a.kind == "forward" {
-                ActionModel::forward_to(new_group, a.order)
-            } else {
-                a.clone()
-            }
-        })
-        .collect()
-}
-
-/// The forward actions with `percent` of the traffic on the new group: every original
-/// group keeps its share of the rest, in its original proportion, and the original
-/// stickiness is kept. 100 % is the cutover itself.
-pub fn shifted_actions(original: &[ActionModel], new_group: &str, percent: u8) -> Vec<ActionModel> {
-    if percent >= 100 {
-        return cutover_actions(original, new_group);
-    }
-    original
-        .iter()
-        .map(|a| {
-            if a.kind != "forward" {
-                return a.clone();
-            }
-            let (groups, stickiness) = match &a.forward_config {
-                Some(fc) => (
-                    fc.target_groups
-                        .iter()
-                        .map(|g| (g.target_group_arn.clone(), i64::from(g.weight.unwrap_or(1))))
-                        .collect::<Vec<_>>(),
-                    fc.target_group_stickiness_config.clone(),
-                ),
-                None => (
-                    vec![(a.target_group_arn.clone().unwrap_or_default(), 1)],
-                    None,
-                ),
-            };
-            let total: i64 = groups.iter().map(|(_, w)| w).sum();
-            let mut weights: Vec<i64> = groups
-                .iter()
-                .map(|(_, w)| w * i64::from(100 - percent))
-                .chain([total * i64::from(percent)])
-                .collect();
-            normalize_weights(&mut weights);
-            let arns = groups
-                .into_iter()
-                .map(|(arn, _)| arn)
-                .chain([new_group.to_string()]);
-            ActionModel::weighted_forward(
-                arns.zip(weights.into_iter().map(|w| w as i32)),
-                a.order,
-                stickiness,
-            )
-        })
-        .collect()
-}
-
-/// Smallest integer weights with the same ratios, within the ALB's 0..=999.
-fn normalize_weights(weights: &mut [i64]) {
-    fn gcd(a: i64, b: i64) -> i64 {
-        if b == 0 { a } else { gcd(b, a % b) }
-    }
-    let g = weights.iter().fold(0, |acc, &w| gcd(acc, w));
-    if g > 1 {
-        weights.iter_mut().for_each(|w| *w /= g);
-    }
-    let max = weights.iter().copied().max().unwrap_or(0);
-    if max > 999 {
-        for w in weights.iter_mut() {
-            let scaled = (*w * 999 + max / 2) / max;
-            *w = if *w > 0 { scaled.max(1) } else { 0 };
-        }
-    }
-}
-
-/// The action as it is now, or a Conflict when it cannot be read back into our model.
-pub(super) async fn service_actions(
-    net: &AccountClients,
-    state: &State,
-) -> Result<Vec<ActionModel>, StepError> {
-    let s = &state.facts()?.service;
-    actions_from_sdk(&current_actions(net, &s.listener_arn, s.rule_arn.as_deref()).await?).map_err(
-        |e| {
-            StepError::conflict(format!(
-                "the service's action changed since Preflight: it now has {e}"
-            ))
-        },
-    )
-}
-
 /// The action is what Preflight saved, this migration's maintenance answer, or one of
 /// this plan's weighted steps: carveout may move it on. Anything else was changed by
 /// someone else and is left alone.
@@ -372,7 +243,7 @@ fn ours_to_move(
     new_group: &str,
 ) -> Result<bool, StepError> {
     let original = &state.facts()?.service.original_actions;
-    let maintenance = super::maintenance::maintenance_of(state)?;
+    let maintenance = state.maintenance_actions()?;
     Ok(same_routing(current, original)
         || maintenance.is_some_and(|m| same_routing(current, &m))
         || state
@@ -383,16 +254,6 @@ fn ours_to_move(
             .any(|&p| same_routing(current, &shifted_actions(original, new_group, p))))
 }
 
-pub(super) fn changed_elsewhere(current: &[ActionModel]) -> StepError {
-    StepError::conflict(format!(
-        "the service's action was changed outside carveout since Preflight (it forwards to {:?}); nothing was changed",
-        current
-            .iter()
-            .flat_map(|a| a.forwarded_groups())
-            .collect::<Vec<_>>()
-    ))
-}
-
 /// Moves the action to `desired` when every new target is healthy right now and the
 /// action is still carveout's to move; true when it changed (false: already there).
 async fn move_traffic(
@@ -401,9 +262,9 @@ async fn move_traffic(
     desired: &[ActionModel],
     what: &str,
 ) -> Result<bool, StepError> {
-    let s = &state.facts()?.service;
     let group = State::need(&state.target_group, "targetGroup")?;
-    let current = service_actions(net, state).await?;
+    let s = &state.facts()?.service;
+    let current = service_actions(net, &s.listener_arn, s.rule_arn.as_deref()).await?;
     if same_routing(&current, desired) {
         return Ok(false);
     }
@@ -445,23 +306,6 @@ pub async fn shift_traffic(ctx: &Context, state: State) -> Result<ShiftOut, Step
     })
 }
 
-/// Health is checked at least this often while a traffic step is held…
-pub const HOLD_CHECK_SECONDS: u32 = 15;
-/// …but at most this many times per step, which keeps a long hold (up to an hour, ten
-/// steps) far below Step Functions' 25,000-event history.
-pub const MAX_HOLD_CHECKS: u32 = 20;
-
-/// The hold of one traffic step as the waits between health checks: `interval` split
-/// into the fewest parts of at most HOLD_CHECK_SECONDS (at most MAX_HOLD_CHECKS parts),
-/// summing to `interval` exactly. Always one part, so a step is checked at least once.
-pub fn hold_checks(interval: u32) -> Vec<u32> {
-    let parts = interval
-        .div_ceil(HOLD_CHECK_SECONDS)
-        .clamp(1, MAX_HOLD_CHECKS);
-    let (each, rest) = (interval / parts, interval % parts);
-    (0..parts).map(|i| each + u32::from(i < rest)).collect()
-}
-
 /// While and after a step is held: every new target must still be healthy, and the action still
 /// the step's; anything else fails the migration (and Rollback restores the original).
 pub async fn check_shift(ctx: &Context, state: State) -> Result<Vec<String>, StepError> {
@@ -469,7 +313,8 @@ pub async fn check_shift(ctx: &Context, state: State) -> Result<Vec<String>, Ste
     let group = State::need(&state.target_group, "targetGroup")?;
     let percent = *State::need(&state.shift_percent, "shiftPercent")?;
     let net = ctx.network(&state).await?;
-    let current = service_actions(&net, &state).await?;
+    let s = &state.facts()?.service;
+    let current = service_actions(&net, &s.listener_arn, s.rule_arn.as_deref()).await?;
     let expected = shifted_actions(
         &facts.service.original_actions,
         &group.target_group_arn,
@@ -507,116 +352,4 @@ pub async fn cutover(ctx: &Context, state: State) -> Result<CutoverOut, StepErro
         changed,
         probe_rule_removed,
     })
-}
-
-/// Deletes this migration's probe rule if there is one; true when one was deleted.
-pub async fn remove_probe_rule(
-    net: &AccountClients,
-    listener_arn: &str,
-    migration_id: &str,
-) -> Result<bool, StepError> {
-    let Some(rule) = find_probe_rule(net, listener_arn, migration_id).await? else {
-        return Ok(false);
-    };
-    match net
-        .elb
-        .delete_rule()
-        .rule_arn(&rule.rule_arn)
-        .send()
-        .await
-        .named("elasticloadbalancing:DeleteRule", &net.role_arn)
-    {
-        Ok(_) => Ok(true),
-        Err(f) if f.is("RuleNotFound") => Ok(false),
-        Err(f) => Err(f.into()),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::aws::elb::StickinessModel;
-
-    #[test]
-    fn holds_are_cut_into_checks_of_at_most_15_s_and_at_most_20_per_step() {
-        assert_eq!(hold_checks(0), vec![0]);
-        assert_eq!(hold_checks(10), vec![10]);
-        assert_eq!(hold_checks(60), vec![15, 15, 15, 15]);
-        assert_eq!(hold_checks(40), vec![14, 13, 13]);
-        let hour = hold_checks(3600);
-        assert_eq!(hour.len(), 20);
-        assert!(hour.iter().all(|&s| s == 180));
-        for interval in [0, 1, 14, 15, 16, 299, 301, 3599, 3600] {
-            assert_eq!(hold_checks(interval).iter().sum::<u32>(), interval);
-        }
-    }
-
-    fn weighted(groups: &[(&str, i32)], stickiness: Option<StickinessModel>) -> ActionModel {
-        ActionModel::weighted_forward(
-            groups.iter().map(|(arn, w)| (arn.to_string(), *w)),
-            Some(1),
-            stickiness,
-        )
-    }
-
-    #[test]
-    fn a_step_sends_its_percentage_to_the_new_group_and_the_rest_as_before() {
-        let original = vec![ActionModel::forward_to("arn:old", Some(1))];
-        let ten = shifted_actions(&original, "arn:new", 10);
-        assert_eq!(ten, vec![weighted(&[("arn:old", 9), ("arn:new", 1)], None)]);
-        let half = shifted_actions(&original, "arn:new", 50);
-        assert_eq!(
-            half,
-            vec![weighted(&[("arn:old", 1), ("arn:new", 1)], None)]
-        );
-        assert_eq!(
-            shifted_actions(&original, "arn:new", 100),
-            cutover_actions(&original, "arn:new")
-        );
-    }
-
-    #[test]
-    fn a_weighted_original_keeps_its_proportions_and_stickiness() {
-        let sticky = StickinessModel {
-            enabled: Some(true),
-            duration_seconds: Some(300),
-        };
-        let original = vec![weighted(
-            &[("arn:a", 80), ("arn:b", 20)],
-            Some(sticky.clone()),
-        )];
-        let half = shifted_actions(&original, "arn:new", 50);
-        assert_eq!(
-            half,
-            vec![weighted(
-                &[("arn:a", 4), ("arn:b", 1), ("arn:new", 5)],
-                Some(sticky)
-            )]
-        );
-    }
-
-    #[test]
-    fn weights_stay_within_the_albs_limit() {
-        let original = vec![weighted(&[("arn:a", 997), ("arn:b", 3)], None)];
-        let step = shifted_actions(&original, "arn:new", 33);
-        let weights: Vec<i32> = step[0]
-            .forward_config
-            .as_ref()
-            .unwrap()
-            .target_groups
-            .iter()
-            .map(|g| g.weight.unwrap())
-            .collect();
-        assert!(
-            weights.iter().all(|&w| (1..=999).contains(&w)),
-            "{weights:?}"
-        );
-    }
-
-    #[test]
-    fn cutover_points_only_the_forward_at_the_new_group_and_keeps_its_order() {
-        let original = vec![ActionModel::forward_to("arn:old", Some(2))];
-        let cut = cutover_actions(&original, "arn:new");
-        assert_eq!(cut, vec![ActionModel::forward_to("arn:new", Some(2))]);
-    }
 }
