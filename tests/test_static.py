@@ -109,3 +109,17 @@ def test_deploy_guide_counts_the_templates_functions():
     template = (ROOT / "template.yaml").read_text()
     count = template.count("Type: AWS::Serverless::Function\n")
     assert f"What the stack contains: {count} functions" in (ROOT / "docs/deploy.md").read_text()
+
+
+def test_preflight_only_reads():
+    """Nothing changes before Preflight passes: every AWS call in functions/src/steps/preflight/
+    (by SDK receiver and by the IAM action it is named with) is a Describe, Get or List."""
+    calls, named = [], []
+    for path in sorted((ROOT / "functions/src/steps/preflight").glob("*.rs")):
+        text = path.read_text()
+        calls += [(path.name, m) for m in re.findall(r"\.(?:ec2|elb|ram|kms|sts)\s*\.\s*([a-z_]+)\(", text)]
+        named += [(path.name, m) for m in re.findall(r'\.named\(\s*"[a-z0-9-]+:([A-Za-z]+)"', text)]
+    assert len(calls) >= 10 and len(named) >= 10, "the scan found no calls: did the code move?"
+    writes = [c for c in calls if not c[1].startswith(("describe_", "get_", "list_"))]
+    writes += [n for n in named if not n[1].startswith(("Describe", "Get", "List"))]
+    assert not writes, f"Preflight must only read: {writes}"

@@ -1,7 +1,6 @@
 //! The steps of the workflow, one function each; [`Step`] names them and [`run`]
 //! dispatches JSON in, JSON out, exactly as Lambda and the local runner call them.
 
-pub mod encryption;
 pub mod image;
 pub mod launch;
 pub mod maintenance;

@@ -1,0 +1,341 @@
+//! Preflight, the service: the listener or rule whose forward action moves, its target
+//! group and settings, the load balancer (an ALB with security groups), room for the probe
+//! rule, and the original action saved by an earlier run.
+
+use std::collections::BTreeSet;
+
+use aws_sdk_elasticloadbalancingv2::types::TargetGroup;
+
+use crate::accounts::AccountClients;
+use crate::aws::elb::{actions_from_sdk, find_target_group, target_health};
+use crate::aws::probe::is_probe_rule;
+use crate::error::{SdkResultExt, StepError};
+use crate::names;
+use crate::plan::Plan;
+use crate::state::{ServiceFacts, TargetGroupSettings};
+use crate::traffic::{ActionModel, expand_forward};
+
+/// Highest listener-rule priority; the probe rule takes the highest free one, below
+/// every real rule, so even a mistaken match could not shadow one.
+pub(super) const MAX_PRIORITY: i32 = 50_000;
+
+pub(super) struct ResolvedService {
+    pub(super) lb_arn: String,
+    pub(super) facts: ServiceFacts,
+    /// Registered targets of the original group: (id, port).
+    pub(super) targets: Vec<(String, i32)>,
+    pub(super) target_type: String,
+}
+
+pub(super) async fn resolve_service(
+    plan: &Plan,
+    net: &AccountClients,
+) -> Result<ResolvedService, StepError> {
+    let s = &plan.service;
+    let listener = match net
+        .elb
+        .describe_listeners()
+        .listener_arns(&s.listener_arn)
+        .send()
+        .await
+        .named("elasticloadbalancing:DescribeListeners", &net.role_arn)
+    {
+        Ok(out) => out.listeners().first().cloned(),
+        Err(f) if f.is("ListenerNotFound") => None,
+        Err(f) => return Err(f.into()),
+    }
+    .ok_or_else(|| {
+        StepError::invalid_plan(format!(
+            "service.listenerArn {} does not exist",
+            s.listener_arn
+        ))
+    })?;
+    let lb_arn = listener.load_balancer_arn().unwrap_or_default().to_string();
+
+    let rules = net
+        .elb
+        .describe_rules()
+        .listener_arn(&s.listener_arn)
+        .send()
+        .await
+        .named("elasticloadbalancing:DescribeRules", &net.role_arn)?;
+    let used: BTreeSet<i32> = rules
+        .rules()
+        .iter()
+        .filter_map(|r| r.priority()?.parse().ok())
+        .collect();
+    let probe_priority = (1..=MAX_PRIORITY)
+        .rev()
+        .find(|p| !used.contains(p))
+        .ok_or_else(|| {
+            StepError::invalid_plan("the listener has no free rule priority for the probe rule")
+        })?;
+
+    let actions = match &s.rule_arn {
+        Some(rule_arn) => rules
+            .rules()
+            .iter()
+            .find(|r| r.rule_arn() == Some(rule_arn))
+            .ok_or_else(|| {
+                StepError::invalid_plan(format!(
+                    "service.ruleArn {rule_arn} is not a rule of listener {}",
+                    s.listener_arn
+                ))
+            })?
+            .actions()
+            .to_vec(),
+        None => listener.default_actions().to_vec(),
+    };
+    let what = if s.rule_arn.is_some() {
+        "the rule"
+    } else {
+        "the listener's default action"
+    };
+    let current = actions_from_sdk(&actions)
+        .map_err(|e| StepError::invalid_plan(format!("{what} has {e}")))?;
+    let original = match saved_original(plan, net, &current).await? {
+        Some(saved) => vec![saved],
+        None => current,
+    };
+    let forwards: Vec<_> = original.iter().filter(|a| a.kind == "forward").collect();
+    if forwards.len() != 1 || forwards[0].forwarded_groups() != vec![s.target_group_arn.as_str()] {
+        let now: Vec<&str> = forwards.iter().flat_map(|a| a.forwarded_groups()).collect();
+        let maintenance = if original.iter().any(|a| a.kind == "fixed-response") {
+            " (it answers with a fixed response: if that is carveout's maintenance answer from an interrupted stop-source execution, redrive that execution, which restores the saved action on failure)"
+        } else {
+            ""
+        };
+        return Err(StepError::invalid_plan(format!(
+            "{what} must forward only to service.targetGroupArn {}; it forwards to {:?}{maintenance}",
+            s.target_group_arn, now
+        )));
+    }
+
+    let group = match net
+        .elb
+        .describe_target_groups()
+        .target_group_arns(&s.target_group_arn)
+        .send()
+        .await
+        .named("elasticloadbalancing:DescribeTargetGroups", &net.role_arn)
+    {
+        Ok(out) => out.target_groups().first().cloned(),
+        Err(f) if f.is("TargetGroupNotFound") => None,
+        Err(f) => return Err(f.into()),
+    }
+    .ok_or_else(|| {
+        StepError::invalid_plan(format!(
+            "service.targetGroupArn {} does not exist",
+            s.target_group_arn
+        ))
+    })?;
+    let target_type = group
+        .target_type()
+        .map(|t| t.as_str().to_string())
+        .unwrap_or_default();
+    if !matches!(target_type.as_str(), "instance" | "ip") {
+        return Err(StepError::invalid_plan(format!(
+            "target group {} has target type {target_type}; only instance and ip groups can be moved",
+            s.target_group_arn
+        )));
+    }
+    let settings = settings_of(&group)?;
+    let targets = target_health(net, &s.target_group_arn)
+        .await?
+        .into_iter()
+        .map(|(id, port, _, _)| (id, port))
+        .collect();
+    Ok(ResolvedService {
+        lb_arn,
+        facts: ServiceFacts {
+            listener_arn: s.listener_arn.clone(),
+            rule_arn: s.rule_arn.clone(),
+            target_group_arn: s.target_group_arn.clone(),
+            original_actions: original,
+            target_group: settings,
+            probe_priority,
+        },
+        targets,
+        target_type,
+    })
+}
+
+/// On a re-run after cutover the action forwards to this migration's own group; the
+/// original action was saved (compactly) in a tag of that group at its creation.
+pub(super) async fn saved_original(
+    plan: &Plan,
+    net: &AccountClients,
+    current: &[ActionModel],
+) -> Result<Option<ActionModel>, StepError> {
+    let [action] = current else { return Ok(None) };
+    let groups = action.forwarded_groups();
+    let name = names::target_group(&plan.migration_id);
+    if action.kind != "forward"
+        || groups.len() != 1
+        || !groups[0].contains(&format!(":targetgroup/{name}/"))
+    {
+        return Ok(None);
+    }
+    let Some(ours) = find_target_group(net, &name, &plan.migration_id).await? else {
+        return Ok(None);
+    };
+    if groups[0] != ours {
+        return Ok(None);
+    }
+    let tags = net
+        .elb
+        .describe_tags()
+        .resource_arns(&ours)
+        .send()
+        .await
+        .named("elasticloadbalancing:DescribeTags", &net.role_arn)?;
+    let saved = tags
+        .tag_descriptions()
+        .iter()
+        .flat_map(|d| d.tags())
+        .find(|t| t.key() == Some(names::ORIGINAL_FORWARD_TAG))
+        .and_then(|t| t.value().map(str::to_string));
+    tracing::info!("the service already forwards to {ours}: this is a re-run after cutover");
+    Ok(Some(match saved {
+        Some(compact) => expand_forward(&compact, &plan.service.target_group_arn),
+        None => ActionModel::forward_to(&plan.service.target_group_arn, action.order),
+    }))
+}
+
+pub(super) fn settings_of(group: &TargetGroup) -> Result<TargetGroupSettings, StepError> {
+    let protocol = group
+        .protocol()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_default();
+    if !matches!(protocol.as_str(), "HTTP" | "HTTPS") {
+        return Err(StepError::invalid_plan(format!(
+            "target group protocol {protocol:?}: an ALB target group is HTTP or HTTPS"
+        )));
+    }
+    Ok(TargetGroupSettings {
+        protocol,
+        port: group.port().unwrap_or(80),
+        protocol_version: group.protocol_version().map(str::to_string),
+        ip_address_type: group.ip_address_type().map(|t| t.as_str().to_string()),
+        health_check_protocol: group
+            .health_check_protocol()
+            .map(|p| p.as_str().to_string()),
+        health_check_port: group.health_check_port().map(str::to_string),
+        health_check_path: group.health_check_path().map(str::to_string),
+        health_check_interval_seconds: group.health_check_interval_seconds(),
+        health_check_timeout_seconds: group.health_check_timeout_seconds(),
+        healthy_threshold_count: group.healthy_threshold_count(),
+        unhealthy_threshold_count: group.unhealthy_threshold_count(),
+        matcher_http_code: group
+            .matcher()
+            .and_then(|m| m.http_code())
+            .map(str::to_string),
+        matcher_grpc_code: group
+            .matcher()
+            .and_then(|m| m.grpc_code())
+            .map(str::to_string),
+    })
+}
+
+/// The probe rule is one more rule on the load balancer: refuse a plan whose ALB is at
+/// its rules quota (100 by default), counting every listener's rules but the defaults and
+/// this migration's own probe rule from an earlier run.
+pub(super) async fn check_rule_quota(
+    net: &AccountClients,
+    lb_arn: &str,
+    migration_id: &str,
+) -> Result<String, StepError> {
+    const QUOTA: &str = "rules-per-application-load-balancer";
+    let limits = net
+        .elb
+        .describe_account_limits()
+        .send()
+        .await
+        .named("elasticloadbalancing:DescribeAccountLimits", &net.role_arn)?;
+    let max = limits
+        .limits()
+        .iter()
+        .find(|l| l.name() == Some(QUOTA))
+        .and_then(|l| l.max()?.parse::<usize>().ok());
+    let listeners = net
+        .elb
+        .describe_listeners()
+        .load_balancer_arn(lb_arn)
+        .send()
+        .await
+        .named("elasticloadbalancing:DescribeListeners", &net.role_arn)?;
+    let mut used = 0;
+    for arn in listeners
+        .listeners()
+        .iter()
+        .filter_map(|l| l.listener_arn())
+    {
+        let mut marker = None;
+        loop {
+            let page = net
+                .elb
+                .describe_rules()
+                .listener_arn(arn)
+                .set_marker(marker)
+                .send()
+                .await
+                .named("elasticloadbalancing:DescribeRules", &net.role_arn)?;
+            used += page
+                .rules()
+                .iter()
+                .filter(|r| r.is_default() != Some(true) && !is_probe_rule(r, migration_id))
+                .count();
+            marker = page.next_marker().map(str::to_string);
+            if marker.is_none() {
+                break;
+            }
+        }
+    }
+    match max {
+        Some(max) if used >= max => Err(StepError::invalid_plan(format!(
+            "load balancer {lb_arn} has {used} listener rules and its quota ({QUOTA}) is {max}: the probe rule that checks the new targets' health before cutover needs one more; delete an unused rule or raise the quota in Service Quotas"
+        ))),
+        Some(max) => Ok(format!(
+            "the load balancer has {used} of {max} rules: room for the probe rule"
+        )),
+        None => Ok(format!(
+            "the load balancer has {used} rules (quota {QUOTA} not reported)"
+        )),
+    }
+}
+
+pub(super) async fn load_balancer(
+    net: &AccountClients,
+    lb_arn: &str,
+) -> Result<(String, Vec<String>, Vec<String>), StepError> {
+    let out = net
+        .elb
+        .describe_load_balancers()
+        .load_balancer_arns(lb_arn)
+        .send()
+        .await
+        .named("elasticloadbalancing:DescribeLoadBalancers", &net.role_arn)?;
+    let lb = out.load_balancers().first().ok_or_else(|| {
+        StepError::invalid_plan(format!(
+            "the listener's load balancer {lb_arn} does not exist"
+        ))
+    })?;
+    if lb.r#type().map(|t| t.as_str()) != Some("application") {
+        return Err(StepError::invalid_plan(format!(
+            "{lb_arn} is not an Application Load Balancer"
+        )));
+    }
+    let vpc = lb.vpc_id().unwrap_or_default().to_string();
+    let subnets = lb
+        .availability_zones()
+        .iter()
+        .filter_map(|z| z.subnet_id().map(str::to_string))
+        .collect();
+    let sgs: Vec<String> = lb.security_groups().to_vec();
+    if sgs.is_empty() {
+        return Err(StepError::invalid_plan(format!(
+            "load balancer {lb_arn} has no security group to reference from the new instances' group"
+        )));
+    }
+    Ok((vpc, subnets, sgs))
+}
