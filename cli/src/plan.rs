@@ -9,7 +9,7 @@ use carveout::accounts::load_cli_config;
 use carveout::names;
 use carveout::plan::Plan;
 use carveout::state::Facts;
-use carveout::steps::{Context, preflight::preflight};
+use carveout::steps::{Context, preflight};
 
 #[derive(clap::Args)]
 pub struct PlanArgs {

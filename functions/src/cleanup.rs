@@ -14,8 +14,8 @@ use crate::accounts::{AccountClients, Accounts};
 use crate::aws::ec2::filter;
 use crate::aws::elb::{actions_from_sdk, current_actions};
 use crate::error::{SdkResultExt, StepError};
+use crate::inventory::{CreatedResource, RamShares, inventory};
 use crate::plan::Plan;
-use crate::steps::outcome::{CreatedResource, RamShares, inventory};
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]

@@ -8,6 +8,7 @@ pub mod cleanup;
 pub mod error;
 pub mod graph;
 pub mod idiom;
+pub mod inventory;
 pub mod names;
 pub mod plan;
 pub mod runtime;

@@ -209,6 +209,16 @@ impl State {
         Self::need(&self.facts, "facts")
     }
 
+    /// The source instances' ids, as Preflight resolved them.
+    pub fn source_instance_ids(&self) -> Result<Vec<String>, crate::error::StepError> {
+        Ok(self
+            .facts()?
+            .instances
+            .iter()
+            .map(|i| i.instance_id.clone())
+            .collect())
+    }
+
     /// The maintenance answer of this migration (its original actions with every forward
     /// replaced by the 503), when it stops its source; `None` otherwise.
     pub fn maintenance_actions(&self) -> Result<Option<Vec<ActionModel>>, crate::error::StepError> {

@@ -1,5 +1,7 @@
 //! EC2 lookups shared by several steps: tags, VPC CIDRs, the route tables of subnets.
 
+use std::collections::BTreeMap;
+
 use aws_sdk_ec2 as ec2;
 use ec2::types::{Filter, ResourceType, RouteTable, Tag, TagSpecification, VpcPeeringConnection};
 
@@ -258,6 +260,64 @@ pub async fn tagged_peerings(
         })
         .filter_map(|p| p.vpc_peering_connection_id().map(str::to_string))
         .collect())
+}
+
+/// The state name (`running`, `stopping`, `stopped`…) of each instance, by id.
+pub async fn instance_states(
+    src: &AccountClients,
+    ids: &[String],
+) -> Result<BTreeMap<String, String>, StepError> {
+    let out = src
+        .ec2
+        .describe_instances()
+        .set_instance_ids(Some(ids.to_vec()))
+        .send()
+        .await
+        .named("ec2:DescribeInstances", &src.role_arn)?;
+    Ok(out
+        .reservations()
+        .iter()
+        .flat_map(|r| r.instances())
+        .filter_map(|i| {
+            Some((
+                i.instance_id()?.to_string(),
+                i.state()?.name()?.as_str().to_string(),
+            ))
+        })
+        .collect())
+}
+
+/// Rollback of stop-source: starts every one of `ids` that is stopped (one that is still
+/// stopping is waited for, briefly). Returns what it did, for the failure cause.
+pub async fn start_stopped(src: &AccountClients, ids: &[String]) -> Result<String, StepError> {
+    for _ in 0..20 {
+        let states = instance_states(src, ids).await?;
+        if !states.values().any(|s| s == "stopping") {
+            let stopped: Vec<String> = states
+                .into_iter()
+                .filter(|(_, s)| s == "stopped")
+                .map(|(id, _)| id)
+                .collect();
+            if stopped.is_empty() {
+                return Ok("source instances running (not stopped)".into());
+            }
+            src.ec2
+                .start_instances()
+                .set_instance_ids(Some(stopped.clone()))
+                .send()
+                .await
+                .named("ec2:StartInstances", &src.role_arn)?;
+            return Ok(format!(
+                "source instances restarted: {}",
+                stopped.join(", ")
+            ));
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    }
+    Err(StepError::ResourceFailed(format!(
+        "source instances {} still stopping after 40 s; start them once stopped",
+        ids.join(", ")
+    )))
 }
 
 #[cfg(test)]

@@ -1,14 +1,18 @@
 //! The steps of the workflow, one function each; [`Step`] names them and [`run`]
 //! dispatches JSON in, JSON out, exactly as Lambda and the local runner call them.
 
-pub mod image;
-pub mod launch;
-pub mod maintenance;
-pub mod network;
-pub mod outcome;
-pub mod preflight;
-pub mod routing;
-pub mod share;
+// The step modules are private: callers go through [`run`] (Lambda, the local runner)
+// or [`preflight`] (`carveout plan` runs the same read-only checks).
+mod image;
+mod launch;
+mod maintenance;
+mod network;
+mod outcome;
+mod preflight;
+mod routing;
+mod share;
+
+pub use preflight::preflight;
 
 use std::sync::Arc;
 
