@@ -5,6 +5,7 @@
 pub mod accounts;
 pub mod aws;
 pub mod cleanup;
+pub mod context;
 pub mod error;
 pub mod graph;
 pub mod idiom;

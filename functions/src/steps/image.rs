@@ -20,7 +20,7 @@ use crate::idiom::{Poll, find_or_create, poll_once};
 use crate::names::{self, MIGRATION_TAG, SOURCE_INSTANCE_TAG};
 use crate::state::{ImageOut, State};
 
-use super::Context;
+use crate::context::Context;
 
 pub async fn create_image(ctx: &Context, state: State) -> Result<ImageOut, StepError> {
     let facts = state.facts()?;

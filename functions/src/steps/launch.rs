@@ -13,7 +13,7 @@ use crate::idiom::{Poll, find_or_create, poll_once};
 use crate::names::{self, MIGRATION_TAG, SOURCE_INSTANCE_TAG};
 use crate::state::{Facts, LaunchedInstance, State};
 
-use super::Context;
+use crate::context::Context;
 
 /// The new instances' security group, one per migration (concurrent Map iterations race
 /// to create it; the loser finds the winner's). Its ingress allows the target group's

@@ -9,7 +9,7 @@ use crate::idiom::{Poll, poll_once};
 use crate::state::{MaintenanceOut, State, now_epoch_ms};
 use crate::traffic::{changed_elsewhere, same_routing};
 
-use super::Context;
+use crate::context::Context;
 
 /// Puts the maintenance answer in place of the service's forward action (only from the
 /// original action; a re-run finds it in place).

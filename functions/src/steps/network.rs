@@ -12,7 +12,7 @@ use crate::idiom::{Poll, find_or_create, poll_once};
 use crate::names::{self, MIGRATION_TAG};
 use crate::state::{PeeringOut, RouteOut, State};
 
-use super::Context;
+use crate::context::Context;
 
 /// Peerings between the two VPCs that are, or may become, usable (either direction).
 async fn live_peerings(

@@ -13,7 +13,7 @@ use crate::names::{self, MIGRATION_TAG};
 use crate::state::{CaughtError, LaunchedInstance, RouteOut, State};
 use crate::traffic::{ActionModel, same_routing};
 
-use super::Context;
+use crate::context::Context;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

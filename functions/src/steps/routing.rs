@@ -21,7 +21,7 @@ use crate::traffic::{
     ActionModel, changed_elsewhere, compact_forward, cutover_actions, same_routing, shifted_actions,
 };
 
-use super::Context;
+use crate::context::Context;
 
 pub async fn create_target_group(ctx: &Context, state: State) -> Result<TargetGroupOut, StepError> {
     let facts = state.facts()?;

@@ -9,7 +9,7 @@ use crate::names::{self, MIGRATION_TAG};
 use crate::plan::arn_parts;
 use crate::state::{ShareOut, State};
 
-use super::Context;
+use crate::context::Context;
 
 fn security_group_arns(state: &State) -> Result<Vec<String>, StepError> {
     let facts = state.facts()?;

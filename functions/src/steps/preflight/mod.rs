@@ -13,7 +13,7 @@ use crate::error::StepError;
 use crate::plan::{Consistency, Plan};
 use crate::state::{Facts, NetworkSide, ResolvedOptions, TargetSide};
 
-use super::Context;
+use crate::context::Context;
 use instances::{check_instance_store, resolve_instances};
 use network::{check_existing_peering, check_shareable, resolve_subnets};
 use service::{check_rule_quota, load_balancer, resolve_service};
