@@ -14,7 +14,7 @@ pub fn tag(key: &str, value: &str) -> Tag {
 }
 
 /// Tags for a created resource: the migration tag plus `extra`.
-pub fn tags(migration_id: &str, extra: &[(&str, &str)]) -> Vec<Tag> {
+fn tags(migration_id: &str, extra: &[(&str, &str)]) -> Vec<Tag> {
     std::iter::once(tag(MIGRATION_TAG, migration_id))
         .chain(extra.iter().map(|(k, v)| tag(k, v)))
         .collect()
