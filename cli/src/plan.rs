@@ -59,8 +59,8 @@ pub async fn run(args: PlanArgs) -> ExitCode {
 /// The changes a migration makes, in workflow order, from the resolved facts.
 pub fn changes(plan: &Plan, f: &Facts) -> Vec<String> {
     let (n, t, s) = (
-        &f.network.account_id,
-        &f.target.account_id,
+        &plan.service.account_id,
+        &plan.target.account_id,
         &plan.source.account_id,
     );
     let id = &plan.migration_id;

@@ -109,6 +109,22 @@ impl Accounts {
         &self.plan_region
     }
 
+    /// Clients in the network account (`service.accountId`): the ALB, its VPC, the
+    /// listener and target groups.
+    pub async fn network(&self) -> Result<Arc<AccountClients>, StepError> {
+        self.get(&self.plan.service.account_id).await
+    }
+
+    /// Clients in the source account: the instances being moved and their images.
+    pub async fn source(&self) -> Result<Arc<AccountClients>, StepError> {
+        self.get(&self.plan.source.account_id).await
+    }
+
+    /// Clients in the target account: the new VPC and instances.
+    pub async fn target(&self) -> Result<Arc<AccountClients>, StepError> {
+        self.get(&self.plan.target.account_id).await
+    }
+
     /// Clients acting in `account_id` through the plan's role there.
     pub async fn get(&self, account_id: &str) -> Result<Arc<AccountClients>, StepError> {
         let mut cache = self.cache.lock().await;

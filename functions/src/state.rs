@@ -21,11 +21,10 @@ pub struct Facts {
     pub options: ResolvedOptions,
 }
 
-/// The ALB's side: network account, its VPC and the route tables of the ALB's subnets.
+/// The ALB's side (in the plan's `service.accountId`): its VPC and the route tables of the ALB's subnets.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct NetworkSide {
-    pub account_id: String,
     pub vpc_id: String,
     pub cidrs: Vec<String>,
     pub route_table_ids: Vec<String>,
@@ -33,11 +32,10 @@ pub struct NetworkSide {
     pub security_group_ids: Vec<String>,
 }
 
-/// The new account's side: its VPC, subnets and their route tables.
+/// The new account's side (the plan's `target.accountId`): its VPC, subnets and their route tables.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TargetSide {
-    pub account_id: String,
     pub vpc_id: String,
     pub cidrs: Vec<String>,
     pub route_table_ids: Vec<String>,
@@ -150,7 +148,8 @@ pub struct ResolvedOptions {
 }
 
 /// The state document of an execution: the plan, the facts, and what each step added
-/// under its own key (`ResultPath`). A step takes what it needs with [`State::need`].
+/// under its own key (`ResultPath`). A step takes what it needs with the typed accessor
+/// of that key (`state.image()?`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct State {
@@ -195,20 +194,42 @@ pub struct State {
     pub error: Option<CaughtError>,
 }
 
+/// Typed accessors for what earlier states put in the document: `state.peering()?` is
+/// the `peering` an earlier step returned, or a ResourceFailed naming the missing JSON key
+/// (an ASL wiring error: the state machine did not pass it).
+macro_rules! needs {
+    ($($field:ident: $ty:ty = $json:literal;)*) => {
+        impl State {
+            $(
+                #[doc = concat!("`", $json, "`, set by an earlier state.")]
+                pub fn $field(&self) -> Result<&$ty, crate::error::StepError> {
+                    self.$field.as_ref().ok_or_else(|| missing($json))
+                }
+            )*
+        }
+    };
+}
+
+fn missing(key: &str) -> crate::error::StepError {
+    crate::error::StepError::ResourceFailed(format!(
+        "step input has no `{key}`: the state machine did not pass it (ASL wiring error)"
+    ))
+}
+
+needs! {
+    facts: Facts = "facts";
+    peering: PeeringOut = "peering";
+    share: ShareOut = "share";
+    source_instance: InstanceFacts = "sourceInstance";
+    image: ImageOut = "image";
+    prepared: Prepared = "prepared";
+    launched: LaunchedInstance = "launched";
+    instances: Vec<LaunchedInstance> = "instances";
+    target_group: TargetGroupOut = "targetGroup";
+    shift_percent: u8 = "shiftPercent";
+}
+
 impl State {
-    /// A field an earlier state must have set; its absence is a wiring error of the ASL.
-    pub fn need<'a, T>(field: &'a Option<T>, name: &str) -> Result<&'a T, crate::error::StepError> {
-        field.as_ref().ok_or_else(|| {
-            crate::error::StepError::ResourceFailed(format!(
-                "step input has no `{name}`: the state machine did not pass it (ASL wiring error)"
-            ))
-        })
-    }
-
-    pub fn facts(&self) -> Result<&Facts, crate::error::StepError> {
-        Self::need(&self.facts, "facts")
-    }
-
     /// The source instances' ids, as Preflight resolved them.
     pub fn source_instance_ids(&self) -> Result<Vec<String>, crate::error::StepError> {
         Ok(self

@@ -322,7 +322,7 @@ mod tests {
             "org-ok" => {
                 include_str!("../../events/organizations-create-account-result-succeeded.json")
             }
-            _ => unreachable!(),
+            other => panic!("no event fixture named {other}"),
         };
         serde_json::from_str(text).unwrap()
     }

@@ -4,7 +4,7 @@
 use crate::accounts::AccountClients;
 use crate::error::{SdkResultExt, StepError};
 use crate::traffic::{
-    ActionModel, FixedResponseModel, ForwardModel, StickinessModel, WeightedGroup,
+    ActionModel, ActionType, FixedResponseModel, ForwardModel, StickinessModel, WeightedGroup,
 };
 use aws_sdk_elasticloadbalancingv2 as elbv2;
 use elbv2::types::{
@@ -17,20 +17,19 @@ impl ActionModel {
     /// Only the kinds carveout restores exactly (forward, fixed-response); anything else
     /// is an error naming it.
     pub fn from_sdk(action: &Action) -> Result<Self, String> {
-        let kind = action
-            .r#type()
-            .map(|t| t.as_str().to_string())
-            .unwrap_or_default();
-        if action.authenticate_oidc_config().is_some()
-            || action.authenticate_cognito_config().is_some()
-            || action.redirect_config().is_some()
-            || action.jwt_validation_config().is_some()
-            || !matches!(kind.as_str(), "forward" | "fixed-response")
-        {
-            return Err(format!(
-                "a {kind} action: carveout only moves actions made of forward (and fixed-response) actions"
-            ));
-        }
+        let name = action.r#type().map(|t| t.as_str()).unwrap_or_default();
+        let kind = ActionType::parse(name)
+            .filter(|_| {
+                action.authenticate_oidc_config().is_none()
+                    && action.authenticate_cognito_config().is_none()
+                    && action.redirect_config().is_none()
+                    && action.jwt_validation_config().is_none()
+            })
+            .ok_or_else(|| {
+                format!(
+                    "a {name} action: carveout only moves actions made of forward (and fixed-response) actions"
+                )
+            })?;
         Ok(ActionModel {
             kind,
             order: action.order(),

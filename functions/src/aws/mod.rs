@@ -5,3 +5,4 @@ pub mod elb;
 pub mod kms;
 pub mod probe;
 pub mod ram;
+pub mod remove;

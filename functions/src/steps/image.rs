@@ -24,8 +24,8 @@ use crate::context::Context;
 
 pub async fn create_image(ctx: &Context, state: State) -> Result<ImageOut, StepError> {
     let facts = state.facts()?;
-    let source = State::need(&state.source_instance, "sourceInstance")?;
-    let src = ctx.source(&state).await?;
+    let source = state.source_instance()?;
+    let src = ctx.accounts(&state.plan).source().await?;
     let id = &state.plan.migration_id;
     let name = names::image(id, &source.instance_id);
     let tagged = |kind| tag_spec(kind, id, &[(SOURCE_INSTANCE_TAG, &source.instance_id)]);
@@ -118,14 +118,14 @@ async fn own_image_named(
 /// first, so they are listed and cleaned up like everything else carveout made.
 pub async fn copy_image(ctx: &Context, state: State) -> Result<ImageOut, StepError> {
     let facts = state.facts()?;
-    let image = State::need(&state.image, "image")?;
+    let image = state.image()?;
     let key = facts.options.kms_key_id.as_deref().ok_or_else(|| {
         StepError::invalid_plan("copy-image runs only when Preflight resolved options.kmsKeyId")
     })?;
     if image.copied_from.is_some() {
         return Ok(image.clone());
     }
-    let src = ctx.source(&state).await?;
+    let src = ctx.accounts(&state.plan).source().await?;
     let id = &state.plan.migration_id;
     let name = names::reencrypted_image(id, &image.source_instance_id);
     let tagged = |kind| {
@@ -166,8 +166,8 @@ pub async fn copy_image(ctx: &Context, state: State) -> Result<ImageOut, StepErr
 }
 
 pub async fn wait_image_available(ctx: &Context, state: State) -> Result<ImageOut, StepError> {
-    let image = State::need(&state.image, "image")?;
-    let src = ctx.source(&state).await?;
+    let image = state.image()?;
+    let src = ctx.accounts(&state.plan).source().await?;
     let out = src
         .ec2
         .describe_images()
@@ -201,9 +201,9 @@ pub async fn wait_image_available(ctx: &Context, state: State) -> Result<ImageOu
 /// Launch permission for the target account and createVolumePermission on every
 /// snapshot of the image (both are no-ops when already granted).
 pub async fn share_image(ctx: &Context, state: State) -> Result<ImageOut, StepError> {
-    let image = State::need(&state.image, "image")?;
+    let image = state.image()?;
     let target = &state.plan.target.account_id;
-    let src = ctx.source(&state).await?;
+    let src = ctx.accounts(&state.plan).source().await?;
     src.ec2
         .modify_image_attribute()
         .image_id(&image.image_id)

@@ -69,7 +69,7 @@ async fn ensure_security_group(
         .iter()
         .map(|sg| {
             UserIdGroupPair::builder()
-                .user_id(&facts.network.account_id)
+                .user_id(&state.plan.service.account_id)
                 .group_id(sg)
                 .set_vpc_peering_connection_id(pcx.clone())
                 .description(format!("ALB of carveout {id}"))
@@ -100,7 +100,7 @@ async fn ensure_security_group(
 
 pub async fn launch_instance(ctx: &Context, state: State) -> Result<LaunchedInstance, StepError> {
     let facts = state.facts()?;
-    let image = State::need(&state.image, "image")?;
+    let image = state.image()?;
     let index = state.index.unwrap_or(0);
     let source = facts
         .instances
@@ -113,7 +113,7 @@ pub async fn launch_instance(ctx: &Context, state: State) -> Result<LaunchedInst
             ))
         })?;
     let subnet = &facts.target.subnets[index % facts.target.subnets.len()];
-    let tgt = ctx.target(&state).await?;
+    let tgt = ctx.accounts(&state.plan).target().await?;
     let security_group = ensure_security_group(&tgt, &state, facts, source.port).await?;
     let id = &state.plan.migration_id;
     let launched = |i: &aws_sdk_ec2::types::Instance| {
@@ -212,9 +212,9 @@ pub async fn wait_instance_ready(
     ctx: &Context,
     state: State,
 ) -> Result<LaunchedInstance, StepError> {
-    let launched = State::need(&state.launched, "launched")?;
+    let launched = state.launched()?;
     let iid = &launched.instance_id;
-    let tgt = ctx.target(&state).await?;
+    let tgt = ctx.accounts(&state.plan).target().await?;
     let out = tgt
         .ec2
         .describe_instance_status()

@@ -18,7 +18,7 @@ pub async fn enter_maintenance(ctx: &Context, state: State) -> Result<Maintenanc
     let desired = state.maintenance_actions()?.ok_or_else(|| {
         StepError::invalid_plan("enter-maintenance runs only for consistency stop-source")
     })?;
-    let net = ctx.network(&state).await?;
+    let net = ctx.accounts(&state.plan).network().await?;
     let s = &state.facts()?.service;
     let current = service_actions(&net, &s.listener_arn, s.rule_arn.as_deref()).await?;
     if !same_routing(&current, &desired) {
@@ -37,7 +37,7 @@ pub async fn enter_maintenance(ctx: &Context, state: State) -> Result<Maintenanc
 /// Stops the source instances (stopping a stopped instance is a no-op).
 pub async fn stop_source(ctx: &Context, state: State) -> Result<Vec<String>, StepError> {
     let ids = state.source_instance_ids()?;
-    let src = ctx.source(&state).await?;
+    let src = ctx.accounts(&state.plan).source().await?;
     src.ec2
         .stop_instances()
         .set_instance_ids(Some(ids.clone()))
@@ -50,7 +50,7 @@ pub async fn stop_source(ctx: &Context, state: State) -> Result<Vec<String>, Ste
 /// Polls until every source instance is stopped: then nothing writes to its volumes.
 pub async fn wait_source_stopped(ctx: &Context, state: State) -> Result<Vec<String>, StepError> {
     let ids = state.source_instance_ids()?;
-    let src = ctx.source(&state).await?;
+    let src = ctx.accounts(&state.plan).source().await?;
     let states = instance_states(&src, &ids).await?;
     let observed = if let Some((id, s)) = states
         .iter()

@@ -15,10 +15,12 @@ mod share;
 pub use preflight::preflight;
 
 use serde::Serialize;
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 pub use crate::context::Context;
 use crate::error::StepError;
+#[cfg(doc)]
 use crate::state::State;
 
 macro_rules! steps {
@@ -40,25 +42,18 @@ macro_rules! steps {
             }
         }
 
-        /// Runs one step on its JSON input.
+        /// Runs one step on its JSON input: parsed into what the handler takes (a
+        /// [`State`], or for Preflight the raw plan, so its errors name plan fields).
         pub async fn run(step: Step, ctx: &Context, input: Value) -> Result<Value, StepError> {
-            if step == Step::Preflight {
-                return to_json(preflight::preflight(ctx, input).await?);
-            }
-            let state: State = serde_json::from_value(input).map_err(|e| {
-                StepError::InvalidPlan(format!("the input of step {} does not parse: {e}", step.binary()))
-            })?;
-            #[allow(unreachable_patterns)] // Preflight is in the list for its name only
             match step {
-                Step::Preflight => unreachable!("handled above"),
-                $(Step::$variant => to_json($func(ctx, state).await?),)*
+                $(Step::$variant => to_json($func(ctx, parse(step, input)?).await?),)*
             }
         }
     };
 }
 
 steps! {
-    Preflight => "preflight", preflight_placeholder;
+    Preflight => "preflight", preflight::preflight;
     EnterMaintenance => "enter-maintenance", maintenance::enter_maintenance;
     StopSource => "stop-source", maintenance::stop_source;
     WaitSourceStopped => "wait-source-stopped", maintenance::wait_source_stopped;
@@ -85,9 +80,13 @@ steps! {
     Report => "report", outcome::report;
 }
 
-/// Preflight takes the raw plan (its errors must name plan fields), not a [`State`].
-async fn preflight_placeholder(_: &Context, _: State) -> Result<Value, StepError> {
-    unreachable!("preflight is dispatched on its raw input")
+fn parse<T: DeserializeOwned>(step: Step, input: Value) -> Result<T, StepError> {
+    serde_json::from_value(input).map_err(|e| {
+        StepError::InvalidPlan(format!(
+            "the input of step {} does not parse: {e}",
+            step.binary()
+        ))
+    })
 }
 
 fn to_json<T: Serialize>(value: T) -> Result<Value, StepError> {

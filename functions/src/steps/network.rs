@@ -26,7 +26,7 @@ async fn live_peerings(
 pub async fn create_peering(ctx: &Context, state: State) -> Result<PeeringOut, StepError> {
     let facts = state.facts()?;
     let accounts = ctx.accounts(&state.plan);
-    let net = accounts.get(&facts.network.account_id).await?;
+    let net = accounts.network().await?;
     let id = &state.plan.migration_id;
     let ensured = find_or_create(
         "VPC peering",
@@ -54,7 +54,7 @@ pub async fn create_peering(ctx: &Context, state: State) -> Result<PeeringOut, S
                 .create_vpc_peering_connection()
                 .vpc_id(&facts.network.vpc_id)
                 .peer_vpc_id(&facts.target.vpc_id)
-                .peer_owner_id(&facts.target.account_id)
+                .peer_owner_id(&state.plan.target.account_id)
                 .peer_region(accounts.region())
                 .tag_specifications(tag_spec(
                     ResourceType::VpcPeeringConnection,
@@ -80,9 +80,9 @@ pub async fn create_peering(ctx: &Context, state: State) -> Result<PeeringOut, S
 /// Accepts in the target account: only the accepter's credentials can. A peering the
 /// accepter cannot see yet (eventual consistency) is `CarveOut.NotReady`: retried.
 pub async fn accept_peering(ctx: &Context, state: State) -> Result<PeeringOut, StepError> {
-    let peering = State::need(&state.peering, "peering")?;
+    let peering = state.peering()?;
     let pcx = &peering.peering_connection_id;
-    let tgt = ctx.target(&state).await?;
+    let tgt = ctx.accounts(&state.plan).target().await?;
     let not_visible = |f: &crate::error::AwsFailure| f.is("InvalidVpcPeeringConnectionID.NotFound");
 
     let described = tgt
@@ -134,9 +134,9 @@ pub async fn accept_peering(ctx: &Context, state: State) -> Result<PeeringOut, S
 }
 
 pub async fn wait_peering_active(ctx: &Context, state: State) -> Result<PeeringOut, StepError> {
-    let peering = State::need(&state.peering, "peering")?;
+    let peering = state.peering()?;
     let pcx = &peering.peering_connection_id;
-    let net = ctx.network(&state).await?;
+    let net = ctx.accounts(&state.plan).network().await?;
     let out = net
         .ec2
         .describe_vpc_peering_connections()
@@ -157,17 +157,17 @@ pub async fn wait_peering_active(ctx: &Context, state: State) -> Result<PeeringO
 /// An identical route is fine; one that sends the CIDR elsewhere is a conflict.
 pub async fn add_routes(ctx: &Context, state: State) -> Result<Vec<RouteOut>, StepError> {
     let facts = state.facts()?;
-    let pcx = &State::need(&state.peering, "peering")?.peering_connection_id;
+    let pcx = &state.peering()?.peering_connection_id;
     let accounts = ctx.accounts(&state.plan);
     let mut routes = Vec::new();
     for (account, tables, cidrs) in [
         (
-            &facts.network.account_id,
+            &state.plan.service.account_id,
             &facts.network.route_table_ids,
             &facts.target.cidrs,
         ),
         (
-            &facts.target.account_id,
+            &state.plan.target.account_id,
             &facts.target.route_table_ids,
             &facts.network.cidrs,
         ),

@@ -8,18 +8,27 @@ use crate::aws::ec2::start_stopped;
 use crate::aws::elb::{actions_from_sdk, current_actions, find_target_group, set_actions};
 use crate::aws::probe::remove_probe_rule;
 use crate::error::{NOT_READY, RESOURCE_FAILED, StepError};
-use crate::inventory::{CreatedResource, RamShares, inventory};
+use crate::inventory::{CreatedResource, inventory, reported_kinds};
 use crate::names::{self, MIGRATION_TAG};
 use crate::state::{CaughtError, LaunchedInstance, RouteOut, State};
 use crate::traffic::{ActionModel, same_routing};
 
 use crate::context::Context;
 
+/// How the migration ended, as the execution output says it (the execution's own status
+/// words).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum MigrationStatus {
+    Succeeded,
+    Failed,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Report {
     pub migration_id: String,
-    pub status: String,
+    pub status: MigrationStatus,
     pub summary: String,
     pub traffic: Traffic,
     pub instances: Vec<LaunchedInstance>,
@@ -47,11 +56,11 @@ pub struct Traffic {
 
 pub async fn report(ctx: &Context, state: State) -> Result<Report, StepError> {
     let facts = state.facts()?;
-    let prepared = State::need(&state.prepared, "prepared")?;
-    let instances = State::need(&state.instances, "instances")?.clone();
-    let group = State::need(&state.target_group, "targetGroup")?;
+    let prepared = state.prepared()?;
+    let instances = state.instances()?.clone();
+    let group = state.target_group()?;
     let accounts = ctx.accounts(&state.plan);
-    let net = accounts.get(&facts.network.account_id).await?;
+    let net = accounts.network().await?;
     let s = &facts.service;
     let now =
         actions_from_sdk(&current_actions(&net, &s.listener_arn, s.rule_arn.as_deref()).await?)
@@ -61,7 +70,7 @@ pub async fn report(ctx: &Context, state: State) -> Result<Report, StepError> {
         .flat_map(|a| a.forwarded_groups())
         .map(str::to_string)
         .collect();
-    let created = inventory(&accounts, &state.plan, RamShares::of(&state.plan)).await?;
+    let created = inventory(&accounts, &state.plan, &reported_kinds(&state.plan)).await?;
     let where_ = s
         .rule_arn
         .as_deref()
@@ -79,11 +88,11 @@ pub async fn report(ctx: &Context, state: State) -> Result<Report, StepError> {
     };
     Ok(Report {
         migration_id: state.plan.migration_id.clone(),
-        status: "SUCCEEDED".into(),
+        status: MigrationStatus::Succeeded,
         summary: format!(
             "{} instance(s) now serve from account {} ({}); {where_} forwards to {}",
             instances.len(),
-            facts.target.account_id,
+            state.plan.target.account_id,
             instances.iter().map(|i| format!("{} {}", i.instance_id, i.private_ip)).collect::<Vec<_>>().join(", "),
             group.name
         ),
@@ -114,7 +123,7 @@ pub async fn report(ctx: &Context, state: State) -> Result<Report, StepError> {
 #[serde(rename_all = "camelCase")]
 pub struct RollbackOut {
     pub migration_id: String,
-    pub status: String,
+    pub status: MigrationStatus,
     /// The error the execution fails with (a stage deadline becomes ResourceFailed).
     pub error: CaughtError,
     /// What was done to the service's forward action.
@@ -144,7 +153,7 @@ pub async fn rollback(ctx: &Context, state: State) -> Result<RollbackOut, StepEr
     };
     let facts = state.facts()?;
     let accounts = ctx.accounts(&state.plan);
-    let net = accounts.get(&facts.network.account_id).await?;
+    let net = accounts.network().await?;
     let s = &facts.service;
     let ours = find_target_group(
         &net,
@@ -187,12 +196,12 @@ pub async fn rollback(ctx: &Context, state: State) -> Result<RollbackOut, StepEr
     // stop-source: the source serves again (after routing is back, so the restarted
     // instances take the traffic as soon as they pass the ALB's health checks).
     let source = if facts.options.stop_source {
-        let src = ctx.source(&state).await?;
+        let src = ctx.accounts(&state.plan).source().await?;
         start_stopped(&src, &state.source_instance_ids()?).await?
     } else {
         "source instances untouched".to_string()
     };
-    let created = inventory(&accounts, &state.plan, RamShares::of(&state.plan)).await?;
+    let created = inventory(&accounts, &state.plan, &reported_kinds(&state.plan)).await?;
     tracing::warn!(error = %error.error, cause = %error.cause, routing, source, "rolled back");
     let left: Vec<String> = created
         .iter()
@@ -211,7 +220,7 @@ pub async fn rollback(ctx: &Context, state: State) -> Result<RollbackOut, StepEr
     Ok(RollbackOut {
         cause,
         migration_id: state.plan.migration_id.clone(),
-        status: "FAILED".into(),
+        status: MigrationStatus::Failed,
         error,
         routing,
         probe_rule_removed,

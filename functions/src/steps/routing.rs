@@ -25,7 +25,7 @@ use crate::context::Context;
 
 pub async fn create_target_group(ctx: &Context, state: State) -> Result<TargetGroupOut, StepError> {
     let facts = state.facts()?;
-    let net = ctx.network(&state).await?;
+    let net = ctx.accounts(&state.plan).network().await?;
     let id = &state.plan.migration_id;
     let name = names::target_group(id);
     let s = &facts.service.target_group;
@@ -106,14 +106,14 @@ pub async fn create_target_group(ctx: &Context, state: State) -> Result<TargetGr
 }
 
 fn instances(state: &State) -> Result<&Vec<LaunchedInstance>, StepError> {
-    State::need(&state.instances, "instances")
+    state.instances()
 }
 
 /// Registers every new private IP. The addresses are in a peered VPC, outside the ALB's
 /// VPC: AWS requires `AvailabilityZone=all` for them. Registering twice is a no-op.
 pub async fn register_targets(ctx: &Context, state: State) -> Result<Vec<String>, StepError> {
-    let group = State::need(&state.target_group, "targetGroup")?;
-    let net = ctx.network(&state).await?;
+    let group = state.target_group()?;
+    let net = ctx.accounts(&state.plan).network().await?;
     let mut targets = Vec::new();
     for i in instances(&state)? {
         if i.private_ip.is_empty() {
@@ -151,8 +151,8 @@ pub async fn attach_probe_rule(
     state: State,
 ) -> Result<Option<ProbeRuleOut>, StepError> {
     let facts = state.facts()?;
-    let group = State::need(&state.target_group, "targetGroup")?;
-    let net = ctx.network(&state).await?;
+    let group = state.target_group()?;
+    let net = ctx.accounts(&state.plan).network().await?;
     let s = &facts.service;
     let now =
         actions_from_sdk(&current_actions(&net, &s.listener_arn, s.rule_arn.as_deref()).await?)
@@ -199,7 +199,7 @@ pub async fn attach_probe_rule(
 /// Every new target healthy? Anything else is "not yet" (the deadline is the state's
 /// MaxAttempts): `initial` while checks run, `unhealthy` may still recover.
 async fn health_of(net: &AccountClients, state: &State) -> Result<Poll<()>, StepError> {
-    let group = State::need(&state.target_group, "targetGroup")?;
+    let group = state.target_group()?;
     let health = target_health(net, &group.target_group_arn).await?;
     let mut waiting = Vec::new();
     for i in instances(state)? {
@@ -222,8 +222,8 @@ async fn health_of(net: &AccountClients, state: &State) -> Result<Poll<()>, Step
 }
 
 pub async fn wait_targets_healthy(ctx: &Context, state: State) -> Result<Vec<String>, StepError> {
-    let group = State::need(&state.target_group, "targetGroup")?;
-    let net = ctx.network(&state).await?;
+    let group = state.target_group()?;
+    let net = ctx.accounts(&state.plan).network().await?;
     poll_once(
         &format!("targets of {}", group.name),
         health_of(&net, &state).await?,
@@ -262,7 +262,7 @@ async fn move_traffic(
     desired: &[ActionModel],
     what: &str,
 ) -> Result<bool, StepError> {
-    let group = State::need(&state.target_group, "targetGroup")?;
+    let group = state.target_group()?;
     let s = &state.facts()?.service;
     let current = service_actions(net, &s.listener_arn, s.rule_arn.as_deref()).await?;
     if same_routing(&current, desired) {
@@ -284,9 +284,9 @@ async fn move_traffic(
 /// (weighted forward), only while they are all healthy.
 pub async fn shift_traffic(ctx: &Context, state: State) -> Result<ShiftOut, StepError> {
     let facts = state.facts()?;
-    let group = State::need(&state.target_group, "targetGroup")?;
-    let percent = *State::need(&state.shift_percent, "shiftPercent")?;
-    let net = ctx.network(&state).await?;
+    let group = state.target_group()?;
+    let percent = *state.shift_percent()?;
+    let net = ctx.accounts(&state.plan).network().await?;
     let desired = shifted_actions(
         &facts.service.original_actions,
         &group.target_group_arn,
@@ -310,9 +310,9 @@ pub async fn shift_traffic(ctx: &Context, state: State) -> Result<ShiftOut, Step
 /// the step's; anything else fails the migration (and Rollback restores the original).
 pub async fn check_shift(ctx: &Context, state: State) -> Result<Vec<String>, StepError> {
     let facts = state.facts()?;
-    let group = State::need(&state.target_group, "targetGroup")?;
-    let percent = *State::need(&state.shift_percent, "shiftPercent")?;
-    let net = ctx.network(&state).await?;
+    let group = state.target_group()?;
+    let percent = *state.shift_percent()?;
+    let net = ctx.accounts(&state.plan).network().await?;
     let s = &state.facts()?.service;
     let current = service_actions(&net, &s.listener_arn, s.rule_arn.as_deref()).await?;
     let expected = shifted_actions(
@@ -339,8 +339,8 @@ pub async fn check_shift(ctx: &Context, state: State) -> Result<Vec<String>, Ste
 /// weighted steps, or already cut over.
 pub async fn cutover(ctx: &Context, state: State) -> Result<CutoverOut, StepError> {
     let facts = state.facts()?;
-    let group = State::need(&state.target_group, "targetGroup")?;
-    let net = ctx.network(&state).await?;
+    let group = state.target_group()?;
+    let net = ctx.accounts(&state.plan).network().await?;
     let s = &facts.service;
     let desired = cutover_actions(&s.original_actions, &group.target_group_arn);
     let changed = move_traffic(&net, &state, &desired, "cut over").await?;

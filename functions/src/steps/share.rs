@@ -23,15 +23,14 @@ fn security_group_arns(state: &State) -> Result<Vec<String>, StepError> {
         .map(|sg| {
             format!(
                 "arn:{partition}:ec2:{}:{}:security-group/{sg}",
-                state.plan.region, facts.network.account_id
+                state.plan.region, state.plan.service.account_id
             )
         })
         .collect())
 }
 
 pub async fn share_security_group(ctx: &Context, state: State) -> Result<ShareOut, StepError> {
-    let facts = state.facts()?;
-    let net = ctx.network(&state).await?;
+    let net = ctx.accounts(&state.plan).network().await?;
     let id = &state.plan.migration_id;
     let name = names::resource_share(id);
     let arns = security_group_arns(&state)?;
@@ -52,7 +51,7 @@ pub async fn share_security_group(ctx: &Context, state: State) -> Result<ShareOu
                 .create_resource_share()
                 .name(&name)
                 .set_resource_arns(Some(arns.clone()))
-                .principals(&facts.target.account_id)
+                .principals(&state.plan.target.account_id)
                 .allow_external_principals(false)
                 .tags(
                     aws_sdk_ram::types::Tag::builder()
@@ -80,9 +79,8 @@ pub async fn share_security_group(ctx: &Context, state: State) -> Result<ShareOu
 /// (<https://docs.aws.amazon.com/ram/latest/APIReference/API_GetResourceShareAssociations.html>)
 pub async fn wait_share_associated(ctx: &Context, state: State) -> Result<ShareOut, StepError> {
     use aws_sdk_ram::types::ResourceShareAssociationType as Kind;
-    let facts = state.facts()?;
-    let share = State::need(&state.share, "share")?;
-    let net = ctx.network(&state).await?;
+    let share = state.share()?;
+    let net = ctx.accounts(&state.plan).network().await?;
     let mut listed = Vec::new();
     for kind in [Kind::Principal, Kind::Resource] {
         let out = net
@@ -100,7 +98,7 @@ pub async fn wait_share_associated(ctx: &Context, state: State) -> Result<ShareO
             ))
         }));
     }
-    let mut expected = vec![facts.target.account_id.clone()];
+    let mut expected = vec![state.plan.target.account_id.clone()];
     expected.extend(share.security_group_arns.iter().cloned());
     let observed = match share_association(&expected, &listed) {
         Poll::Ready(()) => Poll::Ready(share.clone()),

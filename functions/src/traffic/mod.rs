@@ -23,7 +23,7 @@ pub use rules::{
 #[serde(rename_all = "PascalCase")]
 pub struct ActionModel {
     #[serde(rename = "Type")]
-    pub kind: String,
+    pub kind: ActionType,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub order: Option<i32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -32,6 +32,40 @@ pub struct ActionModel {
     pub forward_config: Option<ForwardModel>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fixed_response_config: Option<FixedResponseModel>,
+}
+
+/// The action types carveout models (`Type` of an ELBv2 action). Any other type is
+/// refused when read (`aws::elb::ActionModel::from_sdk`), so it is never half-restored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ActionType {
+    Forward,
+    FixedResponse,
+}
+
+impl ActionType {
+    /// AWS's name of the type (`forward`, `fixed-response`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActionType::Forward => "forward",
+            ActionType::FixedResponse => "fixed-response",
+        }
+    }
+
+    /// The modelled type of AWS's name, or `None` for a type carveout does not restore.
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "forward" => Some(ActionType::Forward),
+            "fixed-response" => Some(ActionType::FixedResponse),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for ActionType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -73,7 +107,7 @@ impl ActionModel {
     /// A plain forward of all traffic to one group.
     pub fn forward_to(target_group_arn: &str, order: Option<i32>) -> Self {
         ActionModel {
-            kind: "forward".into(),
+            kind: ActionType::Forward,
             order,
             target_group_arn: Some(target_group_arn.into()),
             forward_config: None,
@@ -88,7 +122,7 @@ impl ActionModel {
         stickiness: Option<StickinessModel>,
     ) -> Self {
         ActionModel {
-            kind: "forward".into(),
+            kind: ActionType::Forward,
             order,
             target_group_arn: None,
             forward_config: Some(ForwardModel {
@@ -127,7 +161,7 @@ impl ActionModel {
 /// order, weight and stickiness are all that vary; the group is the plan's.
 pub fn compact_forward(actions: &[ActionModel]) -> Option<String> {
     let [a] = actions else { return None };
-    if a.kind != "forward" {
+    if a.kind != ActionType::Forward {
         return None;
     }
     let fc = a.forward_config.as_ref();
@@ -180,7 +214,7 @@ pub fn expand_forward(compact: &str, target_group_arn: &str) -> ActionModel {
         }),
     });
     ActionModel {
-        kind: "forward".into(),
+        kind: ActionType::Forward,
         order: get("order").and_then(|o| o.parse().ok()),
         target_group_arn: get("plain").map(|_| target_group_arn.to_string()),
         forward_config,
@@ -194,7 +228,7 @@ pub fn expand_forward(compact: &str, target_group_arn: &str) -> ActionModel {
 /// fixed response, and stickiness (its duration when on).
 pub fn same_routing(a: &[ActionModel], b: &[ActionModel]) -> bool {
     type Norm = (
-        String,
+        ActionType,
         Vec<(String, i64)>,
         Option<FixedResponseModel>,
         Option<Option<i32>>,
@@ -230,12 +264,7 @@ pub fn same_routing(a: &[ActionModel], b: &[ActionModel]) -> bool {
                     .and_then(|f| f.target_group_stickiness_config.as_ref())
                     .filter(|s| s.enabled == Some(true))
                     .map(|s| s.duration_seconds);
-                (
-                    x.kind.clone(),
-                    groups,
-                    x.fixed_response_config.clone(),
-                    sticky,
-                )
+                (x.kind, groups, x.fixed_response_config.clone(), sticky)
             })
             .collect()
     }

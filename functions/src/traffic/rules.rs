@@ -2,7 +2,7 @@
 //! maintenance answer makes of the service's original action, and the Conflict raised
 //! when someone else changed it. Pure functions over [`ActionModel`].
 
-use super::{ActionModel, FixedResponseModel};
+use super::{ActionModel, ActionType, FixedResponseModel};
 use crate::error::StepError;
 
 /// The original actions with the service's forward pointed at the new group.
@@ -10,7 +10,7 @@ pub fn cutover_actions(original: &[ActionModel], new_group: &str) -> Vec<ActionM
     original
         .iter()
         .map(|a| {
-            if a.kind == "forward" {
+            if a.kind == ActionType::Forward {
                 ActionModel::forward_to(new_group, a.order)
             } else {
                 a.clone()
@@ -29,7 +29,7 @@ pub fn shifted_actions(original: &[ActionModel], new_group: &str, percent: u8) -
     original
         .iter()
         .map(|a| {
-            if a.kind != "forward" {
+            if a.kind != ActionType::Forward {
                 return a.clone();
             }
             let (groups, stickiness) = match &a.forward_config {
@@ -88,11 +88,11 @@ pub fn maintenance_actions(original: &[ActionModel], body: &str) -> Vec<ActionMo
     original
         .iter()
         .map(|a| {
-            if a.kind != "forward" {
+            if a.kind != ActionType::Forward {
                 return a.clone();
             }
             ActionModel {
-                kind: "fixed-response".into(),
+                kind: ActionType::FixedResponse,
                 order: a.order,
                 target_group_arn: None,
                 forward_config: None,

@@ -70,13 +70,8 @@ pub(super) async fn resolve_instances(
             )));
         }
         let private_ip = inst.private_ip_address().unwrap_or_default().to_string();
-        let registered = service.targets.iter().find(|(t, _)| {
-            if service.target_type == "instance" {
-                t == id
-            } else {
-                *t == private_ip
-            }
-        });
+        let target_id = service.target_type.target_id(id, &private_ip);
+        let registered = service.targets.iter().find(|(t, _)| t == target_id);
         let Some((_, port)) = registered else {
             return Err(StepError::invalid_plan(format!(
                 "source instance {id} is not registered in service.targetGroupArn {}",
@@ -122,11 +117,10 @@ pub(super) async fn resolve_instances(
     let moving: BTreeSet<String> = facts
         .iter()
         .map(|f| {
-            if service.target_type == "instance" {
-                f.instance_id.clone()
-            } else {
-                f.private_ip.clone()
-            }
+            service
+                .target_type
+                .target_id(&f.instance_id, &f.private_ip)
+                .to_string()
         })
         .collect();
     let left: Vec<&str> = service

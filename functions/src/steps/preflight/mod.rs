@@ -106,7 +106,6 @@ pub async fn preflight(ctx: &Context, input: serde_json::Value) -> Result<Facts,
     Ok(Facts {
         checks,
         network: NetworkSide {
-            account_id: plan.service.account_id.clone(),
             vpc_id: lb_vpc,
             cidrs: net_cidrs,
             route_table_ids: net_tables
@@ -117,7 +116,6 @@ pub async fn preflight(ctx: &Context, input: serde_json::Value) -> Result<Facts,
             security_group_ids: lb_sgs,
         },
         target: TargetSide {
-            account_id: plan.target.account_id.clone(),
             vpc_id: plan.target.vpc_id.clone(),
             cidrs: tgt_cidrs,
             route_table_ids: tgt_tables

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeSet;
 
-use aws_sdk_elasticloadbalancingv2::types::TargetGroup;
+use aws_sdk_elasticloadbalancingv2::types::{TargetGroup, TargetTypeEnum};
 
 use crate::accounts::AccountClients;
 use crate::aws::elb::{actions_from_sdk, find_target_group, target_health};
@@ -13,7 +13,7 @@ use crate::error::{SdkResultExt, StepError};
 use crate::names;
 use crate::plan::Plan;
 use crate::state::{ServiceFacts, TargetGroupSettings};
-use crate::traffic::{ActionModel, expand_forward};
+use crate::traffic::{ActionModel, ActionType, expand_forward};
 
 /// Highest listener-rule priority; the probe rule takes the highest free one, below
 /// every real rule, so even a mistaken match could not shadow one.
@@ -24,7 +24,25 @@ pub(super) struct ResolvedService {
     pub(super) facts: ServiceFacts,
     /// Registered targets of the original group: (id, port).
     pub(super) targets: Vec<(String, i32)>,
-    pub(super) target_type: String,
+    pub(super) target_type: TargetType,
+}
+
+/// How the original group names its targets: by instance id or by private IP (the only
+/// two types whose targets carveout can move).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum TargetType {
+    Instance,
+    Ip,
+}
+
+impl TargetType {
+    /// The target id of an instance in a group of this type.
+    pub(super) fn target_id<'a>(self, instance_id: &'a str, private_ip: &'a str) -> &'a str {
+        match self {
+            TargetType::Instance => instance_id,
+            TargetType::Ip => private_ip,
+        }
+    }
 }
 
 pub(super) async fn resolve_service(
@@ -97,10 +115,13 @@ pub(super) async fn resolve_service(
         Some(saved) => vec![saved],
         None => current,
     };
-    let forwards: Vec<_> = original.iter().filter(|a| a.kind == "forward").collect();
+    let forwards: Vec<_> = original
+        .iter()
+        .filter(|a| a.kind == ActionType::Forward)
+        .collect();
     if forwards.len() != 1 || forwards[0].forwarded_groups() != vec![s.target_group_arn.as_str()] {
         let now: Vec<&str> = forwards.iter().flat_map(|a| a.forwarded_groups()).collect();
-        let maintenance = if original.iter().any(|a| a.kind == "fixed-response") {
+        let maintenance = if original.iter().any(|a| a.kind == ActionType::FixedResponse) {
             " (it answers with a fixed response: if that is carveout's maintenance answer from an interrupted stop-source execution, redrive that execution, which restores the saved action on failure)"
         } else {
             ""
@@ -129,16 +150,17 @@ pub(super) async fn resolve_service(
             s.target_group_arn
         ))
     })?;
-    let target_type = group
-        .target_type()
-        .map(|t| t.as_str().to_string())
-        .unwrap_or_default();
-    if !matches!(target_type.as_str(), "instance" | "ip") {
-        return Err(StepError::invalid_plan(format!(
-            "target group {} has target type {target_type}; only instance and ip groups can be moved",
-            s.target_group_arn
-        )));
-    }
+    let target_type = match group.target_type() {
+        Some(TargetTypeEnum::Instance) => TargetType::Instance,
+        Some(TargetTypeEnum::Ip) => TargetType::Ip,
+        other => {
+            return Err(StepError::invalid_plan(format!(
+                "target group {} has target type {}; only instance and ip groups can be moved",
+                s.target_group_arn,
+                other.map(|t| t.as_str()).unwrap_or("(none)")
+            )));
+        }
+    };
     let settings = settings_of(&group)?;
     let targets = target_health(net, &s.target_group_arn)
         .await?
@@ -170,7 +192,7 @@ pub(super) async fn saved_original(
     let [action] = current else { return Ok(None) };
     let groups = action.forwarded_groups();
     let name = names::target_group(&plan.migration_id);
-    if action.kind != "forward"
+    if action.kind != ActionType::Forward
         || groups.len() != 1
         || !groups[0].contains(&format!(":targetgroup/{name}/"))
     {

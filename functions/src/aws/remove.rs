@@ -1,0 +1,151 @@
+//! Removing one resource a migration created, by kind: the only deletes carveout makes
+//! outside Rollback's own probe rule (used by `carveout cleanup --apply`). Gone already
+//! counts as removed, so a partial cleanup can be run again.
+
+use std::time::Duration;
+
+use crate::accounts::AccountClients;
+use crate::error::{AwsFailure, SdkResultExt, StepError};
+use crate::inventory::{CreatedResource, ResourceKind};
+
+/// Removes `r` with the clients of its account; waits for an instance to terminate (its
+/// security group cannot go before). Errors: the call's failure, named with its IAM action
+/// (`elasticloadbalancing:DeleteRule`, `ec2:TerminateInstances`, …).
+pub async fn remove(c: &AccountClients, r: &CreatedResource) -> Result<(), StepError> {
+    let who = &c.role_arn;
+    let result = match r.kind {
+        ResourceKind::ListenerRule => c
+            .elb
+            .delete_rule()
+            .rule_arn(&r.id)
+            .send()
+            .await
+            .named("elasticloadbalancing:DeleteRule", who)
+            .map(drop),
+        ResourceKind::TargetGroup => c
+            .elb
+            .delete_target_group()
+            .target_group_arn(&r.id)
+            .send()
+            .await
+            .named("elasticloadbalancing:DeleteTargetGroup", who)
+            .map(drop),
+        ResourceKind::Instance => terminate(c, &r.id).await,
+        ResourceKind::SecurityGroup => delete_group(c, &r.id).await,
+        ResourceKind::RamResourceShare => c
+            .ram
+            .delete_resource_share()
+            .resource_share_arn(&r.id)
+            .send()
+            .await
+            .named("ram:DeleteResourceShare", who)
+            .map(drop),
+        ResourceKind::Image => c
+            .ec2
+            .deregister_image()
+            .image_id(&r.id)
+            .send()
+            .await
+            .named("ec2:DeregisterImage", who)
+            .map(drop),
+        ResourceKind::Snapshot => c
+            .ec2
+            .delete_snapshot()
+            .snapshot_id(&r.id)
+            .send()
+            .await
+            .named("ec2:DeleteSnapshot", who)
+            .map(drop),
+        ResourceKind::Route => {
+            let Some((table, cidr)) = r.id.split_once(':') else {
+                return Err(StepError::ResourceFailed(format!(
+                    "route id {} is not <route table id>:<destination CIDR>",
+                    r.id
+                )));
+            };
+            c.ec2
+                .delete_route()
+                .route_table_id(table)
+                .destination_cidr_block(cidr)
+                .send()
+                .await
+                .named("ec2:DeleteRoute", who)
+                .map(drop)
+        }
+        ResourceKind::VpcPeeringConnection => c
+            .ec2
+            .delete_vpc_peering_connection()
+            .vpc_peering_connection_id(&r.id)
+            .send()
+            .await
+            .named("ec2:DeleteVpcPeeringConnection", who)
+            .map(drop),
+    };
+    match result {
+        Err(f) if gone(&f) => Ok(()),
+        other => other.map_err(StepError::from),
+    }
+}
+
+/// The "does not exist" answers of each service (`InvalidGroup.NotFound`,
+/// `TargetGroupNotFound`, `UnknownResourceException`, …).
+fn gone(f: &AwsFailure) -> bool {
+    f.code
+        .as_deref()
+        .is_some_and(|c| c.ends_with("NotFound") || c.ends_with("NotFoundException"))
+        || f.is_any(&["UnknownResourceException", "InvalidAMIID.Unavailable"])
+}
+
+/// A security group can only go once no instance uses it any more (DependencyViolation
+/// while the instance is shutting down): retried for up to 5 minutes.
+async fn delete_group(c: &AccountClients, group: &str) -> Result<(), AwsFailure> {
+    for attempt in 0..60 {
+        match c
+            .ec2
+            .delete_security_group()
+            .group_id(group)
+            .send()
+            .await
+            .named("ec2:DeleteSecurityGroup", &c.role_arn)
+        {
+            Err(f) if f.is("DependencyViolation") && attempt < 59 => {
+                tokio::time::sleep(Duration::from_secs(5)).await
+            }
+            other => return other.map(drop),
+        }
+    }
+    Ok(())
+}
+
+/// TerminateInstances, then up to 10 minutes for `terminated`.
+async fn terminate(c: &AccountClients, instance: &str) -> Result<(), AwsFailure> {
+    c.ec2
+        .terminate_instances()
+        .instance_ids(instance)
+        .send()
+        .await
+        .named("ec2:TerminateInstances", &c.role_arn)?;
+    for _ in 0..120 {
+        let out = c
+            .ec2
+            .describe_instances()
+            .instance_ids(instance)
+            .send()
+            .await
+            .named("ec2:DescribeInstances", &c.role_arn)?;
+        let state = out
+            .reservations()
+            .iter()
+            .flat_map(|r| r.instances())
+            .find_map(|i| {
+                i.state()
+                    .and_then(|s| s.name())
+                    .map(|n| n.as_str().to_string())
+            });
+        if matches!(state.as_deref(), Some("terminated") | None) {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_secs(5)).await;
+    }
+    Ok(())
+}
