@@ -168,6 +168,21 @@ def load(path: pathlib.Path):
     return yaml.load(path.read_text(), Loader=CfnLoader)
 
 
+def grant_problems(who: str, needed: set[str], granted: set[str], found: dict[str, set[str]],
+                   implied: dict[str, str]) -> list[str]:
+    """Both ways: an action the code calls that `who` is not granted, and a grant that no
+    code calls (a wildcard, or an action neither called nor in `implied`, the actions AWS
+    services use on the caller's behalf, each with its reason)."""
+    problems = [f"{who}: the code calls {a} ({', '.join(sorted(found[a]))}) but its role does not allow it"
+                for a in sorted(needed) if not allowed(a, granted)]
+    for g in sorted(granted):
+        if "*" in g:
+            problems.append(f"{who}: wildcard action {g}; list the actions the code calls")
+        elif g not in needed and g not in implied:
+            problems.append(f"{who}: allows {g}, which no code calls (remove it, or explain it in IMPLIED)")
+    return problems
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--template", default=str(ROOT / "template.yaml"))
@@ -189,14 +204,7 @@ def main() -> int:
                           "vending_function": sorted(vending_calls)}, indent=2))
 
     member = actions_of(statements(load(pathlib.Path(args.member_role))))
-    for a in sorted(member_calls):
-        if not allowed(a, member):
-            problems.append(f"member role: the code calls {a} ({', '.join(sorted(found[a]))}) but the role does not allow it")
-    for g in sorted(member):
-        if "*" in g:
-            problems.append(f"member role: wildcard action {g}; list the actions the code calls")
-        elif g not in member_calls and g not in IMPLIED:
-            problems.append(f"member role: allows {g}, which no code calls (remove it, or explain it in IMPLIED)")
+    problems += grant_problems("member role", member_calls, member, found, IMPLIED)
 
     template = load(pathlib.Path(args.template))
     functions = {k: v for k, v in template["Resources"].items() if v.get("Type") == "AWS::Serverless::Function"}
@@ -210,14 +218,7 @@ def main() -> int:
         policies += [template["Resources"][r]["Properties"]["PolicyDocument"] for r in refs]
         granted = actions_of(statements(policies))
         needed = vending_calls if name == VENDING_FUNCTION else step_calls
-        for a in sorted(needed):
-            if not allowed(a, granted):
-                problems.append(f"{name}: the code calls {a} but the function's role does not allow it")
-        for g in sorted(granted):
-            if "*" in g:
-                problems.append(f"{name}: wildcard action {g}")
-            elif g not in needed:
-                problems.append(f"{name}: allows {g}, which its code does not call")
+        problems += grant_problems(name, needed, granted, found, {})
 
     for p in problems:
         print(f"iam-actions: {p}", file=sys.stderr)

@@ -10,14 +10,8 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/carveout/target}
 
-stamp() { sha256sum "$@" | sha256sum | cut -c1-16; }
-want=$(stamp tools/package-requirements.txt)
-if [ "$(cat .venv-package/.carveout-stamp 2>/dev/null)" != "$want" ]; then
-  echo "package: installing cargo-lambda and zig (tools/package-requirements.txt)"
-  [ -x .venv-package/bin/python ] || python3 -m venv .venv-package
-  .venv-package/bin/pip install --quiet --disable-pip-version-check -r tools/package-requirements.txt
-  echo "$want" > .venv-package/.carveout-stamp
-fi
+. scripts/venv.sh
+ensure_venv .venv-package tools/package-requirements.txt package
 if ! rustup target list --installed | grep -qx aarch64-unknown-linux-gnu; then
   echo "package: adding the aarch64-unknown-linux-gnu target"
   rustup target add aarch64-unknown-linux-gnu

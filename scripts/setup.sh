@@ -6,27 +6,10 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
-stamp() { sha256sum "$@" | sha256sum | cut -c1-16; }
-
-if [ ! -x .venv/bin/python ]; then
-  echo "setup: creating .venv"
-  python3 -m venv .venv
-fi
-want=$(stamp emulator/requirements.txt)
-if [ "$(cat .venv/.carveout-stamp 2>/dev/null)" != "$want" ]; then
-  echo "setup: installing Python packages (emulator/requirements.txt)"
-  .venv/bin/pip install --quiet --disable-pip-version-check -r emulator/requirements.txt
-  echo "$want" > .venv/.carveout-stamp
-fi
-
+. scripts/venv.sh
+ensure_venv .venv emulator/requirements.txt setup
 # checkov has its own venv: its pins would fight cfn-lint's and SAM's.
-want=$(stamp tools/checkov-requirements.txt)
-if [ "$(cat .venv-checkov/.carveout-stamp 2>/dev/null)" != "$want" ]; then
-  echo "setup: installing checkov (tools/checkov-requirements.txt)"
-  [ -x .venv-checkov/bin/python ] || python3 -m venv .venv-checkov
-  .venv-checkov/bin/pip install --quiet --disable-pip-version-check -r tools/checkov-requirements.txt
-  echo "$want" > .venv-checkov/.carveout-stamp
-fi
+ensure_venv .venv-checkov tools/checkov-requirements.txt setup
 
 want=$(stamp package.json package-lock.json)
 if [ "$(cat node_modules/.carveout-stamp 2>/dev/null)" != "$want" ]; then

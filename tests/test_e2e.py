@@ -8,7 +8,7 @@ import pytest
 
 from carveout_emulator import verify
 from carveout_emulator.seed import seed
-from carveout_emulator.testing import ENDPOINT, POLLING, client, configure, polls, reset, run_local
+from carveout_emulator.testing import ENDPOINT, POLLING, client, configure, polls, reset, run_as_planned, run_local
 
 N = "111111111111"
 
@@ -38,7 +38,7 @@ def assert_nothing_created(plan):
 
 def test_the_whole_migration_on_the_emulator(plan, tmp_path):
     sources_before = source_instances(plan)
-    code, out, events, err = run_local(plan, tmp_path)
+    code, out, events, err = run_as_planned(plan, tmp_path)
     assert code == 0, err
     calls = configure()["calls"]  # before the checks below make calls of their own
     failed = [r for r in verify.check(ENDPOINT, plan) if not r[1]]
@@ -59,10 +59,19 @@ def test_the_whole_migration_on_the_emulator(plan, tmp_path):
     assert ram_calls == {}, f"a default plan made RAM calls: {ram_calls}"
 
 
+def test_a_reboot_run_enters_the_planned_states_and_succeeds(plan, tmp_path):
+    """consistency reboot: the same states as live (CreateImage reboots once); the run
+    enters exactly what `carveout plan` listed."""
+    code, out, events, err = run_as_planned(dict(plan, consistency="reboot"), tmp_path)
+    assert code == 0, err
+    failed = [r for r in verify.check(ENDPOINT, plan) if not r[1]]
+    assert not failed, failed
+
+
 def test_opting_into_ram_shares_the_albs_group_and_waits_for_every_association(tmp_path):
     reset(**POLLING)
     plan = seed(ENDPOINT, ram=True)
-    code, out, events, err = run_local(plan, tmp_path)
+    code, out, events, err = run_as_planned(plan, tmp_path)
     assert code == 0, err
     assert "ram-resource-share" in {c["kind"] for c in out["created"]}
     assert polls(events, "WaitShareAssociated") >= 1
@@ -78,7 +87,7 @@ def test_default_key_volumes_are_copied_reencrypted_with_the_plans_key_then_shar
     reset(**POLLING)
     plan = seed(ENDPOINT, encrypted="aws-managed", kms_key=True)
     key = plan["options"]["kmsKeyId"]
-    code, out, events, err = run_local(plan, tmp_path)
+    code, out, events, err = run_as_planned(plan, tmp_path)
     assert code == 0, err
     # verify.check knows kmsKeyId: image + copy per instance, the copy shared, its
     # snapshots and the new instance's volumes under the plan's key.
@@ -193,7 +202,7 @@ def source_states(plan):
 
 def test_stop_source_answers_503_stops_images_and_cuts_over_reporting_the_downtime(plan, tmp_path):
     p = stop_source(plan, maintenanceBody="moving house, back in a minute")
-    code, out, events, err = run_local(p, tmp_path)
+    code, out, events, err = run_as_planned(p, tmp_path)
     assert code == 0, err
     entered = [e["state"] for e in events if e.get("event") == "StateEntered"]
     assert entered.index("EnterMaintenance") < entered.index("StopSourceInstances") < entered.index("CreateImage")
@@ -257,7 +266,7 @@ def shift_outputs(events):
 
 
 def test_a_gradual_cutover_moves_traffic_in_weighted_health_checked_steps(plan, tmp_path):
-    code, out, events, err = run_local(gradual(plan), tmp_path)
+    code, out, events, err = run_as_planned(gradual(plan), tmp_path)
     assert code == 0, err
     steps = shift_outputs(events)
     assert [(s["percent"], s["changed"]) for s in steps] == [(10, True), (50, True)], "each step changed the listener"

@@ -140,7 +140,8 @@ def test_iam_actions_sees_a_new_call_in_the_code(tmp_path):
     sources = tmp_path / "src"
     shutil.copytree(ROOT / "functions/src", sources)
     cleanup = sources / "cleanup.rs"
-    cleanup.write_text(cleanup.read_text() + "\nasync fn extra(c: &Clients) { let _ = c.ec2.delete_vpc().send().await; }\n")
+    # Before the file's unit tests (the check reads code above #[cfg(test)] only).
+    cleanup.write_text("async fn extra(c: &Clients) { let _ = c.ec2.delete_vpc().send().await; }\n" + cleanup.read_text())
     assert_fails(lint("iam-actions", sources=sources), "calls ec2:DeleteVpc (cleanup.rs)")
     # The same call through a receiver the check does not know is refused, not missed.
     cleanup.write_text(cleanup.read_text().replace("c.ec2.delete_vpc()", "client.delete_vpc()"))

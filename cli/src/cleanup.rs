@@ -1,11 +1,14 @@
 //! `carveout cleanup`: what a migration created, found by its tag; a dry run unless --apply.
 
 use std::path::PathBuf;
-use std::process::ExitCode;
 
-use carveout::accounts::{Accounts, load_cli_config};
+use anyhow::Result;
+
+use carveout::accounts::Accounts;
 use carveout::cleanup::{apply, survey};
 use carveout::plan::Plan;
+
+use crate::aws_args::AwsArgs;
 
 #[derive(clap::Args)]
 pub struct CleanupArgs {
@@ -15,28 +18,23 @@ pub struct CleanupArgs {
     /// Remove what is listed; without it nothing is changed.
     #[arg(long)]
     apply: bool,
-    /// AWS endpoint (the local emulator); default: AWS, with your usual credentials.
-    #[arg(long)]
-    endpoint: Option<String>,
+    #[command(flatten)]
+    aws: AwsArgs,
 }
 
-pub async fn run(args: CleanupArgs) -> ExitCode {
-    let plan = match crate::plan_file::read(&args.plan)
+/// Ok(true): listed (and with --apply removed); Ok(false): a call failed (said on
+/// stdout); Err: the plan file could not be read.
+pub async fn run(args: CleanupArgs) -> Result<bool> {
+    let plan = crate::plan_file::read(&args.plan)
         .and_then(|v| Plan::parse(&v).map_err(|e| format!("{}: {e}", args.plan.display())))
-    {
-        Ok(plan) => plan,
-        Err(e) => {
-            eprintln!("carveout cleanup: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    let base = load_cli_config(args.endpoint.as_deref()).await;
+        .map_err(anyhow::Error::msg)?;
+    let base = args.aws.config().await;
     let accounts = Accounts::new(&base, &plan);
     let found = match survey(&accounts, &plan).await {
         Ok(found) => found,
         Err(err) => {
             println!("✗ {}: {err}", err.name());
-            return ExitCode::from(1);
+            return Ok(false);
         }
     };
     if found.live {
@@ -53,25 +51,25 @@ pub async fn run(args: CleanupArgs) -> ExitCode {
     }
     if found.remove.is_empty() {
         println!("Nothing to remove for migration {}.", plan.migration_id);
-        return ExitCode::SUCCESS;
+        return Ok(true);
     }
     if !args.apply {
         println!("Would remove, in this order (dry run; --apply removes):");
         for r in &found.remove {
             println!("  remove  {:<24} {} ({})", r.kind, r.id, r.account_id);
         }
-        return ExitCode::SUCCESS;
+        return Ok(true);
     }
     match apply(&accounts, &found).await {
         Ok(done) => {
             for line in done {
                 println!("  {line}");
             }
-            ExitCode::SUCCESS
+            Ok(true)
         }
         Err(err) => {
             println!("✗ {}: {err}", err.name());
-            ExitCode::from(1)
+            Ok(false)
         }
     }
 }

@@ -3,7 +3,7 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode, Stdio};
+use std::process::{Command, Stdio};
 
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
@@ -37,15 +37,8 @@ pub struct LocalArgs {
     events: Option<PathBuf>,
 }
 
-pub fn run(args: LocalArgs) -> ExitCode {
-    match execute(&args) {
-        Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => ExitCode::from(1),
-        Err(err) => {
-            eprintln!("carveout local: {err:#}");
-            ExitCode::from(2)
-        }
-    }
+pub fn run(args: LocalArgs) -> Result<bool> {
+    execute(&args)
 }
 
 /// `cargo run --bin carveout -- local` builds only the CLI: build the steps' binary next

@@ -1,5 +1,7 @@
 //! The carveout command line.
 
+mod aws_args;
+mod changes;
 mod cleanup;
 mod example;
 mod local;
@@ -11,6 +13,7 @@ mod sfn;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
@@ -105,7 +108,32 @@ enum Command {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {
+    let name = cli.command.name();
+    exit(name, run(cli.command).await)
+}
+
+impl Command {
+    fn name(&self) -> &'static str {
+        match self {
+            Command::Plan(_) => "plan",
+            Command::Start(_) => "start",
+            Command::Watch(_) => "watch",
+            Command::Status(_) => "status",
+            Command::Cleanup(_) => "cleanup",
+            Command::Local(_) => "local",
+            Command::Demo => "demo",
+            Command::Example { .. } => "example",
+            Command::Schema => "schema",
+            Command::Graph { .. } => "graph",
+        }
+    }
+}
+
+/// Every command answers Ok(true) (done), Ok(false) (it ran, and the check, execution or
+/// call failed: already said on stdout) or Err (it could not run: a plan file, a missing
+/// tool, an AWS error outside a check).
+async fn run(command: Command) -> Result<bool> {
+    match command {
         Command::Plan(args) => plan::run(args).await,
         Command::Start(args) => sfn::start(args).await,
         Command::Watch(args) => sfn::watch(args).await,
@@ -122,53 +150,48 @@ async fn main() -> ExitCode {
                     example::commented()
                 }
             );
-            ExitCode::SUCCESS
+            Ok(true)
         }
         Command::Schema => {
-            let schema = carveout::plan::schema();
             println!(
                 "{}",
-                serde_json::to_string_pretty(&schema).expect("schema serializes")
+                serde_json::to_string_pretty(&carveout::plan::schema())?
             );
-            ExitCode::SUCCESS
+            Ok(true)
         }
         Command::Graph { asl } => graph(asl),
     }
 }
 
-fn demo() -> ExitCode {
-    let script = project_root().join("scripts/demo.sh");
-    match std::process::Command::new(&script)
-        .current_dir(project_root())
-        .status()
-    {
-        Ok(status) if status.success() => ExitCode::SUCCESS,
-        Ok(_) => ExitCode::from(1),
-        Err(e) => {
-            eprintln!(
-                "carveout demo: {}: {e} (run from the carveout repository)",
-                script.display()
-            );
+/// The one exit path: 0 done, 1 failed (said already), 2 could not run (said on stderr
+/// as `carveout <command>: <why>`).
+fn exit(name: &str, outcome: Result<bool>) -> ExitCode {
+    match outcome {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(err) => {
+            eprintln!("carveout {name}: {err:#}");
             ExitCode::from(2)
         }
     }
 }
 
-fn graph(asl: Option<PathBuf>) -> ExitCode {
+fn demo() -> Result<bool> {
+    let script = project_root().join("scripts/demo.sh");
+    let status = std::process::Command::new(&script)
+        .current_dir(project_root())
+        .status()
+        .with_context(|| format!("{} (run from the carveout repository)", script.display()))?;
+    Ok(status.success())
+}
+
+fn graph(asl: Option<PathBuf>) -> Result<bool> {
     let path = asl.unwrap_or_else(|| project_root().join("statemachine/carveout.asl.json"));
-    let parsed = std::fs::read_to_string(&path)
-        .map_err(|e| e.to_string())
-        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).map_err(|e| e.to_string()));
-    match parsed {
-        Ok(asl) => {
-            print!("{}", carveout::graph::mermaid(&asl));
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("carveout graph: {}: {e}", path.display());
-            ExitCode::from(2)
-        }
-    }
+    let text = std::fs::read_to_string(&path).with_context(|| path.display().to_string())?;
+    let asl: serde_json::Value =
+        serde_json::from_str(&text).with_context(|| path.display().to_string())?;
+    print!("{}", carveout::graph::mermaid(&asl));
+    Ok(true)
 }
 
 /// The repository root: where the ASL file and the local runner live.

@@ -2,16 +2,15 @@
 //! Functions API (aws-sdk-sfn), with the user's normal credentials, or the emulator.
 
 use std::path::PathBuf;
-use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail};
 use aws_sdk_sfn::Client;
 use aws_sdk_sfn::types::{ExecutionStatus, HistoryEvent, HistoryEventType};
-use carveout::accounts::load_cli_config;
 use carveout::plan::Plan;
 use serde_json::{Value, json};
 
+use crate::aws_args::AwsArgs;
 use crate::progress::Progress;
 
 #[derive(clap::Args)]
@@ -20,9 +19,8 @@ pub struct Target {
     /// machine whose name starts with MigrationStateMachine).
     #[arg(long, env = "CARVEOUT_STATE_MACHINE_ARN")]
     state_machine: Option<String>,
-    /// AWS endpoint (the local emulator); default: AWS, with your usual credentials.
-    #[arg(long)]
-    endpoint: Option<String>,
+    #[command(flatten)]
+    aws: AwsArgs,
 }
 
 #[derive(clap::Args)]
@@ -41,9 +39,8 @@ pub struct StartArgs {
 pub struct WatchArgs {
     /// Execution ARN (as printed by `carveout start`).
     execution: String,
-    /// AWS endpoint (the local emulator); default: AWS.
-    #[arg(long)]
-    endpoint: Option<String>,
+    #[command(flatten)]
+    aws: AwsArgs,
     /// Seconds between reads of the execution history.
     #[arg(long, default_value_t = 2.0)]
     interval: f64,
@@ -58,8 +55,8 @@ pub struct StatusArgs {
     target: Target,
 }
 
-async fn client(endpoint: Option<&str>) -> Client {
-    Client::new(&load_cli_config(endpoint).await)
+async fn client(aws: &AwsArgs) -> Client {
+    Client::new(&aws.config().await)
 }
 
 async fn state_machine(client: &Client, target: &Target) -> Result<String> {
@@ -96,11 +93,7 @@ pub fn console_url(execution_arn: &str) -> String {
     )
 }
 
-pub async fn start(args: StartArgs) -> ExitCode {
-    report(start_inner(args).await)
-}
-
-async fn start_inner(args: StartArgs) -> Result<bool> {
+pub async fn start(args: StartArgs) -> Result<bool> {
     let raw = crate::plan_file::read(&args.plan).map_err(anyhow::Error::msg)?;
     let plan = match Plan::parse(&raw) {
         Ok(plan) => plan,
@@ -109,7 +102,7 @@ async fn start_inner(args: StartArgs) -> Result<bool> {
             return Ok(false);
         }
     };
-    let client = client(args.target.endpoint.as_deref()).await;
+    let client = client(&args.target.aws).await;
     let machine = state_machine(&client, &args.target).await?;
     // The execution is named after the migration: a second start of the same migration
     // finds the first one instead of running it twice.
@@ -151,27 +144,14 @@ async fn start_inner(args: StartArgs) -> Result<bool> {
     Ok(true)
 }
 
-pub async fn watch(args: WatchArgs) -> ExitCode {
-    let client = client(args.endpoint.as_deref()).await;
-    report(
-        follow(
-            &client,
-            &args.execution,
-            Duration::from_secs_f64(args.interval.max(0.1)),
-        )
-        .await,
+pub async fn watch(args: WatchArgs) -> Result<bool> {
+    let client = client(&args.aws).await;
+    follow(
+        &client,
+        &args.execution,
+        Duration::from_secs_f64(args.interval.max(0.1)),
     )
-}
-
-fn report(result: Result<bool>) -> ExitCode {
-    match result {
-        Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => ExitCode::from(1),
-        Err(err) => {
-            eprintln!("carveout: {err:#}");
-            ExitCode::from(2)
-        }
-    }
+    .await
 }
 
 /// Follows the execution history until the execution ends, through the same progress
@@ -309,12 +289,8 @@ impl HistoryReader {
     }
 }
 
-pub async fn status(args: StatusArgs) -> ExitCode {
-    report(status_inner(args).await)
-}
-
-async fn status_inner(args: StatusArgs) -> Result<bool> {
-    let client = client(args.target.endpoint.as_deref()).await;
+pub async fn status(args: StatusArgs) -> Result<bool> {
+    let client = client(&args.target.aws).await;
     let machine = state_machine(&client, &args.target).await?;
     let mut rows = Vec::new();
     let mut token = None;

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 import os
 import subprocess
 import urllib.request
@@ -82,6 +83,31 @@ def run_local(plan: dict[str, Any], tmp: Path) -> tuple[int, dict[str, Any], lis
     )
     events = [json.loads(line) for line in events_file.read_text().splitlines()] if events_file.exists() else []
     return proc.returncode, json.loads(proc.stdout or "null"), events, proc.stderr
+
+
+def planned(plan: dict[str, Any], tmp: Path) -> dict[str, Any]:
+    """`carveout plan --json` on a plan: {migrationId, checks, changes, states}."""
+    plan_file = tmp / "planned.json"
+    plan_file.write_text(json.dumps(plan))
+    proc = subprocess.run(
+        [str(BIN_DIR / "carveout"), "plan", "--plan", str(plan_file), "--endpoint", ENDPOINT, "--json"],
+        capture_output=True, text=True, timeout=120, cwd=ROOT, check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return json.loads(proc.stdout)
+
+
+def run_as_planned(plan: dict[str, Any], tmp: Path) -> tuple[int, dict[str, Any], list[dict[str, Any]], str]:
+    """`carveout plan --json`, then `carveout local` (as [`run_local`]): a successful run must
+    enter exactly the Task states the plan listed, each as often (parallel branches
+    interleave, so they are compared as a multiset). That keeps `carveout plan`'s list of
+    changes true to the workflow."""
+    expected = planned(plan, tmp)["states"]
+    code, out, events, err = run_local(plan, tmp)
+    if code == 0:
+        entered = [e["state"] for e in events if e.get("event") == "StateEntered" and e.get("type") == "Task"]
+        assert Counter(entered) == Counter(expected), f"entered {entered}, planned {expected}"
+    return code, out, events, err
 
 
 def polls(events: list[dict[str, Any]], state: str) -> int:

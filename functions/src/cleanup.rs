@@ -10,9 +10,8 @@ use serde::Serialize;
 
 use crate::accounts::Accounts;
 use crate::aws::elb::{actions_from_sdk, current_actions};
-use crate::aws::remove::remove;
 use crate::error::StepError;
-use crate::inventory::{CreatedResource, ResourceKind, inventory};
+use crate::inventory::{CreatedResource, ResourceKind, inventory, remove};
 use crate::plan::Plan;
 
 #[derive(Debug, Clone, Serialize, PartialEq)]

@@ -159,6 +159,34 @@ impl From<AwsFailure> for StepError {
     }
 }
 
+/// For Preflight's reads of ids the plan names: AWS's not-found answer about such an id is
+/// the plan's error, not a failure of the read.
+pub trait PlanIdResultExt<T> {
+    /// `codes` answered (`InvalidSubnetID.NotFound`, …): `CarveOut.InvalidPlan` with the
+    /// message `say` makes of the failure; any other failure as it is.
+    fn plan_id(
+        self,
+        codes: &[&str],
+        say: impl FnOnce(&AwsFailure) -> String,
+    ) -> Result<T, StepError>;
+}
+
+impl<T> PlanIdResultExt<T> for Result<T, AwsFailure> {
+    fn plan_id(
+        self,
+        codes: &[&str],
+        say: impl FnOnce(&AwsFailure) -> String,
+    ) -> Result<T, StepError> {
+        self.map_err(|f| {
+            if f.is_any(codes) {
+                StepError::invalid_plan(say(&f))
+            } else {
+                f.into()
+            }
+        })
+    }
+}
+
 /// Names the action of a failed SDK call: `client.x().send().await.named("ec2:X", &who)`.
 pub trait SdkResultExt<T> {
     fn named(self, action: &'static str, principal: &str) -> Result<T, AwsFailure>;

@@ -20,6 +20,7 @@ pub mod steps;
 pub(crate) mod test_support;
 pub mod traffic;
 pub mod vending;
+pub mod workflow;
 
 pub use error::StepError;
 pub use steps::{Context, Step};

@@ -4,6 +4,8 @@ use aws_smithy_mocks::{Rule, RuleMode, mock_client};
 use aws_smithy_types::error::ErrorMetadata;
 
 use crate::accounts::AccountClients;
+use crate::plan::Plan;
+use crate::state::InstanceFacts;
 
 pub const ROLE: &str = "arn:aws:iam::111111111111:role/CarveOutExecutionRole";
 
@@ -35,4 +37,32 @@ pub fn aws_error(code: &str) -> ErrorMetadata {
         .code(code)
         .message(format!("{code} (mocked)"))
         .build()
+}
+
+/// A valid plan: network and source account 111111111111, target 222222222222, one
+/// instance, consistency live.
+pub fn plan() -> Plan {
+    serde_json::from_value(serde_json::json!({
+        "migrationId": "m-1", "region": "ap-northeast-1",
+        "service": {"accountId": "111111111111",
+            "listenerArn": "arn:aws:elasticloadbalancing:ap-northeast-1:111111111111:listener/app/main/0123456789abcdef/0123456789abcdef",
+            "targetGroupArn": "arn:aws:elasticloadbalancing:ap-northeast-1:111111111111:targetgroup/hp/0123456789abcdef"},
+        "source": {"accountId": "111111111111", "instanceIds": ["i-0123456789abcdef0"]},
+        "target": {"accountId": "222222222222", "vpcId": "vpc-0123456789abcdef0", "subnetIds": ["subnet-0123456789abcdef0"]},
+        "consistency": "live"
+    }))
+    .expect("the fixture plan parses")
+}
+
+/// A running source instance of `instance_type` at 10.0.10.5:80 with one root volume,
+/// encrypted with `key` when given.
+pub fn instance(id: &str, instance_type: &str, key: Option<&str>) -> InstanceFacts {
+    serde_json::from_value(serde_json::json!({
+        "instanceId": id, "instanceType": instance_type, "privateIp": "10.0.10.5",
+        "availabilityZone": "ap-northeast-1a", "imageId": "ami-1", "rootDeviceName": "/dev/sda1",
+        "state": "running", "port": 80, "tags": [],
+        "volumes": [{"volumeId": "vol-1", "deviceName": "/dev/sda1",
+            "encrypted": key.is_some(), "kmsKeyId": key}]
+    }))
+    .expect("the fixture instance parses")
 }

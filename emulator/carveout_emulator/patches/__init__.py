@@ -1,4 +1,4 @@
-"""Patches that fill moto 5.2.5's gaps for carveout (see ../../README.md, "Patches").
+"""Patches that fill moto 5.2.5's gaps for carveout (each patch and why it exists: docs/design.md, section 6).
 
 Each module has an `apply()` that is idempotent and a test in emulator/tests/.
 """

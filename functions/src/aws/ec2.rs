@@ -6,7 +6,7 @@ use aws_sdk_ec2 as ec2;
 use ec2::types::{Filter, ResourceType, RouteTable, Tag, TagSpecification, VpcPeeringConnection};
 
 use crate::accounts::AccountClients;
-use crate::error::{SdkResultExt, StepError};
+use crate::error::{PlanIdResultExt, SdkResultExt, StepError};
 use crate::names::MIGRATION_TAG;
 
 pub fn tag(key: &str, value: &str) -> Tag {
@@ -56,16 +56,15 @@ pub async fn vpc_cidrs(
     field: &str,
 ) -> Result<(Vec<String>, bool), StepError> {
     let out = c.ec2.describe_vpcs().vpc_ids(vpc_id).send().await;
-    let out = match out.named("ec2:DescribeVpcs", &c.role_arn) {
-        Ok(out) => out,
-        Err(f) if f.is_any(&["InvalidVpcID.NotFound", "InvalidVpcID.Malformed"]) => {
-            return Err(StepError::invalid_plan(format!(
+    let out = out.named("ec2:DescribeVpcs", &c.role_arn).plan_id(
+        &["InvalidVpcID.NotFound", "InvalidVpcID.Malformed"],
+        |_| {
+            format!(
                 "{field} {vpc_id} does not exist in account {}",
                 c.account_id
-            )));
-        }
-        Err(f) => return Err(f.into()),
-    };
+            )
+        },
+    )?;
     let vpc = out.vpcs().first().ok_or_else(|| {
         StepError::invalid_plan(format!(
             "{field} {vpc_id} does not exist in account {}",

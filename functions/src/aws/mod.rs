@@ -5,4 +5,3 @@ pub mod elb;
 pub mod kms;
 pub mod probe;
 pub mod ram;
-pub mod remove;

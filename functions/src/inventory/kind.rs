@@ -1,7 +1,7 @@
 //! The kinds of resource a migration creates, and what carveout knows about each: its name
 //! in the execution output, whether it carries the service's traffic, and where it comes
 //! in the removal order. How each is found is `list.rs`; how each is removed,
-//! `aws::remove`.
+//! `remove.rs`.
 
 use serde::{Deserialize, Serialize};
 

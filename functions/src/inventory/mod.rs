@@ -1,9 +1,10 @@
 //! What a migration created, found again in its three accounts by tag or deterministic
 //! name: the list Report and Rollback put in the execution output and `carveout cleanup`
-//! removes. Only reads; removing is `aws::remove`.
+//! removes, and how each kind is removed (`remove.rs`, for `carveout cleanup --apply`).
 
 mod kind;
 mod list;
+mod remove;
 
 use serde::{Deserialize, Serialize};
 
@@ -12,6 +13,7 @@ use crate::error::StepError;
 use crate::plan::Plan;
 
 pub use kind::ResourceKind;
+pub use remove::remove;
 
 /// One resource carveout created, as listed in the execution output:
 /// `{"kind": "image", "id": "ami-…", "accountId": "111111111111"}`. A route's id is

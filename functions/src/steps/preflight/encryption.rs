@@ -152,29 +152,13 @@ mod tests {
         "arn:aws:kms:ap-northeast-1:111111111111:key/0000abcd-12ab-34cd-56ef-1234567890ab";
 
     fn plan(kms_key_id: Option<&str>) -> Plan {
-        let mut plan: Plan = serde_json::from_value(serde_json::json!({
-            "migrationId": "m-1", "region": "ap-northeast-1",
-            "service": {"accountId": "111111111111",
-                "listenerArn": "arn:aws:elasticloadbalancing:ap-northeast-1:111111111111:listener/app/main/0123456789abcdef/0123456789abcdef",
-                "targetGroupArn": "arn:aws:elasticloadbalancing:ap-northeast-1:111111111111:targetgroup/hp/0123456789abcdef"},
-            "source": {"accountId": "111111111111", "instanceIds": ["i-0123456789abcdef0"]},
-            "target": {"accountId": "222222222222", "vpcId": "vpc-0123456789abcdef0", "subnetIds": ["subnet-0123456789abcdef0"]},
-            "consistency": "live"
-        }))
-        .unwrap();
+        let mut plan = crate::test_support::plan();
         plan.options.kms_key_id = kms_key_id.map(str::to_string);
         plan
     }
 
     fn instance(key: Option<&str>) -> InstanceFacts {
-        serde_json::from_value(serde_json::json!({
-            "instanceId": "i-0123456789abcdef0", "instanceType": "t3.small", "privateIp": "10.0.10.5",
-            "availabilityZone": "ap-northeast-1a", "imageId": "ami-1", "rootDeviceName": "/dev/sda1",
-            "state": "running", "port": 80, "tags": [],
-            "volumes": [{"volumeId": "vol-1", "deviceName": "/dev/sda1",
-                "encrypted": key.is_some(), "kmsKeyId": key}]
-        }))
-        .unwrap()
+        crate::test_support::instance("i-0123456789abcdef0", "t3.small", key)
     }
 
     fn key(arn: &str, manager: KeyManagerType, state: KeyState) -> Rule {

@@ -1,37 +1,37 @@
 //! Preflight, the source instances: running, EBS-backed, every target of the group, their
 //! volumes, and instance store data that an image would leave behind.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::accounts::AccountClients;
-use crate::error::{SdkResultExt, StepError};
+use crate::error::{PlanIdResultExt, SdkResultExt, StepError};
 use crate::plan::{Consistency, Plan};
 use crate::state::{InstanceFacts, Tag, VolumeFacts};
 
-use super::service::ResolvedService;
+use super::check::Verdict;
+use super::service::{ResolvedService, TargetType};
 
 pub(super) async fn resolve_instances(
     plan: &Plan,
     src: &AccountClients,
     service: &ResolvedService,
 ) -> Result<Vec<InstanceFacts>, StepError> {
-    let out = match src
+    let out = src
         .ec2
         .describe_instances()
         .set_instance_ids(Some(plan.source.instance_ids.clone()))
         .send()
         .await
         .named("ec2:DescribeInstances", &src.role_arn)
-    {
-        Ok(out) => out,
-        Err(f) if f.is_any(&["InvalidInstanceID.NotFound", "InvalidInstanceID.Malformed"]) => {
-            return Err(StepError::invalid_plan(format!(
-                "source.instanceIds: {} (account {})",
-                f.message, plan.source.account_id
-            )));
-        }
-        Err(f) => return Err(f.into()),
-    };
+        .plan_id(
+            &["InvalidInstanceID.NotFound", "InvalidInstanceID.Malformed"],
+            |f| {
+                format!(
+                    "source.instanceIds: {} (account {})",
+                    f.message, plan.source.account_id
+                )
+            },
+        )?;
     let found: Vec<_> = out
         .reservations()
         .iter()
@@ -113,18 +113,22 @@ pub(super) async fn resolve_instances(
             volumes,
         });
     }
-    // Moving only some of a group's targets would cut the others out of the traffic.
-    let moving: BTreeSet<String> = facts
+    Ok(facts)
+}
+
+/// Moving only some of a group's targets would cut the others out of the traffic.
+/// `targets`: the group's registered targets (id, port), named as `target_type` says.
+pub(super) fn every_target_moves(
+    plan: &Plan,
+    targets: &[(String, i32)],
+    target_type: TargetType,
+    instances: &[InstanceFacts],
+) -> Verdict {
+    let moving: BTreeSet<&str> = instances
         .iter()
-        .map(|f| {
-            service
-                .target_type
-                .target_id(&f.instance_id, &f.private_ip)
-                .to_string()
-        })
+        .map(|f| target_type.target_id(&f.instance_id, &f.private_ip))
         .collect();
-    let left: Vec<&str> = service
-        .targets
+    let left: Vec<&str> = targets
         .iter()
         .map(|(t, _)| t.as_str())
         .filter(|t| !moving.contains(*t))
@@ -136,7 +140,10 @@ pub(super) async fn resolve_instances(
             left.join(", ")
         )));
     }
-    Ok(facts)
+    Ok(format!(
+        "{} source instance(s) running, EBS-backed, and together every target of the group",
+        instances.len()
+    ))
 }
 
 pub(super) async fn describe_volumes(
@@ -170,14 +177,11 @@ pub(super) async fn describe_volumes(
         .collect())
 }
 
-/// An image holds the EBS volumes only: data on instance store volumes (always attached
-/// to types like m5d) would not reach the new instances. Refused unless the plan says it
-/// is scratch data.
-pub(super) async fn check_instance_store(
-    plan: &Plan,
+/// Instance type -> instance store size (GB), for the source types that have one.
+pub(super) async fn read_instance_store(
     src: &AccountClients,
     instances: &[InstanceFacts],
-) -> Result<String, StepError> {
+) -> Result<BTreeMap<String, i64>, StepError> {
     let types: BTreeSet<&str> = instances.iter().map(|i| i.instance_type.as_str()).collect();
     let out = src
         .ec2
@@ -186,8 +190,7 @@ pub(super) async fn check_instance_store(
         .send()
         .await
         .named("ec2:DescribeInstanceTypes", &src.role_arn)?;
-    // Instance type -> instance store size (GB), for the types that have one.
-    let store: std::collections::BTreeMap<String, i64> = out
+    Ok(out
         .instance_types()
         .iter()
         .filter(|t| t.instance_storage_supported() == Some(true))
@@ -198,7 +201,18 @@ pub(super) async fn check_instance_store(
                 size.unwrap_or_default(),
             ))
         })
-        .collect();
+        .collect())
+}
+
+/// An image holds the EBS volumes only: data on instance store volumes (always attached
+/// to types like m5d) would not reach the new instances
+/// (<https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/creating-an-ami-ebs.html>).
+/// Refused unless the plan says it is scratch data. `store`: [`read_instance_store`].
+pub(super) fn instance_store(
+    plan: &Plan,
+    store: &BTreeMap<String, i64>,
+    instances: &[InstanceFacts],
+) -> Verdict {
     if store.is_empty() {
         return Ok("no source instance type has instance store volumes".into());
     }
@@ -223,4 +237,42 @@ pub(super) async fn check_instance_store(
         affected.join(", "),
         with_store.join(", ")
     )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_support::{instance, plan};
+
+    #[test]
+    fn a_group_target_left_behind_is_refused_by_name() {
+        let moving = [instance("i-a", "t3.small", None)];
+        let targets = vec![("i-a".to_string(), 80), ("i-b".to_string(), 80)];
+        let err = every_target_moves(&plan(), &targets, TargetType::Instance, &moving).unwrap_err();
+        assert_eq!(err.name(), "CarveOut.InvalidPlan");
+        assert!(err.to_string().contains("also serves i-b"), "{err}");
+        // An ip group names the same instance by its private address.
+        let by_ip = vec![("10.0.10.5".to_string(), 80)];
+        assert!(every_target_moves(&plan(), &by_ip, TargetType::Ip, &moving).is_ok());
+    }
+
+    #[test]
+    fn instance_store_data_is_refused_unless_the_plan_accepts_losing_it() {
+        let moving = [instance("i-a", "m5d.large", None)];
+        let store = BTreeMap::from([("m5d.large".to_string(), 75)]);
+        let err = instance_store(&plan(), &store, &moving).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("i-a have instance store volumes (m5d.large: 75 GB)"),
+            "{err}"
+        );
+        let mut accepting = plan();
+        accepting.options.allow_instance_store_data_loss = true;
+        assert!(
+            instance_store(&accepting, &store, &moving)
+                .unwrap()
+                .contains("left behind")
+        );
+        assert!(instance_store(&plan(), &BTreeMap::new(), &moving).is_ok());
+    }
 }

@@ -1,23 +1,76 @@
-//! Preflight, the networks: an existing peering between the two VPCs, the target subnets,
-//! and (only with options.shareSecurityGroupWithRam) whether RAM can share the ALB's groups.
+//! Preflight, the networks: CIDRs and routes of both VPCs, an existing peering between
+//! them, the target subnets, and (only with options.shareSecurityGroupWithRam) whether RAM
+//! can share the ALB's groups.
+
+use aws_sdk_ec2::types::{RouteTable, SecurityGroup, VpcPeeringConnection};
 
 use crate::accounts::AccountClients;
-use crate::aws::ec2::{PEERING_ACCEPTED, has_tag, peering_status, peerings_between};
-use crate::error::{SdkResultExt, StepError};
+use crate::aws::ec2::{PEERING_ACCEPTED, cidrs_overlap, has_tag, peering_status, route_target};
+use crate::error::{PlanIdResultExt, SdkResultExt, StepError};
 use crate::names;
 use crate::plan::Plan;
 use crate::state::SubnetFacts;
 
+use super::check::Verdict;
+
+/// One VPC as Preflight read it: its id, CIDRs and the route tables of the subnets
+/// involved (the ALB's, or the target subnets).
+pub(super) struct VpcView<'a> {
+    pub vpc_id: &'a str,
+    pub cidrs: &'a [String],
+    pub tables: &'a [RouteTable],
+}
+
+/// VPC peering needs non-overlapping CIDRs
+/// (<https://docs.aws.amazon.com/vpc/latest/peering/vpc-peering-basics.html#vpc-peering-limitations>).
+pub(super) fn cidrs_disjoint(net: &VpcView, tgt: &VpcView) -> Verdict {
+    for a in net.cidrs {
+        for b in tgt.cidrs {
+            if cidrs_overlap(a, b) {
+                return Err(StepError::invalid_plan(format!(
+                    "the ALB's VPC {} ({a}) overlaps the target VPC {} ({b}): VPC peering needs non-overlapping CIDRs; pick a target VPC with another range",
+                    net.vpc_id, tgt.vpc_id
+                )));
+            }
+        }
+    }
+    Ok(format!(
+        "CIDRs do not overlap ({} / {})",
+        net.cidrs.join(", "),
+        tgt.cidrs.join(", ")
+    ))
+}
+
+/// A route to the other side that goes anywhere but a peering would be silently shadowed
+/// or collide; AddRoutes checks the exact peering again.
+pub(super) fn routes_free(net: &VpcView, tgt: &VpcView) -> Verdict {
+    for (from, to, side) in [(net, tgt, "network"), (tgt, net, "target")] {
+        for table in from.tables {
+            for cidr in to.cidrs {
+                if let Some(target) = route_target(table, cidr)
+                    && !target.starts_with("pcx-")
+                {
+                    return Err(StepError::conflict(format!(
+                        "route table {} in the {side} account already sends {cidr} to {target}; remove that route or choose another VPC",
+                        table.route_table_id().unwrap_or_default()
+                    )));
+                }
+            }
+        }
+    }
+    Ok("no route of either side sends the other VPC's CIDRs elsewhere".into())
+}
+
 /// AWS allows one peering per pair of VPCs: an accepted one (either direction) is reused and
 /// never deleted by carveout; one still being set up by someone else blocks the migration.
-pub(super) async fn check_existing_peering(
-    net: &AccountClients,
+/// `found`: the peerings between the two VPCs, either direction.
+pub(super) fn existing_peering(
+    found: &[VpcPeeringConnection],
     network_vpc: &str,
     target_vpc: &str,
     migration_id: &str,
-) -> Result<String, StepError> {
-    let found = peerings_between(net, network_vpc, target_vpc).await?;
-    let id = |p: &aws_sdk_ec2::types::VpcPeeringConnection| {
+) -> Verdict {
+    let id = |p: &VpcPeeringConnection| {
         p.vpc_peering_connection_id()
             .unwrap_or_default()
             .to_string()
@@ -54,23 +107,22 @@ pub(super) async fn resolve_subnets(
     plan: &Plan,
     tgt: &AccountClients,
 ) -> Result<Vec<SubnetFacts>, StepError> {
-    let out = match tgt
+    let out = tgt
         .ec2
         .describe_subnets()
         .set_subnet_ids(Some(plan.target.subnet_ids.clone()))
         .send()
         .await
         .named("ec2:DescribeSubnets", &tgt.role_arn)
-    {
-        Ok(out) => out,
-        Err(f) if f.is_any(&["InvalidSubnetID.NotFound", "InvalidSubnetID.Malformed"]) => {
-            return Err(StepError::invalid_plan(format!(
-                "target.subnetIds: {} (account {})",
-                f.message, plan.target.account_id
-            )));
-        }
-        Err(f) => return Err(f.into()),
-    };
+        .plan_id(
+            &["InvalidSubnetID.NotFound", "InvalidSubnetID.Malformed"],
+            |f| {
+                format!(
+                    "target.subnetIds: {} (account {})",
+                    f.message, plan.target.account_id
+                )
+            },
+        )?;
     plan.target
         .subnet_ids
         .iter()
@@ -101,18 +153,11 @@ pub(super) async fn resolve_subnets(
         .collect()
 }
 
-/// RAM cannot share a default security group or one in a default VPC.
-pub(super) async fn check_shareable(
+/// The ALB's security groups, for the RAM check.
+pub(super) async fn read_groups(
     net: &AccountClients,
     sgs: &[String],
-    default_vpc: bool,
-) -> Result<(), StepError> {
-    const FIX: &str = "set options.shareSecurityGroupWithRam to false (the ingress rule references the group across the peering without RAM)";
-    if default_vpc {
-        return Err(StepError::invalid_plan(format!(
-            "the ALB is in a default VPC, whose security groups RAM cannot share; {FIX}"
-        )));
-    }
+) -> Result<Vec<SecurityGroup>, StepError> {
     let out = net
         .ec2
         .describe_security_groups()
@@ -120,15 +165,146 @@ pub(super) async fn check_shareable(
         .send()
         .await
         .named("ec2:DescribeSecurityGroups", &net.role_arn)?;
-    if let Some(g) = out
-        .security_groups()
-        .iter()
-        .find(|g| g.group_name() == Some("default"))
-    {
+    Ok(out.security_groups().to_vec())
+}
+
+/// RAM cannot share a default security group or one in a default VPC
+/// (<https://docs.aws.amazon.com/vpc/latest/userguide/security-group-sharing.html>).
+pub(super) fn shareable(default_vpc: bool, groups: &[SecurityGroup]) -> Verdict {
+    const FIX: &str = "set options.shareSecurityGroupWithRam to false (the ingress rule references the group across the peering without RAM)";
+    if default_vpc {
+        return Err(StepError::invalid_plan(format!(
+            "the ALB is in a default VPC, whose security groups RAM cannot share; {FIX}"
+        )));
+    }
+    if let Some(g) = groups.iter().find(|g| g.group_name() == Some("default")) {
         return Err(StepError::invalid_plan(format!(
             "the ALB uses the default security group {} of its VPC, which RAM cannot share; {FIX}",
             g.group_id().unwrap_or_default()
         )));
     }
-    Ok(())
+    Ok("the ALB's security groups can be shared with RAM".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_ec2::types::{
+        Route, Tag, VpcPeeringConnectionStateReason, VpcPeeringConnectionStateReasonCode,
+    };
+
+    fn table(id: &str, routes: &[(&str, &str)]) -> RouteTable {
+        let mut t = RouteTable::builder().route_table_id(id);
+        for (cidr, target) in routes {
+            let r = Route::builder().destination_cidr_block(*cidr);
+            t = t.routes(if target.starts_with("pcx-") {
+                r.vpc_peering_connection_id(*target).build()
+            } else {
+                r.gateway_id(*target).build()
+            });
+        }
+        t.build()
+    }
+
+    fn view<'a>(vpc: &'a str, cidrs: &'a [String], tables: &'a [RouteTable]) -> VpcView<'a> {
+        VpcView {
+            vpc_id: vpc,
+            cidrs,
+            tables,
+        }
+    }
+
+    #[test]
+    fn overlapping_cidrs_are_refused_naming_both_ranges() {
+        let (a, b) = (
+            vec!["10.0.0.0/16".to_string()],
+            vec!["10.0.128.0/17".into()],
+        );
+        let err = cidrs_disjoint(&view("vpc-n", &a, &[]), &view("vpc-t", &b, &[])).unwrap_err();
+        assert_eq!(err.name(), "CarveOut.InvalidPlan");
+        assert!(err.to_string().contains("10.0.128.0/17"), "{err}");
+        let c = vec!["10.1.0.0/16".to_string()];
+        assert!(cidrs_disjoint(&view("vpc-n", &a, &[]), &view("vpc-t", &c, &[])).is_ok());
+    }
+
+    #[test]
+    fn a_route_to_the_other_side_through_anything_but_a_peering_is_a_conflict() {
+        let (a, b) = (vec!["10.0.0.0/16".to_string()], vec!["10.1.0.0/16".into()]);
+        let igw = [table("rtb-t", &[("10.0.0.0/16", "tgw-1")])];
+        let err = routes_free(&view("vpc-n", &a, &[]), &view("vpc-t", &b, &igw)).unwrap_err();
+        assert_eq!(err.name(), "CarveOut.Conflict");
+        assert!(
+            err.to_string().contains("rtb-t in the target account"),
+            "{err}"
+        );
+        let pcx = [table("rtb-n", &[("10.1.0.0/16", "pcx-1")])];
+        assert!(routes_free(&view("vpc-n", &a, &pcx), &view("vpc-t", &b, &[])).is_ok());
+    }
+
+    fn peering(
+        id: &str,
+        status: VpcPeeringConnectionStateReasonCode,
+        tag: Option<&str>,
+    ) -> VpcPeeringConnection {
+        let mut p = VpcPeeringConnection::builder()
+            .vpc_peering_connection_id(id)
+            .status(
+                VpcPeeringConnectionStateReason::builder()
+                    .code(status)
+                    .build(),
+            );
+        if let Some(m) = tag {
+            p = p.tags(Tag::builder().key(names::MIGRATION_TAG).value(m).build());
+        }
+        p.build()
+    }
+
+    #[test]
+    fn an_accepted_peering_is_reused_and_a_pending_foreign_one_blocks() {
+        use VpcPeeringConnectionStateReasonCode as S;
+        let ok = existing_peering(
+            &[peering("pcx-a", S::Active, None)],
+            "vpc-n",
+            "vpc-t",
+            "m-1",
+        );
+        assert!(ok.unwrap().contains("reused and left in place"));
+        let ours = existing_peering(
+            &[peering("pcx-o", S::PendingAcceptance, Some("m-1"))],
+            "vpc-n",
+            "vpc-t",
+            "m-1",
+        );
+        assert!(ours.unwrap().contains("a re-run"));
+        let err = existing_peering(
+            &[peering("pcx-x", S::PendingAcceptance, None)],
+            "vpc-n",
+            "vpc-t",
+            "m-1",
+        )
+        .unwrap_err();
+        assert_eq!(err.name(), "CarveOut.Conflict");
+        assert!(err.to_string().contains("pcx-x"), "{err}");
+        assert!(
+            existing_peering(&[], "vpc-n", "vpc-t", "m-1")
+                .unwrap()
+                .contains("not peered yet")
+        );
+    }
+
+    #[test]
+    fn ram_cannot_share_default_groups_or_groups_of_a_default_vpc() {
+        let default = SecurityGroup::builder()
+            .group_id("sg-d")
+            .group_name("default")
+            .build();
+        let alb = SecurityGroup::builder()
+            .group_id("sg-a")
+            .group_name("alb")
+            .build();
+        assert!(shareable(true, std::slice::from_ref(&alb)).is_err());
+        let err = shareable(false, &[alb.clone(), default]).unwrap_err();
+        assert!(err.to_string().contains("sg-d"), "{err}");
+        assert!(shareable(false, &[alb]).is_ok());
+    }
 }

@@ -15,6 +15,8 @@ use crate::plan::Plan;
 use crate::state::{ServiceFacts, TargetGroupSettings};
 use crate::traffic::{ActionModel, ActionType, expand_forward};
 
+use super::check::Verdict;
+
 /// Highest listener-rule priority; the probe rule takes the highest free one, below
 /// every real rule, so even a mistaken match could not shadow one.
 pub(super) const MAX_PRIORITY: i32 = 50_000;
@@ -259,15 +261,21 @@ pub(super) fn settings_of(group: &TargetGroup) -> Result<TargetGroupSettings, St
     })
 }
 
-/// The probe rule is one more rule on the load balancer: refuse a plan whose ALB is at
-/// its rules quota (100 by default), counting every listener's rules but the defaults and
-/// this migration's own probe rule from an earlier run.
-pub(super) async fn check_rule_quota(
+/// The ALB's rules quota (`rules-per-application-load-balancer`, from
+/// DescribeAccountLimits) and how many rules its listeners use, counting neither the
+/// defaults nor this migration's own probe rule from an earlier run.
+pub(super) struct RuleCount {
+    pub used: usize,
+    pub max: Option<usize>,
+}
+
+pub(super) const RULES_QUOTA: &str = "rules-per-application-load-balancer";
+
+pub(super) async fn count_rules(
     net: &AccountClients,
     lb_arn: &str,
     migration_id: &str,
-) -> Result<String, StepError> {
-    const QUOTA: &str = "rules-per-application-load-balancer";
+) -> Result<RuleCount, StepError> {
     let limits = net
         .elb
         .describe_account_limits()
@@ -277,7 +285,7 @@ pub(super) async fn check_rule_quota(
     let max = limits
         .limits()
         .iter()
-        .find(|l| l.name() == Some(QUOTA))
+        .find(|l| l.name() == Some(RULES_QUOTA))
         .and_then(|l| l.max()?.parse::<usize>().ok());
     let listeners = net
         .elb
@@ -313,15 +321,23 @@ pub(super) async fn check_rule_quota(
             }
         }
     }
-    match max {
+    Ok(RuleCount { used, max })
+}
+
+/// The probe rule is one more rule on the load balancer: refuse a plan whose ALB is at
+/// its rules quota (100 by default,
+/// <https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-limits.html>).
+pub(super) fn rule_quota(lb_arn: &str, count: &RuleCount) -> Verdict {
+    let used = count.used;
+    match count.max {
         Some(max) if used >= max => Err(StepError::invalid_plan(format!(
-            "load balancer {lb_arn} has {used} listener rules and its quota ({QUOTA}) is {max}: the probe rule that checks the new targets' health before cutover needs one more; delete an unused rule or raise the quota in Service Quotas"
+            "load balancer {lb_arn} has {used} listener rules and its quota ({RULES_QUOTA}) is {max}: the probe rule that checks the new targets' health before cutover needs one more; delete an unused rule or raise the quota in Service Quotas"
         ))),
         Some(max) => Ok(format!(
             "the load balancer has {used} of {max} rules: room for the probe rule"
         )),
         None => Ok(format!(
-            "the load balancer has {used} rules (quota {QUOTA} not reported)"
+            "the load balancer has {used} rules (quota {RULES_QUOTA} not reported)"
         )),
     }
 }
@@ -360,4 +376,27 @@ pub(super) async fn load_balancer(
         )));
     }
     Ok((vpc, subnets, sgs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_probe_rule_needs_a_free_slot_under_the_rules_quota() {
+        let full = RuleCount {
+            used: 100,
+            max: Some(100),
+        };
+        let err = rule_quota("arn:lb", &full).unwrap_err();
+        assert_eq!(err.name(), "CarveOut.InvalidPlan");
+        assert!(err.to_string().contains("100 listener rules"), "{err}");
+        let room = RuleCount {
+            used: 99,
+            max: Some(100),
+        };
+        assert!(rule_quota("arn:lb", &room).unwrap().contains("99 of 100"));
+        let unknown = RuleCount { used: 3, max: None };
+        assert!(rule_quota("arn:lb", &unknown).is_ok());
+    }
 }

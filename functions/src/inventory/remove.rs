@@ -4,9 +4,10 @@
 
 use std::time::Duration;
 
+use super::{CreatedResource, ResourceKind};
 use crate::accounts::AccountClients;
+use crate::aws::ec2::instance_states;
 use crate::error::{AwsFailure, SdkResultExt, StepError};
-use crate::inventory::{CreatedResource, ResourceKind};
 
 /// Removes `r` with the clients of its account; waits for an instance to terminate (its
 /// security group cannot go before). Errors: the call's failure, named with its IAM action
@@ -30,7 +31,7 @@ pub async fn remove(c: &AccountClients, r: &CreatedResource) -> Result<(), StepE
             .await
             .named("elasticloadbalancing:DeleteTargetGroup", who)
             .map(drop),
-        ResourceKind::Instance => terminate(c, &r.id).await,
+        ResourceKind::Instance => return terminate(c, &r.id).await,
         ResourceKind::SecurityGroup => delete_group(c, &r.id).await,
         ResourceKind::RamResourceShare => c
             .ram
@@ -117,32 +118,26 @@ async fn delete_group(c: &AccountClients, group: &str) -> Result<(), AwsFailure>
     Ok(())
 }
 
-/// TerminateInstances, then up to 10 minutes for `terminated`.
-async fn terminate(c: &AccountClients, instance: &str) -> Result<(), AwsFailure> {
-    c.ec2
+/// TerminateInstances, then up to 10 minutes for `terminated` (or gone from the answer).
+async fn terminate(c: &AccountClients, instance: &str) -> Result<(), StepError> {
+    match c
+        .ec2
         .terminate_instances()
         .instance_ids(instance)
         .send()
         .await
-        .named("ec2:TerminateInstances", &c.role_arn)?;
+        .named("ec2:TerminateInstances", &c.role_arn)
+    {
+        Err(f) if gone(&f) => return Ok(()),
+        other => drop(other?),
+    }
+    let ids = [instance.to_string()];
     for _ in 0..120 {
-        let out = c
-            .ec2
-            .describe_instances()
-            .instance_ids(instance)
-            .send()
-            .await
-            .named("ec2:DescribeInstances", &c.role_arn)?;
-        let state = out
-            .reservations()
-            .iter()
-            .flat_map(|r| r.instances())
-            .find_map(|i| {
-                i.state()
-                    .and_then(|s| s.name())
-                    .map(|n| n.as_str().to_string())
-            });
-        if matches!(state.as_deref(), Some("terminated") | None) {
+        let states = instance_states(c, &ids).await?;
+        if matches!(
+            states.get(instance).map(String::as_str),
+            Some("terminated") | None
+        ) {
             return Ok(());
         }
         tokio::time::sleep(Duration::from_secs(5)).await;
