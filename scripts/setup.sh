@@ -10,6 +10,9 @@ cd "$root"
 ensure_venv .venv emulator/requirements.txt setup
 # checkov has its own venv: its pins would fight cfn-lint's and SAM's.
 ensure_venv .venv-checkov tools/checkov-requirements.txt setup
+# The aws CLI, for the docs' commands (docs/operating.md) that tests/test_docs_commands.py
+# runs as written; its own venv because awscli pins botocore exactly.
+ensure_venv .venv-awscli tools/awscli-requirements.txt setup
 
 want=$(stamp package.json package-lock.json)
 if [ "$(cat node_modules/.carveout-stamp 2>/dev/null)" != "$want" ]; then

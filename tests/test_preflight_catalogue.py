@@ -99,6 +99,19 @@ def conflicting_route(plan, _world):
             ec2.create_route(RouteTableId=table["RouteTableId"], DestinationCidrBlock="10.1.0.0/16", GatewayId=igw)
 
 
+def network_route(cidr):
+    """A route in the ALB subnets' route tables sending `cidr` to a transit gateway (moto
+    takes any gateway id)."""
+    def apply(plan, _world):
+        ec2 = client("ec2", N)
+        vpc = client("elbv2", N).describe_load_balancers()["LoadBalancers"][0]["VpcId"]
+        tgw = ec2.create_transit_gateway()["TransitGateway"]["TransitGatewayId"]
+        for table in ec2.describe_route_tables(Filters=[{"Name": "vpc-id", "Values": [vpc]}])["RouteTables"]:
+            if any(a.get("SubnetId") for a in table.get("Associations", [])):
+                ec2.create_route(RouteTableId=table["RouteTableId"], DestinationCidrBlock=cidr, TransitGatewayId=tgw)
+    return apply
+
+
 def default_security_group(plan, _world):
     ec2, elb = client("ec2", N), client("elbv2", N)
     lb = elb.describe_load_balancers()["LoadBalancers"][0]
@@ -244,6 +257,14 @@ CASES = [
     ("peering-pending-by-someone-else", pending_peering_by_someone_else, "Conflict",
      ["pending-acceptance", "one peering per pair of VPCs", "accept it"]),
     ("route-to-target-points-elsewhere", conflicting_route, "Conflict", ["10.1.0.0/16", "igw-"]),
+    # A wider range elsewhere would lose traffic to the peering's more specific route; a
+    # narrower one would keep new addresses away from it (docs/safety.md, routes).
+    ("route-around-target-points-elsewhere", network_route("10.0.0.0/8"), "Conflict",
+     ["10.0.0.0/8", "contains the target VPC's 10.1.0.0/16", "tgw-"]),
+    ("route-inside-target-points-elsewhere", network_route("10.1.4.0/22"), "Conflict",
+     ["10.1.4.0/22", "is inside the target VPC's 10.1.0.0/16", "tgw-"]),
+    ("target-subnets-outside-ip-target-ranges", "public-target", "InvalidPlan",
+     ["11.1.", "outside the ranges an ALB accepts for IP targets", "100.64.0.0/10"]),
     ("ram-share-of-default-group", seeded({"ram": True}, default_security_group), "InvalidPlan", ["default security group",
                                                                           "shareSecurityGroupWithRam"]),
     ("alb-at-its-rules-quota", rule_quota_reached, "InvalidPlan", ["100 listener rules", "probe rule", "quota"]),
@@ -270,7 +291,8 @@ CASES = [
 @pytest.mark.parametrize("case,change,error,words", CASES, ids=[c[0] for c in CASES])
 def test_bad_plan_stops_in_preflight_with_a_named_error_and_creates_nothing(tmp_path, case, change, error, words):
     reset()
-    plan = seed(ENDPOINT, target_cidr="10.0.0.0/16" if change == "overlap" else "10.1.0.0/16",
+    target_cidr = {"overlap": "10.0.0.0/16", "public-target": "11.1.0.0/16"}.get(change, "10.1.0.0/16")
+    plan = seed(ENDPOINT, target_cidr=target_cidr,
                 **getattr(change, "seed_kwargs", {}))
     before = verify.counts(verify.end_state(ENDPOINT, plan))
     bad = copy.deepcopy(plan)

@@ -107,6 +107,13 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    // Rust ignores SIGPIPE, so println! to a closed pipe (`carveout plan | head`) panics;
+    // the default disposition ends the program quietly, as other Unix tools do.
+    // SAFETY: called first thing, before any thread or handler exists.
+    #[cfg(unix)]
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     let name = cli.command.name();
     exit(name, run(cli.command).await)

@@ -19,6 +19,8 @@ pub struct Progress {
     /// Polls: retries on CarveOut.NotReady, per state.
     pub polls: BTreeMap<String, u64>,
     last_error: BTreeMap<String, String>,
+    /// (first, last) event timestamp in ms since the epoch, when the events carry one.
+    clock: Option<(u64, u64)>,
 }
 
 impl Progress {
@@ -39,6 +41,7 @@ impl Progress {
             transitions: 0,
             polls: BTreeMap::new(),
             last_error: BTreeMap::new(),
+            clock: None,
         }
     }
 
@@ -62,6 +65,10 @@ impl Progress {
     }
 
     pub fn event(&mut self, e: &Value) {
+        if let Some(ts) = e["ts"].as_u64() {
+            let (first, _) = self.clock.unwrap_or((ts, ts));
+            self.clock = Some((first, ts));
+        }
         let state = e["state"].as_str().unwrap_or_default().to_string();
         let index = e["index"]
             .as_u64()
@@ -125,8 +132,18 @@ impl Progress {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
         }
-        let elapsed = self.started.elapsed().as_secs_f64();
+        // The events' own timestamps when they have them (watching an execution that ran
+        // earlier), else the time this process followed it.
+        let elapsed = match self.clock {
+            Some((first, last)) => (last - first) as f64 / 1000.0,
+            None => self.started.elapsed().as_secs_f64(),
+        };
         let polls: Vec<String> = self.polls.iter().map(|(s, n)| format!("{s} {n}")).collect();
+        let polls = if polls.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", polls.join(", "))
+        };
         eprintln!();
         match result["status"].as_str() {
             Some("SUCCEEDED") => {
@@ -174,10 +191,9 @@ impl Progress {
             }
         }
         eprintln!(
-            "  state transitions {} · polls {} ({})",
+            "  state transitions {} · polls {}{polls}",
             self.transitions,
             self.total_polls(),
-            polls.join(", ")
         );
     }
 }

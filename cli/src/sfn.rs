@@ -258,7 +258,9 @@ impl HistoryReader {
                     .map(|d| (d.error(), d.cause()))
             });
         let mut out = Vec::new();
-        if entered.is_some() {
+        if matches!(t, T::ExecutionStarted) {
+            out.push(json!({"event": "ExecutionStarted"}));
+        } else if entered.is_some() {
             out.push(json!({"event": "StateEntered", "state": name, "type": kind(t)}));
         } else if exited.is_some() {
             out.push(json!({"event": "StateExited", "state": name, "type": kind(t)}));
@@ -284,6 +286,12 @@ impl HistoryReader {
             out.push(
                 json!({"event": "Result", "status": t.as_str(), "error": t.as_str(), "cause": ""}),
             );
+        }
+        // The execution's own clock: elapsed time is the execution's, not the watcher's.
+        if let Ok(ms) = e.timestamp().to_millis() {
+            for event in &mut out {
+                event["ts"] = json!(ms);
+            }
         }
         out
     }

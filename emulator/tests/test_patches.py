@@ -302,3 +302,24 @@ def test_copy_image_reencrypts_with_the_key_is_idempotent_and_launches_encrypted
     launched = t.run_instances(ImageId=copy, MinCount=1, MaxCount=1, SubnetId=t_subnet)["Instances"][0]
     volumes = t.describe_volumes(Filters=[{"Name": "attachment.instance-id", "Values": [launched["InstanceId"]]}])
     assert volumes["Volumes"] and all(v["Encrypted"] and v["KmsKeyId"] == cmk for v in volumes["Volumes"])
+
+
+def test_ip_targets_outside_the_vpc_need_a_private_range_and_availability_zone_all():
+    """https://docs.aws.amazon.com/elasticloadbalancing/latest/application/target-group-register-targets.html:
+    IP targets come from the target group's VPC, or from RFC 1918 / RFC 6598 ranges outside
+    it, and then only with AvailabilityZone=all."""
+    elb, ec2 = client("elbv2", N), client("ec2", N)
+    vpc = _vpc(ec2, "10.0.0.0/16")
+    tg = elb.create_target_group(Name="ips", Protocol="HTTP", Port=80, VpcId=vpc, TargetType="ip")[
+        "TargetGroups"][0]["TargetGroupArn"]
+    elb.register_targets(TargetGroupArn=tg, Targets=[{"Id": "10.0.1.5", "Port": 80}])
+    with pytest.raises(botocore.exceptions.ClientError) as err:
+        elb.register_targets(TargetGroupArn=tg, Targets=[{"Id": "10.1.1.5", "Port": 80}])
+    assert err.value.response["Error"]["Code"] == "ValidationError"
+    assert "Availability Zone is required" in err.value.response["Error"]["Message"]
+    with pytest.raises(botocore.exceptions.ClientError) as err:
+        elb.register_targets(TargetGroupArn=tg, Targets=[{"Id": "11.1.1.5", "Port": 80, "AvailabilityZone": "all"}])
+    assert err.value.response["Error"]["Code"] == "InvalidTarget"
+    elb.register_targets(TargetGroupArn=tg, Targets=[{"Id": "100.64.1.5", "Port": 80, "AvailabilityZone": "all"}])
+    ids = {d["Target"]["Id"] for d in elb.describe_target_health(TargetGroupArn=tg)["TargetHealthDescriptions"]}
+    assert ids == {"10.0.1.5", "100.64.1.5"}

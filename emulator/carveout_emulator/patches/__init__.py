@@ -3,10 +3,10 @@
 Each module has an `apply()` that is idempotent and a test in emulator/tests/.
 """
 
-from . import amis, encryption, instances, kms, peering, ram, security_groups, target_health
+from . import amis, encryption, instances, kms, peering, ram, registration, security_groups, target_health
 
 # encryption wraps what amis and instances patched: keep it after them.
-ALL = [amis, security_groups, ram, instances, peering, target_health, kms, encryption]
+ALL = [amis, security_groups, ram, instances, peering, target_health, registration, kms, encryption]
 
 
 def apply_all() -> None:

@@ -3,7 +3,9 @@
 use std::collections::BTreeMap;
 
 use aws_sdk_ec2 as ec2;
-use ec2::types::{Filter, ResourceType, RouteTable, Tag, TagSpecification, VpcPeeringConnection};
+use ec2::types::{
+    Filter, ResourceType, Route, RouteTable, Tag, TagSpecification, VpcPeeringConnection,
+};
 
 use crate::accounts::AccountClients;
 use crate::error::{PlanIdResultExt, SdkResultExt, StepError};
@@ -201,22 +203,29 @@ pub async fn peerings_between(
     Ok(found)
 }
 
+/// Where the route of `table` for exactly `cidr` sends it, if there is one.
 pub fn route_target(table: &RouteTable, cidr: &str) -> Option<String> {
     table
         .routes()
         .iter()
         .find(|r| r.destination_cidr_block() == Some(cidr))
-        .map(|r| {
-            r.vpc_peering_connection_id()
-                .or(r.gateway_id())
-                .or(r.nat_gateway_id())
-                .or(r.transit_gateway_id())
-                .or(r.network_interface_id())
-                .or(r.instance_id())
-                .or(r.local_gateway_id())
-                .unwrap_or("blackhole")
-                .to_string()
-        })
+        .map(route_target_of)
+}
+
+/// The target of a route: a peering, gateway, NAT or transit gateway, interface,
+/// instance… (`blackhole` when AWS names none).
+pub fn route_target_of(r: &Route) -> String {
+    r.vpc_peering_connection_id()
+        .or(r.gateway_id())
+        .or(r.nat_gateway_id())
+        .or(r.transit_gateway_id())
+        .or(r.network_interface_id())
+        .or(r.instance_id())
+        .or(r.local_gateway_id())
+        .or(r.carrier_gateway_id())
+        .or(r.core_network_arn())
+        .unwrap_or("blackhole")
+        .to_string()
 }
 
 /// IPv4 CIDR overlap, for the check AWS only makes when the peering is already requested.
@@ -227,6 +236,15 @@ pub fn cidrs_overlap(a: &str, b: &str) -> bool {
             let mask = if len == 0 { 0 } else { u32::MAX << (32 - len) };
             (na & mask) == (nb & mask)
         }
+        _ => false,
+    }
+}
+
+/// True when every address of `inner` is in `outer` (IPv4; false when either is not a
+/// CIDR).
+pub fn cidr_contains(outer: &str, inner: &str) -> bool {
+    match (parse_cidr(outer), parse_cidr(inner)) {
+        (Some((_, lo)), Some((_, li))) if lo <= li => cidrs_overlap(outer, inner),
         _ => false,
     }
 }
@@ -381,5 +399,13 @@ mod tests {
         assert!(!cidrs_overlap("10.0.0.0/16", "10.1.0.0/16"));
         assert!(cidrs_overlap("0.0.0.0/0", "192.168.0.0/16"));
         assert!(!cidrs_overlap("bad", "10.0.0.0/8"));
+    }
+
+    #[test]
+    fn containment_is_one_way() {
+        assert!(cidr_contains("10.0.0.0/8", "10.1.0.0/16"));
+        assert!(cidr_contains("10.1.0.0/16", "10.1.0.0/16"));
+        assert!(!cidr_contains("10.1.0.0/16", "10.0.0.0/8"));
+        assert!(!cidr_contains("172.16.0.0/12", "10.1.0.0/16"));
     }
 }

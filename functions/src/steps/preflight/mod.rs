@@ -18,7 +18,8 @@ use crate::context::Context;
 use check::Checks;
 use instances::{every_target_moves, instance_store, read_instance_store, resolve_instances};
 use network::{
-    VpcView, cidrs_disjoint, existing_peering, read_groups, resolve_subnets, routes_free, shareable,
+    VpcView, cidrs_disjoint, existing_peering, read_groups, registrable_addresses, resolve_subnets,
+    routes_free, shareable,
 };
 use service::{count_rules, load_balancer, resolve_service, rule_quota};
 
@@ -79,15 +80,20 @@ pub async fn preflight(ctx: &Context, input: serde_json::Value) -> Result<Facts,
         tables: &tgt_tables,
     };
     let disjoint = cidrs_disjoint(&net_view, &tgt_view)?;
-    let free = routes_free(&net_view, &tgt_view)?;
     let peerings = peerings_between(&net, &lb_vpc, &plan.target.vpc_id).await?;
+    let pair: Vec<&str> = peerings
+        .iter()
+        .filter_map(|p| p.vpc_peering_connection_id())
+        .collect();
+    let free = routes_free(&net_view, &tgt_view, &pair)?;
     checks.pass(existing_peering(
         &peerings,
         &lb_vpc,
         &plan.target.vpc_id,
         &plan.migration_id,
     ))?;
-    checks.pass(Ok(format!("{disjoint} and {free}")))?;
+    checks.pass(Ok(format!("{disjoint}; {free}")))?;
+    checks.pass(registrable_addresses(&subnets))?;
     let share = plan.options.share_security_group_with_ram;
     if share {
         let groups = read_groups(&net, &lb_sgs).await?;

@@ -5,7 +5,9 @@
 use aws_sdk_ec2::types::{RouteTable, SecurityGroup, VpcPeeringConnection};
 
 use crate::accounts::AccountClients;
-use crate::aws::ec2::{PEERING_ACCEPTED, cidrs_overlap, has_tag, peering_status, route_target};
+use crate::aws::ec2::{
+    PEERING_ACCEPTED, cidr_contains, cidrs_overlap, has_tag, peering_status, route_target_of,
+};
 use crate::error::{PlanIdResultExt, SdkResultExt, StepError};
 use crate::names;
 use crate::plan::Plan;
@@ -41,25 +43,88 @@ pub(super) fn cidrs_disjoint(net: &VpcView, tgt: &VpcView) -> Verdict {
     ))
 }
 
-/// A route to the other side that goes anywhere but a peering would be silently shadowed
-/// or collide; AddRoutes checks the exact peering again.
-pub(super) fn routes_free(net: &VpcView, tgt: &VpcView) -> Verdict {
-    for (from, to, side) in [(net, tgt, "network"), (tgt, net, "target")] {
+/// Every route of the tables involved whose destination is the other side's CIDR, a range
+/// containing it, or a range inside it, must go through this pair's peering (`pair`: the
+/// peerings between the two VPCs, either direction). Otherwise, in AWS's longest-prefix
+/// routing (<https://docs.aws.amazon.com/vpc/latest/userguide/route-tables-priority.html>):
+/// the same CIDR elsewhere makes AddRoutes collide; a wider range elsewhere (10.0.0.0/8 to
+/// a transit gateway) would lose that part of its traffic to the more specific peering
+/// route, taking it from whatever it reaches today; a narrower range elsewhere keeps part
+/// of the new instances' addresses away from the peering. The default route (0.0.0.0/0)
+/// is the one wide range left alone: it is the fallback every more specific route narrows.
+pub(super) fn routes_free(net: &VpcView, tgt: &VpcView, pair: &[&str]) -> Verdict {
+    for (from, to, side, other) in [
+        (net, tgt, "network", "target"),
+        (tgt, net, "target", "network"),
+    ] {
         for table in from.tables {
-            for cidr in to.cidrs {
-                if let Some(target) = route_target(table, cidr)
-                    && !target.starts_with("pcx-")
-                {
+            for route in table.routes() {
+                let Some(dest) = route.destination_cidr_block() else {
+                    continue;
+                };
+                let target = route_target_of(route);
+                if dest == "0.0.0.0/0" || pair.contains(&target.as_str()) {
+                    continue;
+                }
+                for cidr in to.cidrs {
+                    let relation = if dest == cidr {
+                        "is"
+                    } else if cidr_contains(dest, cidr) {
+                        "contains"
+                    } else if cidr_contains(cidr, dest) {
+                        "is inside"
+                    } else {
+                        continue;
+                    };
                     return Err(StepError::conflict(format!(
-                        "route table {} in the {side} account already sends {cidr} to {target}; remove that route or choose another VPC",
-                        table.route_table_id().unwrap_or_default()
+                        "route table {} in the {side} account sends {dest} (which {relation} the {other} VPC's {cidr}) to {target}: the peering's route to {cidr} would {}; remove or narrow that route, or choose another VPC",
+                        table.route_table_id().unwrap_or_default(),
+                        match relation {
+                            "is" => "collide with it",
+                            "contains" =>
+                                "take that part of its traffic away from where it goes today",
+                            _ => "lose part of the new instances' addresses to it",
+                        }
                     )));
                 }
             }
         }
     }
-    Ok("no route of either side sends the other VPC's CIDRs elsewhere".into())
+    Ok("no route of either side sends the other VPC's range, or a range around or inside it, anywhere but this pair's peering".into())
 }
+
+/// The new instances' addresses are IP targets outside the target group's VPC: AWS
+/// accepts those only from 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16 (RFC 1918) and
+/// 100.64.0.0/10 (RFC 6598)
+/// (<https://docs.aws.amazon.com/elasticloadbalancing/latest/application/target-group-register-targets.html>).
+pub(super) fn registrable_addresses(subnets: &[SubnetFacts]) -> Verdict {
+    for s in subnets {
+        if !IP_TARGET_RANGES.iter().any(|r| cidr_contains(r, &s.cidr)) {
+            return Err(StepError::invalid_plan(format!(
+                "target subnet {} ({}) is outside the ranges an ALB accepts for IP targets in another VPC ({}): RegisterTargets would refuse the new instances' addresses; use subnets of a private range",
+                s.subnet_id,
+                s.cidr,
+                IP_TARGET_RANGES.join(", ")
+            )));
+        }
+    }
+    Ok(format!(
+        "the target subnets' addresses can be registered as IP targets ({})",
+        subnets
+            .iter()
+            .map(|s| s.cidr.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    ))
+}
+
+/// The ranges AWS accepts for IP targets outside the target group's VPC.
+pub(super) const IP_TARGET_RANGES: [&str; 4] = [
+    "10.0.0.0/8",
+    "172.16.0.0/12",
+    "192.168.0.0/16",
+    "100.64.0.0/10",
+];
 
 /// AWS allows one peering per pair of VPCs: an accepted one (either direction) is reused and
 /// never deleted by carveout; one still being set up by someone else blocks the migration.
@@ -230,15 +295,59 @@ mod tests {
     #[test]
     fn a_route_to_the_other_side_through_anything_but_a_peering_is_a_conflict() {
         let (a, b) = (vec!["10.0.0.0/16".to_string()], vec!["10.1.0.0/16".into()]);
-        let igw = [table("rtb-t", &[("10.0.0.0/16", "tgw-1")])];
-        let err = routes_free(&view("vpc-n", &a, &[]), &view("vpc-t", &b, &igw)).unwrap_err();
+        let tgw = [table("rtb-t", &[("10.0.0.0/16", "tgw-1")])];
+        let err = routes_free(&view("vpc-n", &a, &[]), &view("vpc-t", &b, &tgw), &[]).unwrap_err();
         assert_eq!(err.name(), "CarveOut.Conflict");
         assert!(
             err.to_string().contains("rtb-t in the target account"),
             "{err}"
         );
         let pcx = [table("rtb-n", &[("10.1.0.0/16", "pcx-1")])];
-        assert!(routes_free(&view("vpc-n", &a, &pcx), &view("vpc-t", &b, &[])).is_ok());
+        assert!(
+            routes_free(
+                &view("vpc-n", &a, &pcx),
+                &view("vpc-t", &b, &[]),
+                &["pcx-1"]
+            )
+            .is_ok()
+        );
+        // Another peering's route to the same range collides.
+        let err = routes_free(&view("vpc-n", &a, &pcx), &view("vpc-t", &b, &[]), &[]).unwrap_err();
+        assert!(err.to_string().contains("to pcx-1"), "{err}");
+    }
+
+    #[test]
+    fn wider_and_narrower_routes_elsewhere_conflict_but_the_default_route_does_not() {
+        let (a, b) = (vec!["10.0.0.0/16".to_string()], vec!["10.1.0.0/16".into()]);
+        let wide = [table(
+            "rtb-n",
+            &[("10.0.0.0/8", "tgw-1"), ("0.0.0.0/0", "igw-1")],
+        )];
+        let err = routes_free(&view("vpc-n", &a, &wide), &view("vpc-t", &b, &[]), &[]).unwrap_err();
+        assert!(
+            err.to_string().contains(
+                "sends 10.0.0.0/8 (which contains the target VPC's 10.1.0.0/16) to tgw-1"
+            ),
+            "{err}"
+        );
+        let narrow = [table("rtb-n", &[("10.1.5.0/24", "tgw-1")])];
+        let err =
+            routes_free(&view("vpc-n", &a, &narrow), &view("vpc-t", &b, &[]), &[]).unwrap_err();
+        assert!(err.to_string().contains("is inside"), "{err}");
+        let default = [table("rtb-n", &[("0.0.0.0/0", "igw-1")])];
+        assert!(routes_free(&view("vpc-n", &a, &default), &view("vpc-t", &b, &[]), &[]).is_ok());
+    }
+
+    #[test]
+    fn public_target_subnets_cannot_hold_ip_targets_of_another_vpc() {
+        let subnet = |cidr: &str| SubnetFacts {
+            subnet_id: "subnet-1".into(),
+            availability_zone: "ap-northeast-1a".into(),
+            cidr: cidr.into(),
+        };
+        assert!(registrable_addresses(&[subnet("10.1.1.0/24"), subnet("100.64.3.0/24")]).is_ok());
+        let err = registrable_addresses(&[subnet("11.1.1.0/24")]).unwrap_err();
+        assert!(err.to_string().contains("11.1.1.0/24"), "{err}");
     }
 
     fn peering(
