@@ -68,6 +68,25 @@ def test_a_reboot_run_enters_the_planned_states_and_succeeds(plan, tmp_path):
     assert not failed, failed
 
 
+def test_a_health_check_port_other_than_the_traffic_port_is_opened_on_the_new_group(plan, tmp_path):
+    """The ALB checks health on 8080 and serves on 80: the new instances' group must allow
+    both from the ALB's groups, or the emulator's network path (like AWS) times the health
+    check out and the migration rolls back."""
+    elb, ec2 = client("elbv2", N), client("ec2", N)
+    elb.modify_target_group(TargetGroupArn=plan["service"]["targetGroupArn"], HealthCheckPort="8080")
+    web = [g["GroupId"] for g in ec2.describe_security_groups()["SecurityGroups"] if g["GroupName"] == "web-sg"][0]
+    alb = elb.describe_load_balancers()["LoadBalancers"][0]["SecurityGroups"][0]
+    ec2.authorize_security_group_ingress(GroupId=web, IpPermissions=[
+        {"IpProtocol": "tcp", "FromPort": 8080, "ToPort": 8080, "UserIdGroupPairs": [{"GroupId": alb}]}])
+    code, out, events, err = run_local(plan, tmp_path)
+    assert code == 0, err
+    group = client("ec2", plan["target"]["accountId"]).describe_security_groups(
+        Filters=[{"Name": "group-name", "Values": [f"carveout-{plan['migrationId']}"]}])["SecurityGroups"][0]
+    assert sorted(p["FromPort"] for p in group["IpPermissions"]) == [80, 8080]
+    new_group = client("elbv2", N).describe_target_groups(Names=[f"carveout-{plan['migrationId']}"])["TargetGroups"][0]
+    assert new_group["HealthCheckPort"] == "8080"
+
+
 def test_opting_into_ram_shares_the_albs_group_and_waits_for_every_association(tmp_path):
     reset(**POLLING)
     plan = seed(ENDPOINT, ram=True)

@@ -112,6 +112,15 @@ def network_route(cidr):
     return apply
 
 
+def alb_egress_to_its_vpc_only(plan, _world):
+    """A hardened ALB group: egress only to its own VPC (the default allows everything)."""
+    ec2 = client("ec2", N)
+    sg = client("elbv2", N).describe_load_balancers()["LoadBalancers"][0]["SecurityGroups"][0]
+    ec2.revoke_security_group_egress(GroupId=sg, IpPermissions=[{"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
+    ec2.authorize_security_group_egress(GroupId=sg, IpPermissions=[
+        {"IpProtocol": "tcp", "FromPort": 80, "ToPort": 80, "IpRanges": [{"CidrIp": "10.0.0.0/16"}]}])
+
+
 def default_security_group(plan, _world):
     ec2, elb = client("ec2", N), client("elbv2", N)
     lb = elb.describe_load_balancers()["LoadBalancers"][0]
@@ -263,6 +272,8 @@ CASES = [
      ["10.0.0.0/8", "contains the target VPC's 10.1.0.0/16", "tgw-"]),
     ("route-inside-target-points-elsewhere", network_route("10.1.4.0/22"), "Conflict",
      ["10.1.4.0/22", "is inside the target VPC's 10.1.0.0/16", "tgw-"]),
+    ("alb-egress-cannot-reach-target-subnets", alb_egress_to_its_vpc_only, "InvalidPlan",
+     ["allow no egress to target subnet", "tcp 80", "does not change the ALB's groups"]),
     ("target-subnets-outside-ip-target-ranges", "public-target", "InvalidPlan",
      ["11.1.", "outside the ranges an ALB accepts for IP targets", "100.64.0.0/10"]),
     ("ram-share-of-default-group", seeded({"ram": True}, default_security_group), "InvalidPlan", ["default security group",

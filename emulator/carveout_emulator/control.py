@@ -13,6 +13,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 DEFAULT_PHASES = {
+    # EC2 eventual consistency (consistency.py): an id carveout created, or an image just
+    # shared, answers its NotFound error to this many of carveout's calls naming it. On by
+    # default (tests, demo): AWS behaves so.
+    "eventualConsistencyReads": 1,
     # DescribeImages answers `pending` this many times for an image made by CreateImage.
     "imagePendingPolls": 0,
     # AcceptVpcPeeringConnection in the accepter account answers

@@ -9,8 +9,9 @@ import uuid
 from typing import Any, Callable, Iterable
 from urllib.parse import parse_qs
 
+from .consistency import CONSISTENCY, is_carveout
 from .control import CONTROL, Fault
-from .recorder import RECORDER
+from .recorder import RECORDER, parameters, principal, referenced_ids
 from .throttling import THROTTLING
 
 _SCOPE = re.compile(r"Credential=[^/]+/\d{8}/[^/]+/([^/]+)/aws4_request")
@@ -79,6 +80,7 @@ class CarveoutMiddleware:
             return self._control(environ, start_response, path)
         if path.startswith("/moto-api/reset"):
             CONTROL.reset()
+            CONSISTENCY.reset()
             THROTTLING.configure(None)
             return self.app(environ, start_response)
         if path.startswith("/moto-api"):
@@ -102,7 +104,18 @@ class CarveoutMiddleware:
             return self._reply(start_response, *_error(service, fault))
         if service == "ec2" and not THROTTLING.admit(_account(environ), action, _instance_count(body)):
             return self._reply(start_response, *_error(service, _THROTTLED))
-        if not any(f.action == action and f.when == "after" for f in CONTROL.faults):
+        consistent = None
+        if service == "ec2" and CONTROL.phases.get("eventualConsistencyReads"):
+            access = _ACCESS_KEY.search(environ.get("HTTP_AUTHORIZATION", ""))
+            who = principal(access.group(1)) if access else {}
+            if is_carveout(who):
+                params = parameters(environ, body, service)
+                stale = CONSISTENCY.before(who.get("account", ""), action, referenced_ids(params))
+                if stale is not None:
+                    return self._reply(start_response, *_error(service, stale))
+                if CONSISTENCY.watches(action):
+                    consistent = (who.get("account", ""), params)
+        if consistent is None and not any(f.action == action and f.when == "after" for f in CONTROL.faults):
             return self.app(environ, start_response)
 
         captured: dict[str, Any] = {}
@@ -112,6 +125,8 @@ class CarveoutMiddleware:
             return lambda _data: None
 
         chunks = b"".join(self.app(environ, capture))
+        if consistent is not None:
+            CONSISTENCY.after(consistent[0], action, consistent[1], int(captured["status"].split()[0]), chunks)
         fault = CONTROL.fault_for(action, "after")
         if fault is not None:
             return self._reply(start_response, *_error(service, fault))
@@ -137,6 +152,7 @@ class CarveoutMiddleware:
                 CONTROL.configure(body)
             elif path == "/_carveout/reset" and method == "POST":
                 CONTROL.reset()
+                CONSISTENCY.reset()
                 THROTTLING.configure(None)
             elif path != "/_carveout/config":
                 return self._reply(start_response, "404 Not Found", [], b'{"error":"no such path"}')

@@ -26,14 +26,15 @@ ROLE_NAME = "CarveOutExecutionRole"
 SERVICES = ["hp", "api", "admin", "batch", "mail"]
 
 
-def session(endpoint: str, account: str, region: str = REGION) -> boto3.Session:
-    """Credentials acting in `account`, obtained like carveout does: sts:AssumeRole."""
+def session(endpoint: str, account: str, region: str = REGION, name: str = "test-setup") -> boto3.Session:
+    """Credentials acting in `account`, obtained like carveout does: sts:AssumeRole. The
+    session `name` tells test setup apart from carveout's own sessions (`carveout-…`)."""
     base = boto3.client(
         "sts", endpoint_url=endpoint, region_name=region,
         aws_access_key_id="test", aws_secret_access_key="test",
     )
     creds = base.assume_role(
-        RoleArn=f"arn:aws:iam::{account}:role/{ROLE_NAME}", RoleSessionName="test-setup"
+        RoleArn=f"arn:aws:iam::{account}:role/{ROLE_NAME}", RoleSessionName=name
     )["Credentials"]
     return boto3.Session(
         aws_access_key_id=creds["AccessKeyId"],

@@ -134,15 +134,47 @@ def test_new_instances_report_initializing_status_checks():
     assert seen == ["initializing", "ok"]
 
 
-def _alb_with_ip_group(elb, ec2):
-    vpc = _vpc(ec2, "10.0.0.0/16")
+def _alb_with_ip_group(elb, ec2, reachable=True):
+    """An ALB in N's 10.0.0.0/16 and an IP target group holding an instance of T's
+    10.1.0.0/16. With `reachable`: what a real setup needs between them (an active peering,
+    routes both ways, the instance's group allowing the ALB's group)."""
+    t = client("ec2", T)
+    vpc, tvpc = _vpc(ec2, "10.0.0.0/16"), _vpc(t, "10.1.0.0/16")
     subnets = [ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{i}.0/24", AvailabilityZone=f"ap-northeast-1{z}")[
         "Subnet"]["SubnetId"] for i, z in enumerate("ac")]
-    lb = elb.create_load_balancer(Name="lb", Subnets=subnets)["LoadBalancers"][0]["LoadBalancerArn"]
+    alb_sg = ec2.create_security_group(GroupName="alb", Description="alb", VpcId=vpc)["GroupId"]
+    lb = elb.create_load_balancer(Name="lb", Subnets=subnets, SecurityGroups=[alb_sg])["LoadBalancers"][0][
+        "LoadBalancerArn"]
+    tsub = t.create_subnet(VpcId=tvpc, CidrBlock="10.1.0.0/24")["Subnet"]["SubnetId"]
+    app_sg = t.create_security_group(GroupName="app", Description="app", VpcId=tvpc)["GroupId"]
+    ami = t.register_image(Name="base", RootDeviceName="/dev/xvda", VirtualizationType="hvm",
+                           BlockDeviceMappings=[{"DeviceName": "/dev/xvda", "Ebs": {"VolumeSize": 8}}])["ImageId"]
+    ip = t.run_instances(ImageId=ami, MinCount=1, MaxCount=1, SubnetId=tsub, SecurityGroupIds=[app_sg])[
+        "Instances"][0]["PrivateIpAddress"]
+    world = {"t": t, "vpc": vpc, "tvpc": tvpc, "alb_sg": alb_sg, "app_sg": app_sg, "ip": ip, "tsub": tsub}
+    if reachable:
+        connect(ec2, world)
     tg = elb.create_target_group(Name="ip", Protocol="HTTP", Port=80, VpcId=vpc, TargetType="ip")[
         "TargetGroups"][0]["TargetGroupArn"]
-    elb.register_targets(TargetGroupArn=tg, Targets=[{"Id": "10.1.0.5", "Port": 80, "AvailabilityZone": "all"}])
-    return lb, tg
+    elb.register_targets(TargetGroupArn=tg, Targets=[{"Id": ip, "Port": 80, "AvailabilityZone": "all"}])
+    return lb, tg, world
+
+
+def connect(ec2, w):
+    """Peering, routes in both main route tables, and the ALB's group allowed on tcp 80."""
+    t = w["t"]
+    pcx = _peer(ec2, t, w["vpc"], w["tvpc"])
+    for client_, vpc, cidr in ((ec2, w["vpc"], "10.1.0.0/16"), (t, w["tvpc"], "10.0.0.0/16")):
+        table = client_.describe_route_tables(Filters=[{"Name": "vpc-id", "Values": [vpc]},
+                                                       {"Name": "association.main", "Values": ["true"]}])[
+            "RouteTables"][0]["RouteTableId"]
+        client_.create_route(RouteTableId=table, DestinationCidrBlock=cidr, VpcPeeringConnectionId=pcx)
+    t.authorize_security_group_ingress(GroupId=w["app_sg"], IpPermissions=[
+        {"IpProtocol": "tcp", "FromPort": 80, "ToPort": 80, "UserIdGroupPairs": [{"UserId": N, "GroupId": w["alb_sg"]}]}])
+
+
+def _health(elb, tg):
+    return elb.describe_target_health(TargetGroupArn=tg)["TargetHealthDescriptions"][0]["TargetHealth"]
 
 
 def _state(elb, tg):
@@ -152,7 +184,7 @@ def _state(elb, tg):
 def test_target_health_is_unused_until_a_listener_forwards_then_initial_then_healthy():
     configure(targetInitialPolls=1)
     elb, ec2 = client("elbv2", N), client("ec2", N)
-    lb, tg = _alb_with_ip_group(elb, ec2)
+    lb, tg, _ = _alb_with_ip_group(elb, ec2)
     assert _state(elb, tg) == "unused"
     elb.create_listener(LoadBalancerArn=lb, Protocol="HTTP", Port=80,
                         DefaultActions=[{"Type": "forward", "TargetGroupArn": tg}])
@@ -162,10 +194,68 @@ def test_target_health_is_unused_until_a_listener_forwards_then_initial_then_hea
 def test_targets_can_be_made_unhealthy():
     configure(targetsUnhealthy=True)
     elb, ec2 = client("elbv2", N), client("ec2", N)
-    lb, tg = _alb_with_ip_group(elb, ec2)
+    lb, tg, _ = _alb_with_ip_group(elb, ec2)
     elb.create_listener(LoadBalancerArn=lb, Protocol="HTTP", Port=80,
                         DefaultActions=[{"Type": "forward", "TargetGroupArn": tg}])
     assert _state(elb, tg) == "unhealthy"
+
+
+def test_health_follows_the_network_path_security_groups_routes_peering_and_acls():
+    """A target is healthy only when the ALB can reach it (Target.Timeout otherwise:
+    https://docs.aws.amazon.com/elasticloadbalancing/latest/application/target-group-health-checks.html),
+    through security groups both ways, routes over an active peering
+    (https://docs.aws.amazon.com/vpc/latest/peering/vpc-peering-routing.html) and network ACLs
+    (https://docs.aws.amazon.com/vpc/latest/userguide/nacl-rules.html)."""
+    elb, ec2 = client("elbv2", N), client("ec2", N)
+    lb, tg, w = _alb_with_ip_group(elb, ec2, reachable=False)
+    elb.create_listener(LoadBalancerArn=lb, Protocol="HTTP", Port=80,
+                        DefaultActions=[{"Type": "forward", "TargetGroupArn": tg}])
+    assert (_health(elb, tg)["State"], _health(elb, tg)["Reason"]) == ("unhealthy", "Target.Timeout")
+    connect(ec2, w)
+    assert _health(elb, tg)["State"] == "healthy"
+    # A network ACL rule denying the ALB's subnets on the traffic port, numbered before the allow.
+    t = w["t"]
+    acl = t.describe_network_acls(Filters=[{"Name": "vpc-id", "Values": [w["tvpc"]]}])["NetworkAcls"][0]["NetworkAclId"]
+    t.create_network_acl_entry(NetworkAclId=acl, RuleNumber=50, Protocol="6", RuleAction="deny", Egress=False,
+                               CidrBlock="10.0.0.0/16", PortRange={"From": 80, "To": 80})
+    assert _health(elb, tg)["State"] == "unhealthy"
+    t.delete_network_acl_entry(NetworkAclId=acl, RuleNumber=50, Egress=False)
+    assert _health(elb, tg)["State"] == "healthy"
+    # The ALB's own egress limited to its VPC.
+    ec2.revoke_security_group_egress(GroupId=w["alb_sg"], IpPermissions=[
+        {"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
+    ec2.authorize_security_group_egress(GroupId=w["alb_sg"], IpPermissions=[
+        {"IpProtocol": "tcp", "FromPort": 0, "ToPort": 65535, "IpRanges": [{"CidrIp": "10.0.0.0/16"}]}])
+    assert _health(elb, tg)["State"] == "unhealthy"
+
+
+def test_new_ids_are_not_found_for_a_while_by_carveouts_calls():
+    """https://docs.aws.amazon.com/ec2/latest/devguide/eventual-consistency.html: right after
+    a create, a call naming the new id may answer its NotFound error; likewise an image just
+    shared, in the account it was shared with. Calls of other principals are unaffected."""
+    from carveout_emulator.seed import session
+    from carveout_emulator.testing import ENDPOINT
+
+    configure(eventualConsistencyReads=2)
+    n = session(ENDPOINT, N, name="carveout-m-1").client("ec2", endpoint_url=ENDPOINT)
+    t = session(ENDPOINT, T, name="carveout-m-1").client("ec2", endpoint_url=ENDPOINT)
+    vpc = _vpc(n, "10.4.0.0/16")
+    group = n.create_security_group(GroupName="new", Description="new", VpcId=vpc)["GroupId"]
+    rule = [{"IpProtocol": "tcp", "FromPort": 80, "ToPort": 80, "IpRanges": [{"CidrIp": "10.0.0.0/8"}]}]
+    for _ in range(2):
+        with pytest.raises(botocore.exceptions.ClientError, match="InvalidGroup.NotFound"):
+            n.authorize_security_group_ingress(GroupId=group, IpPermissions=rule)
+    n.authorize_security_group_ingress(GroupId=group, IpPermissions=rule)
+    # Test setup (session test-setup) sees a new instance at once; carveout's session does not.
+    ami, subnet = _image(client("ec2", N))
+    iid = n.run_instances(ImageId=ami, MinCount=1, MaxCount=1, SubnetId=subnet)["Instances"][0]["InstanceId"]
+    assert client("ec2", N).describe_instances(InstanceIds=[iid])["Reservations"]
+    with pytest.raises(botocore.exceptions.ClientError, match="InvalidInstanceID.NotFound"):
+        n.describe_instance_status(InstanceIds=[iid])
+    # A shared image, in the account it was shared with.
+    n.modify_image_attribute(ImageId=ami, LaunchPermission={"Add": [{"UserId": T}]})
+    with pytest.raises(botocore.exceptions.ClientError, match="InvalidAMIID.NotFound"):
+        t.describe_images(ImageIds=[ami])
 
 
 def test_faults_fail_the_nth_call_before_or_after_moto_carries_it_out():

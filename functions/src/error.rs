@@ -102,6 +102,14 @@ impl AwsFailure {
         codes.iter().any(|c| self.is(c))
     }
 
+    /// EC2's answer for an id it does not know (yet): `InvalidGroup.NotFound`,
+    /// `InvalidInstanceID.NotFound`, `InvalidAMIID.NotFound`, `InvalidSnapshot.NotFound`…
+    pub fn is_not_found(&self) -> bool {
+        self.code
+            .as_deref()
+            .is_some_and(|c| c.ends_with(".NotFound") || c.ends_with("NotFound"))
+    }
+
     /// Throttling that outlasted the SDK's own retries (a busy account: other workloads
     /// use the same EC2 token buckets). Not a failure of the migration: the state retries
     /// later, which is safe because every step is idempotent.
@@ -155,6 +163,38 @@ impl From<AwsFailure> for StepError {
             ))
         } else {
             StepError::ResourceFailed(failure.to_string())
+        }
+    }
+}
+
+/// For calls naming an id carveout itself created moments ago: EC2 is eventually
+/// consistent, and such an id may answer `*.NotFound` for a while after its create call
+/// returned (<https://docs.aws.amazon.com/ec2/latest/devguide/eventual-consistency.html>).
+/// That answer is `CarveOut.NotReady`: the state retries within its bound (a mutating
+/// state's 6 attempts over about 3 minutes, a poll's stage deadline), after which the
+/// execution rolls back. Any other failure is mapped as usual.
+pub trait FreshIdResultExt<T> {
+    /// `what`: the resource in words (`the new security group sg-…`).
+    fn fresh_id(self, what: &str) -> Result<T, StepError>;
+}
+
+impl<T> FreshIdResultExt<T> for Result<T, AwsFailure> {
+    fn fresh_id(self, what: &str) -> Result<T, StepError> {
+        self.map_err(|f| f.about_fresh_id(what))
+    }
+}
+
+impl AwsFailure {
+    /// [`FreshIdResultExt::fresh_id`] for a failure already in hand.
+    pub fn about_fresh_id(self, what: &str) -> StepError {
+        if self.is_not_found() {
+            StepError::NotReady(format!(
+                "{what} is not visible yet ({}: {}); EC2 is eventually consistent",
+                self.code.as_deref().unwrap_or("NotFound"),
+                self.message
+            ))
+        } else {
+            self.into()
         }
     }
 }

@@ -83,6 +83,23 @@ pub struct TargetGroupSettings {
     pub matcher_grpc_code: Option<String>,
 }
 
+impl TargetGroupSettings {
+    /// Every port the ALB uses to reach a target registered on `traffic_port`: that port,
+    /// and the health-check port when the group checks another one (`HealthCheckPort` is
+    /// `traffic-port` or a number,
+    /// <https://docs.aws.amazon.com/elasticloadbalancing/latest/application/target-group-health-checks.html>).
+    pub fn alb_ports(&self, traffic_port: i32) -> Vec<i32> {
+        let health = self
+            .health_check_port
+            .as_deref()
+            .and_then(|p| p.parse::<i32>().ok())
+            .unwrap_or(traffic_port);
+        let mut ports = vec![traffic_port, health];
+        ports.dedup();
+        ports
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct InstanceFacts {

@@ -1,9 +1,11 @@
-"""ELBv2 target health as AWS reports it, with an `initial` phase.
+"""ELBv2 target health as AWS reports it, with an `initial` phase and the network path.
 
 moto answers `healthy` for every registered target at once. On AWS a target group that
 no listener or rule forwards to reports `unused` / Target.NotInUse (health is unknown
-until it is attached), and a newly attached target is `initial` until it passed
-`HealthyThresholdCount` checks. carveout's health gate depends on both.
+until it is attached), a newly attached target is `initial` until it passed
+`HealthyThresholdCount` checks, and a target the load balancer cannot reach (security
+groups, routes, peering, network ACLs: `network_path.py`) is `unhealthy` /
+Target.Timeout. carveout's health gate depends on all three.
 """
 
 import sys
@@ -11,8 +13,13 @@ from typing import Any
 
 from moto.elbv2.models import ELBv2Backend, FakeHealthStatus
 
+import logging
+
 from ..control import CONTROL
 from ._util import once
+from .network_path import blocked
+
+LOG = logging.getLogger(__name__)
 
 
 def _forwards_to(action: Any, arn: str) -> bool:
@@ -32,6 +39,39 @@ def in_use(backend: Any, arn: str) -> bool:
             if any(_forwards_to(a, arn) for a in actions):
                 return True
     return False
+
+
+def load_balancers_of(backend: Any, arn: str) -> list[Any]:
+    """The load balancers with a listener or rule forwarding to the group."""
+    found = []
+    for lb in list(backend.load_balancers.values()):
+        for listener in list(lb.listeners.values()):
+            actions = list(listener.default_actions or [])
+            for rule in list(listener.rules.values()):
+                actions.extend(rule.actions or [])
+            if any(_forwards_to(a, arn) for a in actions):
+                found.append(lb)
+                break
+    return found
+
+
+def unreachable(backend: Any, group: Any, status: Any) -> str | None:
+    """Why no load balancer forwarding to `group` can reach the target, or None."""
+    target = status.instance_id
+    ip = target
+    if not target[0].isdigit():
+        inst = backend.ec2_backend.get_instance_by_id(target)
+        ip = getattr(inst, "private_ip", None)
+        if not ip:
+            return f"instance {target} has no address"
+    port = int(status.port)
+    hc = group.health_check_port
+    ports = sorted({port, port if hc in (None, "traffic-port") else int(hc)})
+    for lb in load_balancers_of(backend, group.arn):
+        why = blocked(backend, lb, ip, ports)
+        if why:
+            return why
+    return None
 
 
 def _is_probe(rule: Any) -> bool:
@@ -82,6 +122,10 @@ def apply() -> None:
                 )
             elif CONTROL.phases.get("targetsUnhealthy") or (
                     CONTROL.phases.get("targetsUnhealthyUnderTraffic") and real_traffic(self, target_group_arn)):
+                state, reason, text = "unhealthy", "Target.Timeout", "Request timed out"
+            elif why := unreachable(self, group, status):
+                # AWS says only "Request timed out"; the log says which hop stopped it.
+                LOG.warning("target %s of %s is unreachable: %s", status.instance_id, target_group_arn, why)
                 state, reason, text = "unhealthy", "Target.Timeout", "Request timed out"
             else:
                 adjusted.append(status)

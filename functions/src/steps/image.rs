@@ -15,7 +15,7 @@ use aws_sdk_ec2::types::{
 
 use crate::accounts::AccountClients;
 use crate::aws::ec2::{filter, has_tag, migration_filter, tag_spec};
-use crate::error::{AwsFailure, SdkResultExt, StepError};
+use crate::error::{AwsFailure, FreshIdResultExt, SdkResultExt, StepError};
 use crate::idiom::{Poll, find_or_create, poll_once};
 use crate::names::{self, MIGRATION_TAG, SOURCE_INSTANCE_TAG};
 use crate::state::{ImageOut, State};
@@ -174,7 +174,8 @@ pub async fn wait_image_available(ctx: &Context, state: State) -> Result<ImageOu
         .image_ids(&image.image_id)
         .send()
         .await
-        .named("ec2:DescribeImages", &src.role_arn)?;
+        .named("ec2:DescribeImages", &src.role_arn)
+        .fresh_id(&format!("the new image {}", image.image_id))?;
     let found = out.images().first();
     let observed = match found.and_then(|i| i.state()).map(|s| s.as_str()) {
         Some("available") => Poll::Ready(ImageOut {
@@ -214,7 +215,8 @@ pub async fn share_image(ctx: &Context, state: State) -> Result<ImageOut, StepEr
         )
         .send()
         .await
-        .named("ec2:ModifyImageAttribute", &src.role_arn)?;
+        .named("ec2:ModifyImageAttribute", &src.role_arn)
+        .fresh_id(&format!("the new image {}", image.image_id))?;
     for snapshot in &image.snapshot_ids {
         src.ec2
             .modify_snapshot_attribute()
@@ -226,7 +228,8 @@ pub async fn share_image(ctx: &Context, state: State) -> Result<ImageOut, StepEr
             )
             .send()
             .await
-            .named("ec2:ModifySnapshotAttribute", &src.role_arn)?;
+            .named("ec2:ModifySnapshotAttribute", &src.role_arn)
+            .fresh_id(&format!("the new snapshot {snapshot}"))?;
     }
     Ok(image.clone())
 }

@@ -8,7 +8,7 @@ use aws_sdk_ec2::types::{
 
 use crate::accounts::AccountClients;
 use crate::aws::ec2::{filter, has_tag, migration_filter, tag_spec};
-use crate::error::{SdkResultExt, StepError};
+use crate::error::{FreshIdResultExt, SdkResultExt, StepError};
 use crate::idiom::{Poll, find_or_create, poll_once};
 use crate::names::{self, MIGRATION_TAG, SOURCE_INSTANCE_TAG};
 use crate::state::{Facts, LaunchedInstance, State};
@@ -16,8 +16,9 @@ use crate::state::{Facts, LaunchedInstance, State};
 use crate::context::Context;
 
 /// The new instances' security group, one per migration (concurrent Map iterations race
-/// to create it; the loser finds the winner's). Its ingress allows the target group's
-/// port from the ALB's groups, referenced as (network account, sg-…) across the peering.
+/// to create it; the loser finds the winner's). Its ingress allows every port the ALB uses
+/// (traffic and health check) from the ALB's groups, referenced as (network account, sg-…)
+/// across the peering.
 async fn ensure_security_group(
     tgt: &AccountClients,
     state: &State,
@@ -75,25 +76,28 @@ async fn ensure_security_group(
                 .description(format!("ALB of carveout {id}"))
                 .build()
         })
-        .collect();
-    let permission = IpPermission::builder()
-        .ip_protocol("tcp")
-        .from_port(port)
-        .to_port(port)
-        .set_user_id_group_pairs(Some(pairs))
-        .build();
-    match tgt
-        .ec2
-        .authorize_security_group_ingress()
-        .group_id(&group)
-        .ip_permissions(permission)
-        .send()
-        .await
-        .named("ec2:AuthorizeSecurityGroupIngress", &tgt.role_arn)
-    {
-        Ok(_) => {}
-        Err(f) if f.is("InvalidPermission.Duplicate") => {}
-        Err(f) => return Err(f.into()),
+        .collect::<Vec<_>>();
+    // One call per port: AWS refuses a whole call when one of its rules exists already.
+    for port in facts.service.target_group.alb_ports(port) {
+        let permission = IpPermission::builder()
+            .ip_protocol("tcp")
+            .from_port(port)
+            .to_port(port)
+            .set_user_id_group_pairs(Some(pairs.clone()))
+            .build();
+        match tgt
+            .ec2
+            .authorize_security_group_ingress()
+            .group_id(&group)
+            .ip_permissions(permission)
+            .send()
+            .await
+            .named("ec2:AuthorizeSecurityGroupIngress", &tgt.role_arn)
+        {
+            Ok(_) => {}
+            Err(f) if f.is("InvalidPermission.Duplicate") => {}
+            Err(f) => return Err(f.about_fresh_id(&format!("the new security group {group}"))),
+        }
     }
     Ok(group)
 }
@@ -199,7 +203,11 @@ pub async fn launch_instance(ctx: &Context, state: State) -> Result<LaunchedInst
                 .client_token(names::launch_token(id, &source.instance_id))
                 .send()
                 .await
-                .named("ec2:RunInstances", &tgt.role_arn)?;
+                .named("ec2:RunInstances", &tgt.role_arn)
+                .fresh_id(&format!(
+                    "the shared image {} or the new security group {security_group}",
+                    image.image_id
+                ))?;
             Ok(out.instances().first().and_then(launched))
         },
     )
@@ -222,7 +230,8 @@ pub async fn wait_instance_ready(
         .include_all_instances(true)
         .send()
         .await
-        .named("ec2:DescribeInstanceStatus", &tgt.role_arn)?;
+        .named("ec2:DescribeInstanceStatus", &tgt.role_arn)
+        .fresh_id(&format!("the new instance {iid}"))?;
     let status = out.instance_statuses().first();
     let state_name = status
         .and_then(|s| s.instance_state())
@@ -239,13 +248,7 @@ pub async fn wait_instance_ready(
     );
     let observed = match state_name.as_deref() {
         Some("running") if inst_check == "ok" && sys_check == "ok" => {
-            let described = tgt
-                .ec2
-                .describe_instances()
-                .instance_ids(iid)
-                .send()
-                .await
-                .named("ec2:DescribeInstances", &tgt.role_arn)?;
+            let described = describe(&tgt, iid).await?;
             let ip = described
                 .reservations()
                 .iter()
@@ -264,7 +267,40 @@ pub async fn wait_instance_ready(
             Poll::Pending(format!("running, status checks {inst_check}/{sys_check}"))
         }
         Some("pending") | None => Poll::Pending("pending".into()),
-        Some(other) => Poll::Failed(other.to_string()),
+        // A launch that fails (a key the account may not use for EBS, a capacity or
+        // licence problem) goes pending, then terminated with a state reason
+        // (https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/troubleshooting-launch.html):
+        // that reason is what the operator needs.
+        Some(other) => {
+            let described = describe(&tgt, iid).await?;
+            let reason = described
+                .reservations()
+                .iter()
+                .flat_map(|r| r.instances())
+                .find_map(|i| i.state_reason())
+                .map(|r| {
+                    format!(
+                        "{}: {}",
+                        r.code().unwrap_or("no code"),
+                        r.message().unwrap_or("no message")
+                    )
+                })
+                .unwrap_or_else(|| "no state reason given".into());
+            Poll::Failed(format!("{other} ({reason})"))
+        }
     };
     poll_once(&format!("instance {iid}"), observed)
+}
+
+async fn describe(
+    tgt: &AccountClients,
+    iid: &str,
+) -> Result<aws_sdk_ec2::operation::describe_instances::DescribeInstancesOutput, StepError> {
+    tgt.ec2
+        .describe_instances()
+        .instance_ids(iid)
+        .send()
+        .await
+        .named("ec2:DescribeInstances", &tgt.role_arn)
+        .fresh_id(&format!("the new instance {iid}"))
 }

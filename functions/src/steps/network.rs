@@ -7,7 +7,7 @@ use crate::aws::ec2::{
     PEERING_ACCEPTED, PEERING_TERMINAL, has_tag, peering_status as status, peerings_between,
     route_target, tag_spec,
 };
-use crate::error::{SdkResultExt, StepError};
+use crate::error::{FreshIdResultExt, SdkResultExt, StepError};
 use crate::idiom::{Poll, find_or_create, poll_once};
 use crate::names::{self, MIGRATION_TAG};
 use crate::state::{PeeringOut, RouteOut, State};
@@ -143,7 +143,8 @@ pub async fn wait_peering_active(ctx: &Context, state: State) -> Result<PeeringO
         .vpc_peering_connection_ids(pcx)
         .send()
         .await
-        .named("ec2:DescribeVpcPeeringConnections", &net.role_arn)?;
+        .named("ec2:DescribeVpcPeeringConnections", &net.role_arn)
+        .fresh_id(&format!("the new peering {pcx}"))?;
     let observed = match out.vpc_peering_connections().first().map(status).as_deref() {
         Some("active") => Poll::Ready(peering.clone()),
         Some(s) if PEERING_TERMINAL.contains(&s) => Poll::Failed(s.to_string()),
@@ -231,7 +232,7 @@ async fn ensure_route(
         Ok(_) => Ok(true),
         // Lost a race with a concurrent run, or the describe was stale: look again.
         Err(f) if f.is("RouteAlreadyExists") => check(current().await?).map(|_| false),
-        Err(f) => Err(f.into()),
+        Err(f) => Err(f.about_fresh_id(&format!("the new peering {pcx}"))),
     }
 }
 

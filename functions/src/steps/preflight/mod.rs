@@ -18,8 +18,8 @@ use crate::context::Context;
 use check::Checks;
 use instances::{every_target_moves, instance_store, read_instance_store, resolve_instances};
 use network::{
-    VpcView, cidrs_disjoint, existing_peering, read_groups, registrable_addresses, resolve_subnets,
-    routes_free, shareable,
+    VpcView, alb_egress, cidrs_disjoint, existing_peering, read_groups, registrable_addresses,
+    resolve_subnets, routes_free, shareable,
 };
 use service::{count_rules, load_balancer, resolve_service, rule_quota};
 
@@ -94,10 +94,19 @@ pub async fn preflight(ctx: &Context, input: serde_json::Value) -> Result<Facts,
     ))?;
     checks.pass(Ok(format!("{disjoint}; {free}")))?;
     checks.pass(registrable_addresses(&subnets))?;
+    let lb_groups = read_groups(&net, &lb_sgs).await?;
+    let traffic_port = instances
+        .first()
+        .map(|i| i.port)
+        .unwrap_or(service.facts.target_group.port);
+    checks.pass(alb_egress(
+        &lb_groups,
+        &subnets,
+        &service.facts.target_group.alb_ports(traffic_port),
+    ))?;
     let share = plan.options.share_security_group_with_ram;
     if share {
-        let groups = read_groups(&net, &lb_sgs).await?;
-        checks.pass(shareable(net_default, &groups))?;
+        checks.pass(shareable(net_default, &lb_groups))?;
     }
     let store = read_instance_store(&src, &instances).await?;
     checks.pass(instance_store(&plan, &store, &instances))?;

@@ -118,6 +118,59 @@ pub(super) fn registrable_addresses(subnets: &[SubnetFacts]) -> Verdict {
     ))
 }
 
+/// The ALB sends requests and health checks to the new addresses: its security groups
+/// must allow that egress on every port it uses (traffic and health check), to the whole of
+/// each target subnet. carveout refuses rather than adding a rule: the ALB's groups are
+/// shared by every service behind it and are not the migration's to change (a rule there
+/// would outlive the migration and need a grant on a resource carveout did not create).
+/// Rules naming a prefix list or a group are not read as covering the subnets.
+/// (<https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-update-security-groups.html>)
+pub(super) fn alb_egress(
+    groups: &[SecurityGroup],
+    subnets: &[SubnetFacts],
+    ports: &[i32],
+) -> Verdict {
+    let covers = |g: &SecurityGroup, cidr: &str, port: i32| {
+        g.ip_permissions_egress().iter().any(|p| {
+            let proto = p.ip_protocol().unwrap_or_default();
+            let port_ok = proto == "-1"
+                || (matches!(proto, "tcp" | "6")
+                    && p.from_port().is_some_and(|f| f <= port)
+                    && p.to_port().is_some_and(|t| t >= port));
+            port_ok
+                && p.ip_ranges()
+                    .iter()
+                    .filter_map(|r| r.cidr_ip())
+                    .any(|r| cidr_contains(r, cidr))
+        })
+    };
+    for s in subnets {
+        for &port in ports {
+            if !groups.iter().any(|g| covers(g, &s.cidr, port)) {
+                return Err(StepError::invalid_plan(format!(
+                    "the ALB's security groups ({}) allow no egress to target subnet {} ({}) on tcp {port}: the load balancer could not reach the new instances; add an outbound rule for tcp {port} to {} to one of them (carveout does not change the ALB's groups: every service behind it shares them)",
+                    groups
+                        .iter()
+                        .filter_map(|g| g.group_id())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    s.subnet_id,
+                    s.cidr,
+                    s.cidr
+                )));
+            }
+        }
+    }
+    Ok(format!(
+        "the ALB's security groups allow egress to the target subnets on tcp {}",
+        ports
+            .iter()
+            .map(|p| p.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    ))
+}
+
 /// The ranges AWS accepts for IP targets outside the target group's VPC.
 pub(super) const IP_TARGET_RANGES: [&str; 4] = [
     "10.0.0.0/8",
@@ -336,6 +389,38 @@ mod tests {
         assert!(err.to_string().contains("is inside"), "{err}");
         let default = [table("rtb-n", &[("0.0.0.0/0", "igw-1")])];
         assert!(routes_free(&view("vpc-n", &a, &default), &view("vpc-t", &b, &[]), &[]).is_ok());
+    }
+
+    #[test]
+    fn the_albs_egress_must_reach_every_target_subnet_on_every_port() {
+        use aws_sdk_ec2::types::{IpPermission, IpRange};
+        let subnet = SubnetFacts {
+            subnet_id: "subnet-1".into(),
+            availability_zone: "ap-northeast-1a".into(),
+            cidr: "10.1.10.0/24".into(),
+        };
+        let group = |proto: &str, ports: (i32, i32), cidr: &str| {
+            SecurityGroup::builder()
+                .group_id("sg-alb")
+                .ip_permissions_egress(
+                    IpPermission::builder()
+                        .ip_protocol(proto)
+                        .from_port(ports.0)
+                        .to_port(ports.1)
+                        .ip_ranges(IpRange::builder().cidr_ip(cidr).build())
+                        .build(),
+                )
+                .build()
+        };
+        let all = [group("-1", (0, 0), "0.0.0.0/0")];
+        assert!(alb_egress(&all, std::slice::from_ref(&subnet), &[80, 8080]).is_ok());
+        let own_vpc_only = [group("tcp", (0, 65535), "10.0.0.0/16")];
+        let err = alb_egress(&own_vpc_only, std::slice::from_ref(&subnet), &[80]).unwrap_err();
+        assert!(err.to_string().contains("sg-alb"), "{err}");
+        assert!(err.to_string().contains("tcp 80 to 10.1.10.0/24"), "{err}");
+        let traffic_only = [group("tcp", (80, 80), "10.1.0.0/16")];
+        let err = alb_egress(&traffic_only, &[subnet], &[80, 8080]).unwrap_err();
+        assert!(err.to_string().contains("on tcp 8080"), "{err}");
     }
 
     #[test]
