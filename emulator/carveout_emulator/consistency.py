@@ -61,9 +61,8 @@ class Consistency:
         return action in _CREATED or action == "modifyimageattribute"
 
     def before(self, account: str, action: str, ids: list[str]) -> Fault | None:
-        """The NotFound answer for a call naming a still-invisible id, or None."""
-        if action in _CREATED:
-            return None
+        """The NotFound answer for a call naming a still-invisible id, or None (creating calls
+        too: RunInstances naming a new group or a just-shared image fails so on AWS)."""
         with self.lock:
             for rid in ids:
                 left = self.fresh.get((account, rid), 0)
