@@ -6,6 +6,7 @@ mod check;
 mod encryption;
 mod instances;
 mod network;
+mod reach;
 mod service;
 
 use crate::accounts::Accounts;
@@ -18,9 +19,9 @@ use crate::context::Context;
 use check::Checks;
 use instances::{every_target_moves, instance_store, read_instance_store, resolve_instances};
 use network::{
-    VpcView, alb_egress, cidrs_disjoint, existing_peering, read_groups, registrable_addresses,
-    resolve_subnets, routes_free, shareable,
+    VpcView, cidrs_disjoint, existing_peering, read_groups, resolve_subnets, routes_free, shareable,
 };
+use reach::{alb_egress, registrable_addresses};
 use service::{count_rules, load_balancer, resolve_service, rule_quota};
 
 /// Reads what the plan names in its three accounts and runs every check on it, in the
