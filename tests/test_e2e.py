@@ -40,6 +40,8 @@ def test_the_whole_migration_on_the_emulator(plan, tmp_path):
     sources_before = source_instances(plan)
     code, out, events, err = run_as_planned(plan, tmp_path)
     assert code == 0, err
+    # The history the service would keep: well under its 25,000-event limit.
+    assert 150 < events[-1]["historyEvents"] < 1000, events[-1]["historyEvents"]
     calls = configure()["calls"]  # before the checks below make calls of their own
     failed = [r for r in verify.check(ENDPOINT, plan) if not r[1]]
     assert not failed, failed
@@ -85,6 +87,55 @@ def test_a_health_check_port_other_than_the_traffic_port_is_opened_on_the_new_gr
     assert sorted(p["FromPort"] for p in group["IpPermissions"]) == [80, 8080]
     new_group = client("elbv2", N).describe_target_groups(Names=[f"carveout-{plan['migrationId']}"])["TargetGroups"][0]
     assert new_group["HealthCheckPort"] == "8080"
+
+
+def test_a_launch_that_ends_terminated_rolls_back_with_the_instances_state_reason(tmp_path):
+    """A key in a third account (its policy is not readable by Preflight) that the target
+    account may describe but not use for EBS: the launch goes terminated with
+    Client.InternalError (as on AWS), and the failure says so instead of a bare state."""
+    import json as _json
+
+    reset(**POLLING)
+    plan = seed(ENDPOINT)
+    third = "333333333333"
+    statements = [
+        {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{third}:root"}, "Action": "kms:*", "Resource": "*"},
+        {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{N}:root"}, "Action": "kms:*", "Resource": "*"},
+        {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{plan['target']['accountId']}:root"},
+         "Action": "kms:DescribeKey", "Resource": "*"}]
+    key = client("kms", third).create_key(Policy=_json.dumps({"Version": "2012-10-17", "Statement": statements}))
+    plan["options"] = {"kmsKeyId": key["KeyMetadata"]["Arn"]}
+    code, out, events, err = run_local(plan, tmp_path)
+    assert code == 1, err
+    assert "Client.InternalError" in out["cause"] and "terminated" in out["cause"], out["cause"]
+    assert "routing unchanged" in out["cause"], out["cause"]
+
+
+def _states_entered(events):
+    return [e["state"] for e in events if e.get("event") == "StateEntered"]
+
+
+def test_past_the_history_limit_the_execution_fails_as_the_service_fails_it(plan, tmp_path, monkeypatch):
+    """Step Functions fails an execution whose history passes 25,000 events, and no Catch
+    runs (https://docs.aws.amazon.com/step-functions/latest/dg/service-quotas.html). The local
+    runner counts events as the service writes them and does the same (limit lowered here
+    to 120 events). A normal run reports its count."""
+    monkeypatch.setenv("CARVEOUT_HISTORY_LIMIT", "120")
+    code, out, events, _ = run_local(plan, tmp_path)
+    result = events[-1]
+    assert code == 1 and out["error"] == "States.Runtime", out
+    assert "120 events" in out["cause"] and result["historyEvents"] > 120
+    assert "Rollback" not in _states_entered(events), "a service limit leaves no room for a Catch"
+
+
+def test_a_state_input_over_the_payload_limit_fails_the_execution_without_a_catch(plan, tmp_path, monkeypatch):
+    """256 KiB per state input or output (service quotas page); past it the execution fails
+    with States.DataLimitExceeded, which no Catch handles (limit lowered here to 4 KiB)."""
+    monkeypatch.setenv("CARVEOUT_PAYLOAD_LIMIT_BYTES", "4096")
+    code, out, events, _ = run_local(plan, tmp_path)
+    assert code == 1 and out["error"] == "States.DataLimitExceeded", out
+    assert "over Step Functions' 4096-byte limit" in out["cause"]
+    assert "Rollback" not in _states_entered(events)
 
 
 def test_opting_into_ram_shares_the_albs_group_and_waits_for_every_association(tmp_path):

@@ -192,6 +192,24 @@ def only_owner_may_use(key_arn):
     client("kms", N).put_key_policy(KeyId=key_arn, PolicyName="default", Policy=json.dumps(policy))
 
 
+def target_may_only_describe(key_arn):
+    """The owner's statement and a DescribeKey grant for the target account: it sees the
+    key, but EBS may not use it on its behalf (the launch would end terminated)."""
+    policy = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{N}:root"}, "Action": "kms:*", "Resource": "*"},
+        {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{T}:root"}, "Action": "kms:DescribeKey",
+         "Resource": "*"}]}
+    client("kms", N).put_key_policy(KeyId=key_arn, PolicyName="default", Policy=json.dumps(policy))
+
+
+def volume_key_describe_only(plan, _world):
+    target_may_only_describe(source_volume_key(plan))
+
+
+def kms_key_describe_only(plan, _world):
+    target_may_only_describe(plan["options"]["kmsKeyId"])
+
+
 def volume_key_not_for_target(plan, _world):
     only_owner_may_use(source_volume_key(plan))
 
@@ -285,6 +303,10 @@ CASES = [
      ["AWS managed key", "cannot be shared", "set options.kmsKeyId"]),
     ("volume-key-the-target-may-not-use", seeded({"encrypted": "cmk"}, volume_key_not_for_target), "InvalidPlan",
      [T, "key policy", "options.kmsKeyId"]),
+    ("volume-key-the-target-may-describe-but-not-use", seeded({"encrypted": "cmk"}, volume_key_describe_only),
+     "InvalidPlan", ["describe it but not use it for EBS", "kms:CreateGrant", "Client.InternalError"]),
+    ("kms-key-id-target-may-describe-but-not-use", seeded(WITH_KEY, kms_key_describe_only), "InvalidPlan",
+     ["options.kmsKeyId", "describe it but not use it for EBS", "kms:Decrypt"]),
     ("kms-key-id-not-an-arn", setp(["options"], {"kmsKeyId": "alias/carveout"}), "InvalidPlan",
      ["options.kmsKeyId", "key ARN"]),
     ("kms-key-id-in-another-region",

@@ -121,6 +121,9 @@ async function main() {
     if (!(functionId in timeouts)) problems.push(`Task ${name}: no function ${functionId} in template.yaml`);
     const timeoutSeconds = override ?? timeouts[functionId];
     handlers[name] = async (input) => {
+      // TaskScheduled, TaskStarted and TaskSucceeded|TaskFailed in the service's history.
+      limits.count(3);
+      limits.payload(name, 'input', input);
       // The benchmark replays real step inputs: keep the first one of every Task.
       const capture = process.env.CARVEOUT_CAPTURE_DIR && join(process.env.CARVEOUT_CAPTURE_DIR, `${name}.json`);
       if (capture && !existsSync(capture)) writeFileSync(capture, JSON.stringify(input));
@@ -131,7 +134,10 @@ async function main() {
         emit({ event: 'TaskError', state: name, error: error.name, cause: error.message, ts: Date.now() });
         throw error;
       }
-      if ('ok' in answer) return answer.ok;
+      if ('ok' in answer) {
+        limits.payload(name, 'output', answer.ok);
+        return answer.ok;
+      }
       emit({ event: 'TaskError', state: name, error: answer.errorType, cause: answer.errorMessage, ts: Date.now() });
       const error = new Error(answer.errorMessage);
       error.name = answer.errorType;
@@ -153,9 +159,11 @@ async function main() {
   const execution = machine.run(cfg.input, {
     overrides: { taskResourceLocalHandlers: handlers, retryIntervalOverrides: noWait, waitTimeOverrides: {} },
   });
+  limits.execution = execution;
 
   const logs = (async () => {
     for await (const e of execution.eventLogs) {
+      limits.count(historyEventsOf(e));
       const base = { event: e.type, ts: e.timestamp };
       if (e.state) Object.assign(base, { state: e.state.name, type: e.state.type });
       if (e.index !== undefined) base.index = e.index;
@@ -169,13 +177,66 @@ async function main() {
   try {
     const output = await execution.result;
     await logs;
-    emit({ event: 'Result', status: 'SUCCEEDED', output });
+    if (limits.terminal) throw limits.terminal;
+    emit({ event: 'Result', status: 'SUCCEEDED', output, historyEvents: limits.events });
   } catch (err) {
     await logs.catch(() => {});
+    // A service limit ends the execution where it stands: no Retry, no Catch.
+    const terminal = limits.terminal;
     const cause = err.cause ?? err.message;
-    const name = err.name === 'ExecutionError' && err.cause ? err.cause.name : err.name;
-    emit({ event: 'Result', status: 'FAILED', error: name, cause: String(err.cause?.message ?? cause) });
+    const name = terminal?.name ?? (err.name === 'ExecutionError' && err.cause ? err.cause.name : err.name);
+    emit({
+      event: 'Result', status: 'FAILED', error: name,
+      cause: terminal?.message ?? String(err.cause?.message ?? cause), historyEvents: limits.events,
+    });
     process.exitCode = 1;
+  }
+}
+
+// The service's limits (https://docs.aws.amazon.com/step-functions/latest/dg/service-quotas.html):
+// 25,000 events in one execution's history, 256 KiB of input or output per state. Past
+// either the service fails the execution itself (States.Runtime, States.DataLimitExceeded);
+// no Retry or Catch of the definition runs. Tests lower both through the environment.
+const limits = {
+  events: 0,
+  maxEvents: Number(process.env.CARVEOUT_HISTORY_LIMIT) || 25000,
+  maxPayload: Number(process.env.CARVEOUT_PAYLOAD_LIMIT_BYTES) || 256 * 1024,
+  terminal: null,
+  execution: null,
+  count(n) {
+    this.events += n;
+    if (this.events > this.maxEvents) this.fail('States.Runtime',
+      `the execution history reached ${this.maxEvents} events, Step Functions' limit: the service fails the execution and no Catch runs`);
+  },
+  payload(state, what, value) {
+    const bytes = Buffer.byteLength(JSON.stringify(value ?? null));
+    if (bytes > this.maxPayload) this.fail('States.DataLimitExceeded',
+      `the ${what} of state ${state} is ${bytes} bytes, over Step Functions' ${this.maxPayload}-byte limit`);
+  },
+  fail(name, message) {
+    if (this.terminal) return;
+    this.terminal = Object.assign(new Error(message), { name });
+    emit({ event: 'ExecutionLimit', error: name, cause: message, ts: Date.now() });
+    this.execution?.abort();
+  },
+};
+
+// How many history events the service writes for one event of the runner: state entered
+// and exited, Map and Parallel started/succeeded, each Map iteration started and ended
+// (Task attempts are counted where the task runs).
+function historyEventsOf(e) {
+  switch (e.type) {
+    case 'ExecutionStarted': case 'ExecutionSucceeded': case 'ExecutionFailed': case 'ExecutionAborted':
+    case 'ExecutionTimeout':
+      return 1;
+    case 'StateEntered':
+      return ['Map', 'Parallel'].includes(e.state?.type) ? 2 : 1;
+    case 'StateExited':
+      return ['Map', 'Parallel'].includes(e.state?.type) ? 2 : 1;
+    case 'MapIterationStarted': case 'MapIterationSucceeded': case 'MapIterationFailed':
+      return 1;
+    default:
+      return 0;
   }
 }
 

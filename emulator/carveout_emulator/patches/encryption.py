@@ -45,6 +45,23 @@ class OperationNotPermittedError(EC2ClientError):
         super().__init__("OperationNotPermitted", message)
 
 
+# What EBS does with the launching account's permissions to create a volume from a snapshot
+# under a customer managed key
+# (https://docs.aws.amazon.com/ebs/latest/userguide/ebs-encryption-requirements.html).
+EBS_LAUNCH_ACTIONS = ("kms:CreateGrant", "kms:Decrypt", "kms:GenerateDataKeyWithoutPlaintext")
+
+
+def _fail_launch(instance: Any) -> None:
+    """As AWS ends a launch whose volumes' key the account may not use: the instance goes
+    `terminated` with state reason Client.InternalError
+    (https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/troubleshooting-launch.html#troubleshooting-launch-internal)."""
+    from moto.ec2.models.instances import StateReason
+
+    instance._state.name, instance._state.code = "terminated", 48
+    instance._reason = "Server.InternalError"
+    instance.state_reason = StateReason("Client.InternalError: Client error on launch", "Client.InternalError")
+
+
 def _is_aws_managed(snapshot: Any) -> bool:
     if not snapshot.encrypted or not snapshot.kms_key_id:
         return False
@@ -210,6 +227,9 @@ def apply() -> None:
                     volume = self.get_volume(block.volume_id)
                     volume.encrypted = True
                     volume.kms_key_id = snap.kms_key_id
+                    key = find_key(snap.kms_key_id or "", self.region_name)
+                    if key is not None and not all(key_allows(key, self.account_id, a) for a in EBS_LAUNCH_ACTIONS):
+                        _fail_launch(instance)
         return reservation
 
     AmiBackend.create_image = create_image

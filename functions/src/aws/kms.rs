@@ -45,3 +45,21 @@ pub async fn key_as_seen_by(clients: &AccountClients, key: &str) -> Result<KeyVi
         Err(f) => Err(f.into()),
     }
 }
+
+/// The key's policy document (JSON), read by the key's own account: GetKeyPolicy works only
+/// there (<https://docs.aws.amazon.com/kms/latest/APIReference/API_GetKeyPolicy.html>).
+/// `None` when that account may not read it (the answer is then not Preflight's to give).
+pub async fn key_policy(owner: &AccountClients, key: &str) -> Result<Option<String>, StepError> {
+    match owner
+        .kms
+        .get_key_policy()
+        .key_id(key)
+        .send()
+        .await
+        .named("kms:GetKeyPolicy", &owner.role_arn)
+    {
+        Ok(out) => Ok(out.policy().map(str::to_string)),
+        Err(f) if f.is_any(&["AccessDeniedException", "NotFoundException"]) => Ok(None),
+        Err(f) => Err(f.into()),
+    }
+}

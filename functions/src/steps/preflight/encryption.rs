@@ -11,10 +11,12 @@ use std::collections::BTreeMap;
 use aws_sdk_kms::types::{KeyManagerType, KeySpec, KeyState, KeyUsageType};
 
 use crate::accounts::AccountClients;
-use crate::aws::kms::{KeyView, key_as_seen_by};
+use crate::aws::kms::{KeyView, key_as_seen_by, key_policy};
 use crate::error::StepError;
 use crate::plan::Plan;
 use crate::state::InstanceFacts;
+
+use super::key_policy::missing_ebs_actions;
 
 /// What Preflight concluded about encryption.
 #[derive(Debug, Clone, PartialEq)]
@@ -31,6 +33,35 @@ fn key_policy_hint(target: &str) -> String {
     format!(
         "its key policy must allow arn:aws:iam::{target}:root kms:DescribeKey, kms:Decrypt, kms:CreateGrant, kms:ReEncrypt* and kms:GenerateDataKeyWithoutPlaintext"
     )
+}
+
+/// The target account may describe a key and still not be allowed to use it for EBS, and
+/// then every launch from the images ends `terminated` (Client.InternalError). The key
+/// policy says which: read by the key's owner when that is the source account (no one
+/// else may read it). Ok(true) when read and sufficient, Ok(false) when not readable here.
+async fn ebs_may_use(
+    plan: &Plan,
+    src: &AccountClients,
+    key: &str,
+    what: &str,
+) -> Result<bool, StepError> {
+    let owner = key.split(':').nth(4).unwrap_or_default();
+    if owner != plan.source.account_id {
+        return Ok(false);
+    }
+    let Some(policy) = key_policy(src, key).await? else {
+        return Ok(false);
+    };
+    let target = &plan.target.account_id;
+    let missing = missing_ebs_actions(&policy, target);
+    if missing.is_empty() {
+        return Ok(true);
+    }
+    Err(StepError::invalid_plan(format!(
+        "{what} {key}: its key policy lets account {target} describe it but not use it for EBS (nothing allows {}), so every launch from the images would end terminated (Client.InternalError); {}",
+        missing.join(", "),
+        key_policy_hint(target)
+    )))
 }
 
 pub async fn check_encryption(
@@ -95,9 +126,15 @@ pub async fn check_encryption(
             )));
         }
         let arn = meta.arn().unwrap_or(key).to_string();
+        let policy_read = ebs_may_use(plan, src, &arn, "options.kmsKeyId").await?;
         return Ok(EncryptionPlan {
             check: format!(
-                "images will be copied and re-encrypted with {arn}: a customer managed, enabled, symmetric key both accounts may use"
+                "images will be copied and re-encrypted with {arn}: a customer managed, enabled, symmetric key both accounts may use{}",
+                if policy_read {
+                    " (its policy lets the target account use it for EBS)"
+                } else {
+                    ""
+                }
             ),
             reencrypt_with: Some(arn),
         });
@@ -124,6 +161,14 @@ pub async fn check_encryption(
                 key_policy_hint(target)
             )));
         }
+        let arn = meta.arn().unwrap_or(key);
+        ebs_may_use(
+            plan,
+            src,
+            arn,
+            &format!("volume(s) {volumes} are encrypted with"),
+        )
+        .await?;
     }
     Ok(EncryptionPlan {
         reencrypt_with: None,
@@ -143,6 +188,7 @@ mod tests {
     use super::*;
     use crate::test_support::{aws_error, clients_with_kms};
     use aws_sdk_kms::operation::describe_key::{DescribeKeyError, DescribeKeyOutput};
+    use aws_sdk_kms::operation::get_key_policy::GetKeyPolicyOutput;
     use aws_sdk_kms::types::KeyMetadata;
     use aws_smithy_mocks::{Rule, mock};
 
@@ -233,17 +279,47 @@ mod tests {
     async fn customer_key_both_may_use_shares_as_is() {
         let cmk = key(CMK, KeyManagerType::Customer, KeyState::Enabled);
         let seen = key(CMK, KeyManagerType::Customer, KeyState::Enabled);
-        let out = check(&plan(None), &[&cmk], &[&seen], Some(CMK))
+        let usable = policy(&[
+            "kms:DescribeKey",
+            "kms:CreateGrant",
+            "kms:Decrypt",
+            "kms:GenerateDataKey*",
+        ]);
+        let out = check(&plan(None), &[&cmk, &usable], &[&seen], Some(CMK))
             .await
             .unwrap();
         assert_eq!(out.reencrypt_with, None);
     }
 
     #[tokio::test]
+    async fn a_key_the_target_may_describe_but_not_use_for_ebs_is_refused() {
+        let cmk = key(CMK, KeyManagerType::Customer, KeyState::Enabled);
+        let seen = key(CMK, KeyManagerType::Customer, KeyState::Enabled);
+        let describe_only = policy(&["kms:DescribeKey"]);
+        match check(&plan(None), &[&cmk, &describe_only], &[&seen], Some(CMK)).await {
+            Err(StepError::InvalidPlan(m)) => {
+                assert!(m.contains("describe it but not use it for EBS"), "{m}");
+                assert!(m.contains("kms:CreateGrant, kms:Decrypt"), "{m}");
+            }
+            other => panic!("expected InvalidPlan, got {other:?}"),
+        }
+    }
+
+    /// GetKeyPolicy answering a policy that grants the target account `actions`.
+    fn policy(actions: &[&str]) -> Rule {
+        let doc = serde_json::json!({"Statement": [{"Effect": "Allow",
+            "Principal": {"AWS": "arn:aws:iam::222222222222:root"}, "Action": actions}]})
+        .to_string();
+        mock!(aws_sdk_kms::Client::get_key_policy)
+            .then_output(move || GetKeyPolicyOutput::builder().policy(doc.clone()).build())
+    }
+
+    #[tokio::test]
     async fn kms_key_id_checked_from_both_accounts_then_used() {
         let cmk = key(CMK, KeyManagerType::Customer, KeyState::Enabled);
         let seen = key(CMK, KeyManagerType::Customer, KeyState::Enabled);
-        let out = check(&plan(Some(CMK)), &[&cmk], &[&seen], Some(EBS))
+        let usable = policy(&["kms:*"]);
+        let out = check(&plan(Some(CMK)), &[&cmk, &usable], &[&seen], Some(EBS))
             .await
             .unwrap();
         assert_eq!(out.reencrypt_with.as_deref(), Some(CMK));

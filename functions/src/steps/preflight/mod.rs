@@ -5,6 +5,7 @@
 mod check;
 mod encryption;
 mod instances;
+mod key_policy;
 mod network;
 mod reach;
 mod service;
