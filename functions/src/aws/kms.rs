@@ -54,6 +54,8 @@ pub async fn key_policy(owner: &AccountClients, key: &str) -> Result<Option<Stri
         .kms
         .get_key_policy()
         .key_id(key)
+        // The only name a key policy has (optional on AWS, required by the emulator).
+        .policy_name("default")
         .send()
         .await
         .named("kms:GetKeyPolicy", &owner.role_arn)
