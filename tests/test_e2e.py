@@ -138,6 +138,18 @@ def test_a_state_input_over_the_payload_limit_fails_the_execution_without_a_catc
     assert "Rollback" not in _states_entered(events)
 
 
+def test_an_instance_type_offered_in_one_target_zone_launches_only_there(plan, tmp_path):
+    """x8aedz.large is offered in ap-northeast-1c but not 1a (the emulator's offerings are
+    AWS's, and RunInstances refuses a type the zone does not offer, as AWS does):
+    Preflight keeps only the 1c subnet, and the new instance runs there."""
+    p = dict(plan, options={"instanceType": "x8aedz.large"})
+    code, out, events, err = run_as_planned(p, tmp_path)
+    assert code == 0, err
+    subnets = client("ec2", plan["target"]["accountId"]).describe_subnets(SubnetIds=plan["target"]["subnetIds"])["Subnets"]
+    in_c = [s["SubnetId"] for s in subnets if s["AvailabilityZone"] == "ap-northeast-1c"]
+    assert [i["subnetId"] for i in out["instances"]] == in_c
+
+
 def test_opting_into_ram_shares_the_albs_group_and_waits_for_every_association(tmp_path):
     reset(**POLLING)
     plan = seed(ENDPOINT, ram=True)

@@ -275,6 +275,8 @@ CASES = [
     ("instance-not-running", stopped_source, "InvalidPlan", ["is stopped", "running"]),
     ("instance-store-volumes", seeded({"instance_type": "m5d.large"}), "InvalidPlan",
      ["instance store", "m5d.large: 75 GB", "options.allowInstanceStoreDataLoss"]),
+    ("instance-type-offered-in-no-target-zone", setp(["options"], {"instanceType": "f2.6xlarge"}), "InvalidPlan",
+     ["no target subnet is in a zone offering f2.6xlarge", "ap-northeast-1d"]),
     ("instance-not-in-group", unregistered_instance, "InvalidPlan", ["not registered"]),
     ("group-serves-other-instances", group_serves_others, "InvalidPlan", ["also serves", "own rule"]),
     ("overlapping-cidrs", "overlap", "InvalidPlan", ["10.0.0.0/16", "overlaps"]),

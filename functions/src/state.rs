@@ -112,6 +112,12 @@ pub struct InstanceFacts {
     pub state: String,
     /// The port the service listens on: the registered target port.
     pub port: i32,
+    /// `x86_64`, `arm64`…: what its image boots on.
+    #[serde(default)]
+    pub architecture: Option<String>,
+    /// Whether ENA is enabled on it (and so in its image).
+    #[serde(default)]
+    pub ena_support: Option<bool>,
     pub tags: Vec<Tag>,
     pub volumes: Vec<VolumeFacts>,
 }

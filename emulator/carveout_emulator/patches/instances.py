@@ -5,12 +5,17 @@
 - moto launches from any image id; AWS needs an image the caller can see (its own or one
   shared with it). This patch enforces that, so a missing ShareImage is caught here too.
 - New instances can report `initializing` status checks for N DescribeInstanceStatus reads.
+- moto launches any type anywhere. AWS refuses a type the subnet's Availability Zone does
+  not offer (`Unsupported`,
+  https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/ec2-instance-type-availability.html)
+  and a type whose architecture is not the image's (`InvalidParameterValue`); the
+  offerings are moto's own copy of AWS's per-zone data.
 """
 
 import sys
 from typing import Any
 
-from moto.ec2.exceptions import InvalidAMIIdError
+from moto.ec2.exceptions import EC2ClientError, InvalidAMIIdError
 from moto.ec2.models.instances import Instance, InstanceBackend
 
 from ..control import CONTROL
@@ -20,6 +25,31 @@ from ._util import once
 MOTO_DEFAULT_TOKEN = "ABCDE"
 LAUNCHED: set[str] = set()
 INITIALIZING: set[str] = set()
+
+
+def _check_type(backend: Any, instance_type: str, subnet_id: str | None, image: Any) -> None:
+    if subnet_id:
+        zone = backend.get_subnet(subnet_id).availability_zone
+        offered = backend.describe_instance_type_offerings(
+            "availability-zone", {"instance-type": [instance_type], "location": [zone]})
+        if not offered:
+            raise EC2ClientError(
+                "Unsupported",
+                f"Your requested instance type ({instance_type}) is not supported in your requested "
+                f"Availability Zone ({zone}). Please retry your request by not specifying an Availability Zone "
+                "or choosing another one.")
+    arch = getattr(image, "architecture", None)
+    if arch:
+        try:
+            info = backend.describe_instance_types([instance_type])[0]
+        except Exception:  # an unknown type: moto's own answer elsewhere
+            return
+        supported = (info.get("ProcessorInfo") or {}).get("SupportedArchitectures") or []
+        if supported and arch not in supported:
+            raise EC2ClientError(
+                "InvalidParameterValue",
+                f"The architecture '{'/'.join(supported)}' of the specified instance type does not match the "
+                f"architecture '{arch}' of the specified AMI.")
 
 
 def apply() -> None:
@@ -33,11 +63,13 @@ def apply() -> None:
         tokens: dict[str, Any] = self.__dict__.setdefault("_carveout_client_tokens", {})
         if token and token != MOTO_DEFAULT_TOKEN and token in tokens:
             return tokens[token]
+        image = None
         if image_id and image_id.startswith("ami-"):
             try:
-                self.describe_images(ami_ids=[image_id])
+                image = self.describe_images(ami_ids=[image_id])[0]
             except InvalidAMIIdError:
                 raise InvalidAMIIdError(image_id)
+        _check_type(self, kwargs.get("instance_type") or "m1.small", kwargs.get("subnet_id"), image)
         reservation = original_run(
             self, image_id, count, user_data, security_group_names, **kwargs
         )

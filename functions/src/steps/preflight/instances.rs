@@ -100,6 +100,8 @@ pub(super) async fn resolve_instances(
             root_device_name: inst.root_device_name().map(str::to_string),
             state,
             port: *port,
+            architecture: inst.architecture().map(|a| a.as_str().to_string()),
+            ena_support: inst.ena_support(),
             tags: inst
                 .tags()
                 .iter()

@@ -7,6 +7,7 @@ mod encryption;
 mod instances;
 mod key_policy;
 mod network;
+mod placement;
 mod reach;
 mod service;
 
@@ -22,6 +23,7 @@ use instances::{every_target_moves, instance_store, read_instance_store, resolve
 use network::{
     VpcView, cidrs_disjoint, existing_peering, read_groups, resolve_subnets, routes_free, shareable,
 };
+use placement::{bootable, placement, planned_types, read_types};
 use reach::{alb_egress, registrable_addresses};
 use service::{count_rules, load_balancer, resolve_service, rule_quota};
 
@@ -65,12 +67,16 @@ pub async fn preflight(ctx: &Context, input: serde_json::Value) -> Result<Facts,
     let net_tables = route_tables_of_subnets(&net, &lb_vpc, &lb_subnets).await?;
     let (tgt_cidrs, _) = vpc_cidrs(&tgt, &plan.target.vpc_id, "target.vpcId").await?;
     let subnets = resolve_subnets(&plan, &tgt).await?;
+    let types = read_types(&tgt, &planned_types(&plan, &instances)).await?;
+    let (subnets, placed) = placement(&subnets, &types)?;
     let tgt_tables =
         route_tables_of_subnets(&tgt, &plan.target.vpc_id, &plan.target.subnet_ids).await?;
     checks.pass(Ok(format!(
         "both VPCs exist; target subnets are in {}; every subnet involved has a route table",
         plan.target.vpc_id
     )))?;
+    checks.pass(Ok(placed))?;
+    checks.pass(bootable(&plan, &instances, &types))?;
     let net_view = VpcView {
         vpc_id: &lb_vpc,
         cidrs: &net_cidrs,
