@@ -25,7 +25,7 @@ def _image(ec2):
     image = ec2.register_image(Name="base", RootDeviceName="/dev/xvda", VirtualizationType="hvm",
                                BlockDeviceMappings=[{"DeviceName": "/dev/xvda", "Ebs": {"VolumeSize": 8}}])["ImageId"]
     subnet = ec2.create_subnet(VpcId=_vpc(ec2, "10.9.0.0/16"), CidrBlock="10.9.0.0/24")["Subnet"]["SubnetId"]
-    inst = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1, SubnetId=subnet)["Instances"][0]["InstanceId"]
+    inst = ec2.run_instances(InstanceType="t3.small", ImageId=image, MinCount=1, MaxCount=1, SubnetId=subnet)["Instances"][0]["InstanceId"]
     return ec2.create_image(InstanceId=inst, Name="copy", NoReboot=True)["ImageId"], subnet
 
 
@@ -56,18 +56,18 @@ def test_launch_needs_an_image_the_account_can_see():
     ami, _ = _image(n)
     t_subnet = t.create_subnet(VpcId=_vpc(t, "10.1.0.0/16"), CidrBlock="10.1.0.0/24")["Subnet"]["SubnetId"]
     with pytest.raises(botocore.exceptions.ClientError, match="InvalidAMIID.NotFound"):
-        t.run_instances(ImageId=ami, MinCount=1, MaxCount=1, SubnetId=t_subnet)
+        t.run_instances(InstanceType="t3.small", ImageId=ami, MinCount=1, MaxCount=1, SubnetId=t_subnet)
     n.modify_image_attribute(ImageId=ami, LaunchPermission={"Add": [{"UserId": T}]})
-    inst = t.run_instances(ImageId=ami, MinCount=1, MaxCount=1, SubnetId=t_subnet)["Instances"][0]
+    inst = t.run_instances(InstanceType="t3.small", ImageId=ami, MinCount=1, MaxCount=1, SubnetId=t_subnet)["Instances"][0]
     assert inst["ImageId"] == ami
 
 
 def test_run_instances_honours_client_token():
     n = client("ec2", N)
     ami, subnet = _image(n)
-    first = n.run_instances(ImageId=ami, MinCount=1, MaxCount=1, SubnetId=subnet, ClientToken="tok-1")
-    again = n.run_instances(ImageId=ami, MinCount=1, MaxCount=1, SubnetId=subnet, ClientToken="tok-1")
-    other = n.run_instances(ImageId=ami, MinCount=1, MaxCount=1, SubnetId=subnet, ClientToken="tok-2")
+    first = n.run_instances(InstanceType="t3.small", ImageId=ami, MinCount=1, MaxCount=1, SubnetId=subnet, ClientToken="tok-1")
+    again = n.run_instances(InstanceType="t3.small", ImageId=ami, MinCount=1, MaxCount=1, SubnetId=subnet, ClientToken="tok-1")
+    other = n.run_instances(InstanceType="t3.small", ImageId=ami, MinCount=1, MaxCount=1, SubnetId=subnet, ClientToken="tok-2")
     assert first["Instances"][0]["InstanceId"] == again["Instances"][0]["InstanceId"]
     assert other["Instances"][0]["InstanceId"] != first["Instances"][0]["InstanceId"]
 
@@ -128,7 +128,7 @@ def test_new_instances_report_initializing_status_checks():
     configure(instancePendingPolls=1)
     n = client("ec2", N)
     ami, subnet = _image(n)
-    iid = n.run_instances(ImageId=ami, MinCount=1, MaxCount=1, SubnetId=subnet)["Instances"][0]["InstanceId"]
+    iid = n.run_instances(InstanceType="t3.small", ImageId=ami, MinCount=1, MaxCount=1, SubnetId=subnet)["Instances"][0]["InstanceId"]
     seen = [n.describe_instance_status(InstanceIds=[iid], IncludeAllInstances=True)["InstanceStatuses"][0][
         "InstanceStatus"]["Status"] for _ in range(2)]
     assert seen == ["initializing", "ok"]
@@ -149,7 +149,7 @@ def _alb_with_ip_group(elb, ec2, reachable=True):
     app_sg = t.create_security_group(GroupName="app", Description="app", VpcId=tvpc)["GroupId"]
     ami = t.register_image(Name="base", RootDeviceName="/dev/xvda", VirtualizationType="hvm",
                            BlockDeviceMappings=[{"DeviceName": "/dev/xvda", "Ebs": {"VolumeSize": 8}}])["ImageId"]
-    ip = t.run_instances(ImageId=ami, MinCount=1, MaxCount=1, SubnetId=tsub, SecurityGroupIds=[app_sg])[
+    ip = t.run_instances(InstanceType="t3.small", ImageId=ami, MinCount=1, MaxCount=1, SubnetId=tsub, SecurityGroupIds=[app_sg])[
         "Instances"][0]["PrivateIpAddress"]
     world = {"t": t, "vpc": vpc, "tvpc": tvpc, "alb_sg": alb_sg, "app_sg": app_sg, "ip": ip, "tsub": tsub}
     if reachable:
@@ -248,7 +248,7 @@ def test_new_ids_are_not_found_for_a_while_by_carveouts_calls():
     n.authorize_security_group_ingress(GroupId=group, IpPermissions=rule)
     # Test setup (session test-setup) sees a new instance at once; carveout's session does not.
     ami, subnet = _image(client("ec2", N))
-    iid = n.run_instances(ImageId=ami, MinCount=1, MaxCount=1, SubnetId=subnet)["Instances"][0]["InstanceId"]
+    iid = n.run_instances(InstanceType="t3.small", ImageId=ami, MinCount=1, MaxCount=1, SubnetId=subnet)["Instances"][0]["InstanceId"]
     assert client("ec2", N).describe_instances(InstanceIds=[iid])["Reservations"]
     with pytest.raises(botocore.exceptions.ClientError, match="InvalidInstanceID.NotFound"):
         n.describe_instance_status(InstanceIds=[iid])
@@ -259,8 +259,22 @@ def test_new_ids_are_not_found_for_a_while_by_carveouts_calls():
     tsub = client("ec2", T).create_subnet(VpcId=_vpc(client("ec2", T), "10.5.0.0/16"), CidrBlock="10.5.1.0/24")[
         "Subnet"]["SubnetId"]
     with pytest.raises(botocore.exceptions.ClientError, match="InvalidAMIID.NotFound"):
-        t.run_instances(ImageId=ami, MinCount=1, MaxCount=1, SubnetId=tsub)
-    t.run_instances(ImageId=ami, MinCount=1, MaxCount=1, SubnetId=tsub)
+        t.run_instances(InstanceType="t3.small", ImageId=ami, MinCount=1, MaxCount=1, SubnetId=tsub)
+    t.run_instances(InstanceType="t3.small", ImageId=ami, MinCount=1, MaxCount=1, SubnetId=tsub)
+
+
+def test_a_type_the_zone_does_not_offer_is_unsupported():
+    """https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/ec2-instance-type-availability.html:
+    not every type is offered in every zone (the emulator uses AWS's per-zone data)."""
+    n = client("ec2", N)
+    ami = n.register_image(Name="base", RootDeviceName="/dev/xvda", VirtualizationType="hvm",
+                           BlockDeviceMappings=[{"DeviceName": "/dev/xvda", "Ebs": {"VolumeSize": 8}}])["ImageId"]
+    vpc = _vpc(n, "10.8.0.0/16")
+    zone_a = n.create_subnet(VpcId=vpc, CidrBlock="10.8.1.0/24", AvailabilityZone="ap-northeast-1a")["Subnet"]["SubnetId"]
+    zone_c = n.create_subnet(VpcId=vpc, CidrBlock="10.8.2.0/24", AvailabilityZone="ap-northeast-1c")["Subnet"]["SubnetId"]
+    with pytest.raises(botocore.exceptions.ClientError, match="Unsupported"):
+        n.run_instances(InstanceType="x8aedz.large", ImageId=ami, MinCount=1, MaxCount=1, SubnetId=zone_a)
+    n.run_instances(InstanceType="x8aedz.large", ImageId=ami, MinCount=1, MaxCount=1, SubnetId=zone_c)
 
 
 def test_faults_fail_the_nth_call_before_or_after_moto_carries_it_out():
@@ -283,7 +297,7 @@ def test_ec2_throttling_uses_per_account_per_action_token_buckets():
     image, subnet = _image(client("ec2", N))
     config = configure(throttling={"scale": 0.2})  # RunInstances bucket: 1 token, 0.4/s
     assert config["throttling"]["scale"] == 0.2
-    kwargs = dict(ImageId=image, MinCount=1, MaxCount=1, SubnetId=subnet)
+    kwargs = dict(ImageId=image, InstanceType="t3.small", MinCount=1, MaxCount=1, SubnetId=subnet)
     no_retry = botocore.config.Config(retries={"total_max_attempts": 1})
     n = client("ec2", N, config=no_retry)
     n.run_instances(**kwargs)
@@ -302,7 +316,7 @@ def _encrypted_instance(ec2, kms_key_id=None):
     image = ec2.register_image(Name="base", RootDeviceName="/dev/sda1", VirtualizationType="hvm")["ImageId"]
     subnet = ec2.create_subnet(VpcId=_vpc(ec2, "10.9.0.0/16"), CidrBlock="10.9.0.0/24")["Subnet"]["SubnetId"]
     ebs = {"VolumeSize": 20, "Encrypted": True, **({"KmsKeyId": kms_key_id} if kms_key_id else {})}
-    inst = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1, SubnetId=subnet,
+    inst = ec2.run_instances(InstanceType="t3.small", ImageId=image, MinCount=1, MaxCount=1, SubnetId=subnet,
                              BlockDeviceMappings=[{"DeviceName": "/dev/sda1", "Ebs": ebs},
                                                   {"DeviceName": "/dev/sdf", "Ebs": {"VolumeSize": 50}}])["Instances"][0]
     return inst["InstanceId"], subnet
@@ -394,7 +408,7 @@ def test_copy_image_reencrypts_with_the_key_is_idempotent_and_launches_encrypted
         n.modify_snapshot_attribute(SnapshotId=s, Attribute="createVolumePermission",
                                     OperationType="add", UserIds=[T])
     t_subnet = t.create_subnet(VpcId=_vpc(t, "10.1.0.0/16"), CidrBlock="10.1.0.0/24")["Subnet"]["SubnetId"]
-    launched = t.run_instances(ImageId=copy, MinCount=1, MaxCount=1, SubnetId=t_subnet)["Instances"][0]
+    launched = t.run_instances(InstanceType="t3.small", ImageId=copy, MinCount=1, MaxCount=1, SubnetId=t_subnet)["Instances"][0]
     volumes = t.describe_volumes(Filters=[{"Name": "attachment.instance-id", "Values": [launched["InstanceId"]]}])
     assert volumes["Volumes"] and all(v["Encrypted"] and v["KmsKeyId"] == cmk for v in volumes["Volumes"])
 

@@ -46,7 +46,7 @@ def test_records_principal_facts_before_and_created_ids_after():
     ec2.create_tags(Resources=[base], Tags=[{"Key": "marker", "Value": marker}])
     start = _offset()
     ec2.modify_image_attribute(ImageId=base, LaunchPermission={"Add": [{"UserId": T}]})
-    run = ec2.run_instances(ImageId=base, MinCount=1, MaxCount=1, SubnetId=subnet)["Instances"][0]["InstanceId"]
+    run = ec2.run_instances(InstanceType="t3.small", ImageId=base, MinCount=1, MaxCount=1, SubnetId=subnet)["Instances"][0]["InstanceId"]
     lines = _lines_since(start)
 
     modify = next(e for e in lines if e["action"] == "ModifyImageAttribute")

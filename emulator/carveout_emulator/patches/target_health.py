@@ -31,14 +31,7 @@ def _forwards_to(action: Any, arn: str) -> bool:
 
 
 def in_use(backend: Any, arn: str) -> bool:
-    for lb in list(backend.load_balancers.values()):
-        for listener in list(lb.listeners.values()):
-            actions = list(listener.default_actions or [])
-            for rule in list(listener.rules.values()):
-                actions.extend(rule.actions or [])
-            if any(_forwards_to(a, arn) for a in actions):
-                return True
-    return False
+    return bool(load_balancers_of(backend, arn))
 
 
 def load_balancers_of(backend: Any, arn: str) -> list[Any]:
