@@ -105,6 +105,8 @@ def test_a_launch_that_ends_terminated_rolls_back_with_the_instances_state_reaso
          "Action": "kms:DescribeKey", "Resource": "*"}]
     key = client("kms", third).create_key(Policy=_json.dumps({"Version": "2012-10-17", "Statement": statements}))
     plan["options"] = {"kmsKeyId": key["KeyMetadata"]["Arn"]}
+    # `denied-…`: the IAM evaluation (tests/iam) leaves out this run's denied key use.
+    plan["migrationId"] = "denied-key-launch"
     code, out, events, err = run_local(plan, tmp_path)
     assert code == 1, err
     assert "Client.InternalError" in out["cause"] and "terminated" in out["cause"], out["cause"]

