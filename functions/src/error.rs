@@ -107,7 +107,7 @@ impl AwsFailure {
     pub fn is_not_found(&self) -> bool {
         self.code
             .as_deref()
-            .is_some_and(|c| c.ends_with(".NotFound") || c.ends_with("NotFound"))
+            .is_some_and(|c| c.ends_with("NotFound"))
     }
 
     /// Throttling that outlasted the SDK's own retries (a busy account: other workloads

@@ -91,9 +91,10 @@ pub async fn remove(c: &AccountClients, r: &CreatedResource) -> Result<(), StepE
 /// The "does not exist" answers of each service (`InvalidGroup.NotFound`,
 /// `TargetGroupNotFound`, `UnknownResourceException`, …).
 fn gone(f: &AwsFailure) -> bool {
-    f.code
-        .as_deref()
-        .is_some_and(|c| c.ends_with("NotFound") || c.ends_with("NotFoundException"))
+    f.is_not_found()
+        || f.code
+            .as_deref()
+            .is_some_and(|c| c.ends_with("NotFoundException"))
         || f.is_any(&["UnknownResourceException", "InvalidAMIID.Unavailable"])
 }
 
