@@ -14,6 +14,8 @@ use carveout::workflow::{self, Entered};
 pub struct Planned {
     pub states: Vec<String>,
     pub changes: Vec<String>,
+    /// The execution's history events: at least (no poll) and at most (every attempt).
+    pub history: workflow::HistoryEvents,
 }
 
 /// Walks the built-in ASL on the plan and its facts. Errors: the walk fails, or it enters a
@@ -25,6 +27,7 @@ pub fn planned(plan: &Plan, facts: &Facts) -> Result<Planned, String> {
         &to_json(serde_json::to_value(plan))?,
         &to_json(serde_json::to_value(facts))?,
     );
+    let history = workflow::history_events(&asl, &input)?;
     let entered: Vec<Entered> = workflow::path(&asl, &input)?
         .into_iter()
         .filter(|e| e.kind == "Task")
@@ -37,6 +40,7 @@ pub fn planned(plan: &Plan, facts: &Facts) -> Result<Planned, String> {
     Ok(Planned {
         states: entered.into_iter().map(|e| e.state).collect(),
         changes,
+        history,
     })
 }
 

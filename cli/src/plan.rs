@@ -19,8 +19,9 @@ pub struct PlanArgs {
     plan: PathBuf,
     #[command(flatten)]
     aws: AwsArgs,
-    /// Print JSON instead: {"migrationId", "checks", "changes", "states"} (states: every
-    /// Task state a successful run enters, in order).
+    /// Print JSON instead: {"migrationId", "checks", "changes", "states", "history"}
+    /// (states: every Task state a successful run enters, in order; history: the
+    /// execution's history events, {"least", "most"}, against Step Functions' 25,000).
     #[arg(long)]
     json: bool,
 }
@@ -48,6 +49,7 @@ pub async fn run(args: PlanArgs) -> Result<bool> {
             "checks": facts.checks,
             "changes": planned.changes,
             "states": planned.states,
+            "history": planned.history,
         });
         println!("{out:#}");
         return Ok(true);

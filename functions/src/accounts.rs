@@ -65,6 +65,8 @@ pub struct AccountClients {
     pub elb: aws_sdk_elasticloadbalancingv2::Client,
     pub ram: aws_sdk_ram::Client,
     pub kms: aws_sdk_kms::Client,
+    /// Service Quotas: Preflight reads the target account's vCPU quotas.
+    pub quotas: aws_sdk_servicequotas::Client,
 }
 
 impl AccountClients {
@@ -76,6 +78,7 @@ impl AccountClients {
             elb: aws_sdk_elasticloadbalancingv2::Client::new(config),
             ram: aws_sdk_ram::Client::new(config),
             kms: aws_sdk_kms::Client::new(config),
+            quotas: aws_sdk_servicequotas::Client::new(config),
         }
     }
 }

@@ -157,6 +157,13 @@ impl From<AwsFailure> for StepError {
             StepError::NotReady(format!(
                 "{failure} (throttled beyond the SDK's retries; the state retries later)"
             ))
+        } else if failure.is("PendingVerification") {
+            // A new account AWS is still verifying: nothing was done, and the answer changes
+            // by itself (EC2 common client errors,
+            // https://docs.aws.amazon.com/AWSEC2/latest/APIReference/errors-overview.html).
+            StepError::NotReady(format!(
+                "{failure} (the account is still being verified by AWS; the state retries later)"
+            ))
         } else if failure.transient {
             StepError::NotReady(format!(
                 "{failure} (no answer within the SDK's time bound; the state retries later)"

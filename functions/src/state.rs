@@ -118,6 +118,10 @@ pub struct InstanceFacts {
     /// Whether ENA is enabled on it (and so in its image).
     #[serde(default)]
     pub ena_support: Option<bool>,
+    /// Its AWS Marketplace product codes (type `marketplace`): they travel into the image
+    /// and the new instance, and the target account must be subscribed to each.
+    #[serde(default)]
+    pub product_codes: Vec<String>,
     pub tags: Vec<Tag>,
     pub volumes: Vec<VolumeFacts>,
 }

@@ -28,6 +28,7 @@ pub fn clients_with_kms(
         elb: mock_client!(aws_sdk_elasticloadbalancingv2, RuleMode::Sequential, elb),
         ram: mock_client!(aws_sdk_ram, RuleMode::Sequential, ram),
         kms: mock_client!(aws_sdk_kms, RuleMode::Sequential, kms),
+        quotas: mock_client!(aws_sdk_servicequotas, RuleMode::Sequential, &[]),
     }
 }
 

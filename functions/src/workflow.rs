@@ -108,6 +108,100 @@ fn walk(
     Err("the walk did not end: a cycle without a Choice that leaves it".into())
 }
 
+/// Step Functions' limit on one execution's history: past it the service fails the
+/// execution itself and no Catch runs
+/// (<https://docs.aws.amazon.com/step-functions/latest/dg/service-quotas.html>).
+pub const HISTORY_LIMIT: u64 = 25_000;
+
+/// How many history events an execution on `input` writes, counted as the service counts
+/// them (and the local runner with it): 2 for the execution, 2 per state entered (4 for a
+/// Map or Parallel), 2 per Map iteration, 3 per Task attempt (scheduled, started, ended).
+/// `least`: every Task succeeds at its first attempt. `most`: every Task uses every
+/// attempt its retriers allow (a retrier without `MaxAttempts` allows 3, the ASL default),
+/// then the run fails into the states its Catchers lead to (Rollback and the Fail state):
+/// an upper bound no execution on this input can pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct HistoryEvents {
+    pub least: u64,
+    pub most: u64,
+}
+
+/// [`HistoryEvents`] for a run on `input`. Errors: those of [`path`].
+pub fn history_events(asl: &Value, input: &Value) -> Result<HistoryEvents, String> {
+    let entered = path(asl, input)?;
+    let states = all_states(asl);
+    let mut least = 2;
+    let mut most = 2;
+    for e in &entered {
+        let state = states
+            .get(e.state.as_str())
+            .copied()
+            .unwrap_or(&Value::Null);
+        let (l, m) = state_events(state, input);
+        least += l;
+        most += m;
+    }
+    // The worst failure comes last: every state above, then the Catch path.
+    let mut caught: Vec<&str> = states
+        .values()
+        .flat_map(|s| s["Catch"].as_array().into_iter().flatten())
+        .filter_map(|c| c["Next"].as_str())
+        .collect();
+    caught.sort_unstable();
+    caught.dedup();
+    for name in caught {
+        let mut next = Some(name);
+        while let Some(n) = next {
+            let state = states.get(n).copied().unwrap_or(&Value::Null);
+            most += state_events(state, input).1;
+            next = state["Next"].as_str();
+        }
+    }
+    Ok(HistoryEvents { least, most })
+}
+
+/// Events of one state entered: (least, most). A Map's iterations count here; the states
+/// inside them are entered states of their own.
+fn state_events(state: &Value, input: &Value) -> (u64, u64) {
+    let kind = state["Type"].as_str().unwrap_or("");
+    match kind {
+        "Task" => {
+            let retries: u64 = state["Retry"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|r| r["MaxAttempts"].as_u64().unwrap_or(3))
+                .sum();
+            (2 + 3, 2 + 3 * (1 + retries))
+        }
+        "Map" => {
+            let items = lookup(input, state["ItemsPath"].as_str().unwrap_or("$"))
+                .and_then(Value::as_array)
+                .map_or(0, Vec::len) as u64;
+            (4 + 2 * items, 4 + 2 * items)
+        }
+        "Parallel" => (4, 4),
+        _ => (2, 2),
+    }
+}
+
+/// Every state of the definition by name, branches and Map processors included (carveout's
+/// state names are unique: the local runner refuses a definition where they are not).
+fn all_states(asl: &Value) -> std::collections::HashMap<&str, &Value> {
+    let mut out = std::collections::HashMap::new();
+    let mut machines = vec![asl];
+    while let Some(machine) = machines.pop() {
+        for (name, state) in machine["States"].as_object().into_iter().flatten() {
+            out.insert(name.as_str(), state);
+            machines.extend(state["Branches"].as_array().into_iter().flatten());
+            if let Some(p) = state.get("ItemProcessor").or_else(|| state.get("Iterator")) {
+                machines.push(p);
+            }
+        }
+    }
+    out
+}
+
 fn choose(state: &Value, input: &Value) -> Result<String, String> {
     for rule in state["Choices"].as_array().into_iter().flatten() {
         if matches(rule, input)? {
@@ -214,6 +308,35 @@ mod tests {
         }
         assert_eq!(t.first(), Some(&"Preflight"));
         assert_eq!(t.last(), Some(&"Report"));
+    }
+
+    #[test]
+    fn history_grows_with_instances_and_bounds_every_attempt() {
+        let one = history_events(&asl(), &input(json!({"shiftSteps": []}), 1)).unwrap();
+        let two = history_events(&asl(), &input(json!({"shiftSteps": []}), 2)).unwrap();
+        assert!(one.least < one.most, "{one:?}");
+        // One more instance: its image and launch iterations, every poll they may take.
+        let per_instance = two.most - one.most;
+        assert!(
+            per_instance > 3 * 291,
+            "the image wait alone may poll 291 times: {per_instance}"
+        );
+        assert!(two.least - one.least < 40, "{one:?} {two:?}");
+    }
+
+    #[test]
+    fn a_task_costs_three_events_per_attempt_its_retriers_allow() {
+        let machine = json!({"StartAt": "T", "States": {"T": {"Type": "Task", "End": true,
+            "Retry": [{"ErrorEquals": ["A"], "MaxAttempts": 4}, {"ErrorEquals": ["B"]}]}}});
+        let h = history_events(&machine, &json!({})).unwrap();
+        // Execution 2, state 2, attempts 1 + 4 + 3 (the default) at 3 events each.
+        assert_eq!(
+            h,
+            HistoryEvents {
+                least: 2 + 2 + 3,
+                most: 2 + 2 + 3 * 8
+            }
+        );
     }
 
     #[test]

@@ -161,7 +161,19 @@ def ids_of_type(req: Request, rtype: dict[str, Any]) -> list[tuple[str, str, dic
         found += _own_peering_vpcs(req, arn_format, found)
     if name == "parameter":
         found += _parameter_paths(req, arn_format)
+    if name == "quota":
+        found += _quota(req, arn_format)
     return found
+
+
+def _quota(req: Request, arn_format: str) -> list:
+    """Service Quotas names a quota by ServiceCode and QuotaCode in the request."""
+    service, code = req.params.get("ServiceCode"), req.params.get("QuotaCode")
+    if not (isinstance(service, str) and isinstance(code, str)):
+        return []
+    fact = {"owner": req.account, "region": req.region, "tags": {}}
+    arn = ec2_arn(arn_format.replace("${ServiceCode}", service), code, fact, req.region)
+    return [(f"{service}/{code}", arn, fact, False)]
 
 
 def _parameter_paths(req: Request, arn_format: str) -> list:
@@ -263,7 +275,7 @@ def check_unknown_types(req: Request, rtypes: list[dict[str, Any]], known: Calla
 
 
 def _known_type(rtype_name: str, arn_format: str | None) -> bool:
-    if rtype_name in EC2_PREFIX.values() or rtype_name in ("key", "role"):
+    if rtype_name in EC2_PREFIX.values() or rtype_name in ("key", "role", "quota"):
         return True
     return bool(arn_format) and ":ec2:" not in arn_format  # ARN-shaped ids are matched by format
 

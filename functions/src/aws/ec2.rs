@@ -304,32 +304,28 @@ pub async fn instance_states(
         .collect())
 }
 
-/// Rollback of stop-source: starts every one of `ids` that is stopped (one that is still
-/// stopping is waited for, briefly). Returns what it did, for the failure cause.
+/// Rollback of stop-source: starts every one of `ids` (a stopping one is waited for,
+/// briefly). StartInstances is sent whatever DescribeInstances shows: right after the
+/// stop, a read may still answer `running` (EC2's eventual consistency,
+/// <https://docs.aws.amazon.com/ec2/latest/devguide/eventual-consistency.html>), and
+/// starting a running instance changes nothing. Only `IncorrectInstanceState` (an
+/// instance still stopping) is waited out. Returns what it did, for the failure cause.
 pub async fn start_stopped(src: &AccountClients, ids: &[String]) -> Result<String, StepError> {
     for _ in 0..20 {
-        let states = instance_states(src, ids).await?;
-        if !states.values().any(|s| s == "stopping") {
-            let stopped: Vec<String> = states
-                .into_iter()
-                .filter(|(_, s)| s == "stopped")
-                .map(|(id, _)| id)
-                .collect();
-            if stopped.is_empty() {
-                return Ok("source instances running (not stopped)".into());
+        let started = src
+            .ec2
+            .start_instances()
+            .set_instance_ids(Some(ids.to_vec()))
+            .send()
+            .await
+            .named("ec2:StartInstances", &src.role_arn);
+        match started {
+            Ok(_) => return Ok(format!("source instances restarted: {}", ids.join(", "))),
+            Err(failure) if failure.is("IncorrectInstanceState") => {
+                tokio::time::sleep(std::time::Duration::from_secs(2)).await;
             }
-            src.ec2
-                .start_instances()
-                .set_instance_ids(Some(stopped.clone()))
-                .send()
-                .await
-                .named("ec2:StartInstances", &src.role_arn)?;
-            return Ok(format!(
-                "source instances restarted: {}",
-                stopped.join(", ")
-            ));
+            Err(failure) => return Err(failure.into()),
         }
-        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
     }
     Err(StepError::ResourceFailed(format!(
         "source instances {} still stopping after 40 s; start them once stopped",

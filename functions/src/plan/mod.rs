@@ -25,6 +25,8 @@ pub const SUBNET_ID: &str = r"^subnet-([0-9a-f]{8}|[0-9a-f]{17})$";
 /// target account must name the same key).
 pub const KMS_KEY_ARN: &str = r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32})$";
 pub const INSTANCE_TYPE: &str = r"^[a-z][a-z0-9-]*\.[a-z0-9]+$";
+/// An AWS Marketplace product code, as EC2 reports it on images and instances.
+pub const PRODUCT_CODE: &str = r"^[A-Za-z0-9]{1,25}$";
 
 /// A migration of one service (the instances behind one forward action) to a new account.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -144,6 +146,14 @@ pub struct Options {
     #[serde(default)]
     #[schemars(pattern(INSTANCE_TYPE))]
     pub instance_type: Option<String>,
+    /// AWS Marketplace product codes the target account is subscribed to. A source
+    /// launched from a Marketplace image carries its product code into the image and the
+    /// new instance, and RunInstances fails (`OptInRequired`) in an account that has not
+    /// subscribed to the product; Preflight refuses a source whose code is not listed here
+    /// (<https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/paid-amis.html>).
+    #[serde(default)]
+    #[schemars(length(max = 20), inner(pattern(PRODUCT_CODE)))]
+    pub marketplace_subscriptions: Vec<String>,
 }
 
 impl Default for Options {
@@ -156,6 +166,7 @@ impl Default for Options {
             kms_key_id: None,
             allow_instance_store_data_loss: false,
             instance_type: None,
+            marketplace_subscriptions: Vec::new(),
         }
     }
 }

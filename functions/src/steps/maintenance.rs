@@ -48,17 +48,21 @@ pub async fn stop_source(ctx: &Context, state: State) -> Result<Vec<String>, Ste
 }
 
 /// Polls until every source instance is stopped: then nothing writes to its volumes.
+/// `running` or `pending` right after StopInstances is a read that does not show the stop
+/// yet (EC2's eventual consistency,
+/// <https://docs.aws.amazon.com/ec2/latest/devguide/eventual-consistency.html>): not ready,
+/// within the state's bound. Another state (`terminated`, `shutting-down`) fails.
 pub async fn wait_source_stopped(ctx: &Context, state: State) -> Result<Vec<String>, StepError> {
     let ids = state.source_instance_ids()?;
     let src = ctx.accounts(&state.plan).source().await?;
     let states = instance_states(&src, &ids).await?;
     let observed = if let Some((id, s)) = states
         .iter()
-        .find(|(_, s)| !matches!(s.as_str(), "stopping" | "stopped"))
+        .find(|(_, s)| !matches!(s.as_str(), "stopping" | "stopped" | "running" | "pending"))
     {
         Poll::Failed(format!("{id} is {s}, not stopping"))
-    } else if let Some((id, _)) = states.iter().find(|(_, s)| *s == "stopping") {
-        Poll::Pending(format!("{id} is stopping"))
+    } else if let Some((id, s)) = states.iter().find(|(_, s)| *s != "stopped") {
+        Poll::Pending(format!("{id} is {s}"))
     } else {
         Poll::Ready(ids)
     };

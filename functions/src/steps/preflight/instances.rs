@@ -7,6 +7,7 @@ use crate::accounts::AccountClients;
 use crate::error::{PlanIdResultExt, SdkResultExt, StepError};
 use crate::plan::{Consistency, Plan};
 use crate::state::{InstanceFacts, Tag, VolumeFacts};
+use aws_sdk_ec2::types::ProductCodeValues;
 
 use super::check::Verdict;
 use super::service::{ResolvedService, TargetType};
@@ -102,6 +103,12 @@ pub(super) async fn resolve_instances(
             port: *port,
             architecture: inst.architecture().map(|a| a.as_str().to_string()),
             ena_support: inst.ena_support(),
+            product_codes: inst
+                .product_codes()
+                .iter()
+                .filter(|p| p.product_code_type() == Some(&ProductCodeValues::Marketplace))
+                .filter_map(|p| p.product_code_id().map(str::to_string))
+                .collect(),
             tags: inst
                 .tags()
                 .iter()

@@ -4,12 +4,14 @@
 
 mod check;
 mod encryption;
+mod history;
 mod instances;
 mod key_policy;
 mod network;
 mod placement;
 mod reach;
 mod service;
+mod target_account;
 
 use crate::accounts::Accounts;
 use crate::aws::ec2::{peerings_between, route_tables_of_subnets, vpc_cidrs};
@@ -19,13 +21,15 @@ use crate::state::{Facts, NetworkSide, ResolvedOptions, TargetSide};
 
 use crate::context::Context;
 use check::Checks;
+use history::{history_fits, read_history};
 use instances::{every_target_moves, instance_store, read_instance_store, resolve_instances};
 use network::{
     VpcView, cidrs_disjoint, existing_peering, read_groups, resolve_subnets, routes_free, shareable,
 };
-use placement::{bootable, placement, planned_types, read_types};
+use placement::{bootable, placement, planned_type, planned_types, read_types};
 use reach::{alb_egress, registrable_addresses};
 use service::{count_rules, load_balancer, resolve_service, rule_quota};
+use target_account::{marketplace, read_vcpu_room, read_verified, vcpu_quotas};
 
 /// Reads what the plan names in its three accounts and runs every check on it, in the
 /// order `carveout plan` shows them. Errors: the first failed check's InvalidPlan or
@@ -77,6 +81,15 @@ pub async fn preflight(ctx: &Context, input: serde_json::Value) -> Result<Facts,
     )))?;
     checks.pass(Ok(placed))?;
     checks.pass(bootable(&plan, &instances, &types))?;
+    checks.pass(read_verified(&tgt, &plan).await)?;
+    checks.pass(marketplace(&plan, &instances))?;
+    let mut launches: std::collections::BTreeMap<String, (i32, i64)> = Default::default();
+    for t in instances.iter().map(|i| planned_type(&plan, i)) {
+        let vcpus = types.get(&t).map_or(0, |f| f.vcpus);
+        launches.entry(t).or_insert((vcpus, 0)).1 += 1;
+    }
+    let rooms = read_vcpu_room(&tgt, &launches).await?;
+    checks.pass(vcpu_quotas(&plan.target.account_id, &rooms))?;
     let net_view = VpcView {
         vpc_id: &lb_vpc,
         cidrs: &net_cidrs,
@@ -121,8 +134,8 @@ pub async fn preflight(ctx: &Context, input: serde_json::Value) -> Result<Facts,
     let encryption = encryption::check_encryption(&plan, &src, &tgt, &instances).await?;
     checks.pass(Ok(encryption.check))?;
 
-    Ok(Facts {
-        checks: checks.into_vec(),
+    let mut facts = Facts {
+        checks: Vec::new(),
         network: NetworkSide {
             vpc_id: lb_vpc,
             cidrs: net_cidrs,
@@ -165,5 +178,8 @@ pub async fn preflight(ctx: &Context, input: serde_json::Value) -> Result<Facts,
                 .unwrap_or_else(|| crate::plan::DEFAULT_MAINTENANCE_BODY.to_string()),
             kms_key_id: encryption.reencrypt_with,
         },
-    })
+    };
+    checks.pass(history_fits(&read_history(&raw, &facts)?))?;
+    facts.checks = checks.into_vec();
+    Ok(facts)
 }

@@ -15,17 +15,17 @@ use crate::state::{InstanceFacts, SubnetFacts};
 
 use super::check::Verdict;
 
-/// The instance type each source instance is launched as: `options.instanceType`, or its own.
+/// The instance type a source instance is launched as: `options.instanceType`, or its own.
+pub(super) fn planned_type(plan: &Plan, instance: &InstanceFacts) -> String {
+    plan.options
+        .instance_type
+        .clone()
+        .unwrap_or_else(|| instance.instance_type.clone())
+}
+
+/// The instance types of all launches ([`planned_type`] of each source instance).
 pub(super) fn planned_types(plan: &Plan, instances: &[InstanceFacts]) -> BTreeSet<String> {
-    instances
-        .iter()
-        .map(|i| {
-            plan.options
-                .instance_type
-                .clone()
-                .unwrap_or_else(|| i.instance_type.clone())
-        })
-        .collect()
+    instances.iter().map(|i| planned_type(plan, i)).collect()
 }
 
 /// What the target account knows of each planned type: the zones offering it, the
@@ -35,6 +35,8 @@ pub(super) struct TypeFacts {
     pub zones: BTreeSet<String>,
     pub architectures: Vec<String>,
     pub ena_required: bool,
+    /// Its default vCPUs: what it counts against the account's vCPU quota.
+    pub vcpus: i32,
 }
 
 pub(super) async fn read_types(
@@ -107,6 +109,10 @@ pub(super) async fn read_types(
                 .network_info()
                 .and_then(|n| n.ena_support())
                 .is_some_and(|e| *e == EnaSupport::Required);
+            f.vcpus = info
+                .v_cpu_info()
+                .and_then(|v| v.default_v_cpus())
+                .unwrap_or(0);
         }
     }
     Ok(found)
@@ -231,6 +237,7 @@ mod tests {
                 zones: zones.iter().map(|z| z.to_string()).collect(),
                 architectures: vec![arch.to_string()],
                 ena_required: true,
+                vcpus: 2,
             },
         )])
     }
