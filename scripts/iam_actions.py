@@ -2,7 +2,7 @@
 """Checks that the IAM policies allow exactly the AWS calls the code makes.
 
 The calls are read from the Rust sources, not listed by hand: every `.ec2`, `.elb`,
-`.ram`, `.kms`, `.sts`, `.ssm`, `.sfn` or `.sns` client followed by an operation of that SDK
+`.ram`, `.kms`, `.quotas`, `.sts`, `.ssm`, `.sfn` or `.sns` client followed by an operation of that SDK
 crate (the crate's own operation list, from the vendored sources in Cargo's registry)
 is a call. An operation name that appears on any other receiver fails the check, so a
 call cannot slip past it.
@@ -38,6 +38,7 @@ CLIENTS = {
     "sfn": ("aws-sdk-sfn", "states"),
     "sns": ("aws-sdk-sns", "sns"),
     "kms": ("aws-sdk-kms", "kms"),
+    "quotas": ("aws-sdk-servicequotas", "servicequotas"),
 }
 
 # Actions AWS authorizes on top of the API call itself; allowed in the member role
@@ -63,17 +64,21 @@ def locked_versions(lock: pathlib.Path) -> dict[str, str]:
     return dict(re.findall(r'name = "([^"]+)"\nversion = "([^"]+)"', text))
 
 
-def crate_operations(crate: str, version: str) -> set[str]:
+def crate_operations(crate: str, version: str) -> dict[str, str]:
+    """The crate's operations: snake-case method -> the API's own name (the operation
+    struct, `GetAWSDefaultServiceQuota` for `get_aws_default_service_quota`)."""
     home = pathlib.Path.home() / ".cargo" / "registry" / "src"
     for index in sorted(home.glob("*")):
         ops = index / f"{crate}-{version}" / "src" / "operation"
         if ops.is_dir():
-            return {p.name for p in ops.iterdir() if p.is_dir()}
+            return {p.name: api_name(ops, p.name) for p in ops.iterdir() if p.is_dir()}
     sys.exit(f"iam-actions: sources of {crate} {version} not found under {home} (run cargo fetch)")
 
 
-def pascal(op: str) -> str:
-    return "".join(part.capitalize() for part in op.split("_"))
+def api_name(ops: pathlib.Path, op: str) -> str:
+    module = ops / f"{op}.rs"
+    found = re.search(r"^pub struct (\w+);", module.read_text(), re.M) if module.is_file() else None
+    return found.group(1) if found else "".join(part.capitalize() for part in op.split("_"))
 
 
 def without_tests(text: str) -> str:
@@ -82,7 +87,7 @@ def without_tests(text: str) -> str:
     return text[: cut.start()] if cut else text
 
 
-def calls_in(root: pathlib.Path, sources: list[pathlib.Path], operations: dict[str, set[str]]) -> tuple[dict[str, set[str]], list[str]]:
+def calls_in(root: pathlib.Path, sources: list[pathlib.Path], operations: dict[str, dict[str, str]]) -> tuple[dict[str, set[str]], list[str]]:
     """Action -> files calling it, and problems (operation names on unknown receivers)."""
     every_op = set().union(*operations.values())
     found: dict[str, set[str]] = {}
@@ -97,7 +102,7 @@ def calls_in(root: pathlib.Path, sources: list[pathlib.Path], operations: dict[s
             crate, prefix = CLIENTS[client]
             if op not in operations[client]:
                 continue
-            found.setdefault(f"{prefix}:{pascal(op)}", set()).add(path.name)
+            found.setdefault(f"{prefix}:{operations[client][op]}", set()).add(path.name)
             seen_at.add(m.start(2))
         for m in any_op.finditer(text):
             op = m.group(1)
@@ -196,7 +201,7 @@ def main() -> int:
     sources = sorted(p for p in pathlib.Path(args.sources).rglob("*.rs") if p.name != "test_support.rs")
     found, problems = calls_in(pathlib.Path(args.sources), sources, operations)
 
-    member_calls = {a for a in found if a.split(":")[0] in ("ec2", "elasticloadbalancing", "ram", "kms")}
+    member_calls = {a for a in found if a.split(":")[0] in ("ec2", "elasticloadbalancing", "ram", "kms", "servicequotas")}
     step_calls = {a for a, files in found.items() if files & STEP_FUNCTION_SOURCES}
     vending_calls = {a for a, files in found.items() if "vending.rs" in files}
     if args.json:
