@@ -8,6 +8,7 @@ Counters are reset together with moto's state (`POST /moto-api/reset`).
 
 from __future__ import annotations
 
+import copy
 import threading
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,6 +18,10 @@ DEFAULT_PHASES = {
     # shared, answers its NotFound error to this many of carveout's calls naming it. On by
     # default (tests, demo): AWS behaves so.
     "eventualConsistencyReads": 1,
+    # After carveout's StopInstances / StartInstances, its next this-many DescribeInstances /
+    # DescribeInstanceStatus calls naming the instance still show the state from before the
+    # call (consistency.py). On by default: AWS behaves so.
+    "stateChangeStaleReads": 1,
     # DescribeImages answers `pending` this many times for an image made by CreateImage.
     "imagePendingPolls": 0,
     # AcceptVpcPeeringConnection in the accepter account answers
@@ -38,6 +43,18 @@ DEFAULT_PHASES = {
     # When true, targets turn `unhealthy` once a listener's weighted forward sends their
     # group real traffic (a service that passes the probe and fails under load).
     "targetsUnhealthyUnderTraffic": False,
+    # The target account as AWS may give it (verification.py, patches/marketplace.py,
+    # patches/quotas.py). Each key's whole value is replaced by a configure call.
+    # account id -> mutating EC2 calls of carveout's sessions still answered PendingVerification.
+    "pendingVerification": {},
+    # image id -> AWS Marketplace product codes the image carries (no public API sets them).
+    "marketplaceImages": {},
+    # account id -> product codes the account is subscribed to (RunInstances needs each code
+    # of the image: OptInRequired otherwise).
+    "marketplaceSubscriptions": {},
+    # account id -> {quota code: vCPUs}: the account's applied On-Demand vCPU quotas
+    # (Service Quotas GetServiceQuota); without one, the AWS default applies.
+    "vcpuQuotas": {},
 }
 
 
@@ -63,7 +80,7 @@ class Fault:
 
 @dataclass
 class Control:
-    phases: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_PHASES))
+    phases: dict[str, Any] = field(default_factory=lambda: copy.deepcopy(DEFAULT_PHASES))
     faults: list[Fault] = field(default_factory=list)
     # Poll counters keyed by (kind, resource id); see polls().
     counters: dict[tuple[str, str], int] = field(default_factory=dict)
@@ -84,7 +101,7 @@ class Control:
 
     def reset(self) -> None:
         with self.lock:
-            self.phases = dict(DEFAULT_PHASES)
+            self.phases = copy.deepcopy(DEFAULT_PHASES)
             self.faults = []
             self.counters = {}
             self.calls = {}

@@ -1,4 +1,6 @@
-"""WSGI middleware in front of moto: the /_carveout control API and fault injection."""
+"""WSGI middleware in front of moto: the /_carveout control API, fault injection, and what
+AWS does to carveout's own sessions (verification.py, consistency.py; caller.py tells patches
+who calls)."""
 
 from __future__ import annotations
 
@@ -9,14 +11,20 @@ import uuid
 from typing import Any, Callable, Iterable
 from urllib.parse import parse_qs
 
+from . import caller
 from .consistency import CONSISTENCY, is_carveout
 from .control import CONTROL, Fault
 from .recorder import RECORDER, parameters, principal, referenced_ids
 from .throttling import THROTTLING
+from .verification import pending_verification
 
 _SCOPE = re.compile(r"Credential=[^/]+/\d{8}/[^/]+/([^/]+)/aws4_request")
 _ACCESS_KEY = re.compile(r"Credential=([^/]+)/")
 _THROTTLED = Fault(action="", code="RequestLimitExceeded", message="Request limit exceeded.", status=503)
+# EC2 errors moto raises with its default 400 that AWS answers with another HTTP status:
+# OptInRequired (an unsubscribed Marketplace product, patches/marketplace.py) is a 401.
+_AWS_STATUS = {b"<Code>OptInRequired</Code>": "401 Unauthorized"}
+_AWS_STATUS_ACTIONS = {"runinstances"}
 
 
 def _account(environ: dict[str, Any]) -> str:
@@ -24,6 +32,20 @@ def _account(environ: dict[str, Any]) -> str:
 
     match = _ACCESS_KEY.search(environ.get("HTTP_AUTHORIZATION", ""))
     return get_account_id_from(match.group(1)) if match else ""
+
+
+def _who(environ: dict[str, Any]) -> dict[str, Any]:
+    """The caller's principal (role and session name of assumed-role credentials)."""
+    access = _ACCESS_KEY.search(environ.get("HTTP_AUTHORIZATION", ""))
+    return principal(access.group(1)) if access else {}
+
+
+def _aws_status(service: str, status: str, answer: bytes) -> str:
+    if service == "ec2" and status.startswith("400"):
+        for marker, aws in _AWS_STATUS.items():
+            if marker in answer:
+                return aws
+    return status
 
 
 def _instance_count(body: bytes) -> int:
@@ -95,27 +117,36 @@ class CarveoutMiddleware:
         return self._serve(environ, body, start_response)
 
     def _serve(self, environ: dict[str, Any], body: bytes, start_response: Any) -> Iterable[bytes]:
-        """An AWS API request: injected faults and throttling, else moto."""
+        """An AWS API request: injected faults, throttling and what AWS does to carveout's
+        own sessions (verification, eventual consistency), else moto."""
         service = _service(environ)
         action = _action(environ, body).lower()
+        who = _who(environ) if service == "ec2" else {}
+        caller.set_current(who)
 
         fault = CONTROL.fault_for(action, "before")
         if fault is not None:
             return self._reply(start_response, *_error(service, fault))
         if service == "ec2" and not THROTTLING.admit(_account(environ), action, _instance_count(body)):
             return self._reply(start_response, *_error(service, _THROTTLED))
-        consistent = None
-        if service == "ec2" and CONTROL.phases.get("eventualConsistencyReads"):
-            access = _ACCESS_KEY.search(environ.get("HTTP_AUTHORIZATION", ""))
-            who = principal(access.group(1)) if access else {}
-            if is_carveout(who):
-                params = parameters(environ, body, service)
-                stale = CONSISTENCY.before(who.get("account", ""), action, referenced_ids(params))
-                if stale is not None:
-                    return self._reply(start_response, *_error(service, stale))
-                if CONSISTENCY.watches(action):
-                    consistent = (who.get("account", ""), params)
-        if consistent is None and not any(f.action == action and f.when == "after" for f in CONTROL.faults):
+        watched, stale = None, None
+        if is_carveout(who):
+            account = who.get("account", "")
+            fault = pending_verification(account, action)
+            params = parameters(environ, body, service)
+            ids = referenced_ids(params)
+            if fault is None and CONTROL.phases.get("eventualConsistencyReads"):
+                fault = CONSISTENCY.before(account, action, ids)
+            if fault is not None:
+                return self._reply(start_response, *_error(service, fault))
+            if CONSISTENCY.watches(action):
+                watched = (account, params)
+            stale = CONSISTENCY.stale_view(account, action, params, ids)
+            if stale is not None and stale.running_only:
+                body = stale.request_body(body)
+                environ["wsgi.input"], environ["CONTENT_LENGTH"] = io.BytesIO(body), str(len(body))
+        if (watched is None and stale is None and action not in _AWS_STATUS_ACTIONS
+                and not any(f.action == action and f.when == "after" for f in CONTROL.faults)):
             return self.app(environ, start_response)
 
         captured: dict[str, Any] = {}
@@ -125,13 +156,17 @@ class CarveoutMiddleware:
             return lambda _data: None
 
         chunks = b"".join(self.app(environ, capture))
-        if consistent is not None:
-            CONSISTENCY.after(consistent[0], action, consistent[1], int(captured["status"].split()[0]), chunks)
+        code = int(captured["status"].split()[0])
+        if watched is not None:
+            CONSISTENCY.after(watched[0], action, watched[1], code, chunks)
         fault = CONTROL.fault_for(action, "after")
         if fault is not None:
             return self._reply(start_response, *_error(service, fault))
-        start_response(captured["status"], captured["headers"])
-        return [chunks]
+        if stale is not None and code < 300:
+            chunks = stale.rewrite(chunks)
+        status = _aws_status(service, captured["status"], chunks)
+        headers = [(k, v) for k, v in captured["headers"] if k.lower() != "content-length"]
+        return self._reply(start_response, status, headers, chunks)
 
     @staticmethod
     def _reply(start_response: Any, status: str, headers: list, body: bytes) -> list[bytes]:

@@ -15,6 +15,7 @@ import argparse
 import json
 import os
 import sys
+import urllib.request
 from typing import Any
 
 import boto3
@@ -24,6 +25,8 @@ TARGET_ACCOUNT = "222222222222"
 REGION = "ap-northeast-1"
 ROLE_NAME = "CarveOutExecutionRole"
 SERVICES = ["hp", "api", "admin", "batch", "mail"]
+# Service Quotas code of EC2's Running On-Demand Standard instances (patches/quotas.py).
+STANDARD_VCPU_QUOTA = "L-1216C47A"
 
 
 def session(endpoint: str, account: str, region: str = REGION, name: str = "test-setup") -> boto3.Session:
@@ -62,6 +65,8 @@ def seed(
     kms_key: bool = False,
     instance_type: str = "t3.small",
     ram: bool = False,
+    product_codes: tuple[str, ...] = (),
+    vcpu_quota: int | None = None,
 ) -> dict[str, Any]:
     """Seeds the topology and returns the plan that moves `move`.
 
@@ -71,6 +76,14 @@ def seed(
     both accounts is created and named in the plan's options.kmsKeyId. `instance_type`:
     the moved instances' type (m5d.large has an instance store volume). `ram`: the plan
     opts into options.shareSecurityGroupWithRam (off by default, as in a default plan).
+    `product_codes`: the moved services' instances are launched from an AWS Marketplace
+    image with those product codes (emulator setting marketplaceImages), which the source
+    account is subscribed to (marketplaceSubscriptions); the target account is not, unless
+    the test subscribes it. `vcpu_quota`: the target account's applied quota of Running
+    On-Demand Standard instances (L-1216C47A, in vCPUs; setting vcpuQuotas). Without it the
+    AWS default of 5 vCPUs applies to carveout's launches there: room for two t3.small (2
+    vCPUs each), so moving more (or larger) instances needs it, e.g. 2 * instances for
+    t3.small.
     """
     net = session(endpoint, NETWORK_ACCOUNT)
     ec2 = net.client("ec2", endpoint_url=endpoint)
@@ -107,6 +120,18 @@ def seed(
         VirtualizationType="hvm",
         BlockDeviceMappings=[{"DeviceName": "/dev/xvda", "Ebs": {"VolumeSize": 20}}],
     )["ImageId"]
+    moved_image = image
+    if product_codes:
+        moved_image = ec2.register_image(
+            Name="marketplace-product", Architecture="x86_64", RootDeviceName="/dev/xvda",
+            VirtualizationType="hvm",
+            BlockDeviceMappings=[{"DeviceName": "/dev/xvda", "Ebs": {"VolumeSize": 20}}],
+        )["ImageId"]
+        current = settings(endpoint)
+        subscribed = dict(current["marketplaceSubscriptions"])
+        subscribed[NETWORK_ACCOUNT] = sorted(set(subscribed.get(NETWORK_ACCOUNT, [])) | set(product_codes))
+        settings(endpoint, {"marketplaceImages": {**current["marketplaceImages"], moved_image: list(product_codes)},
+                            "marketplaceSubscriptions": subscribed})
 
     volume_key = create_key(endpoint, NETWORK_ACCOUNT, usable_by=[TARGET_ACCOUNT]) if encrypted == "cmk" else None
     root: list[dict[str, Any]] = []
@@ -123,7 +148,8 @@ def seed(
         # The moved services may run several instances (the benchmark's scale runs).
         count = instances_per_service if name in move else 1
         instances[name] = [inst["InstanceId"] for inst in ec2.run_instances(
-            ImageId=image, InstanceType=instance_type if name in move else "t3.small",
+            ImageId=moved_image if name in move else image,
+            InstanceType=instance_type if name in move else "t3.small",
             MinCount=count, MaxCount=count,
             SubnetId=private[i % 2], SecurityGroupIds=[web_sg],
             **({"BlockDeviceMappings": root} if root and name in move else {}),
@@ -161,6 +187,10 @@ def seed(
                                 AvailabilityZone=f"{REGION}{az}")["Subnet"]["SubnetId"]
         tgt.associate_route_table(RouteTableId=trt, SubnetId=sub)
         tsubnets.append(sub)
+    if vcpu_quota is not None:
+        quotas = dict(settings(endpoint)["vcpuQuotas"])
+        quotas[TARGET_ACCOUNT] = {**quotas.get(TARGET_ACCOUNT, {}), STANDARD_VCPU_QUOTA: vcpu_quota}
+        settings(endpoint, {"vcpuQuotas": quotas})
 
     first = move[0]
     return {
@@ -179,6 +209,16 @@ def seed(
         "options": ({"shareSecurityGroupWithRam": True} if ram else {}) | (
             {"kmsKeyId": create_key(endpoint, NETWORK_ACCOUNT, usable_by=[TARGET_ACCOUNT])} if kms_key else {}),
     }
+
+
+def settings(endpoint: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The emulator's settings (`POST /_carveout/config`; an empty body changes nothing), after
+    setting those in `body`. A key's whole value is replaced: to add to a dict-valued
+    setting, read it first and write it back merged."""
+    req = urllib.request.Request(f"{endpoint}/_carveout/config", data=json.dumps(body or {}).encode(),
+                                 method="POST", headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        return json.loads(resp.read())["phases"]
 
 
 def create_key(endpoint: str, owner: str, usable_by: list[str], region: str = REGION) -> str:
@@ -214,9 +254,14 @@ def main() -> None:
                         help="encrypt the moved instances' root volumes (aws/ebs default key, or a shared customer key)")
     parser.add_argument("--kms-key", action="store_true",
                         help="create a customer managed key both accounts may use and set options.kmsKeyId")
+    parser.add_argument("--product-code", action="append", default=[],
+                        help="launch the moved instances from a Marketplace image with this product code")
+    parser.add_argument("--vcpu-quota", type=int,
+                        help="the target account's applied Standard On-Demand vCPU quota (AWS default: 5)")
     args = parser.parse_args()
     plan = seed(args.endpoint, migration_id=args.migration_id, target_cidr=args.target_cidr,
-                instances_per_service=args.instances, encrypted=args.encrypted, kms_key=args.kms_key)
+                instances_per_service=args.instances, encrypted=args.encrypted, kms_key=args.kms_key,
+                product_codes=tuple(args.product_code), vcpu_quota=args.vcpu_quota)
     text = json.dumps(plan, indent=2) + "\n"
     if args.out:
         with open(args.out, "w", encoding="utf-8") as f:

@@ -52,6 +52,13 @@ def client(service: str, account: str, region: str = REGION, config: Any = None)
     return session(ENDPOINT, account, region).client(service, endpoint_url=ENDPOINT, config=config)
 
 
+def carveout_client(service: str, account: str, region: str = REGION, name: str = "carveout-test") -> Any:
+    """A client of one of carveout's own sessions (named `carveout-…`): the caller the
+    emulator holds to eventual consistency, PendingVerification and vCPU quotas (test setup,
+    `client`, is not)."""
+    return session(ENDPOINT, account, region, name=name).client(service, endpoint_url=ENDPOINT)
+
+
 def base_client(service: str, region: str = REGION) -> Any:
     return boto3.client(service, endpoint_url=ENDPOINT, region_name=region,
                         aws_access_key_id="test", aws_secret_access_key="test")

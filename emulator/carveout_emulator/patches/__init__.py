@@ -3,10 +3,16 @@
 Each module has an `apply()` that is idempotent and a test in emulator/tests/.
 """
 
-from . import amis, encryption, instances, kms, peering, ram, registration, security_groups, target_health
+from . import (amis, encryption, instances, kms, marketplace, peering, quotas, ram, registration, security_groups,
+               target_health)
 
-# encryption wraps what amis and instances patched: keep it after them.
-ALL = [amis, security_groups, ram, instances, peering, target_health, registration, kms, encryption]
+# Order matters where patches wrap the same moto method. RunInstances runs outermost first:
+# encryption, instances (ClientToken replay, image visibility, type checks), quotas (vCPUs),
+# marketplace (subscription), moto. So a replayed ClientToken answers the first launch
+# before any quota is counted again. encryption wraps what amis and instances patched:
+# keep it last.
+ALL = [amis, security_groups, ram, marketplace, quotas, instances, peering, target_health, registration, kms,
+       encryption]
 
 
 def apply_all() -> None:
