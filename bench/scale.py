@@ -38,7 +38,9 @@ def post(endpoint: str, path: str, body: dict | None = None) -> dict:
 def run(endpoint: str, cli: str, bin_dir: str, instances: int, scale: float, work: pathlib.Path) -> dict:
     post(endpoint, "/moto-api/reset")
     post(endpoint, "/_carveout/config", PHASES)
-    plan = seeding.seed(endpoint, instances_per_service=instances, migration_id=f"scale-{instances}")
+    # The target account's Standard vCPU quota raised for the new t3.small (2 vCPUs each).
+    plan = seeding.seed(endpoint, instances_per_service=instances, migration_id=f"scale-{instances}",
+                        vcpu_quota=2 * instances + 5)
     # Throttling starts with the migration (the seed is not part of it).
     post(endpoint, "/_carveout/config", {"throttling": {"scale": scale}})
     plan_file, events_file = work / f"plan-{instances}.json", work / f"events-{instances}-{scale}.jsonl"

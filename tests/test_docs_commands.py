@@ -329,7 +329,7 @@ def _migrated(endpoint: str, plan: dict[str, Any]) -> None:
 def check_plan(s: Session, command: str, proc) -> None:
     if "--json" in command:
         planned = json.loads(proc.stdout)
-        assert sorted(planned) == ["changes", "checks", "migrationId", "states"], sorted(planned)
+        assert sorted(planned) == ["changes", "checks", "history", "migrationId", "states"], sorted(planned)
         assert planned["migrationId"] == MIGRATION_ID and planned["checks"] and planned["changes"]
         assert planned["states"][0] == "Preflight" and planned["states"][-2:] == ["Cutover", "Report"]
         return
@@ -381,6 +381,16 @@ def check_cleanup(s: Session, command: str, proc) -> None:
                    if what in ("exactly one peering", "peering active", "one IP target group", "targets healthy",
                                "listener forwards to the new target group") or what.endswith(" running")}
         assert len(serving) == 7 and all(serving.values()), f"cleanup touched what serves traffic: {serving}"
+
+
+def check_revert(s: Session, command: str, proc) -> None:
+    assert f"Migration {MIGRATION_ID} serves every request from" in proc.stdout, proc.stdout
+    assert "writes the new copy took since the cutover" in proc.stdout
+    forwards = {what: ok for what, ok, _ in verify.check(ENDPOINT, s.seeded())}["listener forwards to the new target group"]
+    if "--yes" in command:
+        assert "Reverted:" in proc.stdout and not forwards, proc.stdout
+    else:
+        assert "Nothing changed" in proc.stdout and forwards
 
 
 def note_counts_before_cleanup(s: Session) -> None:
@@ -533,6 +543,9 @@ COMMANDS: dict[str, Run | Skip | NotACommand] = {
     "carveout local --plan FILE [--endpoint URL]":
         Run(OPERATOR + "; the second run (with --endpoint) runs the same migration again: nothing duplicated",
             check_local),
+    "carveout revert --plan FILE [--yes]":
+        Run(OPERATOR + "; after the migration ran for real (carveout local): the dry run, then --yes",
+            check_revert, unchanged=lambda c: "--yes" not in c, before=real_migration),
     "carveout demo": Run(OWN + "; scripts/demo.sh starts and stops that emulator", check_demo, own_emulator=True),
     "carveout example [--plain]": Run(OPERATOR, check_example, emulator=False),
     # docs/operating.md prose

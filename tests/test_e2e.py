@@ -143,7 +143,9 @@ def test_a_state_input_over_the_payload_limit_fails_the_execution_without_a_catc
 def test_an_instance_type_offered_in_one_target_zone_launches_only_there(plan, tmp_path):
     """x8aedz.large is offered in ap-northeast-1c but not 1a (the emulator's offerings are
     AWS's, and RunInstances refuses a type the zone does not offer, as AWS does):
-    Preflight keeps only the 1c subnet, and the new instance runs there."""
+    Preflight keeps only the 1c subnet, and the new instance runs there. (An X type counts
+    against the X vCPU quota, 0 by default: the target account has raised it.)"""
+    configure(vcpuQuotas={plan["target"]["accountId"]: {"L-7295265B": 8}})
     p = dict(plan, options={"instanceType": "x8aedz.large"})
     code, out, events, err = run_as_planned(p, tmp_path)
     assert code == 0, err
@@ -340,7 +342,8 @@ def test_a_task_without_a_local_step_is_refused(plan, tmp_path):
 
 def gradual(plan, steps=(10, 50, 100)):
     plan = copy.deepcopy(plan)
-    plan["options"] = {**plan.get("options", {}), "trafficShift": list(steps), "shiftIntervalSeconds": 1}
+    plan["options"] = {**plan.get("options", {}), "trafficShift": list(steps), "shiftIntervalSeconds": 1,
+                       "stateless": True}
     return plan
 
 

@@ -28,8 +28,7 @@ FAULT_POINTS = [
     ("CreateTargetGroup", "CreateTargetGroup", "ValidationError", 400),
     ("RegisterTargets", "RegisterTargets", "ValidationError", 400),
     ("AttachProbeRule", "CreateRule", "ValidationError", 400),
-    ("Cutover", "ModifyListener", "ValidationError", 400),
-    ("Cutover", "DeleteRule", "ValidationError", 400),
+    # Cutover's lost answers come after the point of no return: tests/test_point_of_no_return.py.
     ("CopyImageReEncrypted", "CopyImage", "InvalidParameterValue", 400),
 ]
 # Fault points on the re-encryption path and the RAM share run on a plan that takes them.

@@ -30,7 +30,7 @@ def test_an_account_still_being_verified_is_waited_for_then_the_migration_runs(t
     reset(**POLLING)
     plan = seed(ENDPOINT)
     configure(pendingVerification={T: 2})
-    code, out, events, err = run_as_planned(plan, tmp_path)
+    code, out, events, err = run_local(plan, tmp_path)
     assert code == 0, err
     retried = [e for e in events if e.get("event") == "TaskError" and e.get("state") == "Preflight"]
     assert len(retried) == 2 and all("being verified" in e["cause"] for e in retried), retried
@@ -88,7 +88,8 @@ def test_the_target_vcpu_quota_is_checked_against_what_runs_there_plus_the_new_i
     reset(**POLLING)
     plan = seed(ENDPOINT, vcpu_quota=quota)
     t = client("ec2", T)
-    image = t.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+    image = t.register_image(Name="other-workload", RootDeviceName="/dev/xvda", VirtualizationType="hvm",
+                             BlockDeviceMappings=[{"DeviceName": "/dev/xvda", "Ebs": {"VolumeSize": 8}}])["ImageId"]
     t.run_instances(ImageId=image, InstanceType="t3.small", MinCount=1, MaxCount=1,
                     SubnetId=plan["target"]["subnetIds"][0])
     code, out, events, _ = run_local(plan, tmp_path)

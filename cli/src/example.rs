@@ -43,7 +43,7 @@ const NOTES: &[(&str, &str)] = &[
     ),
     (
         "\"options\"",
-        "all optional: trafficShift [100] (all at once) or steps like [10, 50, 100], each held shiftIntervalSeconds (60) while healthy",
+        "all optional: trafficShift [100] (all at once) or steps like [10, 50, 100] (needs stateless true: old and new serve at once), each held shiftIntervalSeconds (60) while healthy",
     ),
 ];
 

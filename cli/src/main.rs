@@ -8,6 +8,7 @@ mod local;
 mod plan;
 mod plan_file;
 mod progress;
+mod revert;
 mod sfn;
 
 use std::path::PathBuf;
@@ -69,6 +70,17 @@ enum Command {
     ///
     /// Example: carveout cleanup --plan plan.json --apply
     Cleanup(cleanup::CleanupArgs),
+    /// Send every request back to the old copy after the point of no return (dry run
+    /// unless --yes)
+    ///
+    /// Once every request went to the new targets, no failure moves traffic back: the new
+    /// copy may hold writes the old one never saw. This is the deliberate way back: it
+    /// prints what going back costs; with --yes it starts stopped sources (stop-source),
+    /// waits until the original targets are healthy and puts the saved original action
+    /// back. The new copy is left for `carveout cleanup`.
+    ///
+    /// Example: carveout revert --plan plan.json --yes
+    Revert(revert::RevertArgs),
     /// Run the real state machine locally, against the emulator
     ///
     /// The ASL file runs in aws-local-stepfunctions; every Task runs the real Rust Lambda
@@ -127,6 +139,7 @@ impl Command {
             Command::Watch(_) => "watch",
             Command::Status(_) => "status",
             Command::Cleanup(_) => "cleanup",
+            Command::Revert(_) => "revert",
             Command::Local(_) => "local",
             Command::Demo => "demo",
             Command::Example { .. } => "example",
@@ -146,6 +159,7 @@ async fn run(command: Command) -> Result<bool> {
         Command::Watch(args) => sfn::watch(args).await,
         Command::Status(args) => sfn::status(args).await,
         Command::Cleanup(args) => cleanup::run(args).await,
+        Command::Revert(args) => revert::run(args).await,
         Command::Local(args) => local::run(args),
         Command::Demo => demo(),
         Command::Example { plain } => {

@@ -146,6 +146,22 @@ impl Progress {
         };
         eprintln!();
         match result["status"].as_str() {
+            Some("SUCCEEDED") if result["output"]["status"] == "MIGRATED_WITH_ISSUES" => {
+                let out = &result["output"];
+                eprintln!(
+                    "Migration {} moved the service in {elapsed:.1}s, then {} failed",
+                    out["migrationId"].as_str().unwrap_or("?"),
+                    out["error"]["Error"].as_str().unwrap_or("a step"),
+                );
+                eprintln!(
+                    "  routing          {}",
+                    out["routing"].as_str().unwrap_or("?")
+                );
+                eprintln!(
+                    "  cause            {}",
+                    out["cause"].as_str().unwrap_or("?")
+                );
+            }
             Some("SUCCEEDED") => {
                 let out = &result["output"];
                 eprintln!(

@@ -107,13 +107,18 @@ def planned(plan: dict[str, Any], tmp: Path) -> dict[str, Any]:
 def run_as_planned(plan: dict[str, Any], tmp: Path) -> tuple[int, dict[str, Any], list[dict[str, Any]], str]:
     """`carveout plan --json`, then `carveout local` (as [`run_local`]): a successful run must
     enter exactly the Task states the plan listed, each as often (parallel branches
-    interleave, so they are compared as a multiset). That keeps `carveout plan`'s list of
-    changes true to the workflow."""
-    expected = planned(plan, tmp)["states"]
+    interleave, so they are compared as a multiset), and write a history within the
+    plan's bound (`history.least` ≤ events ≤ `history.most`). That keeps `carveout plan`'s
+    list of changes, and Preflight's history check, true to the workflow."""
+    said = planned(plan, tmp)
+    expected = said["states"]
     code, out, events, err = run_local(plan, tmp)
     if code == 0:
         entered = [e["state"] for e in events if e.get("event") == "StateEntered" and e.get("type") == "Task"]
         assert Counter(entered) == Counter(expected), f"entered {entered}, planned {expected}"
+        # The runner counts history events as the service does; Preflight's bound holds.
+        counted, bound = events[-1]["historyEvents"], said["history"]
+        assert bound["least"] <= counted <= bound["most"], f"{counted} history events outside {bound}"
     return code, out, events, err
 
 

@@ -72,6 +72,20 @@ def test_run_instances_honours_client_token():
     assert other["Instances"][0]["InstanceId"] != first["Instances"][0]["InstanceId"]
 
 
+def test_a_client_token_reused_with_other_parameters_is_refused_and_a_terminated_launch_stays_its_answer():
+    """https://docs.aws.amazon.com/ec2/latest/devguide/ec2-api-idempotency.html: the same
+    token with other arguments is IdempotentParameterMismatch; with the same arguments it
+    answers the original launch, even once that instance is terminated."""
+    n = client("ec2", N)
+    ami, subnet = _image(n)
+    args = dict(ImageId=ami, MinCount=1, MaxCount=1, SubnetId=subnet, ClientToken="tok-1")
+    first = n.run_instances(InstanceType="t3.small", **args)["Instances"][0]["InstanceId"]
+    with pytest.raises(botocore.exceptions.ClientError, match="IdempotentParameterMismatch"):
+        n.run_instances(InstanceType="t3.medium", **args)
+    n.terminate_instances(InstanceIds=[first])
+    assert n.run_instances(InstanceType="t3.small", **args)["Instances"][0]["InstanceId"] == first
+
+
 def test_cross_account_group_reference_needs_an_active_peering():
     n, t = client("ec2", N), client("ec2", T)
     n_vpc, t_vpc = _vpc(n, "10.0.0.0/16"), _vpc(t, "10.1.0.0/16")

@@ -58,9 +58,26 @@ pub fn resource_share(migration_id: &str) -> String {
     label(migration_id)
 }
 
-/// RunInstances ClientToken: at most 64 ASCII characters, the same on every retry.
-pub fn launch_token(migration_id: &str, instance_id: &str) -> String {
-    bounded(&format!("co-{instance_id}"), migration_id, 64)
+/// RunInstances ClientToken: at most 64 ASCII characters. The same on every retry of one
+/// launch (so a lost answer never launches twice), and new when the launch is another
+/// one: `params` (image, type, subnet, group: a re-run after cleanup has a new image) and
+/// `generation` (how many of this migration's instances for this source have been
+/// terminated: a re-run after a failed launch) are part of it. EC2 answers a reused token
+/// with the original instance, terminated or not, and a reused token with other
+/// parameters with `IdempotentParameterMismatch`
+/// (<https://docs.aws.amazon.com/ec2/latest/devguide/ec2-api-idempotency.html>).
+pub fn launch_token(
+    migration_id: &str,
+    instance_id: &str,
+    generation: usize,
+    params: &[&str],
+) -> String {
+    let digest = fnv1a(&params.join("\u{1f}")) as u32;
+    bounded(
+        &format!("co-{instance_id}-{generation}-{digest:08x}"),
+        migration_id,
+        64,
+    )
 }
 
 pub fn share_token(migration_id: &str) -> String {
@@ -85,15 +102,33 @@ mod tests {
     #[test]
     fn tokens_fit_the_api_limit() {
         let long = "x".repeat(48);
-        assert!(launch_token(&long, "i-0123456789abcdef0").len() <= 64);
-        assert_eq!(
-            launch_token("hp", "i-0123456789abcdef0"),
-            "co-i-0123456789abcdef0-hp"
-        );
+        let params = ["ami-1", "t3.small", "subnet-1", "sg-1"];
+        assert!(launch_token(&long, "i-0123456789abcdef0", 0, &params).len() <= 64);
         assert!(copy_token(&long, "i-0123456789abcdef0").len() <= 64);
         assert_ne!(
             copy_token("hp", "i-0123456789abcdef0"),
-            launch_token("hp", "i-0123456789abcdef0")
+            launch_token("hp", "i-0123456789abcdef0", 0, &params)
+        );
+    }
+
+    #[test]
+    fn a_launch_token_is_stable_for_a_retry_and_new_for_another_launch() {
+        let params = ["ami-1", "t3.small", "subnet-1", "sg-1"];
+        let token = |g, p: &[&str]| launch_token("hp", "i-0123456789abcdef0", g, p);
+        assert_eq!(token(0, &params), token(0, &params));
+        assert_ne!(
+            token(0, &params),
+            token(1, &params),
+            "after a terminated launch"
+        );
+        assert_ne!(
+            token(0, &params),
+            token(0, &["ami-2", "t3.small", "subnet-1", "sg-1"]),
+            "a new image (re-run after cleanup)"
+        );
+        assert_ne!(
+            token(0, &params),
+            token(0, &["ami-1", "t3.large", "subnet-1", "sg-1"])
         );
     }
 }

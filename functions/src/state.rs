@@ -122,6 +122,9 @@ pub struct InstanceFacts {
     /// and the new instance, and the target account must be subscribed to each.
     #[serde(default)]
     pub product_codes: Vec<String>,
+    /// `spot` or `scheduled` when not an On-Demand instance (EC2's InstanceLifecycle).
+    #[serde(default)]
+    pub lifecycle: Option<String>,
     pub tags: Vec<Tag>,
     pub volumes: Vec<VolumeFacts>,
 }
@@ -172,6 +175,10 @@ pub struct ResolvedOptions {
     /// (options.kmsKeyId, checked by Preflight); null: images are shared as they are.
     #[serde(default)]
     pub kms_key_id: Option<String>,
+    /// How many images the image Map takes at once (`MaxConcurrencyPath`): 1 with
+    /// consistency reboot (one target down at a time), 5 otherwise.
+    #[serde(default = "default_image_concurrency")]
+    pub image_concurrency: u32,
 }
 
 /// The state document of an execution: the plan, the facts, and what each step added
@@ -406,4 +413,8 @@ pub fn now_epoch_ms() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0)
+}
+
+fn default_image_concurrency() -> u32 {
+    5
 }

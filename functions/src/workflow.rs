@@ -154,7 +154,8 @@ pub fn history_events(asl: &Value, input: &Value) -> Result<HistoryEvents, Strin
         while let Some(n) = next {
             let state = states.get(n).copied().unwrap_or(&Value::Null);
             most += state_events(state, input).1;
-            next = state["Next"].as_str();
+            // A Choice on the way (after Rollback): its Default, as long as any branch.
+            next = state["Next"].as_str().or_else(|| state["Default"].as_str());
         }
     }
     Ok(HistoryEvents { least, most })

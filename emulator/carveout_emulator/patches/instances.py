@@ -1,7 +1,9 @@
 """RunInstances idempotency (ClientToken), AMI visibility on launch, launch phases.
 
 - AWS answers a repeated RunInstances with the same ClientToken with the original
-  reservation; moto launches again. Here the token is remembered per account and region.
+  reservation (terminated or not), and the same token with other parameters with
+  `IdempotentParameterMismatch`; moto launches again. Here the token is remembered per
+  account and region with what it launched.
 - moto launches from any image id; AWS needs an image the caller can see (its own or one
   shared with it). This patch enforces that, so a missing ShareImage is caught here too.
 - New instances can report `initializing` status checks for N DescribeInstanceStatus reads.
@@ -61,8 +63,17 @@ def apply() -> None:
     def run_instances(self, image_id, count, user_data, security_group_names, **kwargs):  # type: ignore[no-untyped-def]
         token = kwargs.get("client_token")
         tokens: dict[str, Any] = self.__dict__.setdefault("_carveout_client_tokens", {})
+        # What a token stands for: the same token with other parameters is refused
+        # (https://docs.aws.amazon.com/ec2/latest/devguide/ec2-api-idempotency.html).
+        launch = (image_id, kwargs.get("instance_type"), kwargs.get("subnet_id"), count)
         if token and token != MOTO_DEFAULT_TOKEN and token in tokens:
-            return tokens[token]
+            reservation, original = tokens[token]
+            if original != launch:
+                raise EC2ClientError(
+                    "IdempotentParameterMismatch",
+                    "Arguments on this idempotent request are inconsistent with arguments used in previous "
+                    "request(s).")
+            return reservation
         image = None
         if image_id and image_id.startswith("ami-"):
             try:
@@ -76,7 +87,7 @@ def apply() -> None:
         for instance in reservation.instances:
             LAUNCHED.add(instance.id)
         if token and token != MOTO_DEFAULT_TOKEN:
-            tokens[token] = reservation
+            tokens[token] = (reservation, launch)
         return reservation
 
     def describe_instance_status(self, instance_ids, include_all_instances, filters):  # type: ignore[no-untyped-def]

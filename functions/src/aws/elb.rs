@@ -3,8 +3,11 @@
 
 use crate::accounts::AccountClients;
 use crate::error::{SdkResultExt, StepError};
+use crate::names;
+use crate::plan::Plan;
 use crate::traffic::{
     ActionModel, ActionType, FixedResponseModel, ForwardModel, StickinessModel, WeightedGroup,
+    expand_forward,
 };
 use aws_sdk_elasticloadbalancingv2 as elbv2;
 use elbv2::types::{
@@ -277,6 +280,50 @@ pub fn migration_tags(migration_id: &str) -> Vec<elbv2::types::Tag> {
             .value(migration_id)
             .build(),
     ]
+}
+
+/// After cutover the action forwards to this migration's own group; the original action
+/// was saved (compactly) in a tag of that group at its creation. Returns it when
+/// `current` is one forward to exactly that group (a re-run after cutover, `carveout
+/// revert`), else None.
+pub async fn saved_original(
+    plan: &Plan,
+    net: &AccountClients,
+    current: &[ActionModel],
+) -> Result<Option<ActionModel>, StepError> {
+    let [action] = current else { return Ok(None) };
+    let groups = action.forwarded_groups();
+    let name = names::target_group(&plan.migration_id);
+    if action.kind != ActionType::Forward
+        || groups.len() != 1
+        || !groups[0].contains(&format!(":targetgroup/{name}/"))
+    {
+        return Ok(None);
+    }
+    let Some(ours) = find_target_group(net, &name, &plan.migration_id).await? else {
+        return Ok(None);
+    };
+    if groups[0] != ours {
+        return Ok(None);
+    }
+    let tags = net
+        .elb
+        .describe_tags()
+        .resource_arns(&ours)
+        .send()
+        .await
+        .named("elasticloadbalancing:DescribeTags", &net.role_arn)?;
+    let saved = tags
+        .tag_descriptions()
+        .iter()
+        .flat_map(|d| d.tags())
+        .find(|t| t.key() == Some(names::ORIGINAL_FORWARD_TAG))
+        .and_then(|t| t.value().map(str::to_string));
+    tracing::info!("the service already forwards to {ours}: this is a re-run after cutover");
+    Ok(Some(match saved {
+        Some(compact) => expand_forward(&compact, &plan.service.target_group_arn),
+        None => ActionModel::forward_to(&plan.service.target_group_arn, action.order),
+    }))
 }
 
 #[cfg(test)]

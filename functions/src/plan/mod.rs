@@ -154,6 +154,11 @@ pub struct Options {
     #[serde(default)]
     #[schemars(length(max = 20), inner(pattern(PRODUCT_CODE)))]
     pub marketplace_subscriptions: Vec<String>,
+    /// The service keeps no state on its instances (no database, no files it writes):
+    /// required for a `trafficShift` of more than one step, during which old and new
+    /// instances serve at once and writes would split between two copies.
+    #[serde(default)]
+    pub stateless: bool,
 }
 
 impl Default for Options {
@@ -167,6 +172,7 @@ impl Default for Options {
             allow_instance_store_data_loss: false,
             instance_type: None,
             marketplace_subscriptions: Vec::new(),
+            stateless: false,
         }
     }
 }

@@ -134,6 +134,17 @@ impl Plan {
                 self.options.traffic_shift
             ));
         }
+        // Old and new copies serve at once during a gradual shift: with state on the
+        // instance (its database, files) each copy takes writes the other never sees.
+        if self.consistency != Consistency::StopSource
+            && self.options.traffic_shift.len() > 1
+            && !self.options.stateless
+        {
+            p.push(format!(
+                "options.trafficShift {:?} has old and new instances serve at once, so writes split between two copies of any state kept on the instance (a database, uploaded files): set options.stateless true if the service keeps no state there, or use [100] (one switch)",
+                self.options.traffic_shift
+            ));
+        }
         if let Some(body) = &self.options.maintenance_body
             && body.len() > MAX_MAINTENANCE_BODY
         {
@@ -223,6 +234,18 @@ mod tests {
             msg.contains("stop-source") && msg.contains("[100]"),
             "{msg}"
         );
+    }
+
+    #[test]
+    fn a_gradual_shift_needs_a_service_without_state_on_the_instance() {
+        let msg = problems_of(|v| v["options"] = json!({"trafficShift": [10, 100]}));
+        assert!(
+            msg.contains("options.stateless") && msg.contains("writes split"),
+            "{msg}"
+        );
+        let mut v = crate::plan::tests::example();
+        v["options"] = json!({"trafficShift": [10, 100], "stateless": true});
+        assert!(Plan::parse(&v).is_ok());
     }
 
     #[test]

@@ -15,10 +15,11 @@ use aws_sdk_ec2::types::{
 
 use crate::accounts::AccountClients;
 use crate::aws::ec2::{filter, has_tag, migration_filter, tag_spec};
+use crate::aws::elb::target_health;
 use crate::error::{AwsFailure, FreshIdResultExt, SdkResultExt, StepError};
 use crate::idiom::{Poll, find_or_create, poll_once};
 use crate::names::{self, MIGRATION_TAG, SOURCE_INSTANCE_TAG};
-use crate::state::{ImageOut, State};
+use crate::state::{ImageOut, InstanceFacts, State};
 
 use crate::context::Context;
 
@@ -29,6 +30,12 @@ pub async fn create_image(ctx: &Context, state: State) -> Result<ImageOut, StepE
     let id = &state.plan.migration_id;
     let name = names::image(id, &source.instance_id);
     let tagged = |kind| tag_spec(kind, id, &[(SOURCE_INSTANCE_TAG, &source.instance_id)]);
+    // Only before the reboot: once the image exists, its own retries wait for nothing.
+    if !facts.options.no_reboot && own_image_named(&src, id, &name).await?.is_none() {
+        let net = ctx.accounts(&state.plan).network().await?;
+        let health = target_health(&net, &state.plan.service.target_group_arn).await?;
+        reboot_leaves_others_serving(source, &health)?;
+    }
     let image_id = ensure_image(
         &src,
         id,
@@ -59,6 +66,33 @@ pub async fn create_image(ctx: &Context, state: State) -> Result<ImageOut, StepE
         snapshot_ids: Vec::new(),
         copied_from: None,
     })
+}
+
+/// consistency reboot: CreateImage reboots the source, which then fails the ALB's health
+/// checks for a while. The images are taken one at a time (the Map's concurrency is 1 for
+/// reboot), and each waits until every *other* target of the service's group is healthy
+/// again (NotReady), so the service never has two targets down at once, nor its last
+/// healthy one rebooted while another is down. A lone target has no other: its reboot is
+/// the outage `reboot` means. `health`: (id, port, state, reason) of the group's targets;
+/// a target is the source by instance id or private IP.
+fn reboot_leaves_others_serving(
+    source: &InstanceFacts,
+    health: &[(String, i32, String, String)],
+) -> Result<(), StepError> {
+    let others_down: Vec<String> = health
+        .iter()
+        .filter(|(id, ..)| *id != source.instance_id && *id != source.private_ip)
+        .filter(|(_, _, state, _)| state != "healthy")
+        .map(|(id, port, state, reason)| format!("{id}:{port} is {state} ({reason})"))
+        .collect();
+    if others_down.is_empty() {
+        return Ok(());
+    }
+    Err(StepError::NotReady(format!(
+        "{} waits for its reboot until the service's other targets are healthy: {}",
+        source.instance_id,
+        others_down.join(", ")
+    )))
 }
 
 /// The one "find or create" of both image steps: this migration's image by its
@@ -232,4 +266,35 @@ pub async fn share_image(ctx: &Context, state: State) -> Result<ImageOut, StepEr
             .fresh_id(&format!("the new snapshot {snapshot}"))?;
     }
     Ok(image.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_support::instance;
+
+    fn target(id: &str, state: &str) -> (String, i32, String, String) {
+        (id.into(), 80, state.into(), String::new())
+    }
+
+    #[test]
+    fn a_reboot_waits_while_another_target_is_down_and_ignores_its_own_health() {
+        let src = instance("i-0123456789abcdef0", "t3.small", None);
+        let own_down = [
+            target("i-0123456789abcdef0", "unhealthy"),
+            target("i-b", "healthy"),
+        ];
+        assert!(reboot_leaves_others_serving(&src, &own_down).is_ok());
+        let other_down = [
+            target("i-0123456789abcdef0", "healthy"),
+            target("i-b", "unhealthy"),
+        ];
+        let err = reboot_leaves_others_serving(&src, &other_down).unwrap_err();
+        assert_eq!(err.name(), "CarveOut.NotReady");
+        assert!(err.to_string().contains("i-b:80 is unhealthy"), "{err}");
+        // A lone target: nothing else to keep serving.
+        assert!(
+            reboot_leaves_others_serving(&src, &[target("i-0123456789abcdef0", "healthy")]).is_ok()
+        );
+    }
 }

@@ -131,6 +131,9 @@ pub async fn launch_instance(ctx: &Context, state: State) -> Result<LaunchedInst
             port: source.port,
         })
     };
+    // Earlier launches for this source that ended terminated (a failed launch, cleanup):
+    // each one makes the next launch another one, with a token of its own.
+    let generation = std::cell::Cell::new(0);
     let ensured = find_or_create(
         &format!("instance from {}", image.image_id),
         || async {
@@ -142,26 +145,26 @@ pub async fn launch_instance(ctx: &Context, state: State) -> Result<LaunchedInst
                     &format!("tag:{SOURCE_INSTANCE_TAG}"),
                     &[&source.instance_id],
                 ))
-                .filters(filter(
-                    "instance-state-name",
-                    &["pending", "running", "stopping", "stopped"],
-                ))
                 .send()
                 .await
                 .named("ec2:DescribeInstances", &tgt.role_arn)?;
-            Ok(out
+            let ours: Vec<&aws_sdk_ec2::types::Instance> = out
                 .reservations()
                 .iter()
                 .flat_map(|r| r.instances())
-                .find(|i| {
+                .filter(|i| {
                     has_tag(i.tags(), MIGRATION_TAG, id)
                         && has_tag(i.tags(), SOURCE_INSTANCE_TAG, &source.instance_id)
-                        && !matches!(
-                            i.state().and_then(|s| s.name()).map(|n| n.as_str()),
-                            Some("terminated" | "shutting-down")
-                        )
                 })
-                .and_then(launched))
+                .collect();
+            let ended = |i: &aws_sdk_ec2::types::Instance| {
+                matches!(
+                    i.state().and_then(|s| s.name()).map(|n| n.as_str()),
+                    Some("terminated" | "shutting-down")
+                )
+            };
+            generation.set(ours.iter().filter(|i| ended(i)).count());
+            Ok(ours.into_iter().find(|i| !ended(i)).and_then(launched))
         },
         || async {
             // The source's own tags come along (the service keeps its name, cost tags…);
@@ -200,7 +203,17 @@ pub async fn launch_instance(ctx: &Context, state: State) -> Result<LaunchedInst
                     id,
                     &[(SOURCE_INSTANCE_TAG, &source.instance_id)],
                 ))
-                .client_token(names::launch_token(id, &source.instance_id))
+                .client_token(names::launch_token(
+                    id,
+                    &source.instance_id,
+                    generation.get(),
+                    &[
+                        &image.image_id,
+                        instance_type,
+                        &subnet.subnet_id,
+                        &security_group,
+                    ],
+                ))
                 .send()
                 .await
                 .named("ec2:RunInstances", &tgt.role_arn)

@@ -11,7 +11,7 @@ use crate::error::{NOT_READY, RESOURCE_FAILED, StepError};
 use crate::inventory::{CreatedResource, inventory, reported_kinds};
 use crate::names::{self, MIGRATION_TAG};
 use crate::state::{CaughtError, LaunchedInstance, RouteOut, State};
-use crate::traffic::{ActionModel, same_routing};
+use crate::traffic::{ActionModel, past_point_of_no_return, same_routing};
 
 use crate::context::Context;
 
@@ -22,6 +22,9 @@ use crate::context::Context;
 pub enum MigrationStatus {
     Succeeded,
     Failed,
+    /// Every request went to the new targets (the point of no return) and a later step
+    /// failed: the service runs on the new copy; the output says what is left to tidy.
+    MigratedWithIssues,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -164,6 +167,12 @@ pub async fn rollback(ctx: &Context, state: State) -> Result<RollbackOut, StepEr
     let maintenance = state.maintenance_actions()?;
     let current =
         actions_from_sdk(&current_actions(&net, &s.listener_arn, s.rule_arn.as_deref()).await?);
+    if let Ok(now) = &current
+        && let Some(tg) = ours.as_deref()
+        && past_point_of_no_return(now, tg)
+    {
+        return after_the_point_of_no_return(&accounts, &state, error, tg).await;
+    }
     let routing = match current {
         Ok(now) if now == s.original_actions || same_routing(&now, &s.original_actions) => {
             "unchanged: the action still forwards exactly as before".to_string()
@@ -221,6 +230,60 @@ pub async fn rollback(ctx: &Context, state: State) -> Result<RollbackOut, StepEr
         cause,
         migration_id: state.plan.migration_id.clone(),
         status: MigrationStatus::Failed,
+        error,
+        routing,
+        probe_rule_removed,
+        created,
+    })
+}
+
+/// Rollback's answer once every request went to the new targets: the new copy may have
+/// taken writes, so traffic stays there and stopped sources stay stopped (moving back
+/// would strand those writes; `carveout revert` is the deliberate way back, with its
+/// cost). Only carveout's own probe rule is tidied. The execution then ends
+/// `MIGRATED_WITH_ISSUES`, naming the failed step and what is left.
+async fn after_the_point_of_no_return(
+    accounts: &crate::accounts::Accounts,
+    state: &State,
+    error: CaughtError,
+    new_group: &str,
+) -> Result<RollbackOut, StepError> {
+    let facts = state.facts()?;
+    let net = accounts.network().await?;
+    // Best effort: a probe rule left behind is tagged, and `carveout cleanup` removes it.
+    let probe_rule_removed = match remove_probe_rule(
+        &net,
+        &facts.service.listener_arn,
+        &state.plan.migration_id,
+    )
+    .await
+    {
+        Ok(removed) => removed,
+        Err(e) => {
+            tracing::warn!(error = %e, "probe rule left for cleanup");
+            false
+        }
+    };
+    let created = inventory(accounts, &state.plan, &reported_kinds(&state.plan)).await?;
+    let routing = format!(
+        "left on the new targets ({new_group}): the point of no return was passed, the new copy may have taken writes; `carveout revert` goes back deliberately"
+    );
+    tracing::warn!(error = %error.error, cause = %error.cause, "failed after the point of no return");
+    let cause = format!(
+        "migrated, then {} failed: {} | routing {routing} | source instances left as they are | created (tag {MIGRATION_TAG}={}): {}",
+        error.error,
+        error.cause,
+        state.plan.migration_id,
+        created
+            .iter()
+            .map(|c| format!("{} {} ({})", c.kind, c.id, c.account_id))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    Ok(RollbackOut {
+        cause,
+        migration_id: state.plan.migration_id.clone(),
+        status: MigrationStatus::MigratedWithIssues,
         error,
         routing,
         probe_rule_removed,

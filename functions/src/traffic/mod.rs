@@ -12,7 +12,8 @@ use serde::{Deserialize, Serialize};
 mod rules;
 
 pub use rules::{
-    changed_elsewhere, cutover_actions, hold_checks, maintenance_actions, shifted_actions,
+    changed_elsewhere, cutover_actions, hold_checks, maintenance_actions, past_point_of_no_return,
+    shifted_actions,
 };
 
 /// A listener or rule action as JSON, in AWS's own field names.

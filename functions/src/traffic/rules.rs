@@ -19,6 +19,18 @@ pub fn cutover_actions(original: &[ActionModel], new_group: &str) -> Vec<ActionM
         .collect()
 }
 
+/// Whether every request now goes to `new_group`: each forward action sends only to it.
+/// That is the point of no return: the new copy may have taken writes the old one never
+/// saw, so a failure after it never moves traffic back (going back is the deliberate
+/// `carveout revert`).
+pub fn past_point_of_no_return(current: &[ActionModel], new_group: &str) -> bool {
+    let forwards: Vec<&ActionModel> = current
+        .iter()
+        .filter(|a| a.kind == ActionType::Forward)
+        .collect();
+    !forwards.is_empty() && forwards.iter().all(|a| a.forwarded_groups() == [new_group])
+}
+
 /// The forward actions with `percent` of the traffic on the new group: every original
 /// group keeps its share of the rest, in its original proportion, and the original
 /// stickiness is kept. 100 % is the cutover itself.
@@ -144,6 +156,30 @@ mod tests {
             Some(1),
             stickiness,
         )
+    }
+
+    #[test]
+    fn the_point_of_no_return_is_every_request_on_the_new_group() {
+        let new = "arn:new";
+        assert!(past_point_of_no_return(
+            &[ActionModel::forward_to(new, Some(1))],
+            new
+        ));
+        assert!(past_point_of_no_return(
+            &[weighted_by(&[(new, 1), ("arn:old", 0)], None)],
+            new
+        ));
+        assert!(!past_point_of_no_return(
+            &[weighted_by(&[(new, 90), ("arn:old", 10)], None)],
+            new
+        ));
+        assert!(!past_point_of_no_return(
+            &[ActionModel::forward_to("arn:old", Some(1))],
+            new
+        ));
+        let maintenance =
+            maintenance_actions(&[ActionModel::forward_to("arn:old", Some(1))], "503");
+        assert!(!past_point_of_no_return(&maintenance, new));
     }
 
     #[test]

@@ -103,6 +103,7 @@ pub(super) async fn resolve_instances(
             port: *port,
             architecture: inst.architecture().map(|a| a.as_str().to_string()),
             ena_support: inst.ena_support(),
+            lifecycle: inst.instance_lifecycle().map(|l| l.as_str().to_string()),
             product_codes: inst
                 .product_codes()
                 .iter()

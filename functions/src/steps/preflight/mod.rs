@@ -7,6 +7,7 @@ mod encryption;
 mod history;
 mod instances;
 mod key_policy;
+mod managed;
 mod network;
 mod placement;
 mod reach;
@@ -23,6 +24,7 @@ use crate::context::Context;
 use check::Checks;
 use history::{history_fits, read_history};
 use instances::{every_target_moves, instance_store, read_instance_store, resolve_instances};
+use managed::stoppable;
 use network::{
     VpcView, cidrs_disjoint, existing_peering, read_groups, resolve_subnets, routes_free, shareable,
 };
@@ -131,6 +133,8 @@ pub async fn preflight(ctx: &Context, input: serde_json::Value) -> Result<Facts,
     }
     let store = read_instance_store(&src, &instances).await?;
     checks.pass(instance_store(&plan, &store, &instances))?;
+    let store_types: Vec<&str> = store.keys().map(String::as_str).collect();
+    checks.pass(stoppable(&plan, &instances, &store_types))?;
     let encryption = encryption::check_encryption(&plan, &src, &tgt, &instances).await?;
     checks.pass(Ok(encryption.check))?;
 
@@ -177,6 +181,11 @@ pub async fn preflight(ctx: &Context, input: serde_json::Value) -> Result<Facts,
                 .clone()
                 .unwrap_or_else(|| crate::plan::DEFAULT_MAINTENANCE_BODY.to_string()),
             kms_key_id: encryption.reencrypt_with,
+            image_concurrency: if plan.consistency == Consistency::Reboot {
+                1
+            } else {
+                5
+            },
         },
     };
     checks.pass(history_fits(&read_history(&raw, &facts)?))?;

@@ -7,13 +7,12 @@ use std::collections::BTreeSet;
 use aws_sdk_elasticloadbalancingv2::types::{TargetGroup, TargetTypeEnum};
 
 use crate::accounts::AccountClients;
-use crate::aws::elb::{actions_from_sdk, find_target_group, target_health};
+use crate::aws::elb::{actions_from_sdk, saved_original, target_health};
 use crate::aws::probe::is_probe_rule;
 use crate::error::{SdkResultExt, StepError};
-use crate::names;
 use crate::plan::Plan;
 use crate::state::{ServiceFacts, TargetGroupSettings};
-use crate::traffic::{ActionModel, ActionType, expand_forward};
+use crate::traffic::ActionType;
 
 use super::check::Verdict;
 
@@ -182,48 +181,6 @@ pub(super) async fn resolve_service(
         targets,
         target_type,
     })
-}
-
-/// On a re-run after cutover the action forwards to this migration's own group; the
-/// original action was saved (compactly) in a tag of that group at its creation.
-pub(super) async fn saved_original(
-    plan: &Plan,
-    net: &AccountClients,
-    current: &[ActionModel],
-) -> Result<Option<ActionModel>, StepError> {
-    let [action] = current else { return Ok(None) };
-    let groups = action.forwarded_groups();
-    let name = names::target_group(&plan.migration_id);
-    if action.kind != ActionType::Forward
-        || groups.len() != 1
-        || !groups[0].contains(&format!(":targetgroup/{name}/"))
-    {
-        return Ok(None);
-    }
-    let Some(ours) = find_target_group(net, &name, &plan.migration_id).await? else {
-        return Ok(None);
-    };
-    if groups[0] != ours {
-        return Ok(None);
-    }
-    let tags = net
-        .elb
-        .describe_tags()
-        .resource_arns(&ours)
-        .send()
-        .await
-        .named("elasticloadbalancing:DescribeTags", &net.role_arn)?;
-    let saved = tags
-        .tag_descriptions()
-        .iter()
-        .flat_map(|d| d.tags())
-        .find(|t| t.key() == Some(names::ORIGINAL_FORWARD_TAG))
-        .and_then(|t| t.value().map(str::to_string));
-    tracing::info!("the service already forwards to {ours}: this is a re-run after cutover");
-    Ok(Some(match saved {
-        Some(compact) => expand_forward(&compact, &plan.service.target_group_arn),
-        None => ActionModel::forward_to(&plan.service.target_group_arn, action.order),
-    }))
 }
 
 pub(super) fn settings_of(group: &TargetGroup) -> Result<TargetGroupSettings, StepError> {

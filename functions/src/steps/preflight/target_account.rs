@@ -103,34 +103,36 @@ pub(super) fn marketplace(plan: &Plan, instances: &[InstanceFacts]) -> Verdict {
 
 /// The On-Demand vCPU quota an instance type counts against: (Service Quotas code, name).
 /// EC2 counts running On-Demand instances in vCPUs per family bucket
-/// (<https://docs.aws.amazon.com/ec2/latest/instancetypes/ec2-instance-quotas.html>); the
-/// emulator mirrors this table (emulator/carveout_emulator/patches/quotas.py).
+/// (<https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/ec2-on-demand-instances.html#ec2-on-demand-instances-limits>).
+/// A type belongs to the bucket of the whole letter group its name starts with (`trn` is
+/// not `t`, `inf` not `i`, `u7i-…` and `u-…` are both High Memory); every other family is
+/// Standard. The emulator holds the same table (emulator/carveout_emulator/patches/quotas.py).
 pub fn vcpu_bucket(instance_type: &str) -> (&'static str, &'static str) {
-    let family = instance_type.split('.').next().unwrap_or(instance_type);
-    let rules: [(&str, &str, &str); 10] = [
-        ("u-", "L-43DA4232", "High Memory instances"),
-        ("inf", "L-1945791B", "Inf instances"),
-        ("dl", "L-6E869C2A", "DL instances"),
-        ("trn", "L-2C3B7624", "Trn instances"),
-        ("hpc", "L-F7808C92", "HPC instances"),
-        ("vt", "L-DB2E81BA", "G and VT instances"),
-        ("g", "L-DB2E81BA", "G and VT instances"),
-        ("p", "L-417A185B", "P instances"),
-        ("x", "L-7295265B", "X instances"),
-        ("f", "L-74FC7D96", "F instances"),
-    ];
-    rules
-        .iter()
-        .find(|(prefix, _, _)| family.starts_with(prefix))
-        .map(|(_, code, name)| (*code, *name))
-        .unwrap_or((
+    let letters: String = instance_type
+        .chars()
+        .take_while(char::is_ascii_alphabetic)
+        .collect::<String>()
+        .to_ascii_lowercase();
+    match letters.as_str() {
+        "dl" => ("L-6E869C2A", "DL instances"),
+        "f" => ("L-74FC7D96", "F instances"),
+        "g" | "gr" | "vt" => ("L-DB2E81BA", "G and VT instances"),
+        "hpc" => ("L-F7808C92", "HPC instances"),
+        "u" => ("L-43DA4232", "High Memory instances"),
+        "inf" => ("L-1945791B", "Inf instances"),
+        "p" => ("L-417A185B", "P instances"),
+        "trn" => ("L-2C3B7624", "Trn instances"),
+        "x" => ("L-7295265B", "X instances"),
+        _ => (
             "L-1216C47A",
             "Standard (A, C, D, H, I, M, R, T, Z) instances",
-        ))
+        ),
+    }
 }
 
 /// One vCPU quota bucket the new instances use: the quota's value, the vCPUs of running
-/// and pending On-Demand instances already in it, and what the launches add.
+/// On-Demand instances already in it (pending, stopped and Spot ones do not count), and
+/// what the launches add.
 #[derive(Debug, Clone, PartialEq)]
 pub(super) struct VcpuRoom {
     pub code: &'static str,
@@ -141,7 +143,7 @@ pub(super) struct VcpuRoom {
 }
 
 /// The target account's room in each bucket the `planned` launches use (instance type →
-/// (vCPUs each, count)). Reads its pending and running On-Demand instances
+/// (vCPUs each, count)). Reads its running On-Demand instances
 /// (DescribeInstances, DescribeInstanceTypes) and each quota (GetServiceQuota; where only
 /// the default exists, GetAWSDefaultServiceQuota). Errors: AccessDenied, ResourceFailed.
 pub(super) async fn read_vcpu_room(
@@ -157,7 +159,6 @@ pub(super) async fn read_vcpu_room(
             .filters(
                 Filter::builder()
                     .name("instance-state-name")
-                    .values("pending")
                     .values("running")
                     .build(),
             )
@@ -308,6 +309,10 @@ mod tests {
         assert_eq!(vcpu_bucket("p4d.24xlarge").0, "L-417A185B");
         assert_eq!(vcpu_bucket("inf2.xlarge").0, "L-1945791B");
         assert_eq!(vcpu_bucket("u-6tb1.metal").0, "L-43DA4232");
+        assert_eq!(vcpu_bucket("u7i-12tb.224xlarge").0, "L-43DA4232");
+        assert_eq!(vcpu_bucket("trn1n.32xlarge").0, "L-2C3B7624");
+        assert_eq!(vcpu_bucket("im4gn.large").0, "L-1216C47A");
+        assert_eq!(vcpu_bucket("gr6.4xlarge").0, "L-DB2E81BA");
         assert_eq!(vcpu_bucket("x2idn.large").0, "L-7295265B");
         assert_eq!(vcpu_bucket("f1.2xlarge").0, "L-74FC7D96");
     }
