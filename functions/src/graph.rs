@@ -106,7 +106,8 @@ mod tests {
             "WaitImageAvailable -.->|poll| WaitImageAvailable",
             "Cutover -.->|error| Rollback",
             "ShareSecurityGroupWithRam -->|no| NetworkReadyWithoutShare",
-            "Rollback --> MigrationFailed",
+            "Rollback --> PastPointOfNoReturn",
+            "PastPointOfNoReturn -->|no| MigrationFailed",
         ] {
             assert!(graph.contains(needle), "missing {needle:?} in\n{graph}");
         }

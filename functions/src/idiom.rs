@@ -61,6 +61,17 @@ pub enum Poll<T> {
     Failed(String),
 }
 
+impl<T> Poll<T> {
+    /// The same observation with the ready value turned into another.
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Poll<U> {
+        match self {
+            Poll::Ready(v) => Poll::Ready(f(v)),
+            Poll::Pending(s) => Poll::Pending(s),
+            Poll::Failed(s) => Poll::Failed(s),
+        }
+    }
+}
+
 /// Turns one observation into the step's answer: the value, `CarveOut.NotReady` (the
 /// state's Retry polls again) or `CarveOut.ResourceFailed`.
 pub fn poll_once<T>(what: &str, observed: Poll<T>) -> Result<T, StepError> {

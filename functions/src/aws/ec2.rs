@@ -158,9 +158,40 @@ pub async fn route_tables_of_subnets(
     Ok(tables)
 }
 
-/// Where a route table sends `cidr` today, if anywhere: the route's target id.
-/// Peering states after which a connection no longer counts (AWS keeps showing them).
-pub const PEERING_TERMINAL: [&str; 4] = ["deleted", "rejected", "failed", "expired"];
+/// Peering states after which a connection never carries traffic (AWS keeps showing
+/// them for a while; `deleting` leads only to `deleted`).
+pub const PEERING_TERMINAL: [&str; 5] = ["deleting", "deleted", "rejected", "failed", "expired"];
+
+/// Where a peering connection is in its life, from its status code
+/// (VpcPeeringConnectionStateReasonCode: initiating-request, pending-acceptance,
+/// provisioning, active, deleting, deleted, rejected, failed, expired;
+/// <https://docs.aws.amazon.com/vpc/latest/peering/vpc-peering-basics.html#vpc-peering-lifecycle>).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PeeringPhase {
+    /// `initiating-request`: not acceptable yet.
+    Initiating,
+    /// `pending-acceptance`: the accepter may accept.
+    AwaitingAcceptance,
+    /// `provisioning`: accepted, not carrying traffic yet.
+    Provisioning,
+    /// `active`.
+    Active,
+    /// One of [`PEERING_TERMINAL`]: it never carries traffic.
+    Ended(String),
+    /// A code AWS did not document when this was written: treated as a failure.
+    Unknown(String),
+}
+
+pub fn peering_phase(code: &str) -> PeeringPhase {
+    match code {
+        "initiating-request" => PeeringPhase::Initiating,
+        "pending-acceptance" => PeeringPhase::AwaitingAcceptance,
+        "provisioning" => PeeringPhase::Provisioning,
+        "active" => PeeringPhase::Active,
+        c if PEERING_TERMINAL.contains(&c) => PeeringPhase::Ended(c.to_string()),
+        c => PeeringPhase::Unknown(c.to_string()),
+    }
+}
 
 /// Accepted peerings (active, or provisioning on the way to active): reusable.
 pub const PEERING_ACCEPTED: [&str; 2] = ["active", "provisioning"];

@@ -4,8 +4,8 @@ use aws_sdk_ec2::types::{ResourceType, VpcPeeringConnection};
 
 use crate::accounts::AccountClients;
 use crate::aws::ec2::{
-    PEERING_ACCEPTED, PEERING_TERMINAL, has_tag, peering_status as status, peerings_between,
-    route_target, tag_spec,
+    PEERING_ACCEPTED, PeeringPhase, has_tag, peering_phase, peering_status as status,
+    peerings_between, route_target, tag_spec,
 };
 use crate::error::{FreshIdResultExt, SdkResultExt, StepError};
 use crate::idiom::{Poll, find_or_create, poll_once};
@@ -104,6 +104,11 @@ pub async fn accept_peering(ctx: &Context, state: State) -> Result<PeeringOut, S
                 tgt.account_id
             )));
         }
+        Some(s) if peering_phase(s) == PeeringPhase::Initiating => {
+            return Err(StepError::NotReady(format!(
+                "peering {pcx} is initiating-request: not acceptable yet"
+            )));
+        }
         Some("pending-acceptance") => {
             match tgt
                 .ec2
@@ -122,10 +127,16 @@ pub async fn accept_peering(ctx: &Context, state: State) -> Result<PeeringOut, S
                 Err(f) => return Err(f.into()),
             }
         }
-        Some(s) if PEERING_TERMINAL.contains(&s) => {
-            return Err(StepError::ResourceFailed(format!("peering {pcx} is {s}")));
-        }
-        Some(_) => tracing::info!(pcx, "already accepted"),
+        Some(s) => match peering_phase(s) {
+            PeeringPhase::Provisioning | PeeringPhase::Active => {
+                tracing::info!(pcx, "already accepted")
+            }
+            _ => {
+                return Err(StepError::ResourceFailed(format!(
+                    "peering {pcx} is {s}: it will not be accepted"
+                )));
+            }
+        },
     }
     // The accepter's view is not tagged: the requester tagged the peering at creation,
     // where cleanup finds and deletes it, and a role that may tag resources it did not
@@ -145,13 +156,24 @@ pub async fn wait_peering_active(ctx: &Context, state: State) -> Result<PeeringO
         .await
         .named("ec2:DescribeVpcPeeringConnections", &net.role_arn)
         .fresh_id(&format!("the new peering {pcx}"))?;
-    let observed = match out.vpc_peering_connections().first().map(status).as_deref() {
-        Some("active") => Poll::Ready(peering.clone()),
-        Some(s) if PEERING_TERMINAL.contains(&s) => Poll::Failed(s.to_string()),
-        Some(s) => Poll::Pending(s.to_string()),
+    let observed = match out.vpc_peering_connections().first().map(status) {
+        Some(s) => active_poll(&s).map(|()| peering.clone()),
         None => Poll::Failed("it no longer exists".into()),
     };
     poll_once(&format!("peering {pcx}"), observed)
+}
+
+/// What a peering's status code means to WaitPeeringActive: active is ready; the states on
+/// the way to it are pending; an ended or unknown state fails.
+fn active_poll(code: &str) -> Poll<()> {
+    match peering_phase(code) {
+        PeeringPhase::Active => Poll::Ready(()),
+        PeeringPhase::Initiating
+        | PeeringPhase::AwaitingAcceptance
+        | PeeringPhase::Provisioning => Poll::Pending(code.to_string()),
+        PeeringPhase::Ended(s) => Poll::Failed(s),
+        PeeringPhase::Unknown(s) => Poll::Failed(format!("{s} (a state carveout does not know)")),
+    }
 }
 
 /// Routes to the peer's CIDRs in every route table of the subnets involved, both sides.
@@ -238,6 +260,31 @@ async fn ensure_route(
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn every_documented_peering_state_has_its_meaning_while_waiting_for_active() {
+        assert!(matches!(super::active_poll("active"), Poll::Ready(())));
+        for on_the_way in ["initiating-request", "pending-acceptance", "provisioning"] {
+            assert!(
+                matches!(super::active_poll(on_the_way), Poll::Pending(_)),
+                "{on_the_way}"
+            );
+        }
+        for ended in [
+            "deleting",
+            "deleted",
+            "rejected",
+            "failed",
+            "expired",
+            "somethingnew",
+        ] {
+            assert!(
+                matches!(super::active_poll(ended), Poll::Failed(_)),
+                "{ended}"
+            );
+        }
+    }
+
     use super::*;
     use crate::test_support::{aws_error, clients};
     use aws_sdk_ec2::operation::create_route::{CreateRouteError, CreateRouteOutput};
