@@ -25,7 +25,7 @@ def snapshot(plan):
 def test_cleanup_after_a_failed_migration_removes_everything_it_created(tmp_path):
     reset(**POLLING)
     plan = seed(ENDPOINT, ram=True)
-    configure(faults=[{"action": "ModifyListener", "code": "ValidationError", "status": 400, "when": "after"}])
+    configure(faults=[{"action": "ModifyListener", "code": "ValidationError", "status": 400, "when": "before"}])
     code, _, _, _ = run_local(plan, tmp_path)
     assert code == 1
     before = snapshot(plan)

@@ -247,16 +247,18 @@ def test_overlapping_cidrs_fail_in_preflight_naming_both_and_create_nothing(tmp_
     assert_nothing_created(plan)
 
 
-def test_a_failure_at_cutover_leaves_the_listener_exactly_as_before(plan, tmp_path):
+def test_a_cutover_refused_before_it_changes_anything_leaves_the_listener_exactly_as_before(plan, tmp_path):
+    """ModifyListener refused: nothing moved, so Rollback keeps the original action and
+    removes the probe rule. (Its answer lost after the change went through is past the
+    point of no return: tests/test_point_of_no_return.py.)"""
     before = listener_actions(plan)
     sources_before = source_instances(plan)
-    # The change goes through but its answer is lost: the worst case for rollback.
     configure(faults=[{"action": "ModifyListener", "code": "ValidationError", "status": 400,
-                       "message": "injected at cutover", "when": "after", "count": 1}])
+                       "message": "injected at cutover", "when": "before", "count": 1}])
     code, out, events, err = run_local(plan, tmp_path)
     assert code == 1, err
     assert out["error"] == "CarveOut.ResourceFailed"
-    assert "injected at cutover" in out["cause"] and "restored" in out["cause"]
+    assert "injected at cutover" in out["cause"] and "unchanged" in out["cause"]
     assert any(e["event"] == "StateEntered" and e.get("state") == "Rollback" for e in events)
     assert listener_actions(plan) == before
     assert source_instances(plan) == sources_before

@@ -52,7 +52,7 @@ def test_substitutions_missing_or_unused_entry(tmp_path):
 
 
 def test_asl_validator_rejects_a_state_without_transition(tmp_path):
-    asl = broken(tmp_path, "a.json", ASL, '"Next": "MigrationFailed"', '"Nest": "MigrationFailed"')
+    asl = broken(tmp_path, "a.json", ASL, '"Next": "PastPointOfNoReturn?"', '"Nest": "PastPointOfNoReturn?"')
     assert_fails(lint("asl", asl=asl))
 
 

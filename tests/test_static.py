@@ -57,7 +57,14 @@ def test_every_state_after_preflight_is_caught_into_rollback():
     for name in order:
         assert top[name]["Catch"] == [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "Rollback"}], name
     assert top["Preflight"]["Catch"][0]["Next"] == "PreflightFailed", "nothing to roll back before mutations"
-    assert top["Rollback"]["Next"] == "MigrationFailed"
+    # After Rollback: failed, or (past the point of no return) migrated with issues.
+    assert top["Rollback"]["Next"] == "PastPointOfNoReturn?"
+    after = top["PastPointOfNoReturn?"]
+    assert after["Default"] == "MigrationFailed"
+    assert after["Choices"] == [{"Variable": "$.rollback.status", "StringEquals": "MIGRATED_WITH_ISSUES",
+                                 "Next": "MigratedWithIssues"}]
+    assert top["MigratedWithIssues"] == {**top["MigratedWithIssues"], "Type": "Pass", "OutputPath": "$.rollback",
+                                         "End": True}
     for name, state in states():
         if state["Type"] == "Task":
             assert re.fullmatch(r"\$\{[A-Za-z]+FunctionArn\}", state["Resource"]), name

@@ -119,9 +119,12 @@ def test_rollback_restores_the_saved_action_and_removes_the_probe_rule():
     st = {"plan": plan, "facts": facts}
     st["targetGroup"] = ok("create-target-group", st)
     ok("attach-probe-rule", st)
-    # As if Cutover had switched the action and then failed.
-    elb.modify_listener(ListenerArn=plan["service"]["listenerArn"],
-                        DefaultActions=[{"Type": "forward", "TargetGroupArn": st["targetGroup"]["targetGroupArn"]}])
+    # As if a gradual step (10 % on the new group) had been set and then failed: before
+    # the point of no return, so the original comes back.
+    new_group = st["targetGroup"]["targetGroupArn"]
+    weighted = {"Type": "forward", "ForwardConfig": {"TargetGroups": [
+        {"TargetGroupArn": plan["service"]["targetGroupArn"], "Weight": 90}, {"TargetGroupArn": new_group, "Weight": 10}]}}
+    elb.modify_listener(ListenerArn=plan["service"]["listenerArn"], DefaultActions=[weighted])
     st["error"] = {"Error": "CarveOut.ResourceFailed", "Cause": "injected"}
     out = ok("rollback", st)
     assert out["routing"].startswith("restored") and out["probeRuleRemoved"] is True
@@ -130,6 +133,13 @@ def test_rollback_restores_the_saved_action_and_removes_the_probe_rule():
     after = elb.describe_listeners(ListenerArns=[plan["service"]["listenerArn"]])["Listeners"][0]["DefaultActions"]
     assert after == before
     assert ok("rollback", st)["routing"].startswith("unchanged")
+    # Every request on the new group: past the point of no return, nothing moves back.
+    whole = [{"Type": "forward", "TargetGroupArn": new_group}]
+    elb.modify_listener(ListenerArn=plan["service"]["listenerArn"], DefaultActions=whole)
+    past = ok("rollback", st)
+    assert past["status"] == "MIGRATED_WITH_ISSUES" and "point of no return" in past["routing"], past
+    forwards = elb.describe_listeners(ListenerArns=[plan["service"]["listenerArn"]])["Listeners"][0]["DefaultActions"]
+    assert [a.get("TargetGroupArn") for a in forwards] == [new_group]
 
 
 def test_rollback_does_not_overwrite_a_change_made_outside_carveout():

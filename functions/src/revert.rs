@@ -3,10 +3,12 @@
 //! may hold writes the old one never saw); an operator who wants the old copy serving
 //! again asks for it here, and is told first what it costs.
 //!
-//! Going back = (stop-source) start the stopped sources and wait until the original
-//! group's targets are healthy, then put the saved original forward action back (it was
-//! kept in a tag of the migration's target group at cutover). The new copy is left as it
-//! is (`carveout cleanup` removes it once it serves nothing).
+//! Going back = (stop-source) start the stopped sources; a probe rule puts the original
+//! group back in use, since a group no listener uses has no health checks (its targets
+//! are `unused`); once its targets are healthy the saved original forward action goes
+//! back (kept in a tag of the migration's target group at cutover) and the probe rule is
+//! removed. The new copy is left as it is (`carveout cleanup` removes it once it serves
+//! nothing).
 
 use std::time::Duration;
 
@@ -16,7 +18,8 @@ use crate::aws::elb::{
     actions_from_sdk, current_actions, find_target_group, saved_original, set_actions,
     target_health,
 };
-use crate::error::StepError;
+use crate::aws::probe::{ensure_probe_rule, highest_free_priority, remove_probe_rule};
+use crate::error::{SdkResultExt, StepError};
 use crate::names;
 use crate::plan::{Consistency, Plan};
 use crate::traffic::{ActionModel, past_point_of_no_return};
@@ -99,8 +102,36 @@ pub async fn apply_reversal(
         let src = accounts.source().await?;
         done.push(start_stopped(&src, &plan.source.instance_ids).await?);
     }
-    wait_original_healthy(&net, &plan.service.target_group_arn, wait).await?;
     let s = &plan.service;
+    // A leftover probe rule forwards to the new group: the original gets its own.
+    remove_probe_rule(&net, &s.listener_arn, &plan.migration_id).await?;
+    let used = net
+        .elb
+        .describe_rules()
+        .listener_arn(&s.listener_arn)
+        .send()
+        .await
+        .named("elasticloadbalancing:DescribeRules", &net.role_arn)?
+        .rules()
+        .iter()
+        .filter_map(|r| r.priority()?.parse().ok())
+        .collect();
+    let priority = highest_free_priority(&used).ok_or_else(|| {
+        StepError::conflict("the listener has no free rule priority for the probe rule")
+    })?;
+    ensure_probe_rule(
+        &net,
+        &s.listener_arn,
+        &plan.migration_id,
+        &s.target_group_arn,
+        priority,
+    )
+    .await?;
+    if let Err(e) = wait_original_healthy(&net, &s.target_group_arn, wait).await {
+        // Traffic stays on the new targets: only the probe rule is taken back.
+        remove_probe_rule(&net, &s.listener_arn, &plan.migration_id).await?;
+        return Err(e);
+    }
     set_actions(
         &net,
         &s.listener_arn,
@@ -108,6 +139,7 @@ pub async fn apply_reversal(
         std::slice::from_ref(&reversal.original),
     )
     .await?;
+    remove_probe_rule(&net, &s.listener_arn, &plan.migration_id).await?;
     done.push(format!(
         "every request goes to {} again (not to {})",
         s.target_group_arn, reversal.new_group

@@ -3,13 +3,82 @@
 //! health checks on the new targets before any real traffic reaches them. Found by its
 //! condition and tag; AttachProbeRule creates it, Cutover, Rollback and cleanup remove it.
 
-use aws_sdk_elasticloadbalancingv2::types::Rule;
+use std::collections::BTreeSet;
+
+use aws_sdk_elasticloadbalancingv2::types::{HttpHeaderConditionConfig, Rule, RuleCondition};
 
 use crate::accounts::AccountClients;
-use crate::aws::elb::tagged_with;
+use crate::aws::elb::{migration_tags, tagged_with};
 use crate::error::{SdkResultExt, StepError};
+use crate::idiom::find_or_create;
 use crate::names::PROBE_HEADER;
 use crate::state::ProbeRuleOut;
+use crate::traffic::ActionModel;
+
+/// The highest listener-rule priority ELBv2 allows.
+pub const MAX_PRIORITY: i32 = 50_000;
+
+/// The probe rule's priority: the highest one `used` leaves free, below every real rule,
+/// so even a mistaken match could not shadow one; None when all 50,000 are taken.
+pub fn highest_free_priority(used: &BTreeSet<i32>) -> Option<i32> {
+    (1..=MAX_PRIORITY).rev().find(|p| !used.contains(p))
+}
+
+/// This migration's probe rule on `listener_arn`, forwarding to `group_arn`, found or
+/// created at `priority` (tagged; the header carries the migration id). Errors: Conflict
+/// when the priority was taken meanwhile, and those of the calls.
+pub async fn ensure_probe_rule(
+    net: &AccountClients,
+    listener_arn: &str,
+    migration_id: &str,
+    group_arn: &str,
+    priority: i32,
+) -> Result<ProbeRuleOut, StepError> {
+    let ensured = find_or_create(
+        "probe rule",
+        || async { find_probe_rule(net, listener_arn, migration_id).await },
+        || async {
+            let condition = RuleCondition::builder()
+                .field("http-header")
+                .http_header_config(
+                    HttpHeaderConditionConfig::builder()
+                        .http_header_name(PROBE_HEADER)
+                        .values(migration_id)
+                        .build(),
+                )
+                .build();
+            let out = net
+                .elb
+                .create_rule()
+                .listener_arn(listener_arn)
+                .priority(priority)
+                .conditions(condition)
+                .actions(ActionModel::forward_to(group_arn, None).to_sdk()?)
+                .set_tags(Some(migration_tags(migration_id)))
+                .send()
+                .await
+                .named("elasticloadbalancing:CreateRule", &net.role_arn);
+            match out {
+                Ok(out) => {
+                    Ok(out
+                        .rules()
+                        .first()
+                        .and_then(|r| r.rule_arn())
+                        .map(|arn| ProbeRuleOut {
+                            rule_arn: arn.to_string(),
+                            priority,
+                        }))
+                }
+                Err(f) if f.is("PriorityInUse") => Err(StepError::conflict(format!(
+                    "listener rule priority {priority} was free and is taken now; run again"
+                ))),
+                Err(f) => Err(f.into()),
+            }
+        },
+    )
+    .await?;
+    Ok(ensured.value)
+}
 
 /// Whether `rule` matches like this migration's probe rule (its header and migration id).
 pub fn is_probe_rule(rule: &Rule, migration_id: &str) -> bool {

@@ -3,8 +3,7 @@
 //! the service's forward action.
 
 use aws_sdk_elasticloadbalancingv2::types::{
-    HttpHeaderConditionConfig, Matcher, ProtocolEnum, RuleCondition, TargetDescription,
-    TargetGroupIpAddressTypeEnum, TargetTypeEnum,
+    Matcher, ProtocolEnum, TargetDescription, TargetGroupIpAddressTypeEnum, TargetTypeEnum,
 };
 
 use crate::accounts::AccountClients;
@@ -12,10 +11,10 @@ use crate::aws::elb::{
     actions_from_sdk, current_actions, find_target_group, migration_tags, service_actions,
     set_actions, target_health,
 };
-use crate::aws::probe::{find_probe_rule, remove_probe_rule};
+use crate::aws::probe::{ensure_probe_rule, remove_probe_rule};
 use crate::error::{SdkResultExt, StepError};
 use crate::idiom::{Poll, find_or_create, poll_once};
-use crate::names::{self, PROBE_HEADER};
+use crate::names;
 use crate::state::{CutoverOut, LaunchedInstance, ProbeRuleOut, ShiftOut, State, TargetGroupOut};
 use crate::traffic::{
     ActionModel, changed_elsewhere, compact_forward, cutover_actions, same_routing, shifted_actions,
@@ -165,35 +164,15 @@ pub async fn attach_probe_rule(
         tracing::info!("the service already forwards to the new group: no probe rule needed");
         return Ok(None);
     }
-    let id = &state.plan.migration_id;
-    let listener = &facts.service.listener_arn;
-    let priority = facts.service.probe_priority;
-    let ensured = find_or_create(
-        "probe rule",
-        || async { find_probe_rule(&net, listener, id).await },
-        || async {
-            let condition = RuleCondition::builder()
-                .field("http-header")
-                .http_header_config(HttpHeaderConditionConfig::builder().http_header_name(PROBE_HEADER).values(id).build())
-                .build();
-            let out = net.elb.create_rule()
-                .listener_arn(listener)
-                .priority(priority)
-                .conditions(condition)
-                .actions(ActionModel::forward_to(&group.target_group_arn, None).to_sdk()?)
-                .set_tags(Some(migration_tags(id)))
-                .send().await.named("elasticloadbalancing:CreateRule", &net.role_arn);
-            match out {
-                Ok(out) => Ok(out.rules().first().and_then(|r| r.rule_arn()).map(|arn| ProbeRuleOut { rule_arn: arn.to_string(), priority })),
-                Err(f) if f.is("PriorityInUse") => Err(StepError::conflict(format!(
-                    "listener rule priority {priority} was free at Preflight and is taken now; run the migration again"
-                ))),
-                Err(f) => Err(f.into()),
-            }
-        },
+    let probe = ensure_probe_rule(
+        &net,
+        &facts.service.listener_arn,
+        &state.plan.migration_id,
+        &group.target_group_arn,
+        facts.service.probe_priority,
     )
     .await?;
-    Ok(Some(ensured.value))
+    Ok(Some(probe))
 }
 
 /// Every new target healthy? Anything else is "not yet" (the deadline is the state's

@@ -8,17 +8,13 @@ use aws_sdk_elasticloadbalancingv2::types::{TargetGroup, TargetTypeEnum};
 
 use crate::accounts::AccountClients;
 use crate::aws::elb::{actions_from_sdk, saved_original, target_health};
-use crate::aws::probe::is_probe_rule;
+use crate::aws::probe::{highest_free_priority, is_probe_rule};
 use crate::error::{SdkResultExt, StepError};
 use crate::plan::Plan;
 use crate::state::{ServiceFacts, TargetGroupSettings};
 use crate::traffic::ActionType;
 
 use super::check::Verdict;
-
-/// Highest listener-rule priority; the probe rule takes the highest free one, below
-/// every real rule, so even a mistaken match could not shadow one.
-pub(super) const MAX_PRIORITY: i32 = 50_000;
 
 pub(super) struct ResolvedService {
     pub(super) lb_arn: String,
@@ -83,12 +79,9 @@ pub(super) async fn resolve_service(
         .iter()
         .filter_map(|r| r.priority()?.parse().ok())
         .collect();
-    let probe_priority = (1..=MAX_PRIORITY)
-        .rev()
-        .find(|p| !used.contains(p))
-        .ok_or_else(|| {
-            StepError::invalid_plan("the listener has no free rule priority for the probe rule")
-        })?;
+    let probe_priority = highest_free_priority(&used).ok_or_else(|| {
+        StepError::invalid_plan("the listener has no free rule priority for the probe rule")
+    })?;
 
     let actions = match &s.rule_arn {
         Some(rule_arn) => rules
