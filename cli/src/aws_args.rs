@@ -19,3 +19,19 @@ impl AwsArgs {
         load_cli_config(self.endpoint.as_deref()).await
     }
 }
+
+impl AwsArgs {
+    /// A failure's words with the endpoint named where the SDK could not reach it
+    /// ("cannot reach http://127.0.0.1:5999: …" rather than the SDK's types).
+    pub fn explain(&self, text: &str) -> String {
+        let endpoint = self
+            .endpoint
+            .clone()
+            .or_else(|| std::env::var("AWS_ENDPOINT_URL").ok())
+            .unwrap_or_else(|| "AWS".to_string());
+        text.replace(
+            "cannot reach the AWS endpoint",
+            &format!("cannot reach {endpoint}"),
+        )
+    }
+}

@@ -33,7 +33,7 @@ pub async fn run(args: CleanupArgs) -> Result<bool> {
     let found = match survey(&accounts, &plan).await {
         Ok(found) => found,
         Err(err) => {
-            println!("✗ {}: {err}", err.name());
+            println!("✗ {}: {}", err.name(), args.aws.explain(&err.to_string()));
             return Ok(false);
         }
     };
@@ -68,7 +68,7 @@ pub async fn run(args: CleanupArgs) -> Result<bool> {
             Ok(true)
         }
         Err(err) => {
-            println!("✗ {}: {err}", err.name());
+            println!("✗ {}: {}", err.name(), args.aws.explain(&err.to_string()));
             Ok(false)
         }
     }

@@ -37,7 +37,7 @@ pub async fn run(args: PlanArgs) -> Result<bool> {
         Ok(facts) => facts,
         Err(err) => {
             println!("Preflight failed (nothing was changed):");
-            println!("  ✗ {}: {err}", err.name());
+            println!("  ✗ {}: {}", err.name(), args.aws.explain(&err.to_string()));
             return Ok(false);
         }
     };

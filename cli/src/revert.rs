@@ -38,7 +38,7 @@ pub async fn run(args: RevertArgs) -> Result<bool> {
     let reversal = match read_reversal(&accounts, &plan).await {
         Ok(r) => r,
         Err(err) => {
-            println!("✗ {}: {err}", err.name());
+            println!("✗ {}: {}", err.name(), args.aws.explain(&err.to_string()));
             return Ok(false);
         }
     };
@@ -66,7 +66,7 @@ pub async fn run(args: RevertArgs) -> Result<bool> {
             Ok(true)
         }
         Err(err) => {
-            println!("✗ {}: {err}", err.name());
+            println!("✗ {}: {}", err.name(), args.aws.explain(&err.to_string()));
             Ok(false)
         }
     }

@@ -165,9 +165,12 @@ impl From<AwsFailure> for StepError {
                 "{failure} (the account is still being verified by AWS; the state retries later)"
             ))
         } else if failure.transient {
-            StepError::NotReady(format!(
-                "{failure} (no answer within the SDK's time bound; the state retries later)"
-            ))
+            let why = if failure.message.starts_with("no AWS credentials") {
+                "credentials not available yet"
+            } else {
+                "no answer within the SDK's time bound"
+            };
+            StepError::NotReady(format!("{failure} ({why}; the state retries later)"))
         } else {
             StepError::ResourceFailed(failure.to_string())
         }
@@ -242,15 +245,20 @@ pub trait SdkResultExt<T> {
 impl<T, E, R> SdkResultExt<T> for Result<T, SdkError<E, R>>
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
+    R: std::fmt::Debug + 'static,
 {
     fn named(self, action: &'static str, principal: &str) -> Result<T, AwsFailure> {
         self.map_err(|err| {
-            let transient = match &err {
-                SdkError::TimeoutError(_) => true,
-                SdkError::DispatchFailure(failure) => failure.is_timeout() || failure.is_io(),
-                _ => false,
-            };
+            let no_credentials = matches!(&err, SdkError::DispatchFailure(_))
+                && sources(&err).any(|e| e.is::<aws_credential_types::provider::error::CredentialsError>());
+            // Transport and credential failures are not AWS's answer: retryable in the
+            // workflow (a Lambda's role credentials come back), plain words in the CLI.
+            let transient = no_credentials
+                || match &err {
+                    SdkError::TimeoutError(_) => true,
+                    SdkError::DispatchFailure(failure) => failure.is_timeout() || failure.is_io(),
+                    _ => false,
+                };
             let (code, message) = match &err {
                 SdkError::ServiceError(service) => {
                     let e = service.err();
@@ -259,10 +267,17 @@ where
                         e.message().unwrap_or("no message").to_string(),
                     )
                 }
-                other => (
+                SdkError::DispatchFailure(f) if f.is_io() => {
+                    (None, format!("cannot reach the AWS endpoint: {}", chain(&err)))
+                }
+                _ if no_credentials => (
                     None,
-                    aws_smithy_types::error::display::DisplayErrorContext(other).to_string(),
+                    format!(
+                        "no AWS credentials found: set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY ({})",
+                        chain(&err).lines().next().unwrap_or_default()
+                    ),
                 ),
+                other => (None, chain(other)),
             };
             AwsFailure {
                 action,
@@ -275,9 +290,63 @@ where
     }
 }
 
+/// An error and its sources, each in its own words (no Debug dump of the SDK's types).
+fn chain(err: &(dyn std::error::Error + 'static)) -> String {
+    sources(err)
+        .map(|e| e.to_string())
+        .collect::<Vec<_>>()
+        .join(": ")
+}
+
+fn sources<'a>(
+    err: &'a (dyn std::error::Error + 'static),
+) -> impl Iterator<Item = &'a (dyn std::error::Error + 'static)> {
+    std::iter::successors(Some(err), |e| e.source())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn transport_and_credential_failures_are_retryable_and_said_plainly() {
+        use aws_smithy_runtime_api::client::result::ConnectorError;
+        let refused: Result<
+            (),
+            SdkError<aws_sdk_sts::operation::assume_role::AssumeRoleError, ()>,
+        > = Err(SdkError::dispatch_failure(ConnectorError::io(
+            "Connection refused".into(),
+        )));
+        let f = refused
+            .named("sts:AssumeRole", "arn:aws:iam::1:role/R")
+            .unwrap_err();
+        assert!(
+            f.transient && f.message.starts_with("cannot reach the AWS endpoint"),
+            "{}",
+            f.message
+        );
+        assert!(!f.message.contains("DispatchFailure {"), "{}", f.message);
+        assert_eq!(StepError::from(f).name(), NOT_READY);
+        let missing = aws_credential_types::provider::error::CredentialsError::not_loaded(
+            "no credentials in chain",
+        );
+        let none: Result<(), SdkError<aws_sdk_sts::operation::assume_role::AssumeRoleError, ()>> =
+            Err(SdkError::dispatch_failure(ConnectorError::other(
+                missing.into(),
+                None,
+            )));
+        let f = none
+            .named("sts:AssumeRole", "arn:aws:iam::1:role/R")
+            .unwrap_err();
+        assert!(
+            f.transient
+                && f.message
+                    .starts_with("no AWS credentials found: set AWS_PROFILE"),
+            "{}",
+            f.message
+        );
+        assert_ne!(StepError::from(f).name(), ACCESS_DENIED);
+    }
 
     #[test]
     fn throttling_beyond_the_sdk_retries_is_not_ready_and_other_failures_are_resource_failed() {
