@@ -13,11 +13,11 @@
 use std::time::Duration;
 
 use crate::accounts::{AccountClients, Accounts};
-use crate::aws::ec2::start_stopped;
 use crate::aws::elb::{
     actions_from_sdk, current_actions, find_target_group, saved_original, set_actions,
     target_health,
 };
+use crate::aws::instances::start_stopped;
 use crate::aws::probe::{ensure_probe_rule, highest_free_priority, remove_probe_rule};
 use crate::error::{SdkResultExt, StepError};
 use crate::names;

@@ -1,7 +1,4 @@
 //! EC2 lookups shared by several steps: tags, VPC CIDRs, the route tables of subnets.
-
-use std::collections::BTreeMap;
-
 use aws_sdk_ec2 as ec2;
 use ec2::types::{
     Filter, ResourceType, Route, RouteTable, Tag, TagSpecification, VpcPeeringConnection,
@@ -308,60 +305,6 @@ pub async fn tagged_peerings(
         })
         .filter_map(|p| p.vpc_peering_connection_id().map(str::to_string))
         .collect())
-}
-
-/// The state name (`running`, `stopping`, `stopped`…) of each instance, by id.
-pub async fn instance_states(
-    src: &AccountClients,
-    ids: &[String],
-) -> Result<BTreeMap<String, String>, StepError> {
-    let out = src
-        .ec2
-        .describe_instances()
-        .set_instance_ids(Some(ids.to_vec()))
-        .send()
-        .await
-        .named("ec2:DescribeInstances", &src.role_arn)?;
-    Ok(out
-        .reservations()
-        .iter()
-        .flat_map(|r| r.instances())
-        .filter_map(|i| {
-            Some((
-                i.instance_id()?.to_string(),
-                i.state()?.name()?.as_str().to_string(),
-            ))
-        })
-        .collect())
-}
-
-/// Rollback of stop-source: starts every one of `ids` (a stopping one is waited for,
-/// briefly). StartInstances is sent whatever DescribeInstances shows: right after the
-/// stop, a read may still answer `running` (EC2's eventual consistency,
-/// <https://docs.aws.amazon.com/ec2/latest/devguide/eventual-consistency.html>), and
-/// starting a running instance changes nothing. Only `IncorrectInstanceState` (an
-/// instance still stopping) is waited out. Returns what it did, for the failure cause.
-pub async fn start_stopped(src: &AccountClients, ids: &[String]) -> Result<String, StepError> {
-    for _ in 0..20 {
-        let started = src
-            .ec2
-            .start_instances()
-            .set_instance_ids(Some(ids.to_vec()))
-            .send()
-            .await
-            .named("ec2:StartInstances", &src.role_arn);
-        match started {
-            Ok(_) => return Ok(format!("source instances restarted: {}", ids.join(", "))),
-            Err(failure) if failure.is("IncorrectInstanceState") => {
-                tokio::time::sleep(std::time::Duration::from_secs(2)).await;
-            }
-            Err(failure) => return Err(failure.into()),
-        }
-    }
-    Err(StepError::ResourceFailed(format!(
-        "source instances {} still stopping after 40 s; start them once stopped",
-        ids.join(", ")
-    )))
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 
 pub mod ec2;
 pub mod elb;
+pub mod instances;
 pub mod kms;
 pub mod probe;
 pub mod ram;

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::{CreatedResource, ResourceKind};
 use crate::accounts::AccountClients;
-use crate::aws::ec2::instance_states;
+use crate::aws::instances::instance_states;
 use crate::error::{AwsFailure, SdkResultExt, StepError};
 
 /// Removes `r` with the clients of its account; waits for an instance to terminate (its

@@ -2,8 +2,8 @@
 //! instances are stopped and imaged, so no write can land after the image. Rollback puts
 //! the original action back and starts the source again.
 
-use crate::aws::ec2::instance_states;
 use crate::aws::elb::{service_actions, set_actions};
+use crate::aws::instances::instance_states;
 use crate::error::{SdkResultExt, StepError};
 use crate::idiom::{Poll, poll_once};
 use crate::state::{MaintenanceOut, State, now_epoch_ms};

@@ -4,8 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::aws::ec2::start_stopped;
 use crate::aws::elb::{actions_from_sdk, current_actions, find_target_group, set_actions};
+use crate::aws::instances::start_stopped;
 use crate::aws::probe::remove_probe_rule;
 use crate::error::{NOT_READY, RESOURCE_FAILED, StepError};
 use crate::inventory::{CreatedResource, inventory, reported_kinds};
@@ -200,16 +200,24 @@ pub async fn rollback(ctx: &Context, state: State) -> Result<RollbackOut, StepEr
         ),
         Err(e) => format!("left as is: changed outside carveout ({e})"),
     };
-    let probe_rule_removed =
-        remove_probe_rule(&net, &s.listener_arn, &state.plan.migration_id).await?;
     // stop-source: the source serves again (after routing is back, so the restarted
-    // instances take the traffic as soon as they pass the ALB's health checks).
+    // instances take the traffic as soon as they pass the ALB's health checks), before
+    // anything else can fail.
     let source = if facts.options.stop_source {
         let src = ctx.accounts(&state.plan).source().await?;
         start_stopped(&src, &state.source_instance_ids()?).await?
     } else {
         "source instances untouched".to_string()
     };
+    // Best effort: a probe rule left behind is tagged, and `carveout cleanup` removes it.
+    let probe_rule_removed =
+        match remove_probe_rule(&net, &s.listener_arn, &state.plan.migration_id).await {
+            Ok(removed) => removed,
+            Err(e) => {
+                tracing::warn!(error = %e, "probe rule left for cleanup");
+                false
+            }
+        };
     let created = inventory(&accounts, &state.plan, &reported_kinds(&state.plan)).await?;
     tracing::warn!(error = %error.error, cause = %error.cause, routing, source, "rolled back");
     let left: Vec<String> = created

@@ -60,7 +60,7 @@ pub(super) fn history_fits(worst: &Worst) -> Verdict {
         "at worst this migration writes {most} history events ({} instances, up to {} each: \
          every image, copy and launch poll), over Step Functions' limit of {HISTORY_LIMIT}; \
          past it the service fails the execution and no Rollback runs. With these options \
-         one execution can move at most {fit} instances (options.kmsKeyId and stop-source add \
+         one execution can move at most {fit} instances (options.kmsKeyId adds a copy and its \
          polls per instance); see docs/safety.md, \"The execution's history\"",
         worst.instances, worst.per_instance
     )))

@@ -45,7 +45,8 @@ pub(super) async fn read_verified(tgt: &AccountClients, plan: &Plan) -> Verdict 
         .await
         .named("ec2:CreateSecurityGroup", &tgt.role_arn);
     match probe {
-        Err(f) if f.is("DryRunOperation") => Ok(format!(
+        // A re-run finds carveout's own group already there: EC2 answered, so verified.
+        Err(f) if f.is("DryRunOperation") || f.is("InvalidGroup.Duplicate") => Ok(format!(
             "the target account {} is verified: a dry run of the first launch call succeeds",
             tgt.account_id
         )),

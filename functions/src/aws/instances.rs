@@ -1,0 +1,88 @@
+//! Instance states: what DescribeInstances says of the source instances, and starting
+//! them again (stop-source's Rollback and `carveout revert`).
+
+use std::collections::BTreeMap;
+
+use crate::accounts::AccountClients;
+use crate::error::{SdkResultExt, StepError};
+
+/// The state name (`running`, `stopping`, `stopped`…) of each instance, by id.
+pub async fn instance_states(
+    src: &AccountClients,
+    ids: &[String],
+) -> Result<BTreeMap<String, String>, StepError> {
+    let out = src
+        .ec2
+        .describe_instances()
+        .set_instance_ids(Some(ids.to_vec()))
+        .send()
+        .await
+        .named("ec2:DescribeInstances", &src.role_arn)?;
+    Ok(out
+        .reservations()
+        .iter()
+        .flat_map(|r| r.instances())
+        .filter_map(|i| {
+            Some((
+                i.instance_id()?.to_string(),
+                i.state()?.name()?.as_str().to_string(),
+            ))
+        })
+        .collect())
+}
+
+/// Rollback of stop-source: starts every one of `ids` (a stopping one is waited for,
+/// briefly). StartInstances is sent whatever DescribeInstances shows: right after the
+/// stop, a read may still answer `running` (EC2's eventual consistency,
+/// <https://docs.aws.amazon.com/ec2/latest/devguide/eventual-consistency.html>), and
+/// starting a running instance changes nothing. Only `IncorrectInstanceState` (an
+/// instance still stopping) is waited out. Returns what it did, for the failure cause.
+pub async fn start_stopped(src: &AccountClients, ids: &[String]) -> Result<String, StepError> {
+    for _ in 0..20 {
+        let started = src
+            .ec2
+            .start_instances()
+            .set_instance_ids(Some(ids.to_vec()))
+            .send()
+            .await
+            .named("ec2:StartInstances", &src.role_arn);
+        match started {
+            Ok(_) => return Ok(format!("source instances restarted: {}", ids.join(", "))),
+            Err(failure) if failure.is("IncorrectInstanceState") => {
+                tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+            }
+            Err(failure) => return Err(failure.into()),
+        }
+    }
+    // One instance the batch cannot start (still stopping, or gone) must not keep the
+    // others down: each alone, and the answer names those left.
+    let (mut started, mut left) = (Vec::new(), Vec::new());
+    for id in ids {
+        match src
+            .ec2
+            .start_instances()
+            .instance_ids(id)
+            .send()
+            .await
+            .named("ec2:StartInstances", &src.role_arn)
+        {
+            Ok(_) => started.push(id.clone()),
+            Err(f) => left.push(format!("{id} ({})", f.message)),
+        }
+    }
+    if left.is_empty() {
+        return Ok(format!(
+            "source instances restarted: {}",
+            started.join(", ")
+        ));
+    }
+    Err(StepError::ResourceFailed(format!(
+        "source instances restarted: {}; not started after 40 s: {}; start them once they can be",
+        if started.is_empty() {
+            "none".to_string()
+        } else {
+            started.join(", ")
+        },
+        left.join(", ")
+    )))
+}
