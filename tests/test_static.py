@@ -46,8 +46,10 @@ def test_every_other_task_retries_throttling_with_jittered_backoff():
         if state["Type"] != "Task" or state["Retry"][0]["ErrorEquals"] == ["CarveOut.NotReady"]:
             continue
         throttle = [r for r in state["Retry"] if r["ErrorEquals"] == ["CarveOut.NotReady"]]
+        # CreateImage also waits, with consistency reboot, for the other targets' health.
+        attempts = 20 if name == "CreateImage" else 6
         assert throttle == [{"ErrorEquals": ["CarveOut.NotReady"], "IntervalSeconds": 5, "BackoffRate": 2,
-                             "MaxDelaySeconds": 60, "MaxAttempts": 6, "JitterStrategy": "FULL"}], name
+                             "MaxDelaySeconds": 60, "MaxAttempts": attempts, "JitterStrategy": "FULL"}], name
 
 
 def test_every_state_after_preflight_is_caught_into_rollback():
