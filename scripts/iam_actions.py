@@ -10,7 +10,8 @@ call cannot slip past it.
 Where the calls land:
   * EC2, ELBv2, RAM, KMS: through the member-account role (templates/member-role.yaml);
   * STS AssumeRole: from every step function's own role (template.yaml);
-  * SSM, Step Functions, SNS in vending.rs: the StartVendedMigrations function's role.
+  * SSM, Step Functions, SNS in vending.rs: the StartVendedMigrations function's role;
+  * Step Functions, SNS in recover/: the RecoverExecution function's (the watcher's) role.
 
 Every called action must be allowed, and the member role may allow nothing that is not
 called, apart from the few actions AWS checks implicitly (listed below with reasons).
@@ -57,6 +58,7 @@ IMPLIED = {
 
 STEP_FUNCTION_SOURCES = {"accounts.rs"}
 VENDING_FUNCTION = "StartVendedMigrationsFunction"
+RECOVER_FUNCTION = "RecoverExecutionFunction"
 
 
 def locked_versions(lock: pathlib.Path) -> dict[str, str]:
@@ -102,7 +104,7 @@ def calls_in(root: pathlib.Path, sources: list[pathlib.Path], operations: dict[s
             crate, prefix = CLIENTS[client]
             if op not in operations[client]:
                 continue
-            found.setdefault(f"{prefix}:{operations[client][op]}", set()).add(path.name)
+            found.setdefault(f"{prefix}:{operations[client][op]}", set()).add(path.relative_to(root).as_posix())
             seen_at.add(m.start(2))
         for m in any_op.finditer(text):
             op = m.group(1)
@@ -204,9 +206,13 @@ def main() -> int:
     member_calls = {a for a in found if a.split(":")[0] in ("ec2", "elasticloadbalancing", "ram", "kms", "servicequotas")}
     step_calls = {a for a, files in found.items() if files & STEP_FUNCTION_SOURCES}
     vending_calls = {a for a, files in found.items() if "vending.rs" in files}
+    # The watcher reads the stopped execution with its own role and restores through the
+    # member role (the Rollback step's calls), after assuming it as every step does.
+    recover_calls = {a for a, files in found.items() if any(f.startswith("recover/") for f in files)} | step_calls
     if args.json:
         print(json.dumps({"member_role": sorted(member_calls), "step_functions": sorted(step_calls),
-                          "vending_function": sorted(vending_calls)}, indent=2))
+                          "vending_function": sorted(vending_calls), "recover_function": sorted(recover_calls)},
+                         indent=2))
 
     member = actions_of(statements(load(pathlib.Path(args.member_role))))
     problems += grant_problems("member role", member_calls, member, found, IMPLIED)
@@ -222,7 +228,7 @@ def main() -> int:
         policies = [p for p in policies if not (isinstance(p, dict) and "Ref" in p)]
         policies += [template["Resources"][r]["Properties"]["PolicyDocument"] for r in refs]
         granted = actions_of(statements(policies))
-        needed = vending_calls if name == VENDING_FUNCTION else step_calls
+        needed = {VENDING_FUNCTION: vending_calls, RECOVER_FUNCTION: recover_calls}.get(name, step_calls)
         problems += grant_problems(name, needed, granted, found, {})
 
     for p in problems:

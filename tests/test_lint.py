@@ -122,7 +122,7 @@ def test_sam_validate_rejects_an_unknown_event_type(tmp_path):
 def test_iam_actions_member_role_must_allow_every_call_the_code_makes(tmp_path):
     role = tmp_path / "r.yaml"
     role.write_text(MEMBER_ROLE.replace("ec2:CreateImage", "ec2:ImportImage"))
-    assert_fails(lint("iam-actions", member_role=role), "calls ec2:CreateImage (image.rs)", "allows ec2:ImportImage")
+    assert_fails(lint("iam-actions", member_role=role), "calls ec2:CreateImage (steps/image.rs)", "allows ec2:ImportImage")
 
 
 def test_iam_actions_rejects_wildcard_actions(tmp_path):

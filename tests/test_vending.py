@@ -33,7 +33,7 @@ def stored():
     other = dict(plan, migrationId="api-2026-12")
     ssm.put_parameter(Name="/carveout/plans/222222222222/api-2026-12", Type="String", Value=json.dumps(other))
     ssm.put_parameter(Name="/carveout/plans/333333333333/elsewhere", Type="String", Value=json.dumps(plan))
-    return sfn_machine("MigrationStateMachine-vending", real_definition())
+    return sfn_machine("carveout-migrations", real_definition())
 
 
 def executions(machine):

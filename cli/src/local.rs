@@ -35,6 +35,10 @@ pub struct LocalArgs {
     /// Also write the execution's event log here, one JSON event per line.
     #[arg(long)]
     events: Option<PathBuf>,
+    /// Stop the execution when it enters this state, as StopExecution does (no Rollback
+    /// runs): rehearses what the watcher restores.
+    #[arg(long, value_name = "STATE")]
+    stop_at: Option<String>,
 }
 
 pub fn run(args: LocalArgs) -> Result<bool> {
@@ -144,7 +148,7 @@ fn execute(args: &LocalArgs) -> Result<bool> {
         .context("starting node (run `make setup`)")?;
     let config = json!({
         "asl": asl, "binDir": bin_dir, "input": input, "region": region, "verbose": args.verbose,
-        "template": root.join("template.yaml"),
+        "template": root.join("template.yaml"), "stopAt": args.stop_at,
     });
     child
         .stdin
@@ -185,6 +189,7 @@ fn execute(args: &LocalArgs) -> Result<bool> {
             "{}",
             serde_json::to_string_pretty(&json!({
                 "status": result["status"], "error": result["error"], "cause": result["cause"],
+                "recovery": result["recovery"],
             }))?
         );
         Ok(false)

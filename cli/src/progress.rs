@@ -116,6 +116,21 @@ impl Progress {
                     );
                 }
             }
+            "ExecutionStopped" => {
+                self.line(
+                    "■",
+                    &format!("execution stopped at {state} (as StopExecution)"),
+                );
+            }
+            "WatcherStarted" => {
+                self.line(
+                    "⚑",
+                    &format!(
+                        "execution {}: the watcher restores what it left",
+                        e["status"].as_str().unwrap_or("?")
+                    ),
+                );
+            }
             "StateCaught" => {
                 let why = self.last_error.get(&state).cloned().unwrap_or_default();
                 self.line("✗", &format!("{state}{index} failed: {why}"));
@@ -200,11 +215,25 @@ impl Progress {
             }
             _ => {
                 eprintln!(
-                    "Migration failed after {elapsed:.1}s: {}",
+                    "Migration {} after {elapsed:.1}s: {}",
+                    if result["status"] == "ABORTED" {
+                        "stopped"
+                    } else {
+                        "failed"
+                    },
                     result["error"].as_str().unwrap_or("?")
                 );
                 eprintln!("  {}", result["cause"].as_str().unwrap_or(""));
             }
+        }
+        let recovery = &result["recovery"];
+        if let Some(summary) = recovery["summary"].as_str() {
+            eprintln!("  watcher          {summary}");
+        } else if let Some(error) = recovery["error"].as_str() {
+            eprintln!(
+                "  watcher FAILED   {error}: {}",
+                recovery["cause"].as_str().unwrap_or("")
+            );
         }
         eprintln!(
             "  state transitions {} · polls {}{polls}",

@@ -14,6 +14,7 @@ from urllib.parse import parse_qs
 from . import caller
 from .consistency import CONSISTENCY, is_carveout
 from .control import CONTROL, Fault
+from .patches import executions
 from .recorder import RECORDER, parameters, principal, referenced_ids
 from .throttling import THROTTLING
 from .verification import pending_verification
@@ -101,6 +102,7 @@ class CarveoutMiddleware:
         if path.startswith("/_carveout/"):
             return self._control(environ, start_response, path)
         if path.startswith("/moto-api/reset"):
+            executions.reset()
             CONTROL.reset()
             CONSISTENCY.reset()
             THROTTLING.configure(None)
@@ -185,7 +187,12 @@ class CarveoutMiddleware:
                 if "throttling" in body:
                     THROTTLING.configure((body.pop("throttling") or {}).get("scale"))
                 CONTROL.configure(body)
+            elif path == "/_carveout/executions" and method == "POST":
+                length = int(environ.get("CONTENT_LENGTH") or 0)
+                answer = json.dumps(executions.record(json.loads(environ["wsgi.input"].read(length)))).encode()
+                return self._reply(start_response, "200 OK", [("Content-Type", "application/json")], answer)
             elif path == "/_carveout/reset" and method == "POST":
+                executions.reset()
                 CONTROL.reset()
                 CONSISTENCY.reset()
                 THROTTLING.configure(None)

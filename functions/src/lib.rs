@@ -12,6 +12,7 @@ pub mod idiom;
 pub mod inventory;
 pub mod names;
 pub mod plan;
+pub mod recover;
 pub mod revert;
 pub mod runtime;
 pub mod sdk_policy;

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use crate::accounts::load_base_config;
 use crate::error::StepError;
 use crate::steps::{Context, Step, run};
-use crate::vending;
+use crate::{recover, vending};
 
 /// Logs: JSON under Lambda (CloudWatch), readable text on stderr elsewhere.
 pub fn init_tracing() {
@@ -37,12 +37,13 @@ pub fn init_tracing() {
 /// The handler name of the account-vending function.
 pub const VENDING_HANDLER: &str = "start-vended-migrations";
 
-/// Every handler name the binary answers to: the steps, then the vending function.
+/// Every handler name the binary answers to: the steps, then the vending function and the
+/// watcher.
 pub fn handlers() -> Vec<&'static str> {
     Step::ALL
         .iter()
         .map(|s| s.binary())
-        .chain([VENDING_HANDLER])
+        .chain([VENDING_HANDLER, recover::RECOVER_HANDLER])
         .collect()
 }
 
@@ -70,6 +71,19 @@ pub async fn dispatch() -> Result<(), Error> {
         let clients = vending::VendingClients::new(&load_base_config().await);
         return serve(|event| async {
             let out = vending::handle(&clients, &config, event).await?;
+            serde_json::to_value(out)
+                .map_err(|e| StepError::ResourceFailed(format!("output does not serialize: {e}")))
+        })
+        .await;
+    }
+    if name == recover::RECOVER_HANDLER {
+        let ctx = Context {
+            base: load_base_config().await,
+        };
+        let config = recover::RecoverConfig::from_env();
+        let clients = recover::RecoverClients::new(&ctx.base);
+        return serve(|event| async {
+            let out = recover::handle(&ctx, &clients, &config, event).await?;
             serde_json::to_value(out)
                 .map_err(|e| StepError::ResourceFailed(format!("output does not serialize: {e}")))
         })

@@ -67,3 +67,31 @@ pub fn instance(id: &str, instance_type: &str, key: Option<&str>) -> InstanceFac
     }))
     .expect("the fixture instance parses")
 }
+
+/// Preflight's facts for [`plan`]: one instance, forwarding to the plan's target group.
+pub fn facts_json() -> serde_json::Value {
+    let tg =
+        "arn:aws:elasticloadbalancing:ap-northeast-1:111111111111:targetgroup/hp/0123456789abcdef";
+    serde_json::json!({
+        "network": {"vpcId": "vpc-1", "cidrs": ["10.0.0.0/16"], "routeTableIds": ["rtb-1"],
+            "loadBalancerArn": "arn:aws:elasticloadbalancing:ap-northeast-1:111111111111:loadbalancer/app/main/0123456789abcdef",
+            "securityGroupIds": ["sg-1"]},
+        "target": {"vpcId": "vpc-0123456789abcdef0", "cidrs": ["10.1.0.0/16"], "routeTableIds": ["rtb-2"],
+            "subnets": [{"subnetId": "subnet-0123456789abcdef0", "availabilityZone": "ap-northeast-1a", "cidr": "10.1.0.0/24"}]},
+        "service": {"listenerArn": plan().service.listener_arn, "ruleArn": null, "targetGroupArn": tg,
+            "originalActions": [{"Type": "forward", "TargetGroupArn": tg}],
+            "targetGroup": {"protocol": "HTTP", "port": 80, "protocolVersion": null, "ipAddressType": null,
+                "healthCheckProtocol": null, "healthCheckPort": null, "healthCheckPath": null,
+                "healthCheckIntervalSeconds": null, "healthCheckTimeoutSeconds": null,
+                "healthyThresholdCount": null, "unhealthyThresholdCount": null,
+                "matcherHttpCode": null, "matcherGrpcCode": null},
+            "probePriority": 50000},
+        "instances": [instance("i-0123456789abcdef0", "t3.micro", None)],
+        "options": {"shareSecurityGroupWithRam": false, "noReboot": true}
+    })
+}
+
+/// [`plan`] as JSON.
+pub fn plan_json() -> serde_json::Value {
+    serde_json::to_value(plan()).expect("the fixture plan serializes")
+}

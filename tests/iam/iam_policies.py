@@ -24,7 +24,7 @@ ORG_ACCOUNTS = frozenset({"111111111111", "222222222222", "333333333333", WORKFL
 REGION = "ap-northeast-1"
 ROLE_NAME = "CarveOutExecutionRole"
 ROLE_PATH = "/carveout/"
-STATE_MACHINE = "MigrationStateMachine-vending"
+STATE_MACHINE = "carveout-migrations"
 # Stand-in for the role of the function that made a recorded sts:AssumeRole: every step
 # function has the same AssumeMemberRolePolicy, under FunctionRolePath.
 FUNCTION_ROLE = f"arn:aws:iam::{WORKFLOW_ACCOUNT}:role/carveout/PreflightFunction-abc"
@@ -166,7 +166,8 @@ def _resolve_member_role(account: str, template: dict[str, Any] | None) -> dict[
 
 def workflow_resolver() -> Resolver:
     template = load_template(ROOT / "template.yaml")
-    # The state machine's name is chosen at deploy time: the one tests/test_vending.py creates.
+    # The state machine's name is chosen at deploy time: the one tests/test_vending.py creates and
+    # the local runner names its executions after (statemachine/local/run.mjs).
     refs = {"MigrationStateMachine": f"arn:aws:states:{REGION}:{WORKFLOW_ACCOUNT}:stateMachine:{STATE_MACHINE}",
             "MigrationStateMachine.Name": STATE_MACHINE,
             "NotificationTopic": f"arn:aws:sns:{REGION}:{WORKFLOW_ACCOUNT}:carveout-notifications"}
@@ -187,6 +188,15 @@ def vending_policy() -> dict[str, Any]:
     resolver = workflow_resolver()
     props = resolver.template["Resources"]["StartVendedMigrationsFunction"]["Properties"]
     statements = [s for p in props["Policies"] if isinstance(p, dict) for s in p["Statement"]]
+    return {"Version": "2012-10-17", "Statement": resolver.resolve(statements)}
+
+
+@functools.lru_cache(maxsize=None)
+def recover_policy() -> dict[str, Any]:
+    """The watcher's inline policy (GetExecutionHistory of the machine's executions, SNS)."""
+    resolver = workflow_resolver()
+    props = resolver.template["Resources"]["RecoverExecutionFunction"]["Properties"]
+    statements = [s for p in props["Policies"] if isinstance(p, dict) and "Statement" in p for s in p["Statement"]]
     return {"Version": "2012-10-17", "Statement": resolver.resolve(statements)}
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 import iam_eval
-from iam_policies import assume_member_role_policy, member_role, vending_policy
+from iam_policies import assume_member_role_policy, member_role, recover_policy, vending_policy
 
 RECORDING = os.environ.get("CARVEOUT_RECORD_REQUESTS", "")
 DOCUMENTED = json.loads((Path(__file__).parent / "documented_grants.json").read_text(encoding="utf-8"))
@@ -43,7 +43,8 @@ def all_statements() -> dict[tuple[str, str], str]:
     for policy in member_role("111111111111")["identity"]:
         for statement in policy["policy"]["Statement"]:
             statements[(policy["name"], statement["Sid"])] = "templates/member-role.yaml"
-    for name, document in (("AssumeMemberRolePolicy", assume_member_role_policy()), ("vending", vending_policy())):
+    for name, document in (("AssumeMemberRolePolicy", assume_member_role_policy()), ("vending", vending_policy()),
+                           ("recover", recover_policy())):
         for statement in document["Statement"]:
             statements[(name, statement["Sid"])] = "template.yaml"
     return statements

@@ -3,8 +3,8 @@
 Each module has an `apply()` that is idempotent and a test in emulator/tests/.
 """
 
-from . import (amis, encryption, instances, kms, marketplace, peering, quotas, ram, registration, security_groups,
-               target_health)
+from . import (amis, encryption, executions, instances, kms, marketplace, peering, quotas, ram, registration,
+               security_groups, target_health)
 
 # Order matters where patches wrap the same moto method. RunInstances runs outermost first:
 # encryption, instances (ClientToken replay, image visibility, type checks), quotas (vCPUs),
@@ -12,7 +12,7 @@ from . import (amis, encryption, instances, kms, marketplace, peering, quotas, r
 # before any quota is counted again. encryption wraps what amis and instances patched:
 # keep it last.
 ALL = [amis, security_groups, ram, marketplace, quotas, instances, peering, target_health, registration, kms,
-       encryption]
+       executions, encryption]
 
 
 def apply_all() -> None:

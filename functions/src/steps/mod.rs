@@ -12,6 +12,7 @@ mod preflight;
 mod routing;
 mod share;
 
+pub use outcome::{RollbackOut, rollback};
 pub use preflight::preflight;
 
 use serde::Serialize;

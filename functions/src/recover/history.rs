@@ -1,0 +1,242 @@
+//! What an execution that ended without its own Rollback left behind, read from its
+//! history (Step Functions keeps it for 90 days after the execution closes:
+//! <https://docs.aws.amazon.com/step-functions/latest/apireference/API_GetExecutionHistory.html>).
+//!
+//! Pure decisions over the events ([`Finding`]); the parent module reads them.
+
+use aws_sdk_sfn::types::HistoryEvent;
+
+use crate::state::State;
+
+/// One history event, as much of it as the watcher needs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    /// The `HistoryEventType` name: `TaskStateEntered`, `LambdaFunctionScheduled`, …
+    pub kind: String,
+    /// Epoch milliseconds.
+    pub timestamp_ms: i64,
+    /// The state's name (state entered/exited events).
+    pub state: Option<String>,
+    /// The state's input (entered) or output (exited), JSON text.
+    pub data: Option<String>,
+    /// `LambdaFunctionScheduled`: the Task's TimeoutSeconds, when the Task sets one.
+    pub timeout_seconds: Option<i64>,
+}
+
+/// What the history says is to be done.
+#[derive(Debug, Clone)]
+pub enum Finding {
+    /// No state ever held Preflight's facts: nothing was changed (nothing changes before
+    /// Preflight passes), so there is nothing to restore.
+    NothingChanged,
+    /// The execution's own Rollback ran to its end: it already restored what it could.
+    RollbackRan,
+    /// The execution stopped between Preflight and its end without Rollback: restore from
+    /// the last state it held. `quiet_after_ms`: while a Lambda invocation the execution
+    /// started may still run (stopping an execution does not stop the function), the
+    /// epoch ms when it must have ended; restoring before then could be undone by it.
+    Restore {
+        state: Box<State>,
+        quiet_after_ms: Option<i64>,
+    },
+}
+
+/// The state whose Task restores routing: its successful exit means Rollback ran.
+pub const ROLLBACK_STATE: &str = "Rollback";
+
+/// A Task without TimeoutSeconds may run as long as Lambda's maximum (15 minutes).
+const LAMBDA_MAX_SECONDS: i64 = 900;
+
+/// Decides from the history, newest event first (as `reverseOrder` reads it).
+pub fn finding(newest_first: &[Event]) -> Finding {
+    if newest_first
+        .iter()
+        .any(|e| e.kind.ends_with("StateExited") && e.state.as_deref() == Some(ROLLBACK_STATE))
+    {
+        return Finding::RollbackRan;
+    }
+    // The newest document that is a whole state with Preflight's facts: a state's input
+    // on entry or its output on exit (Map iterations carry the plan and facts too).
+    let state = newest_first.iter().find_map(|e| {
+        let with_state = e.kind.ends_with("StateEntered") || e.kind.ends_with("StateExited");
+        let text = e.data.as_deref().filter(|_| with_state)?;
+        serde_json::from_str::<State>(text)
+            .ok()
+            .filter(|s| s.facts.is_some())
+    });
+    let Some(state) = state else {
+        return Finding::NothingChanged;
+    };
+    Finding::Restore {
+        state: Box::new(state),
+        quiet_after_ms: in_flight_until(newest_first),
+    }
+}
+
+/// While invocations were scheduled and not all answered, the latest moment one of them
+/// can still be running: its schedule time plus its Task's timeout (or Lambda's maximum).
+fn in_flight_until(events: &[Event]) -> Option<i64> {
+    let scheduled: Vec<&Event> = events
+        .iter()
+        .filter(|e| e.kind == "LambdaFunctionScheduled")
+        .collect();
+    let ended = events
+        .iter()
+        .filter(|e| {
+            matches!(
+                e.kind.as_str(),
+                "LambdaFunctionSucceeded"
+                    | "LambdaFunctionFailed"
+                    | "LambdaFunctionTimedOut"
+                    | "LambdaFunctionStartFailed"
+                    | "LambdaFunctionScheduleFailed"
+            )
+        })
+        .count();
+    if scheduled.len() <= ended {
+        return None;
+    }
+    scheduled
+        .iter()
+        .map(|e| e.timestamp_ms + 1000 * e.timeout_seconds.unwrap_or(LAMBDA_MAX_SECONDS))
+        .max()
+}
+
+impl From<&HistoryEvent> for Event {
+    fn from(e: &HistoryEvent) -> Self {
+        let (state, data) = if let Some(d) = e.state_entered_event_details() {
+            (Some(d.name().to_string()), d.input().map(str::to_string))
+        } else if let Some(d) = e.state_exited_event_details() {
+            (Some(d.name().to_string()), d.output().map(str::to_string))
+        } else {
+            (None, None)
+        };
+        Event {
+            kind: e.r#type().as_str().to_string(),
+            timestamp_ms: e.timestamp().to_millis().unwrap_or_default(),
+            state,
+            data,
+            timeout_seconds: e
+                .lambda_function_scheduled_event_details()
+                .and_then(|d| d.timeout_in_seconds()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn state_json(with_facts: bool) -> String {
+        let plan = crate::test_support::plan_json();
+        let mut v = json!({ "plan": plan });
+        if with_facts {
+            v["facts"] = crate::test_support::facts_json();
+        }
+        v.to_string()
+    }
+
+    fn ev(kind: &str, state: Option<&str>, data: Option<String>) -> Event {
+        Event {
+            kind: kind.into(),
+            timestamp_ms: 1_000,
+            state: state.map(str::to_string),
+            data,
+            timeout_seconds: None,
+        }
+    }
+
+    #[test]
+    fn a_run_that_never_passed_preflight_changed_nothing() {
+        let events = [
+            ev(
+                "FailStateEntered",
+                Some("PreflightFailed"),
+                Some(state_json(false)),
+            ),
+            ev(
+                "TaskStateEntered",
+                Some("Preflight"),
+                Some(state_json(false)),
+            ),
+        ];
+        assert!(matches!(finding(&events), Finding::NothingChanged));
+    }
+
+    #[test]
+    fn a_run_whose_rollback_finished_needs_nothing_more() {
+        let events = [
+            ev("FailStateEntered", Some("MigrationFailed"), None),
+            ev(
+                "TaskStateExited",
+                Some(ROLLBACK_STATE),
+                Some(state_json(true)),
+            ),
+            ev(
+                "TaskStateEntered",
+                Some(ROLLBACK_STATE),
+                Some(state_json(true)),
+            ),
+        ];
+        assert!(matches!(finding(&events), Finding::RollbackRan));
+    }
+
+    #[test]
+    fn a_stopped_run_restores_from_the_newest_whole_state() {
+        let events = [
+            ev("ExecutionAborted", None, None),
+            // A Map iteration's output is not a whole state: skipped.
+            ev(
+                "TaskStateExited",
+                Some("ShareImage"),
+                Some("{\"imageId\":\"ami-1\"}".into()),
+            ),
+            ev(
+                "TaskStateEntered",
+                Some("WaitSourceStopped"),
+                Some(state_json(true)),
+            ),
+        ];
+        let Finding::Restore {
+            state,
+            quiet_after_ms,
+        } = finding(&events)
+        else {
+            panic!("expected Restore");
+        };
+        assert!(state.facts.is_some());
+        assert_eq!(quiet_after_ms, None, "no invocation in flight");
+    }
+
+    #[test]
+    fn an_invocation_still_in_flight_is_waited_out_for_its_task_timeout() {
+        let mut scheduled = ev("LambdaFunctionScheduled", None, None);
+        scheduled.timestamp_ms = 5_000;
+        scheduled.timeout_seconds = Some(120);
+        let mut answered = ev("LambdaFunctionScheduled", None, None);
+        answered.timeout_seconds = Some(120);
+        let events = [
+            ev("ExecutionAborted", None, None),
+            scheduled,
+            ev(
+                "TaskStateEntered",
+                Some("StopSourceInstances"),
+                Some(state_json(true)),
+            ),
+            ev("LambdaFunctionSucceeded", None, None),
+            answered,
+        ];
+        let Finding::Restore { quiet_after_ms, .. } = finding(&events) else {
+            panic!("expected Restore");
+        };
+        assert_eq!(quiet_after_ms, Some(5_000 + 120_000));
+        let mut untimed = ev("LambdaFunctionScheduled", None, None);
+        untimed.timestamp_ms = 0;
+        assert_eq!(
+            in_flight_until(&[untimed]),
+            Some(900_000),
+            "Lambda's maximum"
+        );
+    }
+}
