@@ -123,17 +123,22 @@ def test_past_the_history_limit_the_execution_fails_as_the_service_fails_it(plan
     runner counts events as the service writes them and does the same (limit lowered here
     to 120 events). A normal run reports its count."""
     monkeypatch.setenv("CARVEOUT_HISTORY_LIMIT", "120")
+    # The watcher outwaits an invocation in flight for its Task's timeout: keep that short.
+    monkeypatch.setenv("CARVEOUT_FUNCTION_TIMEOUT_SECONDS", "30")
     code, out, events, _ = run_local(plan, tmp_path)
     result = events[-1]
     assert code == 1 and out["error"] == "States.Runtime", out
     assert "120 events" in out["cause"] and result["historyEvents"] > 120
     assert "Rollback" not in _states_entered(events), "a service limit leaves no room for a Catch"
+    # No Catch ran: the watcher did what Rollback would have (tests/test_watcher.py).
+    assert out["recovery"]["outcome"] == "restored", out["recovery"]
 
 
 def test_a_state_input_over_the_payload_limit_fails_the_execution_without_a_catch(plan, tmp_path, monkeypatch):
     """256 KiB per state input or output (service quotas page); past it the execution fails
     with States.DataLimitExceeded, which no Catch handles (limit lowered here to 4 KiB)."""
     monkeypatch.setenv("CARVEOUT_PAYLOAD_LIMIT_BYTES", "4096")
+    monkeypatch.setenv("CARVEOUT_FUNCTION_TIMEOUT_SECONDS", "30")
     code, out, events, _ = run_local(plan, tmp_path)
     assert code == 1 and out["error"] == "States.DataLimitExceeded", out
     assert "over Step Functions' 4096-byte limit" in out["cause"]
