@@ -8,6 +8,7 @@ use std::process::{Command, Stdio};
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 
+use crate::outcome::Outcome;
 use crate::progress::Progress;
 use crate::project_root;
 
@@ -41,7 +42,7 @@ pub struct LocalArgs {
     stop_at: Option<String>,
 }
 
-pub fn run(args: LocalArgs) -> Result<bool> {
+pub fn run(args: LocalArgs) -> Result<Outcome> {
     execute(&args)
 }
 
@@ -94,7 +95,7 @@ fn node_binary(root: &Path) -> PathBuf {
     }
 }
 
-fn execute(args: &LocalArgs) -> Result<bool> {
+fn execute(args: &LocalArgs) -> Result<Outcome> {
     let root = project_root();
     let input = crate::plan_file::read(&args.plan).map_err(anyhow::Error::msg)?;
     let region = input
@@ -183,7 +184,6 @@ fn execute(args: &LocalArgs) -> Result<bool> {
     progress.finish(&result);
     if result["status"] == "SUCCEEDED" {
         println!("{}", serde_json::to_string_pretty(&result["output"])?);
-        Ok(true)
     } else {
         println!(
             "{}",
@@ -192,6 +192,6 @@ fn execute(args: &LocalArgs) -> Result<bool> {
                 "recovery": result["recovery"],
             }))?
         );
-        Ok(false)
     }
+    Ok(Outcome::of_execution(&result))
 }

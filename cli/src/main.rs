@@ -4,7 +4,9 @@ mod aws_args;
 mod changes;
 mod cleanup;
 mod example;
+mod history;
 mod local;
+mod outcome;
 mod plan;
 mod plan_file;
 mod progress;
@@ -16,6 +18,8 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
+
+use outcome::Outcome;
 
 #[derive(Parser)]
 #[command(
@@ -151,16 +155,16 @@ impl Command {
 
 /// Every command answers Ok(true) (done), Ok(false) (it ran, and the check, execution or
 /// call failed: already said on stdout) or Err (it could not run: a plan file, a missing
-/// tool, an AWS error outside a check).
-async fn run(command: Command) -> Result<bool> {
-    match command {
+/// tool, an AWS error outside a check); the execution commands answer an [`Outcome`].
+async fn run(command: Command) -> Result<Outcome> {
+    let done = match command {
         Command::Plan(args) => plan::run(args).await,
-        Command::Start(args) => sfn::start(args).await,
-        Command::Watch(args) => sfn::watch(args).await,
+        Command::Start(args) => return sfn::start(args).await,
+        Command::Watch(args) => return sfn::watch(args).await,
         Command::Status(args) => sfn::status(args).await,
         Command::Cleanup(args) => cleanup::run(args).await,
         Command::Revert(args) => revert::run(args).await,
-        Command::Local(args) => local::run(args),
+        Command::Local(args) => return local::run(args),
         Command::Demo => demo(),
         Command::Example { plain } => {
             print!(
@@ -181,15 +185,15 @@ async fn run(command: Command) -> Result<bool> {
             Ok(true)
         }
         Command::Graph { asl } => graph(asl),
-    }
+    };
+    done.map(Outcome::from)
 }
 
-/// The one exit path: 0 done, 1 failed (said already), 2 could not run (said on stderr
-/// as `carveout <command>: <why>`).
-fn exit(name: &str, outcome: Result<bool>) -> ExitCode {
+/// The one exit path: 0 done, 1 failed (said already), 3 migrated with issues, 2 could not
+/// run (said on stderr as `carveout <command>: <why>`).
+fn exit(name: &str, outcome: Result<Outcome>) -> ExitCode {
     match outcome {
-        Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => ExitCode::from(1),
+        Ok(outcome) => ExitCode::from(outcome.code()),
         Err(err) => {
             eprintln!("carveout {name}: {err:#}");
             ExitCode::from(2)

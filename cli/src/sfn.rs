@@ -6,11 +6,12 @@ use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail};
 use aws_sdk_sfn::Client;
-use aws_sdk_sfn::types::{ExecutionStatus, HistoryEvent, HistoryEventType};
+use aws_sdk_sfn::types::ExecutionStatus;
 use carveout::plan::Plan;
-use serde_json::{Value, json};
 
 use crate::aws_args::AwsArgs;
+use crate::history::HistoryReader;
+use crate::outcome::Outcome;
 use crate::progress::Progress;
 
 #[derive(clap::Args)]
@@ -59,17 +60,21 @@ async fn client(aws: &AwsArgs) -> Client {
     Client::new(&aws.config().await)
 }
 
+/// The state machine named by `target`, else the only carveout one among every page of
+/// ListStateMachines.
 async fn state_machine(client: &Client, target: &Target) -> Result<String> {
     if let Some(arn) = &target.state_machine {
         return Ok(arn.clone());
     }
-    let list = client
+    let machines = client
         .list_state_machines()
+        .into_paginator()
+        .items()
         .send()
+        .try_collect()
         .await
         .context("listing state machines")?;
-    let found: Vec<&str> = list
-        .state_machines()
+    let found: Vec<&str> = machines
         .iter()
         .filter(|m| m.name().starts_with("MigrationStateMachine"))
         .map(|m| m.state_machine_arn())
@@ -93,13 +98,13 @@ pub fn console_url(execution_arn: &str) -> String {
     )
 }
 
-pub async fn start(args: StartArgs) -> Result<bool> {
+pub async fn start(args: StartArgs) -> Result<Outcome> {
     let raw = crate::plan_file::read(&args.plan).map_err(anyhow::Error::msg)?;
     let plan = match Plan::parse(&raw) {
         Ok(plan) => plan,
         Err(err) => {
             println!("✗ {}: {err}", err.name());
-            return Ok(false);
+            return Ok(Outcome::Failed);
         }
     };
     let client = client(&args.target.aws).await;
@@ -141,10 +146,10 @@ pub async fn start(args: StartArgs) -> Result<bool> {
     if args.watch {
         return follow(&client, &arn, Duration::from_secs(2)).await;
     }
-    Ok(true)
+    Ok(Outcome::Done)
 }
 
-pub async fn watch(args: WatchArgs) -> Result<bool> {
+pub async fn watch(args: WatchArgs) -> Result<Outcome> {
     let client = client(&args.aws).await;
     follow(
         &client,
@@ -154,31 +159,24 @@ pub async fn watch(args: WatchArgs) -> Result<bool> {
     .await
 }
 
-/// Follows the execution history until the execution ends, through the same progress
-/// display as `carveout local`.
-async fn follow(client: &Client, arn: &str, interval: Duration) -> Result<bool> {
+/// Follows the execution history (every page of it, at each read) until the execution
+/// ends, through the same progress display as `carveout local`.
+async fn follow(client: &Client, arn: &str, interval: Duration) -> Result<Outcome> {
     let mut progress = Progress::new();
     let mut reader = HistoryReader::default();
     loop {
-        let mut token = None;
-        let mut page_events = Vec::new();
-        loop {
-            let page = client
-                .get_execution_history()
-                .execution_arn(arn)
-                .set_next_token(token)
-                .max_results(1000)
-                .send()
-                .await
-                .context("reading the execution history")?;
-            page_events.extend(page.events().iter().cloned());
-            token = page.next_token().map(str::to_string);
-            if token.is_none() {
-                break;
-            }
-        }
+        let events = client
+            .get_execution_history()
+            .execution_arn(arn)
+            .max_results(1000)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .context("reading the execution history")?;
         let seen = reader.last_id;
-        for event in page_events.iter().filter(|e| e.id() > seen) {
+        for event in events.iter().filter(|e| e.id() > seen) {
             for converted in reader.convert(event) {
                 progress.event(&converted);
                 if converted["event"] == "Result" {
@@ -192,7 +190,7 @@ async fn follow(client: &Client, arn: &str, interval: Duration) -> Result<bool> 
                             &converted
                         })?
                     );
-                    return Ok(ok);
+                    return Ok(Outcome::of_execution(&converted));
                 }
             }
         }
@@ -207,129 +205,43 @@ async fn follow(client: &Client, arn: &str, interval: Duration) -> Result<bool> 
             ExecutionStatus::Running | ExecutionStatus::PendingRedrive
         ) && reader.ended
         {
-            return Ok(*status.status() == ExecutionStatus::Succeeded);
+            return Ok(Outcome::from(
+                *status.status() == ExecutionStatus::Succeeded,
+            ));
         }
         tokio::time::sleep(interval).await;
     }
 }
 
-/// Turns Step Functions history events into the progress events of the local runner.
-#[derive(Default)]
-struct HistoryReader {
-    last_id: i64,
-    /// State name by event id: events without a name inherit their predecessor's.
-    names: std::collections::HashMap<i64, String>,
-    failed: std::collections::HashSet<String>,
-    ended: bool,
-}
-
-impl HistoryReader {
-    fn convert(&mut self, e: &HistoryEvent) -> Vec<Value> {
-        use HistoryEventType as T;
-        self.last_id = e.id();
-        let entered = e
-            .state_entered_event_details()
-            .map(|d| d.name().to_string());
-        let exited = e.state_exited_event_details().map(|d| d.name().to_string());
-        let name = entered
-            .clone()
-            .or(exited.clone())
-            .or_else(|| self.names.get(&e.previous_event_id()).cloned())
-            .unwrap_or_default();
-        self.names.insert(e.id(), name.clone());
-        let kind = |t: &T| match t.as_str() {
-            s if s.starts_with("Task") || s.starts_with("LambdaFunction") => "Task",
-            s if s.starts_with("Map") => "Map",
-            s if s.starts_with("Parallel") => "Parallel",
-            s if s.starts_with("Fail") => "Fail",
-            s if s.starts_with("Wait") => "Wait",
-            _ => "Other",
-        };
-        let t = e.r#type();
-        let failure = e
-            .task_failed_event_details()
-            .map(|d| (d.error(), d.cause()))
-            .or_else(|| {
-                e.lambda_function_failed_event_details()
-                    .map(|d| (d.error(), d.cause()))
-            })
-            .or_else(|| {
-                e.task_timed_out_event_details()
-                    .map(|d| (d.error(), d.cause()))
-            });
-        let mut out = Vec::new();
-        if matches!(t, T::ExecutionStarted) {
-            out.push(json!({"event": "ExecutionStarted"}));
-        } else if entered.is_some() {
-            out.push(json!({"event": "StateEntered", "state": name, "type": kind(t)}));
-        } else if exited.is_some() {
-            out.push(json!({"event": "StateExited", "state": name, "type": kind(t)}));
-        } else if let Some((error, cause)) = failure {
-            self.failed.insert(name.clone());
-            out.push(json!({"event": "TaskError", "state": name, "error": error.unwrap_or(""), "cause": cause.unwrap_or("")}));
-        } else if matches!(t, T::TaskScheduled | T::LambdaFunctionScheduled)
-            && self.failed.remove(&name)
-        {
-            out.push(json!({"event": "StateRetried", "state": name, "attempt": 0}));
-        } else if let Some(d) = e.execution_succeeded_event_details() {
-            self.ended = true;
-            let output: Value = d
-                .output()
-                .and_then(|o| serde_json::from_str(o).ok())
-                .unwrap_or(Value::Null);
-            out.push(json!({"event": "Result", "status": "SUCCEEDED", "output": output}));
-        } else if let Some(d) = e.execution_failed_event_details() {
-            self.ended = true;
-            out.push(json!({"event": "Result", "status": "FAILED", "error": d.error().unwrap_or(""), "cause": d.cause().unwrap_or("")}));
-        } else if matches!(t, T::ExecutionAborted | T::ExecutionTimedOut) {
-            self.ended = true;
-            out.push(
-                json!({"event": "Result", "status": t.as_str(), "error": t.as_str(), "cause": ""}),
-            );
-        }
-        // The execution's own clock: elapsed time is the execution's, not the watcher's.
-        if let Ok(ms) = e.timestamp().to_millis() {
-            for event in &mut out {
-                event["ts"] = json!(ms);
-            }
-        }
-        out
-    }
-}
-
+/// Lists the executions of the state machine (every page), or those of one migration.
 pub async fn status(args: StatusArgs) -> Result<bool> {
     let client = client(&args.target.aws).await;
     let machine = state_machine(&client, &args.target).await?;
+    let executions = client
+        .list_executions()
+        .state_machine_arn(&machine)
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .context("listing executions")?;
     let mut rows = Vec::new();
-    let mut token = None;
-    loop {
-        let page = client
-            .list_executions()
-            .state_machine_arn(&machine)
-            .set_next_token(token)
-            .send()
-            .await
-            .context("listing executions")?;
-        for e in page.executions() {
-            let name = e.name();
-            let matches = args.migration_id.as_deref().is_none_or(|id| {
-                name == id
-                    || name
-                        .strip_prefix(id)
-                        .is_some_and(|rest| rest.starts_with('-'))
-            });
-            if matches {
-                rows.push((
-                    name.to_string(),
-                    e.status().as_str().to_string(),
-                    e.start_date().to_string(),
-                    e.stop_date().map(|d| d.to_string()).unwrap_or_default(),
-                ));
-            }
-        }
-        token = page.next_token().map(str::to_string);
-        if token.is_none() {
-            break;
+    for e in &executions {
+        let name = e.name();
+        let matches = args.migration_id.as_deref().is_none_or(|id| {
+            name == id
+                || name
+                    .strip_prefix(id)
+                    .is_some_and(|rest| rest.starts_with('-'))
+        });
+        if matches {
+            rows.push((
+                name.to_string(),
+                e.status().as_str().to_string(),
+                e.start_date().to_string(),
+                e.stop_date().map(|d| d.to_string()).unwrap_or_default(),
+            ));
         }
     }
     println!(
@@ -354,77 +266,41 @@ pub async fn status(args: StatusArgs) -> Result<bool> {
 mod tests {
     use super::*;
     use aws_sdk_sfn::primitives::DateTime;
-    use aws_sdk_sfn::types::{
-        ExecutionSucceededEventDetails, LambdaFunctionFailedEventDetails, StateEnteredEventDetails,
-        StateExitedEventDetails,
-    };
 
-    fn event(
-        id: i64,
-        prev: i64,
-        t: HistoryEventType,
-    ) -> aws_sdk_sfn::types::builders::HistoryEventBuilder {
-        HistoryEvent::builder()
-            .id(id)
-            .previous_event_id(prev)
-            .r#type(t)
-            .timestamp(DateTime::from_secs(0))
-    }
-
-    #[test]
-    fn history_events_become_progress_events_with_polls_counted() {
-        use HistoryEventType as T;
-        let name = "WaitImageAvailable";
-        let history = vec![
-            event(1, 0, T::TaskStateEntered).state_entered_event_details(
-                StateEnteredEventDetails::builder()
-                    .name(name)
-                    .build()
-                    .unwrap(),
-            ),
-            event(2, 1, T::LambdaFunctionScheduled),
-            event(3, 2, T::LambdaFunctionFailed).lambda_function_failed_event_details(
-                LambdaFunctionFailedEventDetails::builder()
-                    .error("CarveOut.NotReady")
-                    .cause("image is pending")
-                    .build(),
-            ),
-            event(4, 3, T::LambdaFunctionScheduled),
-            event(5, 4, T::LambdaFunctionSucceeded),
-            event(6, 5, T::TaskStateExited).state_exited_event_details(
-                StateExitedEventDetails::builder()
-                    .name(name)
-                    .build()
-                    .unwrap(),
-            ),
-            event(7, 6, T::ExecutionSucceeded).execution_succeeded_event_details(
-                ExecutionSucceededEventDetails::builder()
-                    .output("{\"a\":1}")
-                    .build(),
-            ),
-        ];
-        let mut reader = HistoryReader::default();
-        let mut progress = Progress::new();
-        let mut kinds = Vec::new();
-        for e in history {
-            for converted in reader.convert(&e.build().unwrap()) {
-                progress.event(&converted);
-                kinds.push(converted["event"].as_str().unwrap().to_string());
-            }
-        }
-        assert_eq!(
-            kinds,
-            [
-                "StateEntered",
-                "TaskError",
-                "StateRetried",
-                "StateExited",
-                "Result"
-            ]
-        );
-        assert_eq!(progress.polls.get(name), Some(&1));
-        assert_eq!(progress.transitions, 2);
-        assert!(reader.ended);
+    #[tokio::test]
+    async fn the_state_machine_on_the_second_page_is_found() {
+        use aws_sdk_sfn::operation::list_state_machines::ListStateMachinesOutput as Out;
+        use aws_sdk_sfn::types::{StateMachineListItem as Item, StateMachineType};
+        use aws_smithy_mocks::{RuleMode, mock, mock_client};
+        let page = |name: &str, next: Option<&str>| {
+            let item = Item::builder()
+                .name(name)
+                .state_machine_arn(format!("arn:{name}"));
+            let item = item
+                .r#type(StateMachineType::Standard)
+                .creation_date(DateTime::from_secs(0));
+            let out = Out::builder().state_machines(item.build().unwrap());
+            out.set_next_token(next.map(str::to_string))
+                .build()
+                .unwrap()
+        };
+        let first = mock!(Client::list_state_machines)
+            .match_requests(|r| r.next_token().is_none())
+            .then_output(move || page("Other", Some("page-2")));
+        let second = mock!(Client::list_state_machines)
+            .match_requests(|r| r.next_token() == Some("page-2"))
+            .then_output(move || page("MigrationStateMachine-1", None));
+        let client = mock_client!(aws_sdk_sfn, RuleMode::Sequential, &[&first, &second]);
+        let aws = AwsArgs { endpoint: None };
+        let found = state_machine(
+            &client,
+            &Target {
+                state_machine: None,
+                aws,
+            },
+        )
+        .await;
+        assert_eq!(found.unwrap(), "arn:MigrationStateMachine-1");
     }
 
     #[test]

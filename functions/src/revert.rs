@@ -18,8 +18,10 @@ use crate::aws::elb::{
     target_health,
 };
 use crate::aws::instances::start_stopped;
-use crate::aws::probe::{ensure_probe_rule, highest_free_priority, remove_probe_rule};
-use crate::error::{SdkResultExt, StepError};
+use crate::aws::probe::{
+    ensure_probe_rule, highest_free_priority, listener_rules, remove_probe_rule,
+};
+use crate::error::StepError;
 use crate::names;
 use crate::plan::{Consistency, Plan};
 use crate::traffic::{ActionModel, past_point_of_no_return};
@@ -87,7 +89,8 @@ pub async fn read_reversal(accounts: &Accounts, plan: &Plan) -> Result<Reversal,
 }
 
 /// Goes back: starts stopped sources (stop-source) and waits, within `wait`, until every
-/// target of the original group is healthy, then sets the original action. Errors:
+/// target of the original group is healthy, then sets the original action. The probe
+/// rule's priority is free among every rule of the listener (every page). Errors:
 /// ResourceFailed when the original targets do not turn healthy in time (traffic not
 /// moved), and those of the calls.
 pub async fn apply_reversal(
@@ -105,14 +108,8 @@ pub async fn apply_reversal(
     let s = &plan.service;
     // A leftover probe rule forwards to the new group: the original gets its own.
     remove_probe_rule(&net, &s.listener_arn, &plan.migration_id).await?;
-    let used = net
-        .elb
-        .describe_rules()
-        .listener_arn(&s.listener_arn)
-        .send()
-        .await
-        .named("elasticloadbalancing:DescribeRules", &net.role_arn)?
-        .rules()
+    let used = listener_rules(&net, &s.listener_arn)
+        .await?
         .iter()
         .filter_map(|r| r.priority()?.parse().ok())
         .collect();
@@ -128,9 +125,18 @@ pub async fn apply_reversal(
     )
     .await?;
     if let Err(e) = wait_original_healthy(&net, &s.target_group_arn, wait).await {
-        // Traffic stays on the new targets: only the probe rule is taken back.
+        // Traffic stays on the new targets: only the probe rule is taken back. Started
+        // sources are left running (stopping them again is the operator's call).
         remove_probe_rule(&net, &s.listener_arn, &plan.migration_id).await?;
-        return Err(e);
+        let started = if plan.consistency == Consistency::StopSource {
+            format!(
+                "; the source instances {} were started and are left running (stop them, or run revert again with a longer --wait-seconds)",
+                plan.source.instance_ids.join(", ")
+            )
+        } else {
+            String::new()
+        };
+        return Err(StepError::ResourceFailed(format!("{e}{started}")));
     }
     set_actions(
         &net,
@@ -139,11 +145,18 @@ pub async fn apply_reversal(
         std::slice::from_ref(&reversal.original),
     )
     .await?;
-    remove_probe_rule(&net, &s.listener_arn, &plan.migration_id).await?;
     done.push(format!(
         "every request goes to {} again (not to {})",
         s.target_group_arn, reversal.new_group
     ));
+    // Traffic has moved: a probe rule that cannot be removed now is reported, not an error
+    // (it is tagged; `carveout cleanup` removes it).
+    if let Err(e) = remove_probe_rule(&net, &s.listener_arn, &plan.migration_id).await {
+        done.push(format!(
+            "the probe rule was left on {} ({e}): `carveout cleanup --apply` removes it",
+            s.listener_arn
+        ));
+    }
     Ok(done.join("; "))
 }
 

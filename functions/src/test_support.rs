@@ -32,6 +32,26 @@ pub fn clients_with_kms(
     }
 }
 
+/// Two mock rules answering the paginated operation `op` in two pages, for tests that
+/// prove a caller reads every page: the first answers only a request without a token
+/// (`request_token`, `next_token` or ELBv2's `marker`) with `first` and `page-2` as
+/// `output_token`; the second answers only the request carrying `page-2`, with `second`.
+/// `first` and `second` are output builders. In `RuleMode::Sequential` a request that
+/// does not match the next rule fails the test.
+macro_rules! two_pages {
+    ($op:expr, $request_token:ident => $output_token:ident, $first:expr, $second:expr $(,)?) => {
+        [
+            aws_smithy_mocks::mock!($op)
+                .match_requests(|r| r.$request_token().is_none())
+                .then_output(move || $first.$output_token("page-2").build()),
+            aws_smithy_mocks::mock!($op)
+                .match_requests(|r| r.$request_token() == Some("page-2"))
+                .then_output(move || $second.build()),
+        ]
+    };
+}
+pub(crate) use two_pages;
+
 /// AWS error metadata with a code, as a service error carries it.
 pub fn aws_error(code: &str) -> ErrorMetadata {
     ErrorMetadata::builder()

@@ -247,36 +247,30 @@ pub async fn handle(
     Ok(out)
 }
 
+/// The plans stored for `account`: (parameter name, value), from every page of
+/// GetParametersByPath.
 async fn plans_for(
     clients: &VendingClients,
     config: &VendingConfig,
     account: &str,
 ) -> Result<Vec<(String, String)>, StepError> {
     let path = format!("{}{account}/", config.parameter_prefix);
-    let mut found = Vec::new();
-    let mut token = None;
-    loop {
-        let page = clients
-            .ssm
-            .get_parameters_by_path()
-            .path(&path)
-            .recursive(true)
-            .with_decryption(true)
-            .set_next_token(token)
-            .send()
-            .await
-            .named("ssm:GetParametersByPath", WHO)?;
-        for p in page.parameters() {
-            if let (Some(name), Some(value)) = (p.name(), p.value()) {
-                found.push((name.to_string(), value.to_string()));
-            }
-        }
-        token = page.next_token().map(str::to_string);
-        if token.is_none() {
-            break;
-        }
-    }
-    Ok(found)
+    let pages = clients
+        .ssm
+        .get_parameters_by_path()
+        .path(&path)
+        .recursive(true)
+        .with_decryption(true)
+        .into_paginator()
+        .send()
+        .try_collect()
+        .await
+        .named("ssm:GetParametersByPath", WHO)?;
+    Ok(pages
+        .iter()
+        .flat_map(|page| page.parameters())
+        .filter_map(|p| Some((p.name()?.to_string(), p.value()?.to_string())))
+        .collect())
 }
 
 async fn report_invalid(
@@ -344,6 +338,45 @@ mod tests {
     fn a_failed_creation_is_ignored() {
         let reason = vended_account(&fixture("ct-failed")).unwrap_err();
         assert!(reason.contains("FAILED"), "{reason}");
+    }
+
+    #[tokio::test]
+    async fn plans_on_every_page_of_the_parameters_are_read() {
+        use crate::test_support::two_pages;
+        use aws_sdk_ssm::operation::get_parameters_by_path::GetParametersByPathOutput;
+        use aws_sdk_ssm::types::Parameter;
+        use aws_smithy_mocks::{RuleMode, mock_client};
+        let plan = |m: &str| {
+            Parameter::builder()
+                .name(format!("/carveout/plans/222222222222/{m}"))
+                .value("{}")
+                .build()
+        };
+        let [first, second] = two_pages!(
+            aws_sdk_ssm::Client::get_parameters_by_path,
+            next_token => next_token,
+            GetParametersByPathOutput::builder().parameters(plan("m-1")),
+            GetParametersByPathOutput::builder().parameters(plan("m-2")),
+        );
+        let clients = VendingClients {
+            ssm: mock_client!(aws_sdk_ssm, RuleMode::Sequential, &[&first, &second]),
+            sfn: mock_client!(aws_sdk_sfn, RuleMode::Sequential, &[]),
+            sns: mock_client!(aws_sdk_sns, RuleMode::Sequential, &[]),
+        };
+        let config = VendingConfig {
+            state_machine_arn: "arn:aws:states:ap-northeast-1:111111111111:stateMachine:m".into(),
+            parameter_prefix: DEFAULT_PREFIX.into(),
+            topic_arn: None,
+        };
+        let found = plans_for(&clients, &config, "222222222222").await.unwrap();
+        let names: Vec<&str> = found.iter().map(|(name, _)| name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "/carveout/plans/222222222222/m-1",
+                "/carveout/plans/222222222222/m-2"
+            ]
+        );
     }
 
     #[test]

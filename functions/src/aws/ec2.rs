@@ -48,14 +48,23 @@ pub fn has_tag(tags: &[Tag], key: &str, value: &str) -> bool {
         .any(|t| t.key() == Some(key) && t.value() == Some(value))
 }
 
-/// The associated IPv4 CIDR blocks of a VPC and whether it is the default VPC.
+/// The associated IPv4 CIDR blocks of a VPC and whether it is the default VPC (reads every
+/// page of DescribeVpcs).
 pub async fn vpc_cidrs(
     c: &AccountClients,
     vpc_id: &str,
     field: &str,
 ) -> Result<(Vec<String>, bool), StepError> {
-    let out = c.ec2.describe_vpcs().vpc_ids(vpc_id).send().await;
-    let out = out.named("ec2:DescribeVpcs", &c.role_arn).plan_id(
+    let vpcs = c
+        .ec2
+        .describe_vpcs()
+        .vpc_ids(vpc_id)
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await;
+    let vpcs = vpcs.named("ec2:DescribeVpcs", &c.role_arn).plan_id(
         &["InvalidVpcID.NotFound", "InvalidVpcID.Malformed"],
         |_| {
             format!(
@@ -64,7 +73,7 @@ pub async fn vpc_cidrs(
             )
         },
     )?;
-    let vpc = out.vpcs().first().ok_or_else(|| {
+    let vpc = vpcs.first().ok_or_else(|| {
         StepError::invalid_plan(format!(
             "{field} {vpc_id} does not exist in account {}",
             c.account_id
@@ -87,7 +96,7 @@ pub async fn vpc_cidrs(
 }
 
 /// The route tables that carry the traffic of `subnet_ids`: each subnet's explicitly
-/// associated table, or the VPC's main table for subnets without one.
+/// associated table, or the VPC's main table for subnets without one. Reads every page.
 pub async fn route_tables_of_subnets(
     c: &AccountClients,
     vpc_id: &str,
@@ -98,13 +107,16 @@ pub async fn route_tables_of_subnets(
         .ec2
         .describe_route_tables()
         .filters(filter("association.subnet-id", &ids))
+        .into_paginator()
+        .items()
         .send()
+        .try_collect()
         .await
         .named("ec2:DescribeRouteTables", &c.role_arn)?;
     let mut tables: Vec<RouteTable> = Vec::new();
     let mut uncovered: Vec<&str> = Vec::new();
     for subnet in &ids {
-        let table = explicit.route_tables().iter().find(|t| {
+        let table = explicit.iter().find(|t| {
             t.vpc_id() == Some(vpc_id)
                 && t.associations()
                     .iter()
@@ -128,10 +140,13 @@ pub async fn route_tables_of_subnets(
             .describe_route_tables()
             .filters(filter("vpc-id", &[vpc_id]))
             .filters(filter("association.main", &["true"]))
+            .into_paginator()
+            .items()
             .send()
+            .try_collect()
             .await
             .named("ec2:DescribeRouteTables", &c.role_arn)?;
-        let main = main.route_tables().iter().find(|t| {
+        let main = main.iter().find(|t| {
             t.vpc_id() == Some(vpc_id) && t.associations().iter().any(|a| a.main() == Some(true))
         });
         match main {
@@ -201,7 +216,7 @@ pub fn peering_status(p: &VpcPeeringConnection) -> String {
 }
 
 /// Peerings between two VPCs that are, or may become, usable, requested from either
-/// side: AWS allows one such connection per pair of VPCs.
+/// side: AWS allows one such connection per pair of VPCs. Reads every page.
 pub async fn peerings_between(
     clients: &AccountClients,
     vpc_a: &str,
@@ -209,24 +224,22 @@ pub async fn peerings_between(
 ) -> Result<Vec<VpcPeeringConnection>, StepError> {
     let mut found = Vec::new();
     for (requester, accepter) in [(vpc_a, vpc_b), (vpc_b, vpc_a)] {
-        let out = clients
+        let listed = clients
             .ec2
             .describe_vpc_peering_connections()
             .filters(filter("requester-vpc-info.vpc-id", &[requester]))
             .filters(filter("accepter-vpc-info.vpc-id", &[accepter]))
+            .into_paginator()
+            .items()
             .send()
+            .try_collect()
             .await
             .named("ec2:DescribeVpcPeeringConnections", &clients.role_arn)?;
-        found.extend(
-            out.vpc_peering_connections()
-                .iter()
-                .filter(|p| {
-                    p.requester_vpc_info().and_then(|v| v.vpc_id()) == Some(requester)
-                        && p.accepter_vpc_info().and_then(|v| v.vpc_id()) == Some(accepter)
-                        && !PEERING_TERMINAL.contains(&peering_status(p).as_str())
-                })
-                .cloned(),
-        );
+        found.extend(listed.into_iter().filter(|p| {
+            p.requester_vpc_info().and_then(|v| v.vpc_id()) == Some(requester)
+                && p.accepter_vpc_info().and_then(|v| v.vpc_id()) == Some(accepter)
+                && !PEERING_TERMINAL.contains(&peering_status(p).as_str())
+        }));
     }
     Ok(found)
 }
@@ -284,20 +297,23 @@ fn parse_cidr(cidr: &str) -> Option<(u32, u32)> {
     (len <= 32).then_some((u32::from(ip), len))
 }
 
-/// The peering this migration created, by tag, for listings (report, rollback).
+/// The peering this migration created, by tag, for listings (report, rollback). Reads
+/// every page.
 pub async fn tagged_peerings(
     net: &AccountClients,
     migration_id: &str,
 ) -> Result<Vec<String>, StepError> {
-    let out = net
+    let listed = net
         .ec2
         .describe_vpc_peering_connections()
         .filters(migration_filter(migration_id))
+        .into_paginator()
+        .items()
         .send()
+        .try_collect()
         .await
         .named("ec2:DescribeVpcPeeringConnections", &net.role_arn)?;
-    Ok(out
-        .vpc_peering_connections()
+    Ok(listed
         .iter()
         .filter(|p| {
             has_tag(p.tags(), MIGRATION_TAG, migration_id)
@@ -310,7 +326,7 @@ pub async fn tagged_peerings(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_support::clients;
+    use crate::test_support::{clients, two_pages};
     use aws_sdk_ec2::operation::describe_route_tables::DescribeRouteTablesOutput;
     use aws_sdk_ec2::types::RouteTableAssociation;
     use aws_smithy_mocks::mock;
@@ -346,6 +362,22 @@ mod tests {
             .unwrap();
         let ids: Vec<_> = tables.iter().filter_map(|t| t.route_table_id()).collect();
         assert_eq!(ids, vec!["rtb-a", "rtb-main"]);
+    }
+
+    #[tokio::test]
+    async fn a_subnet_whose_table_is_on_the_second_page_does_not_get_the_main_table() {
+        let [first, second] = two_pages!(
+            aws_sdk_ec2::Client::describe_route_tables,
+            next_token => next_token,
+            DescribeRouteTablesOutput::builder().route_tables(rt("rtb-a", Some("subnet-a"), false)),
+            DescribeRouteTablesOutput::builder().route_tables(rt("rtb-b", Some("subnet-b"), false)),
+        );
+        let c = clients(&[&first, &second], &[], &[]);
+        let tables = route_tables_of_subnets(&c, "vpc-1", &["subnet-a".into(), "subnet-b".into()])
+            .await
+            .unwrap();
+        let ids: Vec<_> = tables.iter().filter_map(|t| t.route_table_id()).collect();
+        assert_eq!(ids, vec!["rtb-a", "rtb-b"]);
     }
 
     #[tokio::test]

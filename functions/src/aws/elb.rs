@@ -125,7 +125,8 @@ pub async fn service_actions(
     })
 }
 
-/// The actions of the service's forward action today: the rule's or the listener default's.
+/// The actions of the service's forward action today: the rule's or the listener default's
+/// (reads every page of the answer).
 pub async fn current_actions(
     net: &AccountClients,
     listener_arn: &str,
@@ -133,29 +134,33 @@ pub async fn current_actions(
 ) -> Result<Vec<Action>, StepError> {
     match rule_arn {
         Some(rule) => {
-            let out = net
+            let rules = net
                 .elb
                 .describe_rules()
                 .rule_arns(rule)
+                .into_paginator()
+                .items()
                 .send()
+                .try_collect()
                 .await
                 .named("elasticloadbalancing:DescribeRules", &net.role_arn)?;
-            Ok(out
-                .rules()
+            Ok(rules
                 .first()
                 .map(|r| r.actions().to_vec())
                 .unwrap_or_default())
         }
         None => {
-            let out = net
+            let listeners = net
                 .elb
                 .describe_listeners()
                 .listener_arns(listener_arn)
+                .into_paginator()
+                .items()
                 .send()
+                .try_collect()
                 .await
                 .named("elasticloadbalancing:DescribeListeners", &net.role_arn)?;
-            Ok(out
-                .listeners()
+            Ok(listeners
                 .first()
                 .map(|l| l.default_actions().to_vec())
                 .unwrap_or_default())
@@ -228,16 +233,24 @@ pub async fn target_health(
         .collect())
 }
 
-/// The target group of this migration, if an earlier run created it (found by name,
-/// confirmed by tag).
+/// The target group of this migration, if an earlier run created it (found by name on
+/// every page, confirmed by tag).
 pub async fn find_target_group(
     net: &AccountClients,
     name: &str,
     migration_id: &str,
 ) -> Result<Option<String>, StepError> {
-    let out = net.elb.describe_target_groups().names(name).send().await;
+    let out = net
+        .elb
+        .describe_target_groups()
+        .names(name)
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await;
     let groups = match out.named("elasticloadbalancing:DescribeTargetGroups", &net.role_arn) {
-        Ok(out) => out.target_groups().to_vec(),
+        Ok(groups) => groups,
         Err(f) if f.is("TargetGroupNotFound") => return Ok(None),
         Err(f) => return Err(f.into()),
     };
@@ -329,8 +342,9 @@ pub async fn saved_original(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_support::{aws_error, clients};
+    use crate::test_support::{aws_error, clients, two_pages};
     use aws_smithy_mocks::mock;
+    use elbv2::operation::describe_rules::DescribeRulesOutput;
     use elbv2::operation::describe_tags::DescribeTagsOutput;
     use elbv2::operation::describe_target_groups::{
         DescribeTargetGroupsError, DescribeTargetGroupsOutput,
@@ -343,6 +357,27 @@ mod tests {
             .then_error(|| DescribeTargetGroupsError::generic(aws_error("TargetGroupNotFound")));
         let c = clients(&[], &[&describe], &[]);
         assert_eq!(find_target_group(&c, "carveout-x", "x").await, Ok(None));
+    }
+
+    #[tokio::test]
+    async fn a_rule_answered_after_an_empty_first_page_is_read() {
+        let forward = Action::builder()
+            .r#type(ActionTypeEnum::Forward)
+            .target_group_arn("arn:tg/a")
+            .build();
+        let [first, second] = two_pages!(
+            elbv2::Client::describe_rules,
+            marker => next_marker,
+            DescribeRulesOutput::builder(),
+            DescribeRulesOutput::builder().rules(
+                elbv2::types::Rule::builder().rule_arn("arn:rule/1").actions(forward.clone()).build()
+            ),
+        );
+        let c = clients(&[], &[&first, &second], &[]);
+        let actions = current_actions(&c, "arn:listener", Some("arn:rule/1"))
+            .await
+            .unwrap();
+        assert_eq!(actions.len(), 1, "the rule's action, from the second page");
     }
 
     #[tokio::test]

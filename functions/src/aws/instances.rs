@@ -6,20 +6,23 @@ use std::collections::BTreeMap;
 use crate::accounts::AccountClients;
 use crate::error::{SdkResultExt, StepError};
 
-/// The state name (`running`, `stopping`, `stopped`…) of each instance, by id.
+/// The state name (`running`, `stopping`, `stopped`…) of each instance, by id, from every
+/// page of DescribeInstances.
 pub async fn instance_states(
     src: &AccountClients,
     ids: &[String],
 ) -> Result<BTreeMap<String, String>, StepError> {
-    let out = src
+    let reservations = src
         .ec2
         .describe_instances()
         .set_instance_ids(Some(ids.to_vec()))
+        .into_paginator()
+        .items()
         .send()
+        .try_collect()
         .await
         .named("ec2:DescribeInstances", &src.role_arn)?;
-    Ok(out
-        .reservations()
+    Ok(reservations
         .iter()
         .flat_map(|r| r.instances())
         .filter_map(|i| {
@@ -85,4 +88,36 @@ pub async fn start_stopped(src: &AccountClients, ids: &[String]) -> Result<Strin
         },
         left.join(", ")
     )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_support::{clients, two_pages};
+    use aws_sdk_ec2::operation::describe_instances::DescribeInstancesOutput;
+    use aws_sdk_ec2::types::{Instance, InstanceState, InstanceStateName, Reservation};
+
+    fn reservation(id: &str, state: InstanceStateName) -> Reservation {
+        let state = InstanceState::builder().name(state).build();
+        let instance = Instance::builder().instance_id(id).state(state).build();
+        Reservation::builder().instances(instance).build()
+    }
+
+    #[tokio::test]
+    async fn the_states_of_instances_on_every_page_are_read() {
+        let [first, second] = two_pages!(
+            aws_sdk_ec2::Client::describe_instances,
+            next_token => next_token,
+            DescribeInstancesOutput::builder()
+                .reservations(reservation("i-1", InstanceStateName::Stopped)),
+            DescribeInstancesOutput::builder()
+                .reservations(reservation("i-2", InstanceStateName::Running)),
+        );
+        let c = clients(&[&first, &second], &[], &[]);
+        let states = instance_states(&c, &["i-1".into(), "i-2".into()])
+            .await
+            .unwrap();
+        assert_eq!(states.get("i-1").map(String::as_str), Some("stopped"));
+        assert_eq!(states.get("i-2").map(String::as_str), Some("running"));
+    }
 }

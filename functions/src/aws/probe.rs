@@ -91,21 +91,33 @@ pub fn is_probe_rule(rule: &Rule, migration_id: &str) -> bool {
     })
 }
 
+/// Every rule of the listener, its default rule included, from every page of
+/// DescribeRules: the answer comes in pages, each with the marker of the next
+/// (<https://docs.aws.amazon.com/elasticloadbalancing/latest/APIReference/API_DescribeRules.html>).
+pub async fn listener_rules(
+    net: &AccountClients,
+    listener_arn: &str,
+) -> Result<Vec<Rule>, StepError> {
+    Ok(net
+        .elb
+        .describe_rules()
+        .listener_arn(listener_arn)
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .named("elasticloadbalancing:DescribeRules", &net.role_arn)?)
+}
+
 /// The probe rule of this migration on the listener, if there is one (matched by its
-/// condition and carrying the migration's tag).
+/// condition and carrying the migration's tag), among every rule of the listener.
 pub async fn find_probe_rule(
     net: &AccountClients,
     listener_arn: &str,
     migration_id: &str,
 ) -> Result<Option<ProbeRuleOut>, StepError> {
-    let out = net
-        .elb
-        .describe_rules()
-        .listener_arn(listener_arn)
-        .send()
-        .await
-        .named("elasticloadbalancing:DescribeRules", &net.role_arn)?;
-    for rule in out.rules() {
+    for rule in &listener_rules(net, listener_arn).await? {
         if let (true, Some(arn)) = (is_probe_rule(rule, migration_id), rule.rule_arn())
             && tagged_with(net, arn, migration_id).await?
         {
@@ -141,5 +153,36 @@ pub async fn remove_probe_rule(
         Ok(_) => Ok(true),
         Err(f) if f.is("RuleNotFound") => Ok(false),
         Err(f) => Err(f.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_support::{clients, two_pages};
+    use aws_sdk_elasticloadbalancingv2::operation::describe_rules::DescribeRulesOutput;
+
+    fn rule(arn: &str, priority: &str) -> Rule {
+        Rule::builder().rule_arn(arn).priority(priority).build()
+    }
+
+    #[tokio::test]
+    async fn every_page_of_the_listener_rules_is_read() {
+        let [first, second] = two_pages!(
+            aws_sdk_elasticloadbalancingv2::Client::describe_rules,
+            marker => next_marker,
+            DescribeRulesOutput::builder().rules(rule("arn:rule/1", "1")),
+            DescribeRulesOutput::builder()
+                .rules(rule("arn:rule/2", "50000"))
+                .rules(rule("arn:rule/default", "default")),
+        );
+        let c = clients(&[], &[&first, &second], &[]);
+        let rules = listener_rules(&c, "arn:listener").await.unwrap();
+        let used: BTreeSet<i32> = rules
+            .iter()
+            .filter_map(|r| r.priority()?.parse().ok())
+            .collect();
+        assert_eq!(used, BTreeSet::from([1, 50_000]));
+        assert_eq!(highest_free_priority(&used), Some(49_999));
     }
 }

@@ -1,6 +1,6 @@
-//! How each kind is listed: one describe call per kind in the account that holds it,
-//! filtered on the migration tag and checked again on the answer (a filter an emulator or
-//! a proxy ignores must not widen what cleanup removes).
+//! How each kind is listed: one describe call per kind in the account that holds it (every
+//! page of it), filtered on the migration tag and checked again on the answer (a filter an
+//! emulator or a proxy ignores must not widen what cleanup removes).
 
 use std::sync::Arc;
 
@@ -32,7 +32,7 @@ fn created(kind: ResourceKind, id: &str, c: &AccountClients) -> CreatedResource 
 }
 
 /// Every resource of `kind` this migration created (terminated instances are gone
-/// already and not listed).
+/// already and not listed), from every page of each listing.
 pub(super) async fn list(
     kind: ResourceKind,
     s: &Scope<'_>,
@@ -75,16 +75,19 @@ pub(super) async fn list(
             routes
         }
         ResourceKind::Image => {
-            let out = s
+            let images = s
                 .src
                 .ec2
                 .describe_images()
                 .owners("self")
                 .filters(migration_filter(id))
+                .into_paginator()
+                .items()
                 .send()
+                .try_collect()
                 .await
                 .named("ec2:DescribeImages", &s.src.role_arn)?;
-            out.images()
+            images
                 .iter()
                 .filter(|i| has_tag(i.tags(), MIGRATION_TAG, id))
                 .filter_map(|i| i.image_id())
@@ -92,16 +95,19 @@ pub(super) async fn list(
                 .collect()
         }
         ResourceKind::Snapshot => {
-            let out = s
+            let snapshots = s
                 .src
                 .ec2
                 .describe_snapshots()
                 .owner_ids("self")
                 .filters(migration_filter(id))
+                .into_paginator()
+                .items()
                 .send()
+                .try_collect()
                 .await
                 .named("ec2:DescribeSnapshots", &s.src.role_arn)?;
-            out.snapshots()
+            snapshots
                 .iter()
                 .filter(|x| has_tag(x.tags(), MIGRATION_TAG, id))
                 .filter_map(|x| x.snapshot_id())
@@ -109,15 +115,18 @@ pub(super) async fn list(
                 .collect()
         }
         ResourceKind::SecurityGroup => {
-            let out = s
+            let groups = s
                 .tgt
                 .ec2
                 .describe_security_groups()
                 .filters(migration_filter(id))
+                .into_paginator()
+                .items()
                 .send()
+                .try_collect()
                 .await
                 .named("ec2:DescribeSecurityGroups", &s.tgt.role_arn)?;
-            out.security_groups()
+            groups
                 .iter()
                 .filter(|g| has_tag(g.tags(), MIGRATION_TAG, id))
                 .filter_map(|g| g.group_id())
@@ -125,15 +134,18 @@ pub(super) async fn list(
                 .collect()
         }
         ResourceKind::Instance => {
-            let out = s
+            let reservations = s
                 .tgt
                 .ec2
                 .describe_instances()
                 .filters(migration_filter(id))
+                .into_paginator()
+                .items()
                 .send()
+                .try_collect()
                 .await
                 .named("ec2:DescribeInstances", &s.tgt.role_arn)?;
-            out.reservations()
+            reservations
                 .iter()
                 .flat_map(|r| r.instances())
                 .filter(|i| has_tag(i.tags(), MIGRATION_TAG, id))
@@ -147,17 +159,20 @@ pub(super) async fn list(
     })
 }
 
-/// The routes in `c`'s account whose target is the peering `pcx`.
+/// The routes in `c`'s account whose target is the peering `pcx` (every page).
 async fn routes_via(c: &AccountClients, pcx: &str) -> Result<Vec<CreatedResource>, StepError> {
-    let out = c
+    let tables = c
         .ec2
         .describe_route_tables()
         .filters(filter("route.vpc-peering-connection-id", &[pcx]))
+        .into_paginator()
+        .items()
         .send()
+        .try_collect()
         .await
         .named("ec2:DescribeRouteTables", &c.role_arn)?;
     let mut routes = Vec::new();
-    for table in out.route_tables() {
+    for table in &tables {
         for route in table
             .routes()
             .iter()
@@ -170,4 +185,40 @@ async fn routes_via(c: &AccountClients, pcx: &str) -> Result<Vec<CreatedResource
         }
     }
     Ok(routes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_support::{clients, two_pages};
+    use aws_sdk_ec2::operation::describe_security_groups::DescribeSecurityGroupsOutput;
+    use aws_sdk_ec2::types::SecurityGroup;
+
+    fn group(id: &str) -> SecurityGroup {
+        SecurityGroup::builder()
+            .group_id(id)
+            .tags(crate::aws::ec2::tag(MIGRATION_TAG, "m-1"))
+            .build()
+    }
+
+    #[tokio::test]
+    async fn resources_on_every_page_are_listed() {
+        let [first, second] = two_pages!(
+            aws_sdk_ec2::Client::describe_security_groups,
+            next_token => next_token,
+            DescribeSecurityGroupsOutput::builder().security_groups(group("sg-1")),
+            DescribeSecurityGroupsOutput::builder().security_groups(group("sg-2")),
+        );
+        let none = || Arc::new(clients(&[], &[], &[]));
+        let scope = Scope {
+            migration_id: "m-1",
+            listener_arn: "arn:listener",
+            net: none(),
+            src: none(),
+            tgt: Arc::new(clients(&[&first, &second], &[], &[])),
+        };
+        let listed = list(ResourceKind::SecurityGroup, &scope).await.unwrap();
+        let ids: Vec<&str> = listed.iter().map(|r| r.id.as_str()).collect();
+        assert_eq!(ids, ["sg-1", "sg-2"]);
+    }
 }

@@ -41,14 +41,29 @@ pub async fn remove(c: &AccountClients, r: &CreatedResource) -> Result<(), StepE
             .await
             .named("ram:DeleteResourceShare", who)
             .map(drop),
+        // With its snapshots, in the same call: an image is never deregistered leaving a
+        // full-disk copy behind, even one that lost its tag (EC2 skips a snapshot another
+        // image still uses). Its tagged snapshots are listed and removed as well; gone
+        // counts as removed.
+        // https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_DeregisterImage.html
         ResourceKind::Image => c
             .ec2
             .deregister_image()
             .image_id(&r.id)
+            .delete_associated_snapshots(true)
             .send()
             .await
             .named("ec2:DeregisterImage", who)
-            .map(drop),
+            .map(|out| {
+                for result in out.delete_snapshot_results() {
+                    tracing::info!(
+                        snapshot = result.snapshot_id().unwrap_or_default(),
+                        code = result.return_code().map(|c| c.as_str()).unwrap_or_default(),
+                        "deleted with image {}",
+                        r.id
+                    );
+                }
+            }),
         ResourceKind::Snapshot => c
             .ec2
             .delete_snapshot()

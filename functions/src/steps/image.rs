@@ -124,23 +124,25 @@ where
     Ok(ensured.value)
 }
 
-/// This migration's image called `name` in the source account, if it exists.
+/// This migration's image called `name` in the source account, if it exists (every page).
 async fn own_image_named(
     src: &AccountClients,
     migration_id: &str,
     name: &str,
 ) -> Result<Option<String>, StepError> {
-    let out = src
+    let images = src
         .ec2
         .describe_images()
         .owners("self")
         .filters(filter("name", &[name]))
         .filters(migration_filter(migration_id))
+        .into_paginator()
+        .items()
         .send()
+        .try_collect()
         .await
         .named("ec2:DescribeImages", &src.role_arn)?;
-    Ok(out
-        .images()
+    Ok(images
         .iter()
         .find(|i| i.name() == Some(name) && has_tag(i.tags(), MIGRATION_TAG, migration_id))
         .and_then(|i| i.image_id())
@@ -199,18 +201,23 @@ pub async fn copy_image(ctx: &Context, state: State) -> Result<ImageOut, StepErr
     })
 }
 
+/// One look at the image (every page of the answer): available is ready, with its
+/// snapshots.
 pub async fn wait_image_available(ctx: &Context, state: State) -> Result<ImageOut, StepError> {
     let image = state.image()?;
     let src = ctx.accounts(&state.plan).source().await?;
-    let out = src
+    let images = src
         .ec2
         .describe_images()
         .image_ids(&image.image_id)
+        .into_paginator()
+        .items()
         .send()
+        .try_collect()
         .await
         .named("ec2:DescribeImages", &src.role_arn)
         .fresh_id(&format!("the new image {}", image.image_id))?;
-    let found = out.images().first();
+    let found = images.first();
     let observed = match found.and_then(|i| i.state()).map(|s| s.as_str()) {
         Some("available") => Poll::Ready(ImageOut {
             snapshot_ids: found
@@ -271,7 +278,29 @@ pub async fn share_image(ctx: &Context, state: State) -> Result<ImageOut, StepEr
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_support::instance;
+    use crate::test_support::{clients, instance, two_pages};
+    use aws_sdk_ec2::operation::describe_images::DescribeImagesOutput;
+    use aws_sdk_ec2::types::Image;
+
+    #[tokio::test]
+    async fn an_image_of_this_migration_on_the_second_page_is_found() {
+        let image = |id: &str, name: &str| {
+            Image::builder()
+                .image_id(id)
+                .name(name)
+                .tags(crate::aws::ec2::tag(MIGRATION_TAG, "m-1"))
+                .build()
+        };
+        let [first, second] = two_pages!(
+            aws_sdk_ec2::Client::describe_images,
+            next_token => next_token,
+            DescribeImagesOutput::builder().images(image("ami-other", "carveout-other")),
+            DescribeImagesOutput::builder().images(image("ami-ours", "carveout-ours")),
+        );
+        let c = clients(&[&first, &second], &[], &[]);
+        let found = own_image_named(&c, "m-1", "carveout-ours").await.unwrap();
+        assert_eq!(found.as_deref(), Some("ami-ours"));
+    }
 
     fn target(id: &str, state: &str) -> (String, i32, String, String) {
         (id.into(), 80, state.into(), String::new())

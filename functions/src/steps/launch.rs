@@ -15,10 +15,34 @@ use crate::state::{Facts, LaunchedInstance, State};
 
 use crate::context::Context;
 
+/// Generations tried when RunInstances keeps answering ended launches (see
+/// [`stale_launch`]).
+const MAX_STALE_TOKENS: usize = 10;
+
+/// Whether RunInstances answered an earlier launch instead of a new one: EC2 returns the
+/// original instance for a ClientToken it has seen
+/// (<https://docs.aws.amazon.com/ec2/latest/devguide/ec2-api-idempotency.html>). It is
+/// stale when that instance has ended (terminated, shutting down) or was launched more
+/// than an hour before `now`: a live instance of ours that old would have been found by
+/// DescribeInstances before RunInstances was called.
+pub(crate) fn stale_launch(
+    i: &aws_sdk_ec2::types::Instance,
+    now: aws_smithy_types::DateTime,
+) -> bool {
+    let ended = matches!(
+        i.state().and_then(|s| s.name()).map(|n| n.as_str()),
+        Some("terminated" | "shutting-down")
+    );
+    let old = i
+        .launch_time()
+        .is_some_and(|t| now.secs() - t.secs() > 3600);
+    ended || old
+}
+
 /// The new instances' security group, one per migration (concurrent Map iterations race
 /// to create it; the loser finds the winner's). Its ingress allows every port the ALB uses
 /// (traffic and health check) from the ALB's groups, referenced as (network account, sg-…)
-/// across the peering.
+/// across the peering. An existing group is looked for on every page.
 async fn ensure_security_group(
     tgt: &AccountClients,
     state: &State,
@@ -30,11 +54,12 @@ async fn ensure_security_group(
     let group = find_or_create(
         "security group of the new instances",
         || async {
-            let out = tgt.ec2.describe_security_groups()
+            let groups = tgt.ec2.describe_security_groups()
                 .filters(filter("vpc-id", &[&facts.target.vpc_id]))
                 .filters(filter("group-name", &[&name]))
-                .send().await.named("ec2:DescribeSecurityGroups", &tgt.role_arn)?;
-            match out.security_groups().iter().find(|g| g.group_name() == Some(name.as_str()) && g.vpc_id() == Some(facts.target.vpc_id.as_str())) {
+                .into_paginator().items().send().try_collect().await
+                .named("ec2:DescribeSecurityGroups", &tgt.role_arn)?;
+            match groups.iter().find(|g| g.group_name() == Some(name.as_str()) && g.vpc_id() == Some(facts.target.vpc_id.as_str())) {
                 Some(g) if has_tag(g.tags(), MIGRATION_TAG, id) => Ok(g.group_id().map(str::to_string)),
                 Some(g) => Err(StepError::conflict(format!(
                     "security group {name} ({}) exists in {} without this migration's tag; rename or delete it",
@@ -102,6 +127,7 @@ async fn ensure_security_group(
     Ok(group)
 }
 
+/// The new instance of one source, found (on every page, by its tags) or launched.
 pub async fn launch_instance(ctx: &Context, state: State) -> Result<LaunchedInstance, StepError> {
     let facts = state.facts()?;
     let image = state.image()?;
@@ -137,7 +163,7 @@ pub async fn launch_instance(ctx: &Context, state: State) -> Result<LaunchedInst
     let ensured = find_or_create(
         &format!("instance from {}", image.image_id),
         || async {
-            let out = tgt
+            let reservations = tgt
                 .ec2
                 .describe_instances()
                 .filters(migration_filter(id))
@@ -145,11 +171,13 @@ pub async fn launch_instance(ctx: &Context, state: State) -> Result<LaunchedInst
                     &format!("tag:{SOURCE_INSTANCE_TAG}"),
                     &[&source.instance_id],
                 ))
+                .into_paginator()
+                .items()
                 .send()
+                .try_collect()
                 .await
                 .named("ec2:DescribeInstances", &tgt.role_arn)?;
-            let ours: Vec<&aws_sdk_ec2::types::Instance> = out
-                .reservations()
+            let ours: Vec<&aws_sdk_ec2::types::Instance> = reservations
                 .iter()
                 .flat_map(|r| r.instances())
                 .filter(|i| {
@@ -182,46 +210,67 @@ pub async fn launch_instance(ctx: &Context, state: State) -> Result<LaunchedInst
                 .instance_type
                 .as_deref()
                 .unwrap_or(&source.instance_type);
-            let out = tgt
-                .ec2
-                .run_instances()
-                .image_id(&image.image_id)
-                .instance_type(InstanceType::from(instance_type))
-                .min_count(1)
-                .max_count(1)
-                .subnet_id(&subnet.subnet_id)
-                .security_group_ids(&security_group)
-                .metadata_options(
-                    InstanceMetadataOptionsRequest::builder()
-                        .http_tokens(HttpTokensState::Required)
-                        .http_endpoint(InstanceMetadataEndpointState::Enabled)
-                        .build(),
-                )
-                .tag_specifications(tag_spec(ResourceType::Instance, id, &extra))
-                .tag_specifications(tag_spec(
-                    ResourceType::Volume,
-                    id,
-                    &[(SOURCE_INSTANCE_TAG, &source.instance_id)],
-                ))
-                .client_token(names::launch_token(
-                    id,
-                    &source.instance_id,
-                    generation.get(),
-                    &[
-                        &image.image_id,
-                        instance_type,
-                        &subnet.subnet_id,
-                        &security_group,
-                    ],
-                ))
-                .send()
-                .await
-                .named("ec2:RunInstances", &tgt.role_arn)
-                .fresh_id(&format!(
-                    "the shared image {} or the new security group {security_group}",
-                    image.image_id
-                ))?;
-            Ok(out.instances().first().and_then(launched))
+            // A token EC2 still remembers (24 h) can belong to a launch whose instance ended
+            // over an hour ago and no longer shows in DescribeInstances, so the count above
+            // missed it: EC2 then answers that old instance. Such an answer moves on to the
+            // next generation instead of being taken for the new instance.
+            let mut generation = generation.get();
+            for _ in 0..MAX_STALE_TOKENS {
+                let out = tgt
+                    .ec2
+                    .run_instances()
+                    .image_id(&image.image_id)
+                    .instance_type(InstanceType::from(instance_type))
+                    .min_count(1)
+                    .max_count(1)
+                    .subnet_id(&subnet.subnet_id)
+                    .security_group_ids(&security_group)
+                    .metadata_options(
+                        InstanceMetadataOptionsRequest::builder()
+                            .http_tokens(HttpTokensState::Required)
+                            .http_endpoint(InstanceMetadataEndpointState::Enabled)
+                            .build(),
+                    )
+                    .tag_specifications(tag_spec(ResourceType::Instance, id, &extra))
+                    .tag_specifications(tag_spec(
+                        ResourceType::Volume,
+                        id,
+                        &[(SOURCE_INSTANCE_TAG, &source.instance_id)],
+                    ))
+                    .client_token(names::launch_token(
+                        id,
+                        &source.instance_id,
+                        generation,
+                        &[
+                            &image.image_id,
+                            instance_type,
+                            &subnet.subnet_id,
+                            &security_group,
+                        ],
+                    ))
+                    .send()
+                    .await
+                    .named("ec2:RunInstances", &tgt.role_arn)
+                    .fresh_id(&format!(
+                        "the shared image {} or the new security group {security_group}",
+                        image.image_id
+                    ))?;
+                match out.instances().first() {
+                    Some(i) if stale_launch(i, aws_smithy_types::DateTime::from(std::time::SystemTime::now())) => {
+                        tracing::info!(
+                            instance = i.instance_id().unwrap_or_default(),
+                            generation,
+                            "RunInstances answered an earlier, ended launch: next generation"
+                        );
+                        generation += 1;
+                    }
+                    first => return Ok(first.and_then(launched)),
+                }
+            }
+            Err(StepError::ResourceFailed(format!(
+                "RunInstances answered {MAX_STALE_TOKENS} earlier, ended launches for {}: launch tokens of this migration are spent; use a new migrationId",
+                source.instance_id
+            )))
         },
     )
     .await?;
@@ -229,6 +278,7 @@ pub async fn launch_instance(ctx: &Context, state: State) -> Result<LaunchedInst
 }
 
 /// Running with both status checks ok; the private IP is read back here, once assigned.
+/// Every page of each answer is read.
 pub async fn wait_instance_ready(
     ctx: &Context,
     state: State,
@@ -236,16 +286,19 @@ pub async fn wait_instance_ready(
     let launched = state.launched()?;
     let iid = &launched.instance_id;
     let tgt = ctx.accounts(&state.plan).target().await?;
-    let out = tgt
+    let statuses = tgt
         .ec2
         .describe_instance_status()
         .instance_ids(iid)
         .include_all_instances(true)
+        .into_paginator()
+        .items()
         .send()
+        .try_collect()
         .await
         .named("ec2:DescribeInstanceStatus", &tgt.role_arn)
         .fresh_id(&format!("the new instance {iid}"))?;
-    let status = out.instance_statuses().first();
+    let status = statuses.first();
     let state_name = status
         .and_then(|s| s.instance_state())
         .and_then(|s| s.name())
@@ -261,11 +314,9 @@ pub async fn wait_instance_ready(
     );
     let observed = match state_name.as_deref() {
         Some("running") if inst_check == "ok" && sys_check == "ok" => {
-            let described = describe(&tgt, iid).await?;
-            let ip = described
-                .reservations()
+            let ip = describe(&tgt, iid)
+                .await?
                 .iter()
-                .flat_map(|r| r.instances())
                 .find_map(|i| i.private_ip_address().map(str::to_string))
                 .unwrap_or_else(|| launched.private_ip.clone());
             Poll::Ready(LaunchedInstance {
@@ -285,11 +336,9 @@ pub async fn wait_instance_ready(
         // (https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/troubleshooting-launch.html):
         // that reason is what the operator needs.
         Some(other) => {
-            let described = describe(&tgt, iid).await?;
-            let reason = described
-                .reservations()
+            let reason = describe(&tgt, iid)
+                .await?
                 .iter()
-                .flat_map(|r| r.instances())
                 .find_map(|i| i.state_reason())
                 .map(|r| {
                     format!(
@@ -305,15 +354,83 @@ pub async fn wait_instance_ready(
     poll_once(&format!("instance {iid}"), observed)
 }
 
+/// The new instance `iid` as DescribeInstances shows it (every page).
 async fn describe(
     tgt: &AccountClients,
     iid: &str,
-) -> Result<aws_sdk_ec2::operation::describe_instances::DescribeInstancesOutput, StepError> {
-    tgt.ec2
+) -> Result<Vec<aws_sdk_ec2::types::Instance>, StepError> {
+    let reservations = tgt
+        .ec2
         .describe_instances()
         .instance_ids(iid)
+        .into_paginator()
+        .items()
         .send()
+        .try_collect()
         .await
         .named("ec2:DescribeInstances", &tgt.role_arn)
-        .fresh_id(&format!("the new instance {iid}"))
+        .fresh_id(&format!("the new instance {iid}"))?;
+    Ok(reservations
+        .into_iter()
+        .flat_map(|r| r.instances.unwrap_or_default())
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_support::{clients, two_pages};
+    use aws_sdk_ec2::operation::describe_instances::DescribeInstancesOutput;
+    use aws_sdk_ec2::types::{Instance, Reservation};
+
+    #[tokio::test]
+    async fn an_instance_answered_after_an_empty_first_page_is_read() {
+        let [first, second] = two_pages!(
+            aws_sdk_ec2::Client::describe_instances,
+            next_token => next_token,
+            DescribeInstancesOutput::builder(),
+            DescribeInstancesOutput::builder().reservations(
+                Reservation::builder()
+                    .instances(Instance::builder().instance_id("i-new").private_ip_address("10.1.0.7").build())
+                    .build()
+            ),
+        );
+        let c = clients(&[&first, &second], &[], &[]);
+        let found = describe(&c, "i-new").await.unwrap();
+        assert_eq!(
+            found.first().and_then(|i| i.private_ip_address()),
+            Some("10.1.0.7")
+        );
+    }
+
+    #[test]
+    fn an_answer_of_an_ended_or_hour_old_launch_is_a_stale_token() {
+        use aws_sdk_ec2::types::{InstanceState, InstanceStateName};
+        use aws_smithy_types::DateTime;
+        let now = DateTime::from_secs(1_800_000_000);
+        let at = |state: InstanceStateName, launched: i64| {
+            Instance::builder()
+                .instance_id("i-1")
+                .state(InstanceState::builder().name(state).build())
+                .launch_time(DateTime::from_secs(launched))
+                .build()
+        };
+        let recent = now.secs() - 60;
+        assert!(
+            !stale_launch(&at(InstanceStateName::Pending, recent), now),
+            "a retry of this launch"
+        );
+        assert!(stale_launch(
+            &at(InstanceStateName::Terminated, recent),
+            now
+        ));
+        assert!(stale_launch(
+            &at(InstanceStateName::ShuttingDown, recent),
+            now
+        ));
+        assert!(
+            stale_launch(&at(InstanceStateName::Pending, now.secs() - 7200), now),
+            "EC2 replayed an old answer"
+        );
+    }
 }

@@ -78,7 +78,8 @@ pub async fn create_peering(ctx: &Context, state: State) -> Result<PeeringOut, S
 }
 
 /// Accepts in the target account: only the accepter's credentials can. A peering the
-/// accepter cannot see yet (eventual consistency) is `CarveOut.NotReady`: retried.
+/// accepter cannot see yet (eventual consistency) is `CarveOut.NotReady`: retried. The
+/// peering is looked for on every page of the answer.
 pub async fn accept_peering(ctx: &Context, state: State) -> Result<PeeringOut, StepError> {
     let peering = state.peering()?;
     let pcx = &peering.peering_connection_id;
@@ -89,11 +90,14 @@ pub async fn accept_peering(ctx: &Context, state: State) -> Result<PeeringOut, S
         .ec2
         .describe_vpc_peering_connections()
         .vpc_peering_connection_ids(pcx)
+        .into_paginator()
+        .items()
         .send()
+        .try_collect()
         .await
         .named("ec2:DescribeVpcPeeringConnections", &tgt.role_arn);
     let current = match described {
-        Ok(out) => out.vpc_peering_connections().first().map(status),
+        Ok(listed) => listed.first().map(status),
         Err(f) if not_visible(&f) => None,
         Err(f) => return Err(f.into()),
     };
@@ -144,19 +148,23 @@ pub async fn accept_peering(ctx: &Context, state: State) -> Result<PeeringOut, S
     Ok(peering.clone())
 }
 
+/// One look at the peering (every page of the answer): active is ready.
 pub async fn wait_peering_active(ctx: &Context, state: State) -> Result<PeeringOut, StepError> {
     let peering = state.peering()?;
     let pcx = &peering.peering_connection_id;
     let net = ctx.accounts(&state.plan).network().await?;
-    let out = net
+    let listed = net
         .ec2
         .describe_vpc_peering_connections()
         .vpc_peering_connection_ids(pcx)
+        .into_paginator()
+        .items()
         .send()
+        .try_collect()
         .await
         .named("ec2:DescribeVpcPeeringConnections", &net.role_arn)
         .fresh_id(&format!("the new peering {pcx}"))?;
-    let observed = match out.vpc_peering_connections().first().map(status) {
+    let observed = match listed.first().map(status) {
         Some(s) => active_poll(&s).map(|()| peering.clone()),
         None => Poll::Failed("it no longer exists".into()),
     };
@@ -218,18 +226,17 @@ async fn ensure_route(
     pcx: &str,
 ) -> Result<bool, StepError> {
     let current = || async {
-        let out = c
+        let tables = c
             .ec2
             .describe_route_tables()
             .route_table_ids(table_id)
+            .into_paginator()
+            .items()
             .send()
+            .try_collect()
             .await
             .named("ec2:DescribeRouteTables", &c.role_arn)?;
-        Ok::<_, StepError>(
-            out.route_tables()
-                .first()
-                .and_then(|t| route_target(t, cidr)),
-        )
+        Ok::<_, StepError>(tables.first().and_then(|t| route_target(t, cidr)))
     };
     let check = |target: Option<String>| match target {
         Some(t) if t == pcx => Ok(true),
@@ -286,7 +293,7 @@ mod tests {
     }
 
     use super::*;
-    use crate::test_support::{aws_error, clients};
+    use crate::test_support::{aws_error, clients, two_pages};
     use aws_sdk_ec2::operation::create_route::{CreateRouteError, CreateRouteOutput};
     use aws_sdk_ec2::operation::describe_route_tables::DescribeRouteTablesOutput;
     use aws_sdk_ec2::types::{Route, RouteTable};
@@ -324,6 +331,27 @@ mod tests {
             Ok(false)
         );
         assert_eq!(create.num_calls(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_route_answered_after_an_empty_first_page_is_seen_and_kept() {
+        let [first, second] = two_pages!(
+            aws_sdk_ec2::Client::describe_route_tables,
+            next_token => next_token,
+            DescribeRouteTablesOutput::builder(),
+            DescribeRouteTablesOutput::builder().route_tables(
+                RouteTable::builder()
+                    .route_table_id("rtb-1")
+                    .set_routes(via("10.1.0.0/16", Some("pcx-1"), None).map(|r| vec![r]))
+                    .build()
+            ),
+        );
+        let c = clients(&[&first, &second], &[], &[]);
+        assert_eq!(
+            ensure_route(&c, "rtb-1", "10.1.0.0/16", "pcx-1").await,
+            Ok(false),
+            "the identical route on the second page: no create call"
+        );
     }
 
     #[tokio::test]

@@ -2,7 +2,7 @@
 //! off by default): only useful when the target's subnets are subnets the network account
 //! shares (shared VPC); the ingress rule across the peering never needs it.
 
-use crate::aws::ram::find_share;
+use crate::aws::ram::{find_share, share_associations};
 use crate::error::{SdkResultExt, StepError};
 use crate::idiom::{Poll, find_or_create, poll_once};
 use crate::names::{self, MIGRATION_TAG};
@@ -77,27 +77,11 @@ pub async fn share_security_group(ctx: &Context, state: State) -> Result<ShareOu
 /// shared security group (resource association) are `ASSOCIATED`: a principal can be
 /// associated while a resource association failed, and the share is then useless.
 /// (<https://docs.aws.amazon.com/ram/latest/APIReference/API_GetResourceShareAssociations.html>)
+/// Every page of the associations is read.
 pub async fn wait_share_associated(ctx: &Context, state: State) -> Result<ShareOut, StepError> {
-    use aws_sdk_ram::types::ResourceShareAssociationType as Kind;
     let share = state.share()?;
     let net = ctx.accounts(&state.plan).network().await?;
-    let mut listed = Vec::new();
-    for kind in [Kind::Principal, Kind::Resource] {
-        let out = net
-            .ram
-            .get_resource_share_associations()
-            .association_type(kind)
-            .resource_share_arns(&share.resource_share_arn)
-            .send()
-            .await
-            .named("ram:GetResourceShareAssociations", &net.role_arn)?;
-        listed.extend(out.resource_share_associations().iter().filter_map(|a| {
-            Some((
-                a.associated_entity()?.to_string(),
-                a.status()?.as_str().to_string(),
-            ))
-        }));
-    }
+    let listed = share_associations(&net, &share.resource_share_arn).await?;
     let mut expected = vec![state.plan.target.account_id.clone()];
     expected.extend(share.security_group_arns.iter().cloned());
     let observed = match share_association(&expected, &listed) {

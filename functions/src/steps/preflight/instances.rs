@@ -12,16 +12,21 @@ use aws_sdk_ec2::types::ProductCodeValues;
 use super::check::Verdict;
 use super::service::{ResolvedService, TargetType};
 
+/// The facts of the plan's source instances (every page of DescribeInstances), each
+/// running, EBS-backed and registered in the service's group.
 pub(super) async fn resolve_instances(
     plan: &Plan,
     src: &AccountClients,
     service: &ResolvedService,
 ) -> Result<Vec<InstanceFacts>, StepError> {
-    let out = src
+    let reservations = src
         .ec2
         .describe_instances()
         .set_instance_ids(Some(plan.source.instance_ids.clone()))
+        .into_paginator()
+        .items()
         .send()
+        .try_collect()
         .await
         .named("ec2:DescribeInstances", &src.role_arn)
         .plan_id(
@@ -33,8 +38,7 @@ pub(super) async fn resolve_instances(
                 )
             },
         )?;
-    let found: Vec<_> = out
-        .reservations()
+    let found: Vec<_> = reservations
         .iter()
         .flat_map(|r| r.instances())
         .cloned()
@@ -156,6 +160,7 @@ pub(super) fn every_target_moves(
     ))
 }
 
+/// The EBS volumes of `inst` (every page of DescribeVolumes), in its mapping's order.
 pub(super) async fn describe_volumes(
     src: &AccountClients,
     inst: &aws_sdk_ec2::types::Instance,
@@ -164,11 +169,14 @@ pub(super) async fn describe_volumes(
     if volume_ids.is_empty() {
         return Ok(Vec::new());
     }
-    let out = src
+    let volumes = src
         .ec2
         .describe_volumes()
         .set_volume_ids(Some(volume_ids.to_vec()))
+        .into_paginator()
+        .items()
         .send()
+        .try_collect()
         .await
         .named("ec2:DescribeVolumes", &src.role_arn)?;
     Ok(inst
@@ -176,7 +184,7 @@ pub(super) async fn describe_volumes(
         .iter()
         .filter_map(|m| {
             let vid = m.ebs()?.volume_id()?;
-            let vol = out.volumes().iter().find(|v| v.volume_id() == Some(vid))?;
+            let vol = volumes.iter().find(|v| v.volume_id() == Some(vid))?;
             Some(VolumeFacts {
                 volume_id: vid.to_string(),
                 device_name: m.device_name().unwrap_or_default().to_string(),
@@ -187,21 +195,24 @@ pub(super) async fn describe_volumes(
         .collect())
 }
 
-/// Instance type -> instance store size (GB), for the source types that have one.
+/// Instance type -> instance store size (GB), for the source types that have one (every
+/// page of DescribeInstanceTypes).
 pub(super) async fn read_instance_store(
     src: &AccountClients,
     instances: &[InstanceFacts],
 ) -> Result<BTreeMap<String, i64>, StepError> {
     let types: BTreeSet<&str> = instances.iter().map(|i| i.instance_type.as_str()).collect();
-    let out = src
+    let infos = src
         .ec2
         .describe_instance_types()
         .set_instance_types(Some(types.iter().map(|t| (*t).into()).collect()))
+        .into_paginator()
+        .items()
         .send()
+        .try_collect()
         .await
         .named("ec2:DescribeInstanceTypes", &src.role_arn)?;
-    Ok(out
-        .instance_types()
+    Ok(infos
         .iter()
         .filter(|t| t.instance_storage_supported() == Some(true))
         .filter_map(|t| {
@@ -264,6 +275,35 @@ mod tests {
         // An ip group names the same instance by its private address.
         let by_ip = vec![("10.0.10.5".to_string(), 80)];
         assert!(every_target_moves(&plan(), &by_ip, TargetType::Ip, &moving).is_ok());
+    }
+
+    #[tokio::test]
+    async fn instance_store_of_types_on_every_page_is_read() {
+        use crate::test_support::{clients, two_pages};
+        use aws_sdk_ec2::operation::describe_instance_types::DescribeInstanceTypesOutput as Out;
+        use aws_sdk_ec2::types::{InstanceStorageInfo, InstanceType, InstanceTypeInfo};
+        let store = |t: InstanceType, gb: i64| {
+            InstanceTypeInfo::builder()
+                .instance_type(t)
+                .instance_storage_supported(true)
+                .instance_storage_info(InstanceStorageInfo::builder().total_size_in_gb(gb).build())
+                .build()
+        };
+        let [first, second] = two_pages!(
+            aws_sdk_ec2::Client::describe_instance_types,
+            next_token => next_token,
+            Out::builder().instance_types(store(InstanceType::C5dLarge, 50)),
+            Out::builder().instance_types(store(InstanceType::M5dLarge, 75)),
+        );
+        let moving = [
+            instance("i-a", "c5d.large", None),
+            instance("i-b", "m5d.large", None),
+        ];
+        let found = read_instance_store(&clients(&[&first, &second], &[], &[]), &moving)
+            .await
+            .unwrap();
+        assert_eq!(found.get("m5d.large"), Some(&75));
+        assert_eq!(found.len(), 2);
     }
 
     #[test]

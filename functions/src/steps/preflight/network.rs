@@ -135,15 +135,19 @@ pub(super) fn existing_peering(
     Ok("the VPCs are not peered yet: a peering will be requested".into())
 }
 
+/// The plan's target subnets (every page of DescribeSubnets), each in the target VPC.
 pub(super) async fn resolve_subnets(
     plan: &Plan,
     tgt: &AccountClients,
 ) -> Result<Vec<SubnetFacts>, StepError> {
-    let out = tgt
+    let subnets = tgt
         .ec2
         .describe_subnets()
         .set_subnet_ids(Some(plan.target.subnet_ids.clone()))
+        .into_paginator()
+        .items()
         .send()
+        .try_collect()
         .await
         .named("ec2:DescribeSubnets", &tgt.role_arn)
         .plan_id(
@@ -159,8 +163,7 @@ pub(super) async fn resolve_subnets(
         .subnet_ids
         .iter()
         .map(|id| {
-            let s = out
-                .subnets()
+            let s = subnets
                 .iter()
                 .find(|s| s.subnet_id() == Some(id.as_str()))
                 .ok_or_else(|| {
@@ -185,19 +188,21 @@ pub(super) async fn resolve_subnets(
         .collect()
 }
 
-/// The ALB's security groups, for the RAM check.
+/// The ALB's security groups, for the RAM check (every page).
 pub(super) async fn read_groups(
     net: &AccountClients,
     sgs: &[String],
 ) -> Result<Vec<SecurityGroup>, StepError> {
-    let out = net
+    Ok(net
         .ec2
         .describe_security_groups()
         .set_group_ids(Some(sgs.to_vec()))
+        .into_paginator()
+        .items()
         .send()
+        .try_collect()
         .await
-        .named("ec2:DescribeSecurityGroups", &net.role_arn)?;
-    Ok(out.security_groups().to_vec())
+        .named("ec2:DescribeSecurityGroups", &net.role_arn)?)
 }
 
 /// RAM cannot share a default security group or one in a default VPC
@@ -236,6 +241,36 @@ mod tests {
             });
         }
         t.build()
+    }
+
+    #[tokio::test]
+    async fn target_subnets_on_every_page_are_resolved() {
+        use crate::test_support::{clients, plan, two_pages};
+        use aws_sdk_ec2::operation::describe_subnets::DescribeSubnetsOutput;
+        use aws_sdk_ec2::types::Subnet;
+        let subnet = |id: &str, zone: &str| {
+            Subnet::builder()
+                .subnet_id(id)
+                .vpc_id("vpc-0123456789abcdef0")
+                .availability_zone(zone)
+                .build()
+        };
+        let [first, second] = two_pages!(
+            aws_sdk_ec2::Client::describe_subnets,
+            next_token => next_token,
+            DescribeSubnetsOutput::builder().subnets(subnet("subnet-a", "ap-northeast-1a")),
+            DescribeSubnetsOutput::builder().subnets(subnet("subnet-c", "ap-northeast-1c")),
+        );
+        let mut p = plan();
+        p.target.subnet_ids = vec!["subnet-a".into(), "subnet-c".into()];
+        let resolved = resolve_subnets(&p, &clients(&[&first, &second], &[], &[]))
+            .await
+            .unwrap();
+        let zones: Vec<&str> = resolved
+            .iter()
+            .map(|s| s.availability_zone.as_str())
+            .collect();
+        assert_eq!(zones, ["ap-northeast-1a", "ap-northeast-1c"]);
     }
 
     fn view<'a>(vpc: &'a str, cidrs: &'a [String], tables: &'a [RouteTable]) -> VpcView<'a> {

@@ -39,6 +39,8 @@ pub(super) struct TypeFacts {
     pub vcpus: i32,
 }
 
+/// [`TypeFacts`] of each of `types` in the target account, from every page of
+/// DescribeInstanceTypeOfferings and DescribeInstanceTypes.
 pub(super) async fn read_types(
     tgt: &AccountClients,
     types: &BTreeSet<String>,
@@ -47,43 +49,41 @@ pub(super) async fn read_types(
         .iter()
         .map(|t| (t.clone(), TypeFacts::default()))
         .collect();
-    let mut token = None;
-    loop {
-        let page = tgt
-            .ec2
-            .describe_instance_type_offerings()
-            .location_type(LocationType::AvailabilityZone)
-            .filters(
-                Filter::builder()
-                    .name("instance-type")
-                    .set_values(Some(types.iter().cloned().collect()))
-                    .build(),
-            )
-            .set_next_token(token)
-            .send()
-            .await
-            .named("ec2:DescribeInstanceTypeOfferings", &tgt.role_arn)?;
-        for o in page.instance_type_offerings() {
-            if let (Some(t), Some(zone)) = (o.instance_type(), o.location())
-                && let Some(f) = found.get_mut(t.as_str())
-            {
-                f.zones.insert(zone.to_string());
-            }
-        }
-        token = page.next_token().map(str::to_string);
-        if token.is_none() {
-            break;
+    let offerings = tgt
+        .ec2
+        .describe_instance_type_offerings()
+        .location_type(LocationType::AvailabilityZone)
+        .filters(
+            Filter::builder()
+                .name("instance-type")
+                .set_values(Some(types.iter().cloned().collect()))
+                .build(),
+        )
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .named("ec2:DescribeInstanceTypeOfferings", &tgt.role_arn)?;
+    for o in &offerings {
+        if let (Some(t), Some(zone)) = (o.instance_type(), o.location())
+            && let Some(f) = found.get_mut(t.as_str())
+        {
+            f.zones.insert(zone.to_string());
         }
     }
     let described = tgt
         .ec2
         .describe_instance_types()
         .set_instance_types(Some(types.iter().map(|t| t.as_str().into()).collect()))
+        .into_paginator()
+        .items()
         .send()
+        .try_collect()
         .await
         .named("ec2:DescribeInstanceTypes", &tgt.role_arn);
     let described = match described {
-        Ok(out) => out,
+        Ok(infos) => infos,
         Err(f) if f.is("InvalidInstanceType") => {
             return Err(StepError::invalid_plan(format!(
                 "instance type(s) {}: {} (options.instanceType, or a source instance's type)",
@@ -93,7 +93,7 @@ pub(super) async fn read_types(
         }
         Err(f) => return Err(f.into()),
     };
-    for info in described.instance_types() {
+    for info in &described {
         let Some(t) = info.instance_type() else {
             continue;
         };
@@ -264,6 +264,44 @@ mod tests {
             err.to_string().contains("p5.4xlarge in ap-northeast-1d"),
             "{err}"
         );
+    }
+
+    #[tokio::test]
+    async fn offerings_and_types_on_every_page_are_read() {
+        use crate::test_support::{clients, two_pages};
+        use aws_sdk_ec2::operation::describe_instance_type_offerings::DescribeInstanceTypeOfferingsOutput as Offerings;
+        use aws_sdk_ec2::operation::describe_instance_types::DescribeInstanceTypesOutput as Types;
+        use aws_sdk_ec2::types::{InstanceType, InstanceTypeInfo, InstanceTypeOffering, VCpuInfo};
+        let offering = |zone: &str| {
+            InstanceTypeOffering::builder()
+                .instance_type(InstanceType::T3Small)
+                .location(zone)
+                .build()
+        };
+        let info = |t: InstanceType, vcpus: i32| {
+            InstanceTypeInfo::builder()
+                .instance_type(t)
+                .v_cpu_info(VCpuInfo::builder().default_v_cpus(vcpus).build())
+                .build()
+        };
+        let [o1, o2] = two_pages!(
+            aws_sdk_ec2::Client::describe_instance_type_offerings,
+            next_token => next_token,
+            Offerings::builder().instance_type_offerings(offering("ap-northeast-1a")),
+            Offerings::builder().instance_type_offerings(offering("ap-northeast-1c")),
+        );
+        let [t1, t2] = two_pages!(
+            aws_sdk_ec2::Client::describe_instance_types,
+            next_token => next_token,
+            Types::builder().instance_types(info(InstanceType::M5Large, 2)),
+            Types::builder().instance_types(info(InstanceType::T3Small, 2)),
+        );
+        let c = clients(&[&o1, &o2, &t1, &t2], &[], &[]);
+        let types = BTreeSet::from(["m5.large".to_string(), "t3.small".to_string()]);
+        let found = read_types(&c, &types).await.unwrap();
+        let t3 = &found["t3.small"];
+        assert_eq!(t3.zones.len(), 2, "{:?}", t3.zones);
+        assert_eq!((found["m5.large"].vcpus, t3.vcpus), (2, 2));
     }
 
     #[test]

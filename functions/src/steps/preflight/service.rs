@@ -8,7 +8,7 @@ use aws_sdk_elasticloadbalancingv2::types::{TargetGroup, TargetTypeEnum};
 
 use crate::accounts::AccountClients;
 use crate::aws::elb::{actions_from_sdk, saved_original, target_health};
-use crate::aws::probe::{highest_free_priority, is_probe_rule};
+use crate::aws::probe::{highest_free_priority, is_probe_rule, listener_rules};
 use crate::error::{SdkResultExt, StepError};
 use crate::plan::Plan;
 use crate::state::{ServiceFacts, TargetGroupSettings};
@@ -42,6 +42,7 @@ impl TargetType {
     }
 }
 
+/// The plan's listener, rule and target group as they are (every page of each answer).
 pub(super) async fn resolve_service(
     plan: &Plan,
     net: &AccountClients,
@@ -51,11 +52,14 @@ pub(super) async fn resolve_service(
         .elb
         .describe_listeners()
         .listener_arns(&s.listener_arn)
+        .into_paginator()
+        .items()
         .send()
+        .try_collect()
         .await
         .named("elasticloadbalancing:DescribeListeners", &net.role_arn)
     {
-        Ok(out) => out.listeners().first().cloned(),
+        Ok(listeners) => listeners.into_iter().next(),
         Err(f) if f.is("ListenerNotFound") => None,
         Err(f) => return Err(f.into()),
     }
@@ -67,15 +71,8 @@ pub(super) async fn resolve_service(
     })?;
     let lb_arn = listener.load_balancer_arn().unwrap_or_default().to_string();
 
-    let rules = net
-        .elb
-        .describe_rules()
-        .listener_arn(&s.listener_arn)
-        .send()
-        .await
-        .named("elasticloadbalancing:DescribeRules", &net.role_arn)?;
+    let rules = listener_rules(net, &s.listener_arn).await?;
     let used: BTreeSet<i32> = rules
-        .rules()
         .iter()
         .filter_map(|r| r.priority()?.parse().ok())
         .collect();
@@ -85,7 +82,6 @@ pub(super) async fn resolve_service(
 
     let actions = match &s.rule_arn {
         Some(rule_arn) => rules
-            .rules()
             .iter()
             .find(|r| r.rule_arn() == Some(rule_arn))
             .ok_or_else(|| {
@@ -130,11 +126,14 @@ pub(super) async fn resolve_service(
         .elb
         .describe_target_groups()
         .target_group_arns(&s.target_group_arn)
+        .into_paginator()
+        .items()
         .send()
+        .try_collect()
         .await
         .named("elasticloadbalancing:DescribeTargetGroups", &net.role_arn)
     {
-        Ok(out) => out.target_groups().first().cloned(),
+        Ok(groups) => groups.into_iter().next(),
         Err(f) if f.is("TargetGroupNotFound") => None,
         Err(f) => return Err(f.into()),
     }
@@ -221,6 +220,8 @@ pub(super) struct RuleCount {
 
 pub(super) const RULES_QUOTA: &str = "rules-per-application-load-balancer";
 
+/// [`RuleCount`] from every page of DescribeAccountLimits, DescribeListeners and each
+/// listener's DescribeRules.
 pub(super) async fn count_rules(
     net: &AccountClients,
     lb_arn: &str,
@@ -229,11 +230,13 @@ pub(super) async fn count_rules(
     let limits = net
         .elb
         .describe_account_limits()
+        .into_paginator()
+        .items()
         .send()
+        .try_collect()
         .await
         .named("elasticloadbalancing:DescribeAccountLimits", &net.role_arn)?;
     let max = limits
-        .limits()
         .iter()
         .find(|l| l.name() == Some(RULES_QUOTA))
         .and_then(|l| l.max()?.parse::<usize>().ok());
@@ -241,35 +244,19 @@ pub(super) async fn count_rules(
         .elb
         .describe_listeners()
         .load_balancer_arn(lb_arn)
+        .into_paginator()
+        .items()
         .send()
+        .try_collect()
         .await
         .named("elasticloadbalancing:DescribeListeners", &net.role_arn)?;
     let mut used = 0;
-    for arn in listeners
-        .listeners()
-        .iter()
-        .filter_map(|l| l.listener_arn())
-    {
-        let mut marker = None;
-        loop {
-            let page = net
-                .elb
-                .describe_rules()
-                .listener_arn(arn)
-                .set_marker(marker)
-                .send()
-                .await
-                .named("elasticloadbalancing:DescribeRules", &net.role_arn)?;
-            used += page
-                .rules()
-                .iter()
-                .filter(|r| r.is_default() != Some(true) && !is_probe_rule(r, migration_id))
-                .count();
-            marker = page.next_marker().map(str::to_string);
-            if marker.is_none() {
-                break;
-            }
-        }
+    for arn in listeners.iter().filter_map(|l| l.listener_arn()) {
+        used += listener_rules(net, arn)
+            .await?
+            .iter()
+            .filter(|r| r.is_default() != Some(true) && !is_probe_rule(r, migration_id))
+            .count();
     }
     Ok(RuleCount { used, max })
 }
@@ -292,18 +279,22 @@ pub(super) fn rule_quota(lb_arn: &str, count: &RuleCount) -> Verdict {
     }
 }
 
+/// The ALB's VPC, subnets and security groups (every page of DescribeLoadBalancers).
 pub(super) async fn load_balancer(
     net: &AccountClients,
     lb_arn: &str,
 ) -> Result<(String, Vec<String>, Vec<String>), StepError> {
-    let out = net
+    let lbs = net
         .elb
         .describe_load_balancers()
         .load_balancer_arns(lb_arn)
+        .into_paginator()
+        .items()
         .send()
+        .try_collect()
         .await
         .named("elasticloadbalancing:DescribeLoadBalancers", &net.role_arn)?;
-    let lb = out.load_balancers().first().ok_or_else(|| {
+    let lb = lbs.first().ok_or_else(|| {
         StepError::invalid_plan(format!(
             "the listener's load balancer {lb_arn} does not exist"
         ))
@@ -331,6 +322,45 @@ pub(super) async fn load_balancer(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn limits_listeners_and_rules_on_every_page_are_counted() {
+        use crate::test_support::{clients, two_pages};
+        use aws_sdk_elasticloadbalancingv2::operation::describe_account_limits::DescribeAccountLimitsOutput as Limits;
+        use aws_sdk_elasticloadbalancingv2::operation::describe_listeners::DescribeListenersOutput as Listeners;
+        use aws_sdk_elasticloadbalancingv2::operation::describe_rules::DescribeRulesOutput as Rules;
+        use aws_sdk_elasticloadbalancingv2::types::{Limit, Listener, Rule};
+        let limit = |name: &str, max: &str| Limit::builder().name(name).max(max).build();
+        let listener = |arn: &str| Listener::builder().listener_arn(arn).build();
+        let rule = |default: bool| Rule::builder().is_default(default).build();
+        let [l1, l2] = two_pages!(
+            aws_sdk_elasticloadbalancingv2::Client::describe_account_limits,
+            marker => next_marker,
+            Limits::builder().limits(limit("target-groups", "3000")),
+            Limits::builder().limits(limit(RULES_QUOTA, "100")),
+        );
+        let [s1, s2] = two_pages!(
+            aws_sdk_elasticloadbalancingv2::Client::describe_listeners,
+            marker => next_marker,
+            Listeners::builder().listeners(listener("arn:listener/1")),
+            Listeners::builder().listeners(listener("arn:listener/2")),
+        );
+        let [a1, a2] = two_pages!(
+            aws_sdk_elasticloadbalancingv2::Client::describe_rules,
+            marker => next_marker,
+            Rules::builder().rules(rule(false)),
+            Rules::builder().rules(rule(false)).rules(rule(true)),
+        );
+        let [b1, b2] = two_pages!(
+            aws_sdk_elasticloadbalancingv2::Client::describe_rules,
+            marker => next_marker,
+            Rules::builder().rules(rule(true)),
+            Rules::builder().rules(rule(false)),
+        );
+        let c = clients(&[], &[&l1, &l2, &s1, &s2, &a1, &a2, &b1, &b2], &[]);
+        let count = count_rules(&c, "arn:lb", "m-1").await.unwrap();
+        assert_eq!((count.used, count.max), (3, Some(100)));
+    }
 
     #[test]
     fn the_probe_rule_needs_a_free_slot_under_the_rules_quota() {

@@ -144,41 +144,37 @@ pub(super) struct VcpuRoom {
 }
 
 /// The target account's room in each bucket the `planned` launches use (instance type →
-/// (vCPUs each, count)). Reads its running On-Demand instances
-/// (DescribeInstances, DescribeInstanceTypes) and each quota (GetServiceQuota; where only
-/// the default exists, GetAWSDefaultServiceQuota). Errors: AccessDenied, ResourceFailed.
+/// (vCPUs each, count)). Reads its running On-Demand instances (every page of
+/// DescribeInstances and DescribeInstanceTypes) and each quota (GetServiceQuota; where
+/// only the default exists, GetAWSDefaultServiceQuota). Errors: AccessDenied,
+/// ResourceFailed.
 pub(super) async fn read_vcpu_room(
     tgt: &AccountClients,
     planned: &BTreeMap<String, (i32, i64)>,
 ) -> Result<Vec<VcpuRoom>, StepError> {
     let mut running: BTreeMap<String, i64> = BTreeMap::new();
-    let mut token = None;
-    loop {
-        let page = tgt
-            .ec2
-            .describe_instances()
-            .filters(
-                Filter::builder()
-                    .name("instance-state-name")
-                    .values("running")
-                    .build(),
-            )
-            .set_next_token(token)
-            .send()
-            .await
-            .named("ec2:DescribeInstances", &tgt.role_arn)?;
-        for i in page.reservations().iter().flat_map(|r| r.instances()) {
-            // Spot Instances count against their own quotas.
-            if i.instance_lifecycle() == Some(&InstanceLifecycleType::Spot) {
-                continue;
-            }
-            if let Some(t) = i.instance_type() {
-                *running.entry(t.as_str().to_string()).or_default() += 1;
-            }
+    let reservations = tgt
+        .ec2
+        .describe_instances()
+        .filters(
+            Filter::builder()
+                .name("instance-state-name")
+                .values("running")
+                .build(),
+        )
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .named("ec2:DescribeInstances", &tgt.role_arn)?;
+    for i in reservations.iter().flat_map(|r| r.instances()) {
+        // Spot Instances count against their own quotas.
+        if i.instance_lifecycle() == Some(&InstanceLifecycleType::Spot) {
+            continue;
         }
-        token = page.next_token().map(str::to_string);
-        if token.is_none() {
-            break;
+        if let Some(t) = i.instance_type() {
+            *running.entry(t.as_str().to_string()).or_default() += 1;
         }
     }
     let unknown: Vec<String> = running
@@ -189,14 +185,17 @@ pub(super) async fn read_vcpu_room(
     let mut vcpus: BTreeMap<String, i32> =
         planned.iter().map(|(t, (v, _))| (t.clone(), *v)).collect();
     if !unknown.is_empty() {
-        let out = tgt
+        let infos = tgt
             .ec2
             .describe_instance_types()
             .set_instance_types(Some(unknown.iter().map(|t| t.as_str().into()).collect()))
+            .into_paginator()
+            .items()
             .send()
+            .try_collect()
             .await
             .named("ec2:DescribeInstanceTypes", &tgt.role_arn)?;
-        for info in out.instance_types() {
+        for info in &infos {
             if let (Some(t), Some(v)) = (
                 info.instance_type(),
                 info.v_cpu_info().and_then(|v| v.default_v_cpus()),
@@ -343,6 +342,54 @@ mod tests {
         ] {
             assert!(msg.contains(word), "{word}: {msg}");
         }
+    }
+
+    #[tokio::test]
+    async fn running_instances_and_their_types_on_every_page_are_counted() {
+        use crate::test_support::{clients, two_pages};
+        use aws_sdk_ec2::operation::describe_instance_types::DescribeInstanceTypesOutput as Types;
+        use aws_sdk_ec2::operation::describe_instances::DescribeInstancesOutput as Instances;
+        use aws_sdk_ec2::types::{Instance, InstanceType, InstanceTypeInfo, Reservation, VCpuInfo};
+        use aws_sdk_servicequotas::operation::get_service_quota::GetServiceQuotaOutput;
+        use aws_sdk_servicequotas::types::ServiceQuota;
+        use aws_smithy_mocks::{RuleMode, mock, mock_client};
+        let running = |t: InstanceType| {
+            let i = Instance::builder().instance_type(t).build();
+            Reservation::builder().instances(i).build()
+        };
+        let vcpus = |t: InstanceType, v: i32| {
+            let cpu = VCpuInfo::builder().default_v_cpus(v).build();
+            InstanceTypeInfo::builder()
+                .instance_type(t)
+                .v_cpu_info(cpu)
+                .build()
+        };
+        let [i1, i2] = two_pages!(
+            aws_sdk_ec2::Client::describe_instances,
+            next_token => next_token,
+            Instances::builder().reservations(running(InstanceType::M5Large)),
+            Instances::builder().reservations(running(InstanceType::C5Xlarge)),
+        );
+        let [t1, t2] = two_pages!(
+            aws_sdk_ec2::Client::describe_instance_types,
+            next_token => next_token,
+            Types::builder().instance_types(vcpus(InstanceType::C5Xlarge, 4)),
+            Types::builder().instance_types(vcpus(InstanceType::M5Large, 2)),
+        );
+        let quota = mock!(aws_sdk_servicequotas::Client::get_service_quota).then_output(|| {
+            let q = ServiceQuota::builder().value(32.0).build();
+            GetServiceQuotaOutput::builder().quota(q).build()
+        });
+        let tgt = crate::accounts::AccountClients {
+            quotas: mock_client!(aws_sdk_servicequotas, RuleMode::Sequential, &[&quota]),
+            ..clients(&[&i1, &i2, &t1, &t2], &[], &[])
+        };
+        let planned = BTreeMap::from([("t3.small".to_string(), (2, 1))]);
+        let rooms = read_vcpu_room(&tgt, &planned).await.unwrap();
+        assert_eq!(
+            (rooms[0].in_use, rooms[0].planned, rooms[0].quota),
+            (6, 2, 32.0)
+        );
     }
 
     #[test]
