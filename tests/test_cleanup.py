@@ -6,7 +6,7 @@ import json
 
 from carveout_emulator import verify
 from carveout_emulator.seed import seed
-from carveout_emulator.testing import ENDPOINT, POLLING, cli, client, configure, reset, run_local
+from carveout_emulator.testing import ENDPOINT, POLLING, cli, client, configure, every, reset, run_local
 
 N = "111111111111"
 
@@ -63,3 +63,27 @@ def test_cleanup_after_a_finished_migration_keeps_what_serves_traffic(tmp_path):
     assert forwards == [out["targetGroupArn"]]
     health = client("elbv2", N).describe_target_health(TargetGroupArn=out["targetGroupArn"])["TargetHealthDescriptions"]
     assert [h["TargetHealth"]["State"] for h in health] == ["healthy"]
+
+
+def test_cleanup_never_leaves_an_images_snapshots_behind_even_untagged(tmp_path):
+    """Snapshots are tagged on create (CreateImage and CopyImage TagSpecifications), and
+    cleanup deregisters an image together with its snapshots (DeleteAssociatedSnapshots):
+    a snapshot that lost its tag, which no listing by tag finds, still goes with its image."""
+    reset(**POLLING)
+    plan = seed(ENDPOINT)
+    code, _, _, err = run_local(plan, tmp_path)
+    assert code == 0, err
+    src = client("ec2", plan["source"]["accountId"])
+    tag = {"Name": "tag:carveout:migration-id", "Values": [plan["migrationId"]]}
+    images = [i for page in src.get_paginator("describe_images").paginate(Owners=["self"], Filters=[tag])
+              for i in page["Images"]]
+    snaps = [m["Ebs"]["SnapshotId"] for i in images for m in i["BlockDeviceMappings"] if "Ebs" in m]
+    assert images and snaps
+    tagged = every(src, "describe_snapshots", "Snapshots", SnapshotIds=snaps)
+    assert all({"Key": "carveout:migration-id", "Value": plan["migrationId"]} in s.get("Tags", []) for s in tagged)
+    src.delete_tags(Resources=snaps, Tags=[{"Key": "carveout:migration-id"}])
+    done = cli("cleanup", "--plan", str(tmp_path / "plan.json"), "--endpoint", ENDPOINT, "--apply")
+    assert done.returncode == 0, done.stdout + done.stderr
+    left = {s["SnapshotId"] for page in src.get_paginator("describe_snapshots").paginate(OwnerIds=["self"])
+            for s in page["Snapshots"]}
+    assert not left & set(snaps), "an image's snapshot outlived it"

@@ -7,7 +7,7 @@ import pytest
 
 from carveout_emulator import verify
 from carveout_emulator.seed import seed
-from carveout_emulator.testing import ENDPOINT, base_client, cli, post, real_definition, reset, sfn_machine
+from carveout_emulator.testing import ENDPOINT, base_client, cli, every, post, real_definition, reset, sfn_machine
 
 
 @pytest.fixture
@@ -54,7 +54,7 @@ def test_start_names_the_execution_after_the_migration_and_never_runs_it_twice(p
     assert "console.aws.amazon.com/states/home?region=ap-northeast-1" in first.stdout
     second = cli("start", "--plan", str(path), "--endpoint", ENDPOINT)
     assert second.returncode == 0 and "already started" in second.stdout
-    executions = base_client("stepfunctions").list_executions(stateMachineArn=machine)["executions"]
+    executions = every(base_client("stepfunctions"), "list_executions", "executions", stateMachineArn=machine)
     assert [e["name"] for e in executions] == ["hp-2026-11"]
     status = cli("status", "--migration-id", "hp-2026-11", "--endpoint", ENDPOINT)
     assert status.returncode == 0 and "hp-2026-11" in status.stdout and "RUNNING" in status.stdout
@@ -68,7 +68,7 @@ def test_start_refuses_an_invalid_plan_without_starting(plan_file, tmp_path):
     path.write_text(json.dumps(plan))
     proc = cli("start", "--plan", str(path), "--endpoint", ENDPOINT)
     assert proc.returncode == 1 and "CarveOut.InvalidPlan" in proc.stdout
-    assert base_client("stepfunctions").list_executions(stateMachineArn=machine)["executions"] == []
+    assert every(base_client("stepfunctions"), "list_executions", "executions", stateMachineArn=machine) == []
 
 
 def _executing_machines():

@@ -49,7 +49,7 @@ import pytest
 
 from carveout_emulator import verify
 from carveout_emulator.seed import REGION, seed
-from carveout_emulator.testing import BIN_DIR, ENDPOINT, ROOT, base_client, post, reset, sfn_machine
+from carveout_emulator.testing import BIN_DIR, ENDPOINT, ROOT, base_client, every, post, reset, sfn_machine
 
 # The aws CLI that make setup installs (tools/awscli-requirements.txt).
 AWS_CLI_DIR = ROOT / ".venv-awscli" / "bin"
@@ -343,7 +343,7 @@ def check_start(s: Session, command: str, proc) -> None:
     s.values["EXECUTION_ARN"] = found.group(1)
     assert found.group(1) == f"{s.machine.replace(':stateMachine:', ':execution:')}:{MIGRATION_ID}"
     assert "console.aws.amazon.com/states/home?region=ap-northeast-1" in proc.stdout
-    executions = base_client("stepfunctions").list_executions(stateMachineArn=s.machine)["executions"]
+    executions = every(base_client("stepfunctions"), "list_executions", "executions", stateMachineArn=s.machine)
     assert [e["name"] for e in executions] == [MIGRATION_ID], "started twice"
     if "--watch" in command:
         check_watch(s, command, proc)

@@ -8,7 +8,7 @@ import pytest
 
 from carveout_emulator import verify
 from carveout_emulator.seed import seed
-from carveout_emulator.testing import ENDPOINT, POLLING, client, configure, polls, reset, run_as_planned, run_local
+from carveout_emulator.testing import ENDPOINT, POLLING, client, configure, every, polls, reset, run_as_planned, run_local
 
 N = "111111111111"
 
@@ -77,7 +77,7 @@ def test_a_health_check_port_other_than_the_traffic_port_is_opened_on_the_new_gr
     elb, ec2 = client("elbv2", N), client("ec2", N)
     elb.modify_target_group(TargetGroupArn=plan["service"]["targetGroupArn"], HealthCheckPort="8080")
     web = [g["GroupId"] for g in ec2.describe_security_groups()["SecurityGroups"] if g["GroupName"] == "web-sg"][0]
-    alb = elb.describe_load_balancers()["LoadBalancers"][0]["SecurityGroups"][0]
+    alb = every(elb, "describe_load_balancers", "LoadBalancers")[0]["SecurityGroups"][0]
     ec2.authorize_security_group_ingress(GroupId=web, IpPermissions=[
         {"IpProtocol": "tcp", "FromPort": 8080, "ToPort": 8080, "UserIdGroupPairs": [{"GroupId": alb}]}])
     code, out, events, err = run_local(plan, tmp_path)
@@ -154,7 +154,8 @@ def test_an_instance_type_offered_in_one_target_zone_launches_only_there(plan, t
     p = dict(plan, options={"instanceType": "x8aedz.large"})
     code, out, events, err = run_as_planned(p, tmp_path)
     assert code == 0, err
-    subnets = client("ec2", plan["target"]["accountId"]).describe_subnets(SubnetIds=plan["target"]["subnetIds"])["Subnets"]
+    subnets = every(client("ec2", plan["target"]["accountId"]), "describe_subnets", "Subnets",
+                    SubnetIds=plan["target"]["subnetIds"])
     in_c = [s["SubnetId"] for s in subnets if s["AvailabilityZone"] == "ap-northeast-1c"]
     assert [i["subnetId"] for i in out["instances"]] == in_c
 
@@ -167,10 +168,11 @@ def test_opting_into_ram_shares_the_albs_group_and_waits_for_every_association(t
     assert "ram-resource-share" in {c["kind"] for c in out["created"]}
     assert polls(events, "WaitShareAssociated") >= 1
     ram = client("ram", N)
-    share = ram.get_resource_shares(resourceOwner="SELF")["resourceShares"][0]["resourceShareArn"]
+    share = every(ram, "get_resource_shares", "resourceShares", resourceOwner="SELF")[0]["resourceShareArn"]
     for kind in ("PRINCIPAL", "RESOURCE"):
-        found = ram.get_resource_share_associations(associationType=kind, resourceShareArns=[share])
-        assert {a["status"] for a in found["resourceShareAssociations"]} == {"ASSOCIATED"}, kind
+        found = every(ram, "get_resource_share_associations", "resourceShareAssociations",
+                      associationType=kind, resourceShareArns=[share])
+        assert {a["status"] for a in found} == {"ASSOCIATED"}, kind
     assert verify.untagged(ENDPOINT, plan, out["created"]) == []
 
 
@@ -195,8 +197,8 @@ def test_default_key_volumes_are_copied_reencrypted_with_the_plans_key_then_shar
     listed = {c["id"] for c in out["created"] if c["kind"] in ("image", "snapshot")}
     assert {i["ImageId"] for i in images} <= listed
     assert verify.untagged(ENDPOINT, plan, out["created"]) == []
-    assert key not in {v.get("KmsKeyId") for v in ec2.describe_volumes(
-        Filters=[{"Name": "attachment.instance-id", "Values": plan["source"]["instanceIds"]}])["Volumes"]}, \
+    assert key not in {v.get("KmsKeyId") for v in every(ec2, "describe_volumes", "Volumes", Filters=[
+        {"Name": "attachment.instance-id", "Values": plan["source"]["instanceIds"]}])}, \
         "the source's volumes keep their key"
 
 
@@ -204,7 +206,7 @@ def test_an_existing_active_peering_is_reused_and_left_in_place(plan, tmp_path):
     # Someone peered the two VPCs before, from the target side: AWS allows one peering per
     # pair of VPCs, so carveout must use that one (routes through it) and never delete it.
     ec2n, ec2t = client("ec2", N), client("ec2", plan["target"]["accountId"])
-    vpc = client("elbv2", N).describe_load_balancers()["LoadBalancers"][0]["VpcId"]
+    vpc = every(client("elbv2", N), "describe_load_balancers", "LoadBalancers")[0]["VpcId"]
     pcx = ec2t.create_vpc_peering_connection(VpcId=plan["target"]["vpcId"], PeerVpcId=vpc, PeerOwnerId=N)[
         "VpcPeeringConnection"]["VpcPeeringConnectionId"]
     for _ in range(5):  # the emulator's eventual consistency (POLLING) hides it at first
@@ -215,13 +217,13 @@ def test_an_existing_active_peering_is_reused_and_left_in_place(plan, tmp_path):
             continue
     code, out, events, err = run_local(plan, tmp_path)
     assert code == 0, err
-    live = [p for p in ec2n.describe_vpc_peering_connections()["VpcPeeringConnections"]
+    live = [p for p in every(ec2n, "describe_vpc_peering_connections", "VpcPeeringConnections")
             if p["Status"]["Code"] not in ("deleted", "rejected", "failed", "expired")]
     assert [p["VpcPeeringConnectionId"] for p in live] == [pcx], "no second peering"
     assert not any(t["Key"].startswith("carveout:") for t in live[0].get("Tags", [])), "not claimed as ours"
     for ec2, vpc_id in ((ec2n, vpc), (ec2t, plan["target"]["vpcId"])):
-        routes = [r for t in ec2.describe_route_tables(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])["RouteTables"]
-                  for r in t["Routes"] if r.get("VpcPeeringConnectionId")]
+        tables = every(ec2, "describe_route_tables", "RouteTables", Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])
+        routes = [r for t in tables for r in t["Routes"] if r.get("VpcPeeringConnectionId")]
         assert routes and all(r["VpcPeeringConnectionId"] == pcx for r in routes)
     assert "vpc-peering-connection" not in {c["kind"] for c in out["created"]}, "cleanup must never remove it"
     checks = [r for r in verify.check(ENDPOINT, plan) if not r[1] and "peering" not in r[0] and "route" not in r[0]]
@@ -267,7 +269,7 @@ def test_a_cutover_refused_before_it_changes_anything_leaves_the_listener_exactl
     assert any(e["event"] == "StateEntered" and e.get("state") == "Rollback" for e in events)
     assert listener_actions(plan) == before
     assert source_instances(plan) == sources_before
-    rules = client("elbv2", N).describe_rules(ListenerArn=plan["service"]["listenerArn"])["Rules"]
+    rules = every(client("elbv2", N), "describe_rules", "Rules", ListenerArn=plan["service"]["listenerArn"])
     assert not [r for r in rules if any(c["Field"] == "http-header" for c in r["Conditions"])], "probe rule left"
 
 

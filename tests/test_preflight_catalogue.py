@@ -9,7 +9,7 @@ import pytest
 
 from carveout_emulator import verify
 from carveout_emulator.seed import ROLE_NAME, seed
-from carveout_emulator.testing import ENDPOINT, client, configure, reset, run_local
+from carveout_emulator.testing import ENDPOINT, client, configure, every, reset, run_local
 
 N, T = "111111111111", "222222222222"
 GOOD_LISTENER = "arn:aws:elasticloadbalancing:ap-northeast-1:111111111111:listener/app/main/0123456789abcdef/0123456789abcdef"
@@ -46,7 +46,7 @@ def swap_region(plan, _world):
 
 def other_service_group(plan, world):
     elb = client("elbv2", N)
-    groups = {g["TargetGroupName"]: g["TargetGroupArn"] for g in elb.describe_target_groups()["TargetGroups"]}
+    groups = {g["TargetGroupName"]: g["TargetGroupArn"] for g in every(elb, "describe_target_groups", "TargetGroups")}
     plan["service"]["targetGroupArn"] = groups["api"]
 
 
@@ -64,14 +64,14 @@ def stopped_source(plan, _world):
 
 def unregistered_instance(plan, _world):
     ec2 = client("ec2", N)
-    tagged = [i for r in ec2.describe_instances()["Reservations"] for i in r["Instances"]
+    tagged = [i for r in every(ec2, "describe_instances", "Reservations") for i in r["Instances"]
               if {"Key": "Name", "Value": "api"} in i.get("Tags", [])]
     plan["source"]["instanceIds"] = [tagged[0]["InstanceId"]]
 
 
 def group_serves_others(plan, _world):
     ec2, elb = client("ec2", N), client("elbv2", N)
-    other = [i["InstanceId"] for r in ec2.describe_instances()["Reservations"] for i in r["Instances"]
+    other = [i["InstanceId"] for r in every(ec2, "describe_instances", "Reservations") for i in r["Instances"]
              if {"Key": "Name", "Value": "api"} in i.get("Tags", [])][0]
     elb.register_targets(TargetGroupArn=plan["service"]["targetGroupArn"], Targets=[{"Id": other, "Port": 80}])
 
@@ -92,9 +92,9 @@ def subnet_elsewhere(plan, _world):
 
 def conflicting_route(plan, _world):
     ec2 = client("ec2", N)
-    vpc = client("elbv2", N).describe_load_balancers()["LoadBalancers"][0]["VpcId"]
+    vpc = every(client("elbv2", N), "describe_load_balancers", "LoadBalancers")[0]["VpcId"]
     igw = [g["InternetGatewayId"] for g in ec2.describe_internet_gateways()["InternetGateways"]][0]
-    for table in ec2.describe_route_tables(Filters=[{"Name": "vpc-id", "Values": [vpc]}])["RouteTables"]:
+    for table in every(ec2, "describe_route_tables", "RouteTables", Filters=[{"Name": "vpc-id", "Values": [vpc]}]):
         if any(a.get("SubnetId") for a in table.get("Associations", [])):
             ec2.create_route(RouteTableId=table["RouteTableId"], DestinationCidrBlock="10.1.0.0/16", GatewayId=igw)
 
@@ -104,9 +104,9 @@ def network_route(cidr):
     takes any gateway id)."""
     def apply(plan, _world):
         ec2 = client("ec2", N)
-        vpc = client("elbv2", N).describe_load_balancers()["LoadBalancers"][0]["VpcId"]
+        vpc = every(client("elbv2", N), "describe_load_balancers", "LoadBalancers")[0]["VpcId"]
         tgw = ec2.create_transit_gateway()["TransitGateway"]["TransitGatewayId"]
-        for table in ec2.describe_route_tables(Filters=[{"Name": "vpc-id", "Values": [vpc]}])["RouteTables"]:
+        for table in every(ec2, "describe_route_tables", "RouteTables", Filters=[{"Name": "vpc-id", "Values": [vpc]}]):
             if any(a.get("SubnetId") for a in table.get("Associations", [])):
                 ec2.create_route(RouteTableId=table["RouteTableId"], DestinationCidrBlock=cidr, TransitGatewayId=tgw)
     return apply
@@ -115,7 +115,7 @@ def network_route(cidr):
 def alb_egress_to_its_vpc_only(plan, _world):
     """A hardened ALB group: egress only to its own VPC (the default allows everything)."""
     ec2 = client("ec2", N)
-    sg = client("elbv2", N).describe_load_balancers()["LoadBalancers"][0]["SecurityGroups"][0]
+    sg = every(client("elbv2", N), "describe_load_balancers", "LoadBalancers")[0]["SecurityGroups"][0]
     ec2.revoke_security_group_egress(GroupId=sg, IpPermissions=[{"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
     ec2.authorize_security_group_egress(GroupId=sg, IpPermissions=[
         {"IpProtocol": "tcp", "FromPort": 80, "ToPort": 80, "IpRanges": [{"CidrIp": "10.0.0.0/16"}]}])
@@ -123,7 +123,7 @@ def alb_egress_to_its_vpc_only(plan, _world):
 
 def default_security_group(plan, _world):
     ec2, elb = client("ec2", N), client("elbv2", N)
-    lb = elb.describe_load_balancers()["LoadBalancers"][0]
+    lb = every(elb, "describe_load_balancers", "LoadBalancers")[0]
     default = ec2.describe_security_groups(Filters=[{"Name": "vpc-id", "Values": [lb["VpcId"]]},
                                                     {"Name": "group-name", "Values": ["default"]}])["SecurityGroups"][0]
     elb.set_security_groups(LoadBalancerArn=lb["LoadBalancerArn"], SecurityGroups=[default["GroupId"]])
@@ -136,7 +136,7 @@ def denied_role(plan, _world):
 
 def weighted_elsewhere(plan, _world):
     elb = client("elbv2", N)
-    groups = {g["TargetGroupName"]: g["TargetGroupArn"] for g in elb.describe_target_groups()["TargetGroups"]}
+    groups = {g["TargetGroupName"]: g["TargetGroupArn"] for g in every(elb, "describe_target_groups", "TargetGroups")}
     elb.modify_listener(ListenerArn=plan["service"]["listenerArn"], DefaultActions=[{
         "Type": "forward", "ForwardConfig": {"TargetGroups": [
             {"TargetGroupArn": groups["hp"], "Weight": 50}, {"TargetGroupArn": groups["api"], "Weight": 50}]}}])
@@ -148,21 +148,21 @@ def redirect_action(plan, _world):
 
 
 def rule_of_other_service(plan, _world):
-    rules = client("elbv2", N).describe_rules(ListenerArn=plan["service"]["listenerArn"])["Rules"]
+    rules = every(client("elbv2", N), "describe_rules", "Rules", ListenerArn=plan["service"]["listenerArn"])
     plan["service"]["ruleArn"] = [r["RuleArn"] for r in rules if not r["IsDefault"]][0]
 
 
 def pending_peering_by_someone_else(plan, _world):
-    vpc = client("elbv2", N).describe_load_balancers()["LoadBalancers"][0]["VpcId"]
+    vpc = every(client("elbv2", N), "describe_load_balancers", "LoadBalancers")[0]["VpcId"]
     client("ec2", N).create_vpc_peering_connection(VpcId=vpc, PeerVpcId=plan["target"]["vpcId"], PeerOwnerId=T)
 
 
 def rule_quota_reached(plan, _world):
     """The ALB at its rules quota (100): the other listener's rules count too."""
     elb = client("elbv2", N)
-    lb = elb.describe_load_balancers()["LoadBalancers"][0]["LoadBalancerArn"]
-    used = sum(1 for lst in elb.describe_listeners(LoadBalancerArn=lb)["Listeners"]
-               for r in elb.describe_rules(ListenerArn=lst["ListenerArn"])["Rules"] if not r["IsDefault"])
+    lb = every(elb, "describe_load_balancers", "LoadBalancers")[0]["LoadBalancerArn"]
+    used = sum(1 for lst in every(elb, "describe_listeners", "Listeners", LoadBalancerArn=lb)
+               for r in every(elb, "describe_rules", "Rules", ListenerArn=lst["ListenerArn"]) if not r["IsDefault"])
     fixed = [{"Type": "fixed-response", "FixedResponseConfig": {"StatusCode": "404", "ContentType": "text/plain"}}]
     other = elb.create_listener(LoadBalancerArn=lb, Protocol="HTTP", Port=8080, DefaultActions=fixed)
     for i in range(100 - used):
@@ -181,8 +181,9 @@ def seeded(seed_kwargs, change=None):
 
 def source_volume_key(plan):
     ec2 = client("ec2", N)
-    vols = ec2.describe_volumes(Filters=[{"Name": "attachment.instance-id", "Values": plan["source"]["instanceIds"]}])
-    return next(v["KmsKeyId"] for v in vols["Volumes"] if v.get("Encrypted"))
+    vols = every(ec2, "describe_volumes", "Volumes",
+                 Filters=[{"Name": "attachment.instance-id", "Values": plan["source"]["instanceIds"]}])
+    return next(v["KmsKeyId"] for v in vols if v.get("Encrypted"))
 
 
 def only_owner_may_use(key_arn):

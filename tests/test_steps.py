@@ -4,7 +4,7 @@ answer and creates nothing, and that the Wait steps answer CarveOut.NotReady unt
 
 from carveout_emulator import verify
 from carveout_emulator.seed import seed
-from carveout_emulator.testing import ENDPOINT, client, configure, reset, step
+from carveout_emulator.testing import ENDPOINT, client, configure, every, reset, step
 
 N, T = "111111111111", "222222222222"
 
@@ -69,12 +69,12 @@ def test_steps_one_by_one_are_idempotent_and_poll():
     not_ready_then_ok("wait-peering-active", st)
     st["routes"] = twice("add-routes", st)
     assert {(r["accountId"], r["destinationCidr"]) for r in st["routes"]} == {(N, "10.1.0.0/16"), (T, "10.0.0.0/16")}
-    tables = client("ec2", T).describe_route_tables(RouteTableIds=facts["target"]["routeTableIds"])["RouteTables"]
+    tables = every(client("ec2", T), "describe_route_tables", "RouteTables", RouteTableIds=facts["target"]["routeTableIds"])
     assert any(r.get("VpcPeeringConnectionId") == pcx for t in tables for r in t["Routes"])
 
     st["share"] = twice("share-security-group", st)
     not_ready_then_ok("wait-share-associated", st)
-    shared = client("ram", T).list_resources(resourceOwner="OTHER-ACCOUNTS")["resources"]
+    shared = every(client("ram", T), "list_resources", "resources", resourceOwner="OTHER-ACCOUNTS")
     assert [r["arn"].split("/")[-1] for r in shared] == facts["network"]["securityGroupIds"]
 
     it = {"plan": plan, "facts": facts, "sourceInstance": facts["instances"][0]}
@@ -187,12 +187,12 @@ def test_copy_image_reencrypts_once_and_the_copy_is_what_gets_shared():
     it["image"] = copy
     it["image"] = not_ready_then_ok("wait-image-available", it)
     ec2 = client("ec2", N)
-    snaps = ec2.describe_snapshots(SnapshotIds=it["image"]["snapshotIds"])["Snapshots"]
+    snaps = every(ec2, "describe_snapshots", "Snapshots", SnapshotIds=it["image"]["snapshotIds"])
     assert snaps and all(s["Encrypted"] and s["KmsKeyId"] == key for s in snaps)
     tags = {t["Key"]: t["Value"] for t in snaps[0]["Tags"]}
     assert tags["carveout:migration-id"] == plan["migrationId"]
     # The original's snapshots are tagged too (cleanup finds them), and stay unshared.
-    original_snaps = ec2.describe_snapshots(SnapshotIds=original["snapshotIds"])["Snapshots"]
+    original_snaps = every(ec2, "describe_snapshots", "Snapshots", SnapshotIds=original["snapshotIds"])
     assert all({"Key": "carveout:migration-id", "Value": plan["migrationId"]} in s["Tags"] for s in original_snaps)
     shared = twice("share-image", it)
     assert shared["imageId"] == copy["imageId"]

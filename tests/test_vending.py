@@ -7,7 +7,7 @@ import json
 import pytest
 
 from carveout_emulator.seed import seed
-from carveout_emulator.testing import BIN_DIR, ENDPOINT, ROOT, base_client, real_definition, reset, sfn_machine
+from carveout_emulator.testing import BIN_DIR, ENDPOINT, ROOT, base_client, every, real_definition, reset, sfn_machine
 
 import os
 import subprocess
@@ -37,7 +37,8 @@ def stored():
 
 
 def executions(machine):
-    return sorted(e["name"] for e in base_client("stepfunctions").list_executions(stateMachineArn=machine)["executions"])
+    return sorted(e["name"] for e in every(base_client("stepfunctions"), "list_executions", "executions",
+                                           stateMachineArn=machine))
 
 
 def test_a_control_tower_success_starts_each_stored_plan_once(stored):

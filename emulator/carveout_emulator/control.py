@@ -55,6 +55,14 @@ DEFAULT_PHASES = {
     # account id -> {quota code: vCPUs}: the account's applied On-Demand vCPU quotas
     # (Service Quotas GetServiceQuota); without one, the AWS default applies.
     "vcpuQuotas": {},
+    # Paginated operations (pagination.py) answer at most this many items a page (fewer if
+    # the request's MaxResults / PageSize is smaller), with the continuation token while more
+    # remain. AWS: "An API operation can return fewer results than the maximum even when
+    # there are more results available. You should check NextToken after every operation"
+    # (https://docs.aws.amazon.com/AWSEC2/latest/APIReference/Query-Requests.html#api-pagination).
+    # On by default with 2: the seed's lists then span several pages, so code that reads
+    # only the first page fails. 0 answers whole lists, as moto does.
+    "pageSize": 2,
 }
 
 
@@ -71,6 +79,9 @@ class Fault:
     # "before": moto never sees the call. "after": moto carries it out, then the caller
     # gets the error (a lost response: the worst case for idempotency and rollback).
     when: str = "before"
+    # Seconds to hold the answer first. With `code` "" the call then answers normally: a
+    # slow call, not a failure (a step whose function runs out of time, with the call done).
+    delay: float = 0.0
     seen: int = 0
 
     def take(self) -> bool:

@@ -7,11 +7,12 @@ from __future__ import annotations
 import io
 import json
 import re
+import time
 import uuid
 from typing import Any, Callable, Iterable
 from urllib.parse import parse_qs
 
-from . import caller
+from . import caller, pagination
 from .consistency import CONSISTENCY, is_carveout
 from .control import CONTROL, Fault
 from .patches import executions
@@ -80,7 +81,7 @@ def _error(service: str, fault: Fault) -> tuple[str, list[tuple[str, str]], byte
             f"</Message></Error></Errors><RequestID>{request_id}</RequestID></Response>"
         )
         return status, [("Content-Type", "text/xml")], body.encode()
-    if service in ("ram",):
+    if service in ("ram", "states", "ssm"):  # JSON protocols
         headers = [("Content-Type", "application/json"), ("x-amzn-ErrorType", fault.code)]
         payload = {"__type": fault.code, "message": fault.message}
         return status, headers, json.dumps(payload).encode()
@@ -91,6 +92,16 @@ def _error(service: str, fault: Fault) -> tuple[str, list[tuple[str, str]], byte
         "</ErrorResponse>"
     )
     return status, [("Content-Type", "text/xml")], body.encode()
+
+
+def _slow(fault: Fault | None) -> Fault | None:
+    """Holds the answer for a fault's `delay`; a fault without an error code then lets the
+    call answer normally (None)."""
+    if fault is None:
+        return None
+    if fault.delay:
+        time.sleep(fault.delay)
+    return fault if fault.code else None
 
 
 class CarveoutMiddleware:
@@ -126,11 +137,13 @@ class CarveoutMiddleware:
         who = _who(environ) if service == "ec2" else {}
         caller.set_current(who)
 
-        fault = CONTROL.fault_for(action, "before")
+        fault = _slow(CONTROL.fault_for(action, "before"))
         if fault is not None:
             return self._reply(start_response, *_error(service, fault))
         if service == "ec2" and not THROTTLING.admit(_account(environ), action, _instance_count(body)):
             return self._reply(start_response, *_error(service, _THROTTLED))
+        # moto answers lists whole; AWS in pages (pagination.py). Of the client's own request.
+        app = pagination.wrap(self.app, service, action, environ, body, _error)
         watched, stale = None, None
         if is_carveout(who):
             account = who.get("account", "")
@@ -149,7 +162,7 @@ class CarveoutMiddleware:
                 environ["wsgi.input"], environ["CONTENT_LENGTH"] = io.BytesIO(body), str(len(body))
         if (watched is None and stale is None and action not in _AWS_STATUS_ACTIONS
                 and not any(f.action == action and f.when == "after" for f in CONTROL.faults)):
-            return self.app(environ, start_response)
+            return app(environ, start_response)
 
         captured: dict[str, Any] = {}
 
@@ -157,11 +170,11 @@ class CarveoutMiddleware:
             captured["status"], captured["headers"] = status, headers
             return lambda _data: None
 
-        chunks = b"".join(self.app(environ, capture))
+        chunks = b"".join(app(environ, capture))
         code = int(captured["status"].split()[0])
         if watched is not None:
             CONSISTENCY.after(watched[0], action, watched[1], code, chunks)
-        fault = CONTROL.fault_for(action, "after")
+        fault = _slow(CONTROL.fault_for(action, "after"))
         if fault is not None:
             return self._reply(start_response, *_error(service, fault))
         if stale is not None and code < 300:

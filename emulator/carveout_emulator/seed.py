@@ -27,6 +27,12 @@ ROLE_NAME = "CarveOutExecutionRole"
 SERVICES = ["hp", "api", "admin", "batch", "mail"]
 # Service Quotas code of EC2's Running On-Demand Standard instances (patches/quotas.py).
 STANDARD_VCPU_QUOTA = "L-1216C47A"
+# The ALB's rules quota as DescribeAccountLimits names it (100 by default on AWS and in moto).
+RULES_QUOTA = "rules-per-application-load-balancer"
+# Extra instances (scale runs): their own subnet (a /24 holds only 251) and launches of this
+# many instances each, so that DescribeInstances lists many reservations.
+EXTRA_SUBNET = "64.0/18"
+EXTRA_PER_LAUNCH = 10
 
 
 def session(endpoint: str, account: str, region: str = REGION, name: str = "test-setup") -> boto3.Session:
@@ -45,6 +51,11 @@ def session(endpoint: str, account: str, region: str = REGION, name: str = "test
         aws_session_token=creds["SessionToken"],
         region_name=region,
     )
+
+
+def every(c: Any, method: str, key: str, **kwargs: Any) -> list[Any]:
+    """Every page's items of a listing (the emulator answers lists in pages: pagination.py)."""
+    return [item for page in c.get_paginator(method).paginate(**kwargs) for item in page[key]]
 
 
 def _tag(name: str, **extra: str) -> list[dict[str, Any]]:
@@ -67,6 +78,8 @@ def seed(
     ram: bool = False,
     product_codes: tuple[str, ...] = (),
     vcpu_quota: int | None = None,
+    extra_rules: int = 0,
+    extra_instances: int = 0,
 ) -> dict[str, Any]:
     """Seeds the topology and returns the plan that moves `move`.
 
@@ -84,6 +97,13 @@ def seed(
     AWS default of 5 vCPUs applies to carveout's launches there: room for two t3.small (2
     vCPUs each), so moving more (or larger) instances needs it, e.g. 2 * instances for
     t3.small.
+
+    Scale (pagination, benchmark): `extra_rules` more host-header rules on the listener
+    (fixed responses: no service's traffic), as many as the ALB's rules quota leaves room for
+    with the probe rule carveout adds (ValueError past it; the quota is
+    `rules-per-application-load-balancer` of DescribeAccountLimits, 100: at most 95 here).
+    `extra_instances` more running t3.nano instances in the network account, in no target
+    group, launched `EXTRA_PER_LAUNCH` at a time into a subnet of their own.
     """
     net = session(endpoint, NETWORK_ACCOUNT)
     ec2 = net.client("ec2", endpoint_url=endpoint)
@@ -175,6 +195,16 @@ def seed(
             Conditions=[{"Field": "host-header", "Values": [f"{name}.example.com"]}],
             Actions=[{"Type": "forward", "TargetGroupArn": groups[name]}],
         )["Rules"][0]["RuleArn"]
+    _extra_rules(elb, listener, lb_arn, extra_rules)
+    if extra_instances > 0:
+        extra = ec2.create_subnet(VpcId=vpc, CidrBlock=f"{base}.{EXTRA_SUBNET}",
+                                  AvailabilityZone=f"{REGION}a")["Subnet"]["SubnetId"]
+        ec2.associate_route_table(RouteTableId=private_rt, SubnetId=extra)
+        for first in range(0, extra_instances, EXTRA_PER_LAUNCH):
+            count = min(EXTRA_PER_LAUNCH, extra_instances - first)
+            ec2.run_instances(ImageId=image, InstanceType="t3.nano", MinCount=count, MaxCount=count,
+                              SubnetId=extra, SecurityGroupIds=[web_sg], TagSpecifications=[
+                                  {"ResourceType": "instance", "Tags": _tag("extra", Environment="production")}])
 
     tgt = session(endpoint, TARGET_ACCOUNT).client("ec2", endpoint_url=endpoint)
     tbase = target_cidr.rsplit(".", 2)[0]
@@ -209,6 +239,27 @@ def seed(
         "options": ({"shareSecurityGroupWithRam": True} if ram else {}) | (
             {"kmsKeyId": create_key(endpoint, NETWORK_ACCOUNT, usable_by=[TARGET_ACCOUNT])} if kms_key else {}),
     }
+
+
+def _extra_rules(elb: Any, listener: str, lb_arn: str, count: int) -> None:
+    """`count` more rules on the listener, within the ALB's rules quota (one left for the probe)."""
+    if count <= 0:
+        return
+    limits = every(elb, "describe_account_limits", "Limits")
+    quota = next((int(limit["Max"]) for limit in limits if limit["Name"] == RULES_QUOTA), None)
+    used = sum(1 for lst in every(elb, "describe_listeners", "Listeners", LoadBalancerArn=lb_arn)
+               for rule in every(elb, "describe_rules", "Rules", ListenerArn=lst["ListenerArn"])
+               if not rule["IsDefault"])
+    if quota is not None and used + count + 1 > quota:
+        raise ValueError(f"{count} more rules make {used + count} of the ALB's {quota} ({RULES_QUOTA}): "
+                         f"carveout's probe rule needs one more; at most {quota - used - 1}")
+    for n in range(count):
+        elb.create_rule(
+            ListenerArn=listener, Priority=1000 + n,
+            Conditions=[{"Field": "host-header", "Values": [f"extra-{n}.example.com"]}],
+            Actions=[{"Type": "fixed-response", "FixedResponseConfig": {
+                "StatusCode": "200", "ContentType": "text/plain", "MessageBody": "extra"}}],
+        )
 
 
 def settings(endpoint: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -258,10 +309,15 @@ def main() -> None:
                         help="launch the moved instances from a Marketplace image with this product code")
     parser.add_argument("--vcpu-quota", type=int,
                         help="the target account's applied Standard On-Demand vCPU quota (AWS default: 5)")
+    parser.add_argument("--extra-rules", type=int, default=0,
+                        help="more listener rules (fixed responses), within the ALB's rules quota")
+    parser.add_argument("--extra-instances", type=int, default=0,
+                        help="more running instances in the network account, in no target group")
     args = parser.parse_args()
     plan = seed(args.endpoint, migration_id=args.migration_id, target_cidr=args.target_cidr,
                 instances_per_service=args.instances, encrypted=args.encrypted, kms_key=args.kms_key,
-                product_codes=tuple(args.product_code), vcpu_quota=args.vcpu_quota)
+                product_codes=tuple(args.product_code), vcpu_quota=args.vcpu_quota,
+                extra_rules=args.extra_rules, extra_instances=args.extra_instances)
     text = json.dumps(plan, indent=2) + "\n"
     if args.out:
         with open(args.out, "w", encoding="utf-8") as f:

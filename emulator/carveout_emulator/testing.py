@@ -13,7 +13,7 @@ from typing import Any
 import boto3
 import pytest
 
-from .seed import REGION, session
+from .seed import REGION, every, session  # noqa: F401 (every: the tests take it from here)
 
 ROOT = Path(__file__).resolve().parents[2]
 ENDPOINT = f"http://127.0.0.1:{os.environ.get('EMULATOR_PORT', '5077')}"

@@ -11,7 +11,7 @@ import json
 import sys
 from typing import Any
 
-from .seed import session
+from .seed import every, session
 
 TAG = "carveout:migration-id"
 
@@ -34,16 +34,16 @@ def end_state(endpoint: str, plan: dict[str, Any]) -> dict[str, Any]:
         actions = elb.describe_rules(RuleArns=[plan["service"]["ruleArn"]])["Rules"][0]["Actions"]
     else:
         actions = listener["DefaultActions"]
-    rules = elb.describe_rules(ListenerArn=plan["service"]["listenerArn"])["Rules"]
+    rules = every(elb, "describe_rules", "Rules", ListenerArn=plan["service"]["listenerArn"])
     # Deleted peerings stay visible for a while (as on AWS): count the live ones.
-    pcxs = [p for p in ec2n.describe_vpc_peering_connections()["VpcPeeringConnections"]
+    pcxs = [p for p in every(ec2n, "describe_vpc_peering_connections", "VpcPeeringConnections")
             if _tags(p.get("Tags")).get(TAG) == mid
             and p["Status"]["Code"] not in ("deleted", "rejected", "failed", "expired")]
-    images = [i for i in ec2s.describe_images(Owners=["self"])["Images"] if _tags(i.get("Tags")).get(TAG) == mid]
-    instances = [i for r in ec2t.describe_instances()["Reservations"] for i in r["Instances"]
+    images = [i for i in every(ec2s, "describe_images", "Images", Owners=["self"]) if _tags(i.get("Tags")).get(TAG) == mid]
+    instances = [i for r in every(ec2t, "describe_instances", "Reservations") for i in r["Instances"]
                  if _tags(i.get("Tags")).get(TAG) == mid and i["State"]["Name"] != "terminated"]
     groups = [g for g in ec2t.describe_security_groups()["SecurityGroups"] if _tags(g.get("Tags")).get(TAG) == mid]
-    tgs = [g for g in elb.describe_target_groups()["TargetGroups"] if g["TargetGroupName"].startswith("carveout-")]
+    tgs = [g for g in every(elb, "describe_target_groups", "TargetGroups") if g["TargetGroupName"].startswith("carveout-")]
     tgs = [g for g in tgs if _tags(elb.describe_tags(ResourceArns=[g["TargetGroupArn"]])["TagDescriptions"][0]["Tags"]).get(TAG) == mid]
     sources = [i for r in ec2s.describe_instances(InstanceIds=plan["source"]["instanceIds"])["Reservations"]
                for i in r["Instances"]]
@@ -70,7 +70,7 @@ def untagged(endpoint: str, plan: dict[str, Any], created: list[dict[str, str]])
         if kind in ("target-group", "listener-rule"):
             tags = elb.describe_tags(ResourceArns=[rid])["TagDescriptions"][0]["Tags"]
         elif kind == "ram-resource-share":
-            share = s.client("ram", endpoint_url=endpoint).get_resource_shares(resourceOwner="SELF")["resourceShares"]
+            share = every(s.client("ram", endpoint_url=endpoint), "get_resource_shares", "resourceShares", resourceOwner="SELF")
             tags = [{"Key": t["key"], "Value": t["value"]} for x in share if x["resourceShareArn"] == rid for t in x.get("tags", [])]
         else:
             tags = ec2.describe_tags(Filters=[{"Name": "resource-id", "Values": [rid]}])["Tags"]
@@ -95,7 +95,7 @@ def check(endpoint: str, plan: dict[str, Any]) -> list[tuple[str, bool, str]]:
     n_cidr, t_cidr = pcx.get("RequesterVpcInfo", {}).get("CidrBlock"), pcx.get("AccepterVpcInfo", {}).get("CidrBlock")
     for client, vpc, cidr, side in [(c["ec2n"], pcx.get("RequesterVpcInfo", {}).get("VpcId"), t_cidr, "network"),
                                     (c["ec2t"], pcx.get("AccepterVpcInfo", {}).get("VpcId"), n_cidr, "target")]:
-        tables = client.describe_route_tables(Filters=[{"Name": "vpc-id", "Values": [vpc or "none"]}])["RouteTables"]
+        tables = every(client, "describe_route_tables", "RouteTables", Filters=[{"Name": "vpc-id", "Values": [vpc or "none"]}])
         via = [t["RouteTableId"] for t in tables for r in t["Routes"]
                if r.get("DestinationCidrBlock") == cidr and r.get("VpcPeeringConnectionId") == pcx_id]
         ok(f"route to {cidr} via the peering on the {side} side", len(via) >= 1, str(via))
@@ -114,7 +114,7 @@ def check(endpoint: str, plan: dict[str, Any]) -> list[tuple[str, bool, str]]:
         ok(f"{image['ImageId']} shared with the target account", plan["target"]["accountId"] in users, str(users))
         if key:
             snaps = [m["Ebs"]["SnapshotId"] for m in image["BlockDeviceMappings"] if "Ebs" in m]
-            keys = {s.get("KmsKeyId") for s in c["ec2s"].describe_snapshots(SnapshotIds=snaps)["Snapshots"]}
+            keys = {s.get("KmsKeyId") for s in every(c["ec2s"], "describe_snapshots", "Snapshots", SnapshotIds=snaps)}
             ok(f"{image['ImageId']} re-encrypted with options.kmsKeyId", keys == {key}, str(keys))
 
     ok("one new instance per source instance", len(st["instances"]) == len(plan["source"]["instanceIds"]),
@@ -131,8 +131,8 @@ def check(endpoint: str, plan: dict[str, Any]) -> list[tuple[str, bool, str]]:
         ok(f"{iid} in a target subnet", inst["SubnetId"] in plan["target"]["subnetIds"], inst["SubnetId"])
         ok(f"{iid} launched from the shared image", inst["ImageId"] in image_ids, inst["ImageId"])
         if key:
-            vols = c["ec2t"].describe_volumes(
-                Filters=[{"Name": "attachment.instance-id", "Values": [iid]}])["Volumes"]
+            vols = every(c["ec2t"], "describe_volumes", "Volumes",
+                         Filters=[{"Name": "attachment.instance-id", "Values": [iid]}])
             ok(f"{iid} volumes encrypted with options.kmsKeyId",
                bool(vols) and all(v.get("Encrypted") and v.get("KmsKeyId") == key for v in vols),
                str([(v["VolumeId"], v.get("KmsKeyId")) for v in vols]))

@@ -1,11 +1,12 @@
 """One test per patch of carveout_emulator: each shows the gap in moto 5.2.5 is filled the
-way AWS behaves (and fails without the patch)."""
+way AWS behaves (and fails without the patch). EBS encryption, images and their
+snapshots: test_images.py."""
 
 import botocore.config
 import botocore.exceptions
 import pytest
 
-from carveout_emulator.testing import REGION, client, configure, reset
+from carveout_emulator.testing import client, configure, every, reset
 
 N, T = "111111111111", "222222222222"
 
@@ -297,12 +298,12 @@ def test_faults_fail_the_nth_call_before_or_after_moto_carries_it_out():
     with pytest.raises(botocore.exceptions.ClientError, match="InvalidParameterValue"):
         n.create_vpc(CidrBlock="10.5.0.0/16")
     # "after": the VPC was created although the caller saw an error (a lost response).
-    assert any(v["CidrBlock"] == "10.5.0.0/16" for v in n.describe_vpcs()["Vpcs"])
+    assert any(v["CidrBlock"] == "10.5.0.0/16" for v in every(n, "describe_vpcs", "Vpcs"))
     configure(faults=[{"action": "CreateVpc", "code": "InvalidParameterValue", "status": 400, "skip": 1}])
     n.create_vpc(CidrBlock="10.6.0.0/16")
     with pytest.raises(botocore.exceptions.ClientError, match="InvalidParameterValue"):
         n.create_vpc(CidrBlock="10.7.0.0/16")
-    assert not any(v["CidrBlock"] == "10.7.0.0/16" for v in n.describe_vpcs()["Vpcs"])
+    assert not any(v["CidrBlock"] == "10.7.0.0/16" for v in every(n, "describe_vpcs", "Vpcs"))
 
 
 def test_ec2_throttling_uses_per_account_per_action_token_buckets():
@@ -322,109 +323,6 @@ def test_ec2_throttling_uses_per_account_per_action_token_buckets():
     assert configure()["throttling"]["throttled"] == {"runinstances": 1}
     configure(throttling=None)
     n.run_instances(**kwargs)
-
-
-def _encrypted_instance(ec2, kms_key_id=None):
-    """An instance whose root volume is encrypted (default key unless `kms_key_id`) and
-    whose data volume is not."""
-    image = ec2.register_image(Name="base", RootDeviceName="/dev/sda1", VirtualizationType="hvm")["ImageId"]
-    subnet = ec2.create_subnet(VpcId=_vpc(ec2, "10.9.0.0/16"), CidrBlock="10.9.0.0/24")["Subnet"]["SubnetId"]
-    ebs = {"VolumeSize": 20, "Encrypted": True, **({"KmsKeyId": kms_key_id} if kms_key_id else {})}
-    inst = ec2.run_instances(InstanceType="t3.small", ImageId=image, MinCount=1, MaxCount=1, SubnetId=subnet,
-                             BlockDeviceMappings=[{"DeviceName": "/dev/sda1", "Ebs": ebs},
-                                                  {"DeviceName": "/dev/sdf", "Ebs": {"VolumeSize": 50}}])["Instances"][0]
-    return inst["InstanceId"], subnet
-
-
-def _key_shared_with(kms, account):
-    policy = {"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{N}:root"}, "Action": "kms:*", "Resource": "*"},
-        {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{account}:root"},
-         "Action": ["kms:DescribeKey", "kms:Decrypt", "kms:CreateGrant", "kms:ReEncrypt*",
-                    "kms:GenerateDataKeyWithoutPlaintext"], "Resource": "*"}]}
-    import json
-    return kms.create_key(Policy=json.dumps(policy), Description="carveout test")["KeyMetadata"]["Arn"]
-
-
-def test_ebs_default_key_is_aws_managed_and_not_usable_by_another_account():
-    n_kms, t_kms = client("kms", N), client("kms", T)
-    n_ec2 = client("ec2", N)
-    _encrypted_instance(n_ec2)
-    default = n_kms.describe_key(KeyId="alias/aws/ebs")["KeyMetadata"]
-    assert default["KeyManager"] == "AWS"
-    with pytest.raises(botocore.exceptions.ClientError, match="AccessDeniedException"):
-        t_kms.describe_key(KeyId=default["Arn"])
-    cmk = _key_shared_with(n_kms, T)
-    meta = n_kms.describe_key(KeyId=cmk)["KeyMetadata"]
-    assert (meta["KeyManager"], meta["KeyUsage"]) == ("CUSTOMER", "ENCRYPT_DECRYPT")
-    assert t_kms.describe_key(KeyId=cmk)["KeyMetadata"]["Arn"] == cmk
-    private = n_kms.create_key(Description="not shared")["KeyMetadata"]["Arn"]
-    with pytest.raises(botocore.exceptions.ClientError, match="AccessDeniedException"):
-        t_kms.describe_key(KeyId=private)
-    with pytest.raises(botocore.exceptions.ClientError, match="NotFoundException"):
-        t_kms.describe_key(KeyId=private.rsplit("/", 1)[0] + "/00000000-0000-4000-8000-000000000000")
-
-
-def test_images_keep_volume_encryption_and_default_key_images_cannot_be_shared():
-    n = client("ec2", N)
-    inst, _ = _encrypted_instance(n)
-    ami = n.create_image(InstanceId=inst, Name="enc", NoReboot=True)["ImageId"]
-    mappings = n.describe_images(ImageIds=[ami])["Images"][0]["BlockDeviceMappings"]
-    assert {m["DeviceName"] for m in mappings} == {"/dev/sda1", "/dev/sdf"}
-    encrypted = [m for m in mappings if m["Ebs"]["Encrypted"]]
-    assert [m["DeviceName"] for m in encrypted] == ["/dev/sda1"]
-    snap = n.describe_snapshots(SnapshotIds=[encrypted[0]["Ebs"]["SnapshotId"]])["Snapshots"][0]
-    assert snap["Encrypted"] and snap["KmsKeyId"].endswith(
-        client("kms", N).describe_key(KeyId="alias/aws/ebs")["KeyMetadata"]["KeyId"])
-    with pytest.raises(botocore.exceptions.ClientError, match="InvalidParameter.*AWS Managed CMK"):
-        n.modify_image_attribute(ImageId=ami, LaunchPermission={"Add": [{"UserId": T}]})
-    with pytest.raises(botocore.exceptions.ClientError, match="OperationNotPermitted"):
-        n.modify_snapshot_attribute(SnapshotId=snap["SnapshotId"], Attribute="createVolumePermission",
-                                    OperationType="add", UserIds=[T])
-
-
-def test_create_image_tags_its_snapshots_from_tag_specifications():
-    """CreateImage's TagSpecifications with ResourceType=snapshot tag every new snapshot, so
-    nothing is ever tagged after the fact (moto raises NotImplementedError for it).
-    https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_CreateImage.html"""
-    n = client("ec2", N)
-    inst, _ = _encrypted_instance(n)
-    tags = [{"Key": "carveout:migration-id", "Value": "m"}]
-    ami = n.create_image(InstanceId=inst, Name="tagged", NoReboot=True,
-                         TagSpecifications=[{"ResourceType": "image", "Tags": tags},
-                                            {"ResourceType": "snapshot", "Tags": tags}])["ImageId"]
-    image = n.describe_images(ImageIds=[ami])["Images"][0]
-    assert tags[0] in image["Tags"]
-    snaps = [m["Ebs"]["SnapshotId"] for m in image["BlockDeviceMappings"]]
-    assert len(snaps) == 2
-    assert all(tags[0] in s.get("Tags", []) for s in n.describe_snapshots(SnapshotIds=snaps)["Snapshots"])
-
-
-def test_copy_image_reencrypts_with_the_key_is_idempotent_and_launches_encrypted():
-    n, t = client("ec2", N), client("ec2", T)
-    cmk = _key_shared_with(client("kms", N), T)
-    inst, _ = _encrypted_instance(n)
-    ami = n.create_image(InstanceId=inst, Name="enc", NoReboot=True)["ImageId"]
-    args = dict(SourceImageId=ami, SourceRegion=REGION, Name="enc-cmk", Encrypted=True,
-                KmsKeyId=cmk, ClientToken="tok-1",
-                TagSpecifications=[{"ResourceType": "image", "Tags": [{"Key": "k", "Value": "v"}]},
-                                   {"ResourceType": "snapshot", "Tags": [{"Key": "k", "Value": "v"}]}])
-    copy = n.copy_image(**args)["ImageId"]
-    assert n.copy_image(**args)["ImageId"] == copy
-    image = n.describe_images(ImageIds=[copy])["Images"][0]
-    assert {"Key": "k", "Value": "v"} in image["Tags"]
-    snaps = [m["Ebs"]["SnapshotId"] for m in image["BlockDeviceMappings"]]
-    described = n.describe_snapshots(SnapshotIds=snaps)["Snapshots"]
-    assert all(s["Encrypted"] and s["KmsKeyId"] == cmk for s in described)
-    assert all({"Key": "k", "Value": "v"} in s["Tags"] for s in described)
-    n.modify_image_attribute(ImageId=copy, LaunchPermission={"Add": [{"UserId": T}]})
-    for s in snaps:
-        n.modify_snapshot_attribute(SnapshotId=s, Attribute="createVolumePermission",
-                                    OperationType="add", UserIds=[T])
-    t_subnet = t.create_subnet(VpcId=_vpc(t, "10.1.0.0/16"), CidrBlock="10.1.0.0/24")["Subnet"]["SubnetId"]
-    launched = t.run_instances(InstanceType="t3.small", ImageId=copy, MinCount=1, MaxCount=1, SubnetId=t_subnet)["Instances"][0]
-    volumes = t.describe_volumes(Filters=[{"Name": "attachment.instance-id", "Values": [launched["InstanceId"]]}])
-    assert volumes["Volumes"] and all(v["Encrypted"] and v["KmsKeyId"] == cmk for v in volumes["Volumes"])
 
 
 def test_ip_targets_outside_the_vpc_need_a_private_range_and_availability_zone_all():

@@ -1,8 +1,14 @@
-"""Cross-account AMI and snapshot visibility, image `pending` phase, AMI checks on launch.
+"""Cross-account AMI and snapshot visibility, image `pending` phase, AMI checks on launch,
+and DeregisterImage's DeleteAssociatedSnapshots.
 
 moto keeps an AMI shared by launch permission (and a snapshot shared by
 createVolumePermission) invisible to the account it was shared with. On AWS that account
 can describe it by id and launch from it, which is what carveout's target account does.
+
+moto ignores DeregisterImage's `DeleteAssociatedSnapshots`. On AWS it deletes the image's
+snapshots with it, "if a snapshot is associated with multiple AMIs, it won't be deleted
+[...], although the AMI will still be deregistered", and answers a result per snapshot
+(https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_DeregisterImage.html).
 """
 
 import sys
@@ -11,6 +17,8 @@ from typing import Any
 from moto.ec2.exceptions import InvalidAMIIdError, InvalidSnapshotIdError
 from moto.ec2.models.amis import AmiBackend
 from moto.ec2.models.elastic_block_store import EBSBackend
+from moto.ec2.responses.amis import AmisResponse
+from moto.core.responses import ActionResult
 from moto.ec2.utils import generic_filter
 
 from ..control import CONTROL
@@ -93,6 +101,27 @@ def apply() -> None:
             raise InvalidSnapshotIdError()
         return generic_filter(filters, matches) if filters else matches
 
+    original_deregister = AmisResponse.deregister_image
+
+    def deregister_image(self):  # type: ignore[no-untyped-def]
+        if str(self._get_param("DeleteAssociatedSnapshots")).lower() != "true":
+            return original_deregister(self)
+        from .encryption import devices  # encryption wraps this module's patches
+
+        backend, ami_id = self.ec2_backend, self._get_param("ImageId")
+        ami = backend.amis.get(ami_id)
+        snapshots = [snap.id for _, snap in devices(ami)] if ami is not None else []
+        original_deregister(self)  # raises for an unknown or deregistered image
+        in_use = {snap.id for other in backend.amis.values() for _, snap in devices(other)}
+        results = []
+        for snapshot_id in snapshots:
+            if snapshot_id in in_use:
+                results.append({"SnapshotId": snapshot_id, "ReturnCode": "skipped"})
+            elif backend.snapshots.pop(snapshot_id, None) is not None:
+                results.append({"SnapshotId": snapshot_id, "ReturnCode": "success"})
+        return ActionResult({"Return": True, "DeleteSnapshotResults": results})
+
+    AmisResponse.deregister_image = deregister_image
     AmiBackend.describe_images = describe_images
     AmiBackend.create_image = create_image
     EBSBackend.describe_snapshots = describe_snapshots
