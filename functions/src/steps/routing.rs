@@ -222,15 +222,35 @@ fn ours_to_move(
     new_group: &str,
 ) -> Result<bool, StepError> {
     let original = &state.facts()?.service.original_actions;
-    let maintenance = state.maintenance_actions()?;
-    Ok(same_routing(current, original)
-        || maintenance.is_some_and(|m| same_routing(current, &m))
-        || state
+    Ok(movable(
+        current,
+        original,
+        state.maintenance_actions()?.as_deref(),
+        &state
             .plan
             .options
             .traffic_shift
             .iter()
-            .any(|&p| same_routing(current, &shifted_actions(original, new_group, p))))
+            .map(|&p| shifted_actions(original, new_group, p))
+            .collect::<Vec<_>>(),
+    ))
+}
+
+/// Whether carveout may move the service's action from `current`: from the original or
+/// one of its own weighted steps; in stop-source only from its maintenance answer. There,
+/// the original back in place means the source served again after its image was taken
+/// (the watcher, or an operator, restored it; a redriven execution then reaches Cutover):
+/// moving traffic to the new copy would strand what the source took since.
+fn movable(
+    current: &[ActionModel],
+    original: &[ActionModel],
+    maintenance: Option<&[ActionModel]>,
+    steps: &[Vec<ActionModel>],
+) -> bool {
+    match maintenance {
+        Some(m) => same_routing(current, m),
+        None => same_routing(current, original) || steps.iter().any(|s| same_routing(current, s)),
+    }
 }
 
 /// Moves the action to `desired` when every new target is healthy right now and the
@@ -248,6 +268,13 @@ async fn move_traffic(
         return Ok(false);
     }
     if !ours_to_move(&current, state, &group.target_group_arn)? {
+        if state.maintenance_actions()?.is_some()
+            && same_routing(&current, &state.facts()?.service.original_actions)
+        {
+            return Err(StepError::conflict(format!(
+                "refusing to {what}: the service forwards to its source instances again, so they may have taken writes after their images were taken; start a new migration (new images) instead of resuming this one"
+            )));
+        }
         return Err(changed_elsewhere(&current));
     }
     if let Poll::Pending(why) | Poll::Failed(why) = health_of(net, state).await? {
@@ -331,4 +358,33 @@ pub async fn cutover(ctx: &Context, state: State) -> Result<CutoverOut, StepErro
         changed,
         probe_rule_removed,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::traffic::maintenance_actions;
+
+    const OLD: &str = "arn:aws:elasticloadbalancing:ap-northeast-1:1:targetgroup/hp/1";
+    const NEW: &str = "arn:aws:elasticloadbalancing:ap-northeast-1:1:targetgroup/carveout-m/2";
+
+    #[test]
+    fn live_moves_from_the_original_or_its_own_steps() {
+        let original = vec![ActionModel::forward_to(OLD, None)];
+        let step = shifted_actions(&original, NEW, 10);
+        assert!(movable(&original, &original, None, &[]));
+        assert!(movable(&step, &original, None, std::slice::from_ref(&step)));
+        let elsewhere = vec![ActionModel::forward_to("arn:other", None)];
+        assert!(!movable(&elsewhere, &original, None, &[]));
+    }
+
+    #[test]
+    fn stop_source_moves_only_from_its_maintenance_answer() {
+        let original = vec![ActionModel::forward_to(OLD, None)];
+        let maintenance = maintenance_actions(&original, "down for maintenance");
+        assert!(movable(&maintenance, &original, Some(&maintenance), &[]));
+        // The original back: the source served again after its image (a redrive after the
+        // watcher restored): never cut over from there.
+        assert!(!movable(&original, &original, Some(&maintenance), &[]));
+    }
 }
