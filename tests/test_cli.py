@@ -45,6 +45,16 @@ def test_plan_with_a_bad_plan_exits_non_zero_with_the_preflight_error(plan_file,
     assert "✗ CarveOut.InvalidPlan" in proc.stdout and "subnet-0123456789abcdef0" in proc.stdout
 
 
+def test_an_endpoint_that_refuses_connections_is_named_at_once(plan_file):
+    """Nothing listens on the endpoint: every command that calls AWS says so before any
+    call, instead of spending the SDK's retries on it (exit 2: it could not run)."""
+    _, path = plan_file
+    for args in (("plan", "--plan", str(path)), ("cleanup", "--plan", str(path)), ("status",)):
+        proc = cli(*args, "--endpoint", "http://127.0.0.1:1")
+        assert proc.returncode == 2, proc.stdout + proc.stderr
+        assert "cannot reach http://127.0.0.1:1" in proc.stderr, proc.stderr
+
+
 def test_start_names_the_execution_after_the_migration_and_never_runs_it_twice(plan_file):
     _, path = plan_file
     machine = sfn_machine("MigrationStateMachine-test", real_definition())

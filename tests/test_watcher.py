@@ -13,7 +13,7 @@ import pytest
 
 from carveout_emulator import verify
 from carveout_emulator.seed import seed
-from carveout_emulator.testing import ENDPOINT, POLLING, base_client, client, configure, reset, run_local
+from carveout_emulator.testing import ENDPOINT, POLLING, base_client, client, configure, post, reset, run_local, step
 
 # Steps run at most this long here, so the watcher's wait for an invocation still in
 # flight (up to its Task's timeout) stays short.
@@ -108,3 +108,22 @@ def test_a_run_whose_rollback_ran_is_left_alone_and_one_that_changed_nothing_too
     configure(faults=[])
     assert rc == 1 and any(e.get("event") == "StateExited" and e.get("state") == "Rollback" for e in events), out
     assert out["recovery"]["outcome"] == "rollback-ran", out
+
+
+def test_an_event_that_no_longer_describes_the_execution_changes_nothing(tmp_path):
+    """EventBridge delivers at least once and in no set order, and a redrive moves an
+    execution on: the watcher acts only while DescribeExecution still shows the event's
+    status and redrive count. Here the event says ABORTED, the execution runs again."""
+    reset(**POLLING)
+    plan = seed(ENDPOINT, consistency="stop-source")
+    arn = "arn:aws:states:ap-northeast-1:123456789012:execution:carveout-migrations:" + plan["migrationId"]
+    machine = "arn:aws:states:ap-northeast-1:123456789012:stateMachine:carveout-migrations"
+    post("/_carveout/executions", {"executionArn": arn, "stateMachineArn": machine, "name": plan["migrationId"],
+                                   "status": "RUNNING", "events": [{"id": 1, "previousEventId": 0, "timestamp": 1,
+                                                                    "type": "ExecutionStarted"}]})
+    event = {"source": "aws.states", "detail-type": "Step Functions Execution Status Change",
+             "detail": {"executionArn": arn, "stateMachineArn": machine, "name": plan["migrationId"],
+                        "status": "ABORTED", "redriveCount": 0}}
+    answer = step("recover-execution", event)
+    assert answer["ok"]["outcome"] == "superseded", answer
+    assert "RUNNING" in answer["ok"]["summary"]

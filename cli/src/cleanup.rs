@@ -28,7 +28,7 @@ pub async fn run(args: CleanupArgs) -> Result<bool> {
     let plan = crate::plan_file::read(&args.plan)
         .and_then(|v| Plan::parse(&v).map_err(|e| format!("{}: {e}", args.plan.display())))
         .map_err(anyhow::Error::msg)?;
-    let base = args.aws.config().await;
+    let base = args.aws.config().await?;
     let accounts = Accounts::new(&base, &plan);
     let found = match survey(&accounts, &plan).await {
         Ok(found) => found,

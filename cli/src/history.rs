@@ -72,6 +72,9 @@ impl HistoryReader {
         } else if let Some(d) = e.execution_failed_event_details() {
             self.ended = true;
             out.push(json!({"event": "Result", "status": "FAILED", "error": d.error().unwrap_or(""), "cause": d.cause().unwrap_or("")}));
+        } else if matches!(t, T::ExecutionRedriven) {
+            self.ended = false;
+            out.push(json!({"event": "ExecutionRedriven"}));
         } else if matches!(t, T::ExecutionAborted | T::ExecutionTimedOut) {
             self.ended = true;
             out.push(
@@ -164,5 +167,16 @@ mod tests {
         assert_eq!(progress.polls.get(name), Some(&1));
         assert_eq!(progress.transitions, 2);
         assert!(reader.ended);
+    }
+
+    #[test]
+    fn a_redrive_after_an_end_means_the_execution_runs_again() {
+        use HistoryEventType as T;
+        let mut reader = HistoryReader::default();
+        reader.convert(&event(1, 0, T::ExecutionAborted).build().unwrap());
+        assert!(reader.ended);
+        let again = reader.convert(&event(2, 1, T::ExecutionRedriven).build().unwrap());
+        assert_eq!(again[0]["event"], "ExecutionRedriven");
+        assert!(!reader.ended, "watch keeps following a redriven execution");
     }
 }

@@ -31,7 +31,7 @@ pub struct PlanArgs {
 pub async fn run(args: PlanArgs) -> Result<bool> {
     let raw = crate::plan_file::read(&args.plan).map_err(anyhow::Error::msg)?;
     let ctx = Context {
-        base: args.aws.config().await,
+        base: args.aws.config().await?,
     };
     let facts = match preflight(&ctx, raw.clone()).await {
         Ok(facts) => facts,

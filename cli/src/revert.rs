@@ -33,7 +33,7 @@ pub async fn run(args: RevertArgs) -> Result<bool> {
     let plan = crate::plan_file::read(&args.plan)
         .and_then(|v| Plan::parse(&v).map_err(|e| format!("{}: {e}", args.plan.display())))
         .map_err(anyhow::Error::msg)?;
-    let base = args.aws.config().await;
+    let base = args.aws.config().await?;
     let accounts = Accounts::new(&base, &plan);
     let reversal = match read_reversal(&accounts, &plan).await {
         Ok(r) => r,

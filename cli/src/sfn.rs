@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail};
 use aws_sdk_sfn::Client;
-use aws_sdk_sfn::types::ExecutionStatus;
+use aws_sdk_sfn::types::{ExecutionStatus, HistoryEventType};
 use carveout::plan::Plan;
 
 use crate::aws_args::AwsArgs;
@@ -56,8 +56,8 @@ pub struct StatusArgs {
     target: Target,
 }
 
-async fn client(aws: &AwsArgs) -> Client {
-    Client::new(&aws.config().await)
+async fn client(aws: &AwsArgs) -> Result<Client> {
+    Ok(Client::new(&aws.config().await?))
 }
 
 /// The state machine named by `target`, else the only carveout one among every page of
@@ -107,7 +107,7 @@ pub async fn start(args: StartArgs) -> Result<Outcome> {
             return Ok(Outcome::Failed);
         }
     };
-    let client = client(&args.target.aws).await;
+    let client = client(&args.target.aws).await?;
     let machine = state_machine(&client, &args.target).await?;
     // The execution is named after the migration: a second start of the same migration
     // finds the first one instead of running it twice.
@@ -121,7 +121,7 @@ pub async fn start(args: StartArgs) -> Result<Outcome> {
             );
             if *existing.status() != ExecutionStatus::Running {
                 println!(
-                    "to retry it, redrive the execution, or start a copy of the plan under another execution name with the same migrationId"
+                    "to retry it, start a copy of the plan under another execution name with the same migrationId, or redrive the execution (it resumes where it stopped; in stop-source, once its Rollback or the watcher restored the service, it stops at Cutover: the source served again after its images)"
                 );
             }
         }
@@ -150,7 +150,7 @@ pub async fn start(args: StartArgs) -> Result<Outcome> {
 }
 
 pub async fn watch(args: WatchArgs) -> Result<Outcome> {
-    let client = client(&args.aws).await;
+    let client = client(&args.aws).await?;
     follow(
         &client,
         &args.execution,
@@ -176,8 +176,19 @@ async fn follow(client: &Client, arn: &str, interval: Duration) -> Result<Outcom
             .await
             .context("reading the execution history")?;
         let seen = reader.last_id;
+        // A redrive appends to the same history: an end before the last redrive is not
+        // the end.
+        let redriven = events
+            .iter()
+            .filter(|e| *e.r#type() == HistoryEventType::ExecutionRedriven)
+            .map(|e| e.id())
+            .max()
+            .unwrap_or(0);
         for event in events.iter().filter(|e| e.id() > seen) {
             for converted in reader.convert(event) {
+                if converted["event"] == "Result" && event.id() < redriven {
+                    continue;
+                }
                 progress.event(&converted);
                 if converted["event"] == "Result" {
                     progress.finish(&converted);
@@ -215,7 +226,7 @@ async fn follow(client: &Client, arn: &str, interval: Duration) -> Result<Outcom
 
 /// Lists the executions of the state machine (every page), or those of one migration.
 pub async fn status(args: StatusArgs) -> Result<bool> {
-    let client = client(&args.target.aws).await;
+    let client = client(&args.target.aws).await?;
     let machine = state_machine(&client, &args.target).await?;
     let executions = client
         .list_executions()

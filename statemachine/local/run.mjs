@@ -198,6 +198,7 @@ async function main() {
       if (stopAt && e.type === 'StateEntered' && e.state?.name === stopAt && !stopped) {
         stopped = true;
         emit({ event: 'ExecutionStopped', state: stopAt, ts: Date.now() });
+        history.stop();
         execution.abort();
       }
     }
@@ -251,7 +252,12 @@ const history = {
       this.add(`${kind}StateExited`, 'stateExitedEventDetails', { name: e.state.name, output: JSON.stringify(e.state.output ?? null) });
     }
   },
+  // StopExecution: whatever still runs is not recorded; only the end event follows.
+  stop() {
+    this.closed = true;
+  },
   end(result) {
+    this.closed = false;
     const [type, key] = {
       SUCCEEDED: ['ExecutionSucceeded', 'executionSucceededEventDetails'],
       ABORTED: ['ExecutionAborted', 'executionAbortedEventDetails'],
@@ -287,7 +293,7 @@ async function watch(cfg, binary, timeouts, override, result) {
   const endpoint = process.env.AWS_ENDPOINT_URL;
   const posted = await fetch(`${endpoint}/_carveout/executions`, {
     method: 'POST', headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ executionArn, events: history.events }),
+    body: JSON.stringify({ executionArn, stateMachineArn: machine, name, status: result.status, events: history.events }),
   }).catch((e) => ({ ok: false, statusText: String(e) }));
   if (!posted.ok) {
     const recovery = { error: 'CarveOut.LocalRunner', cause: `${endpoint} keeps no execution history (${posted.statusText}): the watcher needs the emulator` };
@@ -298,7 +304,7 @@ async function watch(cfg, binary, timeouts, override, result) {
     version: '0', id: crypto.randomUUID(), 'detail-type': 'Step Functions Execution Status Change',
     source: 'aws.states', account, time: new Date().toISOString(), region: cfg.region, resources: [executionArn],
     detail: { executionArn, stateMachineArn: machine, name, status: result.status, startDate: history.events[0].timestamp * 1000,
-      stopDate: Date.now(), input: JSON.stringify(cfg.input), error: result.error, cause: result.cause },
+      stopDate: Date.now(), redriveCount: 0, input: JSON.stringify(cfg.input), error: result.error, cause: result.cause },
   };
   emit({ event: 'WatcherStarted', status: result.status, ts: Date.now() });
   // Its own timeout, never the steps' override: it outwaits a step still in flight first.
@@ -339,6 +345,7 @@ const limits = {
     if (this.terminal) return;
     this.terminal = Object.assign(new Error(message), { name });
     emit({ event: 'ExecutionLimit', error: name, cause: message, ts: Date.now() });
+    history.stop();
     this.execution?.abort();
   },
 };

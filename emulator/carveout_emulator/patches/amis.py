@@ -9,6 +9,10 @@ moto ignores DeregisterImage's `DeleteAssociatedSnapshots`. On AWS it deletes th
 snapshots with it, "if a snapshot is associated with multiple AMIs, it won't be deleted
 [...], although the AMI will still be deregistered", and answers a result per snapshot
 (https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_DeregisterImage.html).
+Each snapshot is deleted with the caller's own DeleteSnapshot permission, else its result is
+`missing-permissions` (API_DeleteSnapshotReturnCode). carveout's member role may delete only
+snapshots tagged `carveout:migration-id` (templates/member-role.yaml): for carveout's
+sessions an untagged snapshot answers `missing-permissions` and stays.
 """
 
 import sys
@@ -21,8 +25,11 @@ from moto.ec2.responses.amis import AmisResponse
 from moto.core.responses import ActionResult
 from moto.ec2.utils import generic_filter
 
+from .. import caller
 from ..control import CONTROL
 from ._util import once, other_backends
+
+MIGRATION_TAG = "carveout:migration-id"
 
 # Ids of images made by CreateImage: only those go through the `pending` phase.
 CREATED_IMAGES: set[str] = set()
@@ -115,8 +122,12 @@ def apply() -> None:
         in_use = {snap.id for other in backend.amis.values() for _, snap in devices(other)}
         results = []
         for snapshot_id in snapshots:
+            snap = backend.snapshots.get(snapshot_id)
+            tags = backend.describe_tags(filters={"resource-id": [snapshot_id]}) if snap is not None else []
             if snapshot_id in in_use:
                 results.append({"SnapshotId": snapshot_id, "ReturnCode": "skipped"})
+            elif caller.is_carveout_call() and not any(t["key"] == MIGRATION_TAG for t in tags):
+                results.append({"SnapshotId": snapshot_id, "ReturnCode": "missing-permissions"})
             elif backend.snapshots.pop(snapshot_id, None) is not None:
                 results.append({"SnapshotId": snapshot_id, "ReturnCode": "success"})
         return ActionResult({"Return": True, "DeleteSnapshotResults": results})

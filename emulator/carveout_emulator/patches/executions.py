@@ -7,7 +7,10 @@ history with GetExecutionHistory, as it does on AWS; the runner posts the histor
 patch answers GetExecutionHistory for those executions as AWS does: `reverseOrder`,
 `maxResults` (default 100, at most 1000) and an opaque `nextToken`; an unknown token is
 InvalidToken (https://docs.aws.amazon.com/step-functions/latest/apireference/API_GetExecutionHistory.html).
-`includeExecutionData=false` leaves out inputs and outputs. Any other execution goes to moto.
+`includeExecutionData=false` leaves out inputs and outputs. DescribeExecution answers the
+recorded status (redriveCount 0: the runner does not redrive), and ListExecutions of the
+recorded state machine lists them (its statusFilter honoured): the watcher checks both before
+it acts. Any other execution or machine goes to moto.
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ from ._util import once
 
 _LOCK = threading.Lock()
 _HISTORIES: dict[str, list[dict[str, Any]]] = {}
+# executionArn -> {stateMachineArn, name, status, startDate, stopDate}
+_EXECUTIONS: dict[str, dict[str, Any]] = {}
 _DATA_KEYS = ("input", "output")
 
 
@@ -41,12 +46,18 @@ def record(body: dict[str, Any]) -> dict[str, Any]:
         raise ValueError("events must be a list")
     with _LOCK:
         _HISTORIES[arn] = events
+        _EXECUTIONS[arn] = {
+            "executionArn": arn, "stateMachineArn": body["stateMachineArn"], "name": body["name"],
+            "status": body["status"], "startDate": events[0]["timestamp"] if events else 0,
+            "stopDate": events[-1]["timestamp"] if events else 0,
+        }
     return {"executionArn": arn, "events": len(events)}
 
 
 def reset() -> None:
     with _LOCK:
         _HISTORIES.clear()
+        _EXECUTIONS.clear()
 
 
 def _without_data(event: dict[str, Any]) -> dict[str, Any]:
@@ -96,4 +107,24 @@ def apply() -> None:
         return json.dumps(page(arn, bool(self._get_param("reverseOrder")), self._get_param("maxResults"),
                                self._get_param("nextToken"), include is None or bool(include)))
 
+    original_describe = StepFunctionResponse.describe_execution
+    original_list = StepFunctionResponse.list_executions
+
+    def describe_execution(self):  # type: ignore[no-untyped-def]
+        with _LOCK:
+            found = _EXECUTIONS.get(self._get_param("executionArn"))
+        if found is None:
+            return original_describe(self)
+        return json.dumps({**found, "redriveCount": 0, "redriveStatus": "NOT_REDRIVABLE"})
+
+    def list_executions(self):  # type: ignore[no-untyped-def]
+        machine, wanted = self._get_param("stateMachineArn"), self._get_param("statusFilter")
+        with _LOCK:
+            found = [e for e in _EXECUTIONS.values() if e["stateMachineArn"] == machine]
+        if not found:
+            return original_list(self)
+        return json.dumps({"executions": [e for e in found if not wanted or e["status"] == wanted]})
+
     StepFunctionResponse.get_execution_history = get_execution_history
+    StepFunctionResponse.describe_execution = describe_execution
+    StepFunctionResponse.list_executions = list_executions

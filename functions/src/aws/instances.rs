@@ -39,7 +39,8 @@ pub async fn instance_states(
 /// stop, a read may still answer `running` (EC2's eventual consistency,
 /// <https://docs.aws.amazon.com/ec2/latest/devguide/eventual-consistency.html>), and
 /// starting a running instance changes nothing. Only `IncorrectInstanceState` (an
-/// instance still stopping) is waited out. Returns what it did, for the failure cause.
+/// instance still stopping) is waited out, 40 s here, then answered NotReady. Returns what
+/// it did, for the failure cause.
 pub async fn start_stopped(src: &AccountClients, ids: &[String]) -> Result<String, StepError> {
     for _ in 0..20 {
         let started = src
@@ -59,7 +60,7 @@ pub async fn start_stopped(src: &AccountClients, ids: &[String]) -> Result<Strin
     }
     // One instance the batch cannot start (still stopping, or gone) must not keep the
     // others down: each alone, and the answer names those left.
-    let (mut started, mut left) = (Vec::new(), Vec::new());
+    let (mut started, mut left, mut stopping) = (Vec::new(), Vec::new(), false);
     for id in ids {
         match src
             .ec2
@@ -70,7 +71,10 @@ pub async fn start_stopped(src: &AccountClients, ids: &[String]) -> Result<Strin
             .named("ec2:StartInstances", &src.role_arn)
         {
             Ok(_) => started.push(id.clone()),
-            Err(f) => left.push(format!("{id} ({})", f.message)),
+            Err(f) => {
+                stopping |= f.is("IncorrectInstanceState");
+                left.push(format!("{id} ({})", f.message));
+            }
         }
     }
     if left.is_empty() {
@@ -79,15 +83,22 @@ pub async fn start_stopped(src: &AccountClients, ids: &[String]) -> Result<Strin
             started.join(", ")
         ));
     }
-    Err(StepError::ResourceFailed(format!(
-        "source instances restarted: {}; not started after 40 s: {}; start them once they can be",
+    let said = format!(
+        "source instances restarted: {}; not started after 40 s: {}",
         if started.is_empty() {
             "none".to_string()
         } else {
             started.join(", ")
         },
         left.join(", ")
-    )))
+    );
+    // Still stopping: not ready, the caller tries again (Rollback's retrier, the watcher's
+    // loop); anything else will not pass by waiting.
+    Err(if stopping {
+        StepError::NotReady(said)
+    } else {
+        StepError::ResourceFailed(format!("{said}; start them once they can be"))
+    })
 }
 
 #[cfg(test)]

@@ -32,17 +32,24 @@ pub enum Finding {
     /// The execution's own Rollback ran to its end: it already restored what it could.
     RollbackRan,
     /// The execution stopped between Preflight and its end without Rollback: restore from
-    /// the last state it held. `quiet_after_ms`: while a Lambda invocation the execution
-    /// started may still run (stopping an execution does not stop the function), the
-    /// epoch ms when it must have ended; restoring before then could be undone by it.
+    /// the last state it held. `quiet_after_ms`: the epoch ms by which every Lambda
+    /// invocation the execution scheduled must have ended (stopping an execution does not
+    /// stop a running function, and a failed answer does not prove the function stopped):
+    /// restoring before then could be undone by one of them.
     Restore {
         state: Box<State>,
         quiet_after_ms: Option<i64>,
     },
+    /// Preflight passed, yet no state document in the history parses (e.g. written by
+    /// another version of carveout): what was changed cannot be known from here.
+    Unreadable,
 }
 
 /// The state whose Task restores routing: its successful exit means Rollback ran.
 pub const ROLLBACK_STATE: &str = "Rollback";
+
+/// The state whose exit with facts means something may have changed.
+pub const PREFLIGHT_STATE: &str = "Preflight";
 
 /// A Task without TimeoutSeconds may run as long as Lambda's maximum (15 minutes).
 const LAMBDA_MAX_SECONDS: i64 = 900;
@@ -64,40 +71,33 @@ pub fn finding(newest_first: &[Event]) -> Finding {
             .ok()
             .filter(|s| s.facts.is_some())
     });
-    let Some(state) = state else {
-        return Finding::NothingChanged;
-    };
-    Finding::Restore {
-        state: Box::new(state),
-        quiet_after_ms: in_flight_until(newest_first),
+    // Preflight's exit holds facts only when it passed (a caught failure exits too, with
+    // the error instead): read as plain JSON, whatever the version that wrote it.
+    let preflight_passed = newest_first.iter().any(|e| {
+        e.kind == "TaskStateExited"
+            && e.state.as_deref() == Some(PREFLIGHT_STATE)
+            && e.data
+                .as_deref()
+                .and_then(|d| serde_json::from_str::<serde_json::Value>(d).ok())
+                .is_some_and(|v| !v["facts"].is_null())
+    });
+    match state {
+        Some(state) => Finding::Restore {
+            state: Box::new(state),
+            quiet_after_ms: in_flight_until(newest_first),
+        },
+        None if preflight_passed => Finding::Unreadable,
+        None => Finding::NothingChanged,
     }
 }
 
-/// While invocations were scheduled and not all answered, the latest moment one of them
-/// can still be running: its schedule time plus its Task's timeout (or Lambda's maximum).
+/// The latest moment an invocation the execution scheduled can still be running: its
+/// schedule time plus its Task's timeout (or Lambda's maximum), over every scheduled one,
+/// answered or not (an answer such as `Lambda.Unknown` does not prove the function ended).
 fn in_flight_until(events: &[Event]) -> Option<i64> {
-    let scheduled: Vec<&Event> = events
+    events
         .iter()
         .filter(|e| e.kind == "LambdaFunctionScheduled")
-        .collect();
-    let ended = events
-        .iter()
-        .filter(|e| {
-            matches!(
-                e.kind.as_str(),
-                "LambdaFunctionSucceeded"
-                    | "LambdaFunctionFailed"
-                    | "LambdaFunctionTimedOut"
-                    | "LambdaFunctionStartFailed"
-                    | "LambdaFunctionScheduleFailed"
-            )
-        })
-        .count();
-    if scheduled.len() <= ended {
-        return None;
-    }
-    scheduled
-        .iter()
         .map(|e| e.timestamp_ms + 1000 * e.timeout_seconds.unwrap_or(LAMBDA_MAX_SECONDS))
         .max()
 }
@@ -206,11 +206,36 @@ mod tests {
             panic!("expected Restore");
         };
         assert!(state.facts.is_some());
-        assert_eq!(quiet_after_ms, None, "no invocation in flight");
+        assert_eq!(quiet_after_ms, None, "no invocation scheduled");
     }
 
     #[test]
-    fn an_invocation_still_in_flight_is_waited_out_for_its_task_timeout() {
+    fn a_history_past_preflight_with_no_readable_state_is_not_taken_for_nothing_changed() {
+        let events = [
+            ev("ExecutionAborted", None, None),
+            ev(
+                "TaskStateEntered",
+                Some("StopSourceInstances"),
+                Some("{}".into()),
+            ),
+            ev(
+                "TaskStateExited",
+                Some(PREFLIGHT_STATE),
+                Some(r#"{"facts":{"v":9}}"#.into()),
+            ),
+        ];
+        assert!(matches!(finding(&events), Finding::Unreadable));
+        // A caught Preflight failure exits too, with its error and no facts.
+        let refused = [ev(
+            "TaskStateExited",
+            Some(PREFLIGHT_STATE),
+            Some(r#"{"error":{}}"#.into()),
+        )];
+        assert!(matches!(finding(&refused), Finding::NothingChanged));
+    }
+
+    #[test]
+    fn every_invocation_scheduled_is_waited_out_for_its_task_timeout() {
         let mut scheduled = ev("LambdaFunctionScheduled", None, None);
         scheduled.timestamp_ms = 5_000;
         scheduled.timeout_seconds = Some(120);
@@ -218,6 +243,8 @@ mod tests {
         answered.timeout_seconds = Some(120);
         let events = [
             ev("ExecutionAborted", None, None),
+            // An error answer does not prove the function stopped.
+            ev("LambdaFunctionFailed", None, None),
             scheduled,
             ev(
                 "TaskStateEntered",

@@ -68,13 +68,18 @@ impl RecoverClients {
     }
 }
 
-/// The `detail` of "Step Functions Execution Status Change".
+/// The `detail` of "Step Functions Execution Status Change" (the same fields as
+/// DescribeExecution).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StatusChange {
     pub execution_arn: String,
+    pub state_machine_arn: String,
     pub name: String,
     pub status: String,
+    /// How many times the execution was redriven when it took this status.
+    #[serde(default)]
+    pub redrive_count: i32,
     #[serde(default)]
     pub error: Option<String>,
     #[serde(default)]
@@ -87,7 +92,7 @@ pub struct StatusChange {
 pub struct RecoveryOut {
     pub execution_arn: String,
     pub status: String,
-    /// `ignored`, `nothing-changed`, `rollback-ran` or `restored`.
+    /// `ignored`, `superseded`, `nothing-changed`, `rollback-ran` or `restored`.
     pub outcome: String,
     pub summary: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -103,9 +108,9 @@ pub fn status_change(event: &Value) -> Result<StatusChange, String> {
         .map_err(|e| format!("not a Step Functions Execution Status Change: {e}"))
 }
 
-/// Handles one status-change event. Errors: NotReady (the restore is still not possible
-/// when the invocation's time runs out: Lambda's asynchronous retries try again),
-/// AccessDenied, ResourceFailed.
+/// Handles one status-change event, and says on the topic what it did or why it could
+/// not. Errors: NotReady (the restore is still not possible when the invocation's time
+/// runs out: Lambda's asynchronous retries try again), AccessDenied, ResourceFailed.
 pub async fn handle(
     ctx: &Context,
     clients: &RecoverClients,
@@ -117,76 +122,169 @@ pub async fn handle(
         execution_arn: change.execution_arn.clone(),
         status: change.status.clone(),
         outcome: "ignored".into(),
-        summary: String::new(),
+        summary: format!("{} ended {}: nothing to do", change.name, change.status),
         rollback: None,
     };
     if !STOPPED_STATUSES.contains(&change.status.as_str()) {
-        out.summary = format!("{} ended {}: nothing to do", change.name, change.status);
         return Ok(out);
     }
+    match watch(ctx, clients, &change, &mut out).await {
+        Ok(()) => {
+            tracing::warn!(outcome = out.outcome, summary = out.summary, "watched");
+            notify(clients, config, &out, None).await?;
+            Ok(out)
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "the watcher could not restore");
+            // Said on the topic too: the event goes to Lambda's retries, then the queue.
+            if let Err(n) = notify(clients, config, &out, Some(&e)).await {
+                tracing::error!(error = %n, "and could not say so");
+            }
+            Err(e)
+        }
+    }
+}
+
+async fn watch(
+    ctx: &Context,
+    clients: &RecoverClients,
+    change: &StatusChange,
+    out: &mut RecoveryOut,
+) -> Result<(), StepError> {
+    let (name, status) = (&change.name, &change.status);
+    if let Some(why) = superseded(clients, change, None).await? {
+        out.outcome = "superseded".into();
+        out.summary = why;
+        return Ok(());
+    }
     let events = read_history(clients, &change.execution_arn).await?;
-    match finding(&events) {
+    let (mut state, quiet_after_ms) = match finding(&events) {
         Finding::NothingChanged => {
             out.outcome = "nothing-changed".into();
             out.summary = format!(
-                "migration {} ended {} before Preflight passed: nothing was changed",
-                change.name, change.status
+                "migration {name} ended {status} before Preflight passed: nothing was changed"
             );
+            return Ok(());
         }
         Finding::RollbackRan => {
             out.outcome = "rollback-ran".into();
             out.summary = format!(
-                "migration {} ended {} after its Rollback ran: see the execution's cause",
-                change.name, change.status
+                "migration {name} ended {status} after its Rollback ran: see the execution's cause"
             );
+            return Ok(());
+        }
+        Finding::Unreadable => {
+            return Err(StepError::ResourceFailed(format!(
+                "migration {name} ended {status} after Preflight passed, but no state in its history parses: check the listener and the source instances by hand"
+            )));
         }
         Finding::Restore {
-            mut state,
+            state,
             quiet_after_ms,
-        } => {
-            if let Some(until) = quiet_after_ms {
-                let wait = until - crate::state::now_epoch_ms() as i64;
-                if wait > 0 {
-                    tracing::info!(
-                        wait_ms = wait,
-                        "an invocation may still run: waiting it out"
-                    );
-                    tokio::time::sleep(Duration::from_millis(wait as u64)).await;
-                }
-            }
-            state.error = Some(CaughtError {
-                error: change
-                    .error
-                    .clone()
-                    .unwrap_or_else(|| match change.status.as_str() {
-                        "ABORTED" => "ExecutionAborted".into(),
-                        "TIMED_OUT" => "ExecutionTimedOut".into(),
-                        _ => "ExecutionFailed".into(),
-                    }),
-                cause: change.cause.clone().unwrap_or_else(|| {
-                    format!("the execution ended {} with no Rollback", change.status)
-                }),
-            });
-            let done = loop {
-                match rollback(ctx, (*state).clone()).await {
-                    Err(StepError::NotReady(why)) => {
-                        tracing::info!(why, "not restorable yet");
-                        tokio::time::sleep(RETRY_EVERY).await;
-                    }
-                    other => break other?,
-                }
-            };
-            out.outcome = "restored".into();
-            out.summary = format!(
-                "migration {} ended {} with no Rollback: routing {}",
-                change.name, change.status, done.routing
+        } => (state, quiet_after_ms),
+    };
+    if let Some(until) = quiet_after_ms {
+        let wait = until - crate::state::now_epoch_ms() as i64;
+        if wait > 0 {
+            tracing::info!(
+                wait_ms = wait,
+                "an invocation may still run: waiting it out"
             );
-            out.rollback = Some(done);
+            tokio::time::sleep(Duration::from_millis(wait as u64)).await;
         }
     }
-    tracing::warn!(outcome = out.outcome, summary = out.summary, "watched");
-    notify(clients, config, &out).await?;
-    Ok(out)
+    // Checked again after the wait: a redrive or a new execution may have begun meanwhile.
+    if let Some(why) = superseded(clients, change, Some(&state.plan.migration_id)).await? {
+        out.outcome = "superseded".into();
+        out.summary = why;
+        return Ok(());
+    }
+    // The failure Rollback itself was handling (its input's error) stays the root cause.
+    let ended = format!("the execution ended {status} with no Rollback");
+    state.error = Some(match state.error.take() {
+        Some(caught) => CaughtError {
+            cause: format!("{} | {ended}", caught.cause),
+            ..caught
+        },
+        None => CaughtError {
+            error: change
+                .error
+                .clone()
+                .unwrap_or_else(|| match status.as_str() {
+                    "ABORTED" => "ExecutionAborted".into(),
+                    "TIMED_OUT" => "ExecutionTimedOut".into(),
+                    _ => "ExecutionFailed".into(),
+                }),
+            cause: change.cause.clone().unwrap_or(ended),
+        },
+    });
+    let done = loop {
+        match rollback(ctx, (*state).clone()).await {
+            Err(StepError::NotReady(why)) => {
+                tracing::info!(why, "not restorable yet");
+                tokio::time::sleep(RETRY_EVERY).await;
+            }
+            other => break other?,
+        }
+    };
+    out.outcome = "restored".into();
+    out.summary = format!(
+        "migration {name} ended {status} with no Rollback: routing {}",
+        done.routing
+    );
+    out.rollback = Some(done);
+    Ok(())
+}
+
+/// Why the event no longer describes what runs, if it does not: the execution's status or
+/// redrive count moved on (a redrive; EventBridge delivers at least once, in no set order,
+/// and Lambda may hold an event for hours), or another execution of the migration runs
+/// (a copy started under another name). Restoring then would undo a live run.
+async fn superseded(
+    clients: &RecoverClients,
+    change: &StatusChange,
+    migration_id: Option<&str>,
+) -> Result<Option<String>, StepError> {
+    let now = clients
+        .sfn
+        .describe_execution()
+        .execution_arn(&change.execution_arn)
+        .send()
+        .await
+        .named("states:DescribeExecution", WHO)?;
+    let (status, redrives) = (now.status().as_str(), now.redrive_count().unwrap_or(0));
+    if status != change.status || redrives != change.redrive_count {
+        return Ok(Some(format!(
+            "{} is {status} now (redriven {redrives} time(s)), not the {} this event reports: nothing done",
+            change.name, change.status
+        )));
+    }
+    let Some(id) = migration_id else {
+        return Ok(None);
+    };
+    let running: Vec<_> = clients
+        .sfn
+        .list_executions()
+        .state_machine_arn(&change.state_machine_arn)
+        .status_filter(aws_sdk_sfn::types::ExecutionStatus::Running)
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .named("states:ListExecutions", WHO)?;
+    Ok(running
+        .iter()
+        .find(|e| {
+            e.execution_arn() != change.execution_arn
+                && (e.name() == id || e.name().starts_with(&format!("{id}-")))
+        })
+        .map(|e| {
+            format!(
+                "another execution of migration {id} runs ({}): nothing done",
+                e.execution_arn()
+            )
+        }))
 }
 
 /// Every event of the execution, newest first (every page: a history holds up to 25,000
@@ -216,27 +314,37 @@ async fn notify(
     clients: &RecoverClients,
     config: &RecoverConfig,
     out: &RecoveryOut,
+    failed: Option<&StepError>,
 ) -> Result<(), StepError> {
     let Some(topic) = &config.topic_arn else {
         return Ok(());
     };
-    let detail = out
-        .rollback
-        .as_ref()
-        .map(|r| format!("\n\n{}", r.cause))
-        .unwrap_or_default();
+    let (subject, text) = match failed {
+        Some(e) => (
+            format!("carveout: execution {} NOT restored", out.status),
+            format!(
+                "The watcher could not restore what the execution left ({}: {e}). Check the listener and the source instances; Lambda retries the event, then keeps it in the dead-letter queue.",
+                e.name()
+            ),
+        ),
+        None => (
+            format!("carveout: execution {} ({})", out.status, out.outcome),
+            format!(
+                "{}{}",
+                out.summary,
+                out.rollback
+                    .as_ref()
+                    .map(|r| format!("\n\n{}", r.cause))
+                    .unwrap_or_default()
+            ),
+        ),
+    };
     clients
         .sns
         .publish()
         .topic_arn(topic)
-        .subject(format!(
-            "carveout: execution {} ({})",
-            out.status, out.outcome
-        ))
-        .message(format!(
-            "{}{detail}\n\nExecution: {}",
-            out.summary, out.execution_arn
-        ))
+        .subject(subject)
+        .message(format!("{text}\n\nExecution: {}", out.execution_arn))
         .send()
         .await
         .named("sns:Publish", WHO)?;

@@ -61,7 +61,7 @@ pub(super) async fn resolve_instances(
             .unwrap_or_default();
         if state != "running" {
             let resume = if plan.consistency == Consistency::StopSource && state == "stopped" {
-                "; if an interrupted carveout execution of this migration stopped it, redrive that execution (aws stepfunctions redrive-execution) rather than starting a new one: it resumes with the action it saved and restores it on failure"
+                "; if a carveout execution of this migration stopped it, that execution's Rollback, or the watcher when it ended without one, starts it again and says so on the notification topic (a read just after may still show it stopped: check again in a minute); if the watcher reports it could not, start it yourself"
             } else {
                 ""
             };

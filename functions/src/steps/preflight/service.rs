@@ -112,7 +112,7 @@ pub(super) async fn resolve_service(
     if forwards.len() != 1 || forwards[0].forwarded_groups() != vec![s.target_group_arn.as_str()] {
         let now: Vec<&str> = forwards.iter().flat_map(|a| a.forwarded_groups()).collect();
         let maintenance = if original.iter().any(|a| a.kind == ActionType::FixedResponse) {
-            " (it answers with a fixed response: if that is carveout's maintenance answer from an interrupted stop-source execution, redrive that execution, which restores the saved action on failure)"
+            " (it answers with a fixed response: if that is carveout's maintenance answer from a stop-source execution that ended without Rollback, the watcher puts the saved action back and says so on the notification topic; if it reports it could not, restore facts.service.originalActions from that execution's history)"
         } else {
             ""
         };
