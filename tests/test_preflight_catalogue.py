@@ -62,6 +62,21 @@ def stopped_source(plan, _world):
     client("ec2", N).stop_instances(InstanceIds=plan["source"]["instanceIds"])
 
 
+def beanstalk_source(plan, _world):
+    """stop-source of an instance an Elastic Beanstalk environment runs (its tag, as EB sets
+    it): the environment would replace the stopped instance."""
+    plan["consistency"] = "stop-source"
+    client("ec2", N).create_tags(Resources=plan["source"]["instanceIds"],
+                                 Tags=[{"Key": "elasticbeanstalk:environment-name", "Value": "web-env"}])
+
+
+def stop_source_erasing_instance_store(plan, _world):
+    """stop-source of an instance with instance store: a stop erases it on the source itself,
+    whatever the plan allows for the new instances."""
+    plan["consistency"] = "stop-source"
+    plan.setdefault("options", {})["allowInstanceStoreDataLoss"] = True
+
+
 def unregistered_instance(plan, _world):
     ec2 = client("ec2", N)
     tagged = [i for r in every(ec2, "describe_instances", "Reservations") for i in r["Instances"]
@@ -281,6 +296,10 @@ CASES = [
     ("instance-not-running", stopped_source, "InvalidPlan", ["is stopped", "running"]),
     ("instance-store-volumes", seeded({"instance_type": "m5d.large"}), "InvalidPlan",
      ["instance store", "m5d.large: 75 GB", "options.allowInstanceStoreDataLoss"]),
+    ("stop-source-of-a-managed-instance", beanstalk_source, "InvalidPlan",
+     ["Elastic Beanstalk environment web-env", "replaces (terminates)", "consistency \"live\""]),
+    ("stop-source-erasing-instance-store", seeded({"instance_type": "m5d.large"}, stop_source_erasing_instance_store),
+     "InvalidPlan", ["instance store volumes", "lost when the instance stops", "allowInstanceStoreDataLoss"]),
     ("instance-type-offered-in-no-target-zone", setp(["options"], {"instanceType": "f2.6xlarge"}), "InvalidPlan",
      ["no target subnet is in a zone offering f2.6xlarge", "ap-northeast-1d"]),
     ("instance-not-in-group", unregistered_instance, "InvalidPlan", ["not registered"]),
