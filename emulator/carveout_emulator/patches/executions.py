@@ -39,16 +39,20 @@ class InvalidToken(JsonRESTError):
 
 
 def record(body: dict[str, Any]) -> dict[str, Any]:
-    """Keeps one execution's history: {"executionArn": ..., "events": [...]} (oldest first,
-    each event with its id, previousEventId, timestamp (epoch seconds), type and details)."""
+    """Keeps one execution's history: {"executionArn": ..., "events": [...], "stateMachineArn",
+    "name", "status"} (events oldest first, each with its id, previousEventId, timestamp (epoch
+    seconds), type and details; the other three default from the ARN, and FAILED)."""
     arn, events = body["executionArn"], body["events"]
     if not isinstance(events, list):
         raise ValueError("events must be a list")
     with _LOCK:
         _HISTORIES[arn] = events
         _EXECUTIONS[arn] = {
-            "executionArn": arn, "stateMachineArn": body["stateMachineArn"], "name": body["name"],
-            "status": body["status"], "startDate": events[0]["timestamp"] if events else 0,
+            "executionArn": arn, "name": body.get("name", arn.rsplit(":", 1)[-1]),
+            # The machine: named in the body, else the one the execution ARN names.
+            "stateMachineArn": body.get("stateMachineArn",
+                                        arn.replace(":execution:", ":stateMachine:").rsplit(":", 1)[0]),
+            "status": body.get("status", "FAILED"), "startDate": events[0]["timestamp"] if events else 0,
             "stopDate": events[-1]["timestamp"] if events else 0,
         }
     return {"executionArn": arn, "events": len(events)}
