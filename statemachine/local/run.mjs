@@ -286,10 +286,13 @@ function watchedStatuses(templatePath) {
 async function watch(cfg, binary, timeouts, override, result) {
   if (!watchedStatuses(cfg.template).includes(result.status)) return null;
   const account = '123456789012';
+  // The workflow's own region (the stack's), not a plan's malformed one: the plan's region
+  // when it is one, else the test world's.
+  const region = /^[a-z]{2}(-[a-z]+)+-\d+$/.test(cfg.region) ? cfg.region : 'ap-northeast-1';
   // Executions are named after their migration id (a re-run's history replaces the last).
   const name = cfg.input.migrationId ?? 'local';
-  const machine = `arn:aws:states:${cfg.region}:${account}:stateMachine:carveout-migrations`;
-  const executionArn = `arn:aws:states:${cfg.region}:${account}:execution:carveout-migrations:${name}`;
+  const machine = `arn:aws:states:${region}:${account}:stateMachine:carveout-migrations`;
+  const executionArn = `arn:aws:states:${region}:${account}:execution:carveout-migrations:${name}`;
   const endpoint = process.env.AWS_ENDPOINT_URL;
   const posted = await fetch(`${endpoint}/_carveout/executions`, {
     method: 'POST', headers: { 'content-type': 'application/json' },
@@ -302,7 +305,7 @@ async function watch(cfg, binary, timeouts, override, result) {
   }
   const event = {
     version: '0', id: crypto.randomUUID(), 'detail-type': 'Step Functions Execution Status Change',
-    source: 'aws.states', account, time: new Date().toISOString(), region: cfg.region, resources: [executionArn],
+    source: 'aws.states', account, time: new Date().toISOString(), region, resources: [executionArn],
     detail: { executionArn, stateMachineArn: machine, name, status: result.status, startDate: history.events[0].timestamp * 1000,
       stopDate: Date.now(), redriveCount: 0, input: JSON.stringify(cfg.input), error: result.error, cause: result.cause },
   };
@@ -312,7 +315,7 @@ async function watch(cfg, binary, timeouts, override, result) {
   let recovery;
   try {
     const answer = await runStep(binary, 'recover-execution', event, cfg.verbose, seconds,
-      { AWS_SDK_UA_APP_ID: 'carveout-step-recover-execution' });
+      { AWS_SDK_UA_APP_ID: 'carveout-step-recover-execution', AWS_REGION: region });
     recovery = 'ok' in answer ? answer.ok : { error: answer.errorType, cause: answer.errorMessage };
   } catch (error) {
     recovery = { error: error.name, cause: error.message };
