@@ -67,6 +67,8 @@ pub struct AccountClients {
     pub kms: aws_sdk_kms::Client,
     /// Service Quotas: Preflight reads the target account's vCPU quotas.
     pub quotas: aws_sdk_servicequotas::Client,
+    /// IAM: Preflight reads the target account's instance profiles for the plan's mapping.
+    pub iam: aws_sdk_iam::Client,
 }
 
 impl AccountClients {
@@ -79,6 +81,7 @@ impl AccountClients {
             ram: aws_sdk_ram::Client::new(config),
             kms: aws_sdk_kms::Client::new(config),
             quotas: aws_sdk_servicequotas::Client::new(config),
+            iam: aws_sdk_iam::Client::new(config),
         }
     }
 }

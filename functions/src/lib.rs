@@ -4,6 +4,7 @@
 
 pub mod accounts;
 pub mod aws;
+pub mod carried;
 pub mod cleanup;
 pub mod context;
 pub mod error;

@@ -81,6 +81,10 @@ pub struct TargetGroupSettings {
     pub unhealthy_threshold_count: Option<i32>,
     pub matcher_http_code: Option<String>,
     pub matcher_grpc_code: Option<String>,
+    /// Every attribute of the original group (DescribeTargetGroupAttributes), key -> value:
+    /// the new group gets those `carried::attributes_to_carry` keeps.
+    #[serde(default)]
+    pub attributes: std::collections::BTreeMap<String, String>,
 }
 
 impl TargetGroupSettings {
@@ -127,6 +131,22 @@ pub struct InstanceFacts {
     pub lifecycle: Option<String>,
     pub tags: Vec<Tag>,
     pub volumes: Vec<VolumeFacts>,
+    /// Everything else that makes it this service (profile, metadata, monitoring…):
+    /// `carried::decide` says what the new instance gets of each.
+    #[serde(default)]
+    pub settings: crate::carried::InstanceSettings,
+}
+
+impl InstanceFacts {
+    /// What the new instance of this source gets, under the resolved options.
+    pub fn decision(&self, options: &ResolvedOptions) -> crate::carried::Decision {
+        crate::carried::decide(
+            &self.instance_id,
+            &self.instance_type,
+            &self.settings,
+            &options.carry,
+        )
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -179,6 +199,10 @@ pub struct ResolvedOptions {
     /// consistency reboot (one target down at a time), 5 otherwise.
     #[serde(default = "default_image_concurrency")]
     pub image_concurrency: u32,
+    /// The plan's answers for settings that are not carried as they are (profiles,
+    /// metadata, user data, placement groups, addresses), resolved in the target account.
+    #[serde(default)]
+    pub carry: crate::carried::CarryOptions,
 }
 
 /// The state document of an execution: the plan, the facts, and what each step added

@@ -29,6 +29,7 @@ pub fn clients_with_kms(
         ram: mock_client!(aws_sdk_ram, RuleMode::Sequential, ram),
         kms: mock_client!(aws_sdk_kms, RuleMode::Sequential, kms),
         quotas: mock_client!(aws_sdk_servicequotas, RuleMode::Sequential, &[]),
+        iam: mock_client!(aws_sdk_iam, RuleMode::Sequential, &[]),
     }
 }
 

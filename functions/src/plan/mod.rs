@@ -20,6 +20,7 @@ pub const RULE_ARN: &str = r"^arn:aws[a-z-]*:elasticloadbalancing:[a-z0-9-]+:[0-
 pub const TARGET_GROUP_ARN: &str = r"^arn:aws[a-z-]*:elasticloadbalancing:[a-z0-9-]+:[0-9]{12}:targetgroup/[A-Za-z0-9-]+/[0-9a-f]+$";
 pub const INSTANCE_ID: &str = r"^i-([0-9a-f]{8}|[0-9a-f]{17})$";
 pub const VPC_ID: &str = r"^vpc-([0-9a-f]{8}|[0-9a-f]{17})$";
+pub const SECURITY_GROUP_ID: &str = r"^sg-([0-9a-f]{8}|[0-9a-f]{17})$";
 pub const SUBNET_ID: &str = r"^subnet-([0-9a-f]{8}|[0-9a-f]{17})$";
 /// A KMS key ARN (not a key id or alias: those resolve in the caller's account, and the
 /// target account must name the same key).
@@ -159,6 +160,41 @@ pub struct Options {
     /// instances serve at once and writes would split between two copies.
     #[serde(default)]
     pub stateless: bool,
+    /// Instance profiles for the new instances: the source's profile name -> the name of
+    /// an instance profile in the target account. A source with a profile and no entry is
+    /// refused by Preflight: roles do not cross accounts, and carveout does not create
+    /// them. Each named profile must exist in the target account with a role tagged
+    /// `carveout:instance-role=true`, the only roles the member role may pass
+    /// (templates/member-role.yaml).
+    #[serde(default)]
+    #[schemars(extend("maxProperties" = 20))]
+    pub instance_profiles: std::collections::BTreeMap<String, String>,
+    /// Launch the new instances with IMDSv2 required (HttpTokens `required`). Off by
+    /// default: the source's metadata options are copied exactly, because forcing tokens
+    /// breaks software that uses IMDSv1 today (old SDKs, agents).
+    #[serde(default)]
+    pub require_imdsv2: bool,
+    /// Pass the source's user data to the new instances. Off by default: on a copy of a
+    /// configured machine, first-boot scripts would run a second time.
+    #[serde(default)]
+    pub pass_user_data: bool,
+    /// Placement groups for the new instances: the source's group name -> a placement
+    /// group of the target account. A source in a group with no entry is refused.
+    #[serde(default)]
+    #[schemars(extend("maxProperties" = 20))]
+    pub placement_groups: std::collections::BTreeMap<String, String>,
+    /// Move sources that others reach by an address that does not move with an image
+    /// (secondary private IPs, extra network interfaces, an Elastic IP): Preflight refuses
+    /// them unless this is set, naming each address.
+    #[serde(default)]
+    pub accept_address_changes: bool,
+    /// Security groups whose rules reference the sources' groups (callees that admit the
+    /// service, callers it admits) that the operator has dealt with: Preflight refuses
+    /// every other such reference, because the new instances have a new group in another
+    /// account, which those rules do not name.
+    #[serde(default)]
+    #[schemars(length(max = 50), inner(pattern(SECURITY_GROUP_ID)))]
+    pub acknowledged_security_group_references: Vec<String>,
 }
 
 impl Default for Options {
@@ -173,6 +209,12 @@ impl Default for Options {
             instance_type: None,
             marketplace_subscriptions: Vec::new(),
             stateless: false,
+            instance_profiles: Default::default(),
+            require_imdsv2: false,
+            pass_user_data: false,
+            placement_groups: Default::default(),
+            accept_address_changes: false,
+            acknowledged_security_group_references: Vec::new(),
         }
     }
 }

@@ -3,7 +3,8 @@
 //! the service's forward action.
 
 use aws_sdk_elasticloadbalancingv2::types::{
-    Matcher, ProtocolEnum, TargetDescription, TargetGroupIpAddressTypeEnum, TargetTypeEnum,
+    Matcher, ProtocolEnum, TargetDescription, TargetGroupAttribute, TargetGroupIpAddressTypeEnum,
+    TargetTypeEnum,
 };
 
 use crate::accounts::AccountClients;
@@ -101,6 +102,26 @@ pub async fn create_target_group(ctx: &Context, state: State) -> Result<TargetGr
         },
     )
     .await?;
+    // Every attribute of the original group (stickiness, deregistration delay, slow
+    // start, algorithm…), set again on a re-run: ModifyTargetGroupAttributes is idempotent.
+    let attributes = crate::carried::attributes_to_carry(&s.attributes);
+    if !attributes.is_empty() {
+        net.elb
+            .modify_target_group_attributes()
+            .target_group_arn(&ensured.value.target_group_arn)
+            .set_attributes(Some(
+                attributes
+                    .into_iter()
+                    .map(|(k, v)| TargetGroupAttribute::builder().key(k).value(v).build())
+                    .collect(),
+            ))
+            .send()
+            .await
+            .named(
+                "elasticloadbalancing:ModifyTargetGroupAttributes",
+                &net.role_arn,
+            )?;
+    }
     Ok(ensured.value)
 }
 

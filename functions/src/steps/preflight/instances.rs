@@ -88,7 +88,8 @@ pub(super) async fn resolve_instances(
             .iter()
             .filter_map(|m| m.ebs().and_then(|e| e.volume_id()).map(str::to_string))
             .collect();
-        let volumes = describe_volumes(src, inst, &volume_ids).await?;
+        let (volumes, described) = describe_volumes(src, inst, &volume_ids).await?;
+        let settings = super::settings::read_settings(src, inst, &described).await?;
         facts.push(InstanceFacts {
             instance_id: id.clone(),
             instance_type: inst
@@ -125,6 +126,7 @@ pub(super) async fn resolve_instances(
                 })
                 .collect(),
             volumes,
+            settings,
         });
     }
     Ok(facts)
@@ -160,14 +162,15 @@ pub(super) fn every_target_moves(
     ))
 }
 
-/// The EBS volumes of `inst` (every page of DescribeVolumes), in its mapping's order.
+/// The EBS volumes of `inst` (every page of DescribeVolumes), in its mapping's order, and
+/// the volumes as described.
 pub(super) async fn describe_volumes(
     src: &AccountClients,
     inst: &aws_sdk_ec2::types::Instance,
     volume_ids: &[String],
-) -> Result<Vec<VolumeFacts>, StepError> {
+) -> Result<(Vec<VolumeFacts>, Vec<aws_sdk_ec2::types::Volume>), StepError> {
     if volume_ids.is_empty() {
-        return Ok(Vec::new());
+        return Ok(Default::default());
     }
     let volumes = src
         .ec2
@@ -179,7 +182,7 @@ pub(super) async fn describe_volumes(
         .try_collect()
         .await
         .named("ec2:DescribeVolumes", &src.role_arn)?;
-    Ok(inst
+    let facts = inst
         .block_device_mappings()
         .iter()
         .filter_map(|m| {
@@ -192,7 +195,8 @@ pub(super) async fn describe_volumes(
                 kms_key_id: vol.kms_key_id().map(str::to_string),
             })
         })
-        .collect())
+        .collect();
+    Ok((facts, volumes))
 }
 
 /// Instance type -> instance store size (GB), for the source types that have one (every

@@ -11,7 +11,9 @@ mod managed;
 mod network;
 mod placement;
 mod reach;
+mod references;
 mod service;
+mod settings;
 mod target_account;
 
 use crate::accounts::Accounts;
@@ -137,6 +139,26 @@ pub async fn preflight(ctx: &Context, input: serde_json::Value) -> Result<Facts,
     checks.pass(stoppable(&plan, &instances, &store_types))?;
     let encryption = encryption::check_encryption(&plan, &src, &tgt, &instances).await?;
     checks.pass(Ok(encryption.check))?;
+    let carry = settings::resolve_carry(&plan, &tgt, &instances).await?;
+    let source_groups: std::collections::BTreeSet<String> = instances
+        .iter()
+        .flat_map(|i| i.settings.security_group_ids.iter().cloned())
+        .collect();
+    let mut found = references::references(
+        &references::read_referencing(&src, &source_groups).await?,
+        &source_groups,
+        &lb_sgs,
+        &plan.source.account_id,
+    );
+    if plan.service.account_id != plan.source.account_id {
+        found.extend(references::references(
+            &references::read_referencing(&net, &source_groups).await?,
+            &source_groups,
+            &lb_sgs,
+            &plan.service.account_id,
+        ));
+    }
+    checks.pass(references::acknowledged(&plan, &found))?;
 
     let mut facts = Facts {
         checks: Vec::new(),
@@ -186,8 +208,10 @@ pub async fn preflight(ctx: &Context, input: serde_json::Value) -> Result<Facts,
             } else {
                 5
             },
+            carry,
         },
     };
+    checks.pass(settings::same_service(&facts.instances, &facts.options))?;
     checks.pass(history_fits(&read_history(&raw, &facts)?))?;
     facts.checks = checks.into_vec();
     Ok(facts)

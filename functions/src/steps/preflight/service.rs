@@ -154,7 +154,21 @@ pub(super) async fn resolve_service(
             )));
         }
     };
-    let settings = settings_of(&group)?;
+    let mut settings = settings_of(&group)?;
+    settings.attributes = net
+        .elb
+        .describe_target_group_attributes()
+        .target_group_arn(&s.target_group_arn)
+        .send()
+        .await
+        .named(
+            "elasticloadbalancing:DescribeTargetGroupAttributes",
+            &net.role_arn,
+        )?
+        .attributes()
+        .iter()
+        .filter_map(|a| Some((a.key()?.to_string(), a.value()?.to_string())))
+        .collect();
     let targets = target_health(net, &s.target_group_arn)
         .await?
         .into_iter()
@@ -207,6 +221,7 @@ pub(super) fn settings_of(group: &TargetGroup) -> Result<TargetGroupSettings, St
             .matcher()
             .and_then(|m| m.grpc_code())
             .map(str::to_string),
+        attributes: Default::default(),
     })
 }
 

@@ -1,17 +1,19 @@
 //! The launch Map (one iteration per image): the new instance in the target account, and
 //! its security group that lets the ALB in across the peering.
 
-use aws_sdk_ec2::types::{
-    HttpTokensState, InstanceMetadataEndpointState, InstanceMetadataOptionsRequest, InstanceType,
-    IpPermission, ResourceType, UserIdGroupPair,
-};
+mod group;
+mod request;
+
+use aws_sdk_ec2::types::ResourceType;
 
 use crate::accounts::AccountClients;
 use crate::aws::ec2::{filter, has_tag, migration_filter, tag_spec};
 use crate::error::{FreshIdResultExt, SdkResultExt, StepError};
 use crate::idiom::{Poll, find_or_create, poll_once};
 use crate::names::{self, MIGRATION_TAG, SOURCE_INSTANCE_TAG};
-use crate::state::{Facts, LaunchedInstance, State};
+use crate::state::{LaunchedInstance, State};
+
+use group::ensure_security_group;
 
 use crate::context::Context;
 
@@ -39,94 +41,6 @@ pub(crate) fn stale_launch(
     ended || old
 }
 
-/// The new instances' security group, one per migration (concurrent Map iterations race
-/// to create it; the loser finds the winner's). Its ingress allows every port the ALB uses
-/// (traffic and health check) from the ALB's groups, referenced as (network account, sg-…)
-/// across the peering. An existing group is looked for on every page.
-async fn ensure_security_group(
-    tgt: &AccountClients,
-    state: &State,
-    facts: &Facts,
-    port: i32,
-) -> Result<String, StepError> {
-    let id = &state.plan.migration_id;
-    let name = names::security_group(id);
-    let group = find_or_create(
-        "security group of the new instances",
-        || async {
-            let groups = tgt.ec2.describe_security_groups()
-                .filters(filter("vpc-id", &[&facts.target.vpc_id]))
-                .filters(filter("group-name", &[&name]))
-                .into_paginator().items().send().try_collect().await
-                .named("ec2:DescribeSecurityGroups", &tgt.role_arn)?;
-            match groups.iter().find(|g| g.group_name() == Some(name.as_str()) && g.vpc_id() == Some(facts.target.vpc_id.as_str())) {
-                Some(g) if has_tag(g.tags(), MIGRATION_TAG, id) => Ok(g.group_id().map(str::to_string)),
-                Some(g) => Err(StepError::conflict(format!(
-                    "security group {name} ({}) exists in {} without this migration's tag; rename or delete it",
-                    g.group_id().unwrap_or_default(), facts.target.vpc_id
-                ))),
-                None => Ok(None),
-            }
-        },
-        || async {
-            let out = tgt.ec2.create_security_group()
-                .group_name(&name)
-                .description(format!("carveout {id}: lets the ALB reach the moved service"))
-                .vpc_id(&facts.target.vpc_id)
-                .tag_specifications(tag_spec(ResourceType::SecurityGroup, id, &[("Name", &name)]))
-                .send().await.named("ec2:CreateSecurityGroup", &tgt.role_arn);
-            match out {
-                Ok(out) => Ok(out.group_id().map(str::to_string)),
-                Err(f) if f.is("InvalidGroup.Duplicate") => Ok(None),
-                Err(f) => Err(f.into()),
-            }
-        },
-    )
-    .await?
-    .value;
-
-    let pcx = state
-        .prepared
-        .as_ref()
-        .map(|p| p.network.peering.peering_connection_id.clone());
-    let pairs = facts
-        .network
-        .security_group_ids
-        .iter()
-        .map(|sg| {
-            UserIdGroupPair::builder()
-                .user_id(&state.plan.service.account_id)
-                .group_id(sg)
-                .set_vpc_peering_connection_id(pcx.clone())
-                .description(format!("ALB of carveout {id}"))
-                .build()
-        })
-        .collect::<Vec<_>>();
-    // One call per port: AWS refuses a whole call when one of its rules exists already.
-    for port in facts.service.target_group.alb_ports(port) {
-        let permission = IpPermission::builder()
-            .ip_protocol("tcp")
-            .from_port(port)
-            .to_port(port)
-            .set_user_id_group_pairs(Some(pairs.clone()))
-            .build();
-        match tgt
-            .ec2
-            .authorize_security_group_ingress()
-            .group_id(&group)
-            .ip_permissions(permission)
-            .send()
-            .await
-            .named("ec2:AuthorizeSecurityGroupIngress", &tgt.role_arn)
-        {
-            Ok(_) => {}
-            Err(f) if f.is("InvalidPermission.Duplicate") => {}
-            Err(f) => return Err(f.about_fresh_id(&format!("the new security group {group}"))),
-        }
-    }
-    Ok(group)
-}
-
 /// The new instance of one source, found (on every page, by its tags) or launched.
 pub async fn launch_instance(ctx: &Context, state: State) -> Result<LaunchedInstance, StepError> {
     let facts = state.facts()?;
@@ -145,6 +59,8 @@ pub async fn launch_instance(ctx: &Context, state: State) -> Result<LaunchedInst
     let subnet = &facts.target.subnets[index % facts.target.subnets.len()];
     let tgt = ctx.accounts(&state.plan).target().await?;
     let security_group = ensure_security_group(&tgt, &state, facts, source.port).await?;
+    // What the new instance gets of each setting: the decision Preflight checked.
+    let decision = source.decision(&facts.options);
     let id = &state.plan.migration_id;
     let launched = |i: &aws_sdk_ec2::types::Instance| {
         Some(LaunchedInstance {
@@ -204,33 +120,27 @@ pub async fn launch_instance(ctx: &Context, state: State) -> Result<LaunchedInst
                 .map(|t| (t.key.as_str(), t.value.as_str()))
                 .collect();
             extra.push((SOURCE_INSTANCE_TAG, &source.instance_id));
-            let instance_type = state
-                .plan
-                .options
-                .instance_type
-                .as_deref()
-                .unwrap_or(&source.instance_type);
+            let user_data = if decision.launch.pass_user_data {
+                let src = ctx.accounts(&state.plan).source().await?;
+                request::source_user_data(&src, &source.instance_id).await?
+            } else {
+                None
+            };
+            let instance_type = decision.launch.instance_type.as_str();
+            let profile = decision.launch.instance_profile_arn.as_deref().unwrap_or("");
             // A token EC2 still remembers (24 h) can belong to a launch whose instance ended
             // over an hour ago and no longer shows in DescribeInstances, so the count above
             // missed it: EC2 then answers that old instance. Such an answer moves on to the
             // next generation instead of being taken for the new instance.
             let mut generation = generation.get();
             for _ in 0..MAX_STALE_TOKENS {
-                let out = tgt
-                    .ec2
-                    .run_instances()
+                let run = request::with_settings(tgt.ec2.run_instances(), &decision.launch, user_data.clone());
+                let out = run
                     .image_id(&image.image_id)
-                    .instance_type(InstanceType::from(instance_type))
                     .min_count(1)
                     .max_count(1)
                     .subnet_id(&subnet.subnet_id)
                     .security_group_ids(&security_group)
-                    .metadata_options(
-                        InstanceMetadataOptionsRequest::builder()
-                            .http_tokens(HttpTokensState::Required)
-                            .http_endpoint(InstanceMetadataEndpointState::Enabled)
-                            .build(),
-                    )
                     .tag_specifications(tag_spec(ResourceType::Instance, id, &extra))
                     .tag_specifications(tag_spec(
                         ResourceType::Volume,
@@ -246,6 +156,7 @@ pub async fn launch_instance(ctx: &Context, state: State) -> Result<LaunchedInst
                             instance_type,
                             &subnet.subnet_id,
                             &security_group,
+                            profile,
                         ],
                     ))
                     .send()
@@ -274,6 +185,7 @@ pub async fn launch_instance(ctx: &Context, state: State) -> Result<LaunchedInst
         },
     )
     .await?;
+    request::carry_after_launch(&tgt, &decision.launch, &ensured.value.instance_id).await?;
     Ok(ensured.value)
 }
 
