@@ -40,6 +40,7 @@ CLIENTS = {
     "sns": ("aws-sdk-sns", "sns"),
     "kms": ("aws-sdk-kms", "kms"),
     "quotas": ("aws-sdk-servicequotas", "servicequotas"),
+    "iam": ("aws-sdk-iam", "iam"),
 }
 
 # Actions AWS authorizes on top of the API call itself; allowed in the member role
@@ -54,6 +55,8 @@ IMPLIED = {
         "(source) and RunInstances from encrypted snapshots (target)"
         for a in ("CreateGrant", "Decrypt", "GenerateDataKeyWithoutPlaintext", "ReEncryptFrom", "ReEncryptTo")
     },
+    "iam:PassRole": "RunInstances with an instance profile (options.instanceProfiles) passes "
+    "the profile's role to EC2",
 }
 
 STEP_FUNCTION_SOURCES = {"accounts.rs"}
@@ -203,7 +206,7 @@ def main() -> int:
     sources = sorted(p for p in pathlib.Path(args.sources).rglob("*.rs") if p.name != "test_support.rs")
     found, problems = calls_in(pathlib.Path(args.sources), sources, operations)
 
-    member_calls = {a for a in found if a.split(":")[0] in ("ec2", "elasticloadbalancing", "ram", "kms", "servicequotas")}
+    member_calls = {a for a in found if a.split(":")[0] in ("ec2", "elasticloadbalancing", "ram", "kms", "servicequotas", "iam")}
     step_calls = {a for a, files in found.items() if files & STEP_FUNCTION_SOURCES}
     vending_calls = {a for a, files in found.items() if "vending.rs" in files}
     # The watcher reads the stopped execution with its own role and restores through the

@@ -329,7 +329,7 @@ def _migrated(endpoint: str, plan: dict[str, Any]) -> None:
 def check_plan(s: Session, command: str, proc) -> None:
     if "--json" in command:
         planned = json.loads(proc.stdout)
-        assert sorted(planned) == ["changes", "checks", "history", "migrationId", "states"], sorted(planned)
+        assert sorted(planned) == ["changes", "checks", "history", "migrationId", "settings", "states"], sorted(planned)
         assert planned["migrationId"] == MIGRATION_ID and planned["checks"] and planned["changes"]
         assert planned["states"][0] == "Preflight" and planned["states"][-2:] == ["Cutover", "Report"]
         return

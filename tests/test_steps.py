@@ -89,7 +89,8 @@ def test_steps_one_by_one_are_idempotent_and_poll():
     launch["launched"] = twice("launch-instance", launch)
     launched = not_ready_then_ok("wait-instance-ready", launch)
     inst = client("ec2", T).describe_instances(InstanceIds=[launched["instanceId"]])["Reservations"][0]["Instances"][0]
-    assert inst["MetadataOptions"]["HttpTokens"] == "required"
+    src = client("ec2", N).describe_instances(InstanceIds=[launched["sourceInstanceId"]])["Reservations"][0]["Instances"][0]
+    assert inst["MetadataOptions"]["HttpTokens"] == src["MetadataOptions"]["HttpTokens"], "copied, not forced"
     tags = {t["Key"]: t["Value"] for t in inst["Tags"]}
     assert tags["Name"] == "hp" and tags["carveout:migration-id"] == plan["migrationId"]
     assert tags["carveout:source-instance-id"] == plan["source"]["instanceIds"][0]

@@ -35,7 +35,7 @@ def test_a_circle_and_a_step_importing_a_step_are_found(tmp_path):
     copy = copy_of_tree(tmp_path)
     traffic = copy / "functions/src/traffic/rules.rs"
     traffic.write_text("use crate::state::State;\n" + traffic.read_text())
-    launch = copy / "functions/src/steps/launch.rs"
+    launch = copy / "functions/src/steps/launch/mod.rs"
     launch.write_text("use crate::steps::image::create_image;\n" + launch.read_text())
     maintenance = copy / "functions/src/steps/maintenance.rs"
     maintenance.write_text("use super::routing::cutover;\n" + maintenance.read_text())

@@ -50,6 +50,7 @@ pub async fn run(args: PlanArgs) -> Result<bool> {
             "changes": planned.changes,
             "states": planned.states,
             "history": planned.history,
+            "settings": carveout::moved::settings_tables(&facts),
         });
         println!("{out:#}");
         return Ok(true);
@@ -61,9 +62,48 @@ pub async fn run(args: PlanArgs) -> Result<bool> {
     for check in &facts.checks {
         println!("  ✓ {check}");
     }
+    print_settings(&carveout::moved::settings_tables(&facts));
     println!("\nA migration would, in this order:");
     for (i, change) in planned.changes.iter().enumerate() {
         println!("  {:>2}. {change}", i + 1);
     }
     Ok(true)
+}
+
+/// The "what moved" tables: per source instance, then the target group.
+fn print_settings(tables: &[carveout::carried::SettingsTable]) {
+    for table in tables {
+        let title = if table.source_instance_id == "targetGroup" {
+            "\nThe new target group gets the original's attributes:".to_string()
+        } else {
+            format!("\nThe new instance of {} gets:", table.source_instance_id)
+        };
+        println!("{title}");
+        if table.rows.is_empty() {
+            println!("  (no attributes to carry)");
+        }
+        let width = table
+            .rows
+            .iter()
+            .map(|r| r.setting.len())
+            .max()
+            .unwrap_or(0);
+        for r in &table.rows {
+            let value = if r.source == r.new {
+                r.new.clone()
+            } else {
+                format!("{} -> {}", r.source, r.new)
+            };
+            let why = r
+                .why
+                .as_deref()
+                .map(|w| format!(" ({w})"))
+                .unwrap_or_default();
+            println!(
+                "  {:<width$}  {:<11}  {value}{why}",
+                r.setting,
+                r.handling.word()
+            );
+        }
+    }
 }

@@ -164,7 +164,28 @@ def arn_fact(arn: str) -> dict[str, Any]:
                 fact["tags"] = {t["key"]: t["value"] for t in (getattr(share, "_carveout_tags", None) or [])}
     elif service == "kms":
         return kms_fact(arn.rsplit("/", 1)[-1], region)
+    elif service == "iam":
+        fact.update(iam_fact(arn, owner))
     return fact
+
+
+def iam_fact(arn: str, owner: str) -> dict[str, Any]:
+    """An instance profile's role (what RunInstances passes), a role's tags (PassRole's conditions)."""
+    from moto.iam.models import iam_backends
+
+    backend = iam_backends[owner]["global"]
+    kind, _, name = arn.split(":", 5)[5].partition("/")
+    name = name.rsplit("/", 1)[-1]
+    if kind == "instance-profile":
+        profile = backend.instance_profiles.get(name) or next(
+            (p for p in backend.instance_profiles.values() if p.name == name), None)
+        return {"role": profile.roles[0].arn} if profile is not None and profile.roles else {}
+    if kind == "role":
+        role = next((r for r in backend.roles.values() if r.name == name), None)
+        tags = role.tags if role is not None else {}
+        items = tags.values() if isinstance(tags, dict) else tags
+        return {"tags": {t["Key"]: t["Value"] for t in items}}
+    return {}
 
 
 def kms_fact(key_id: str, region: str) -> dict[str, Any]:
@@ -195,7 +216,7 @@ def with_relations(facts: dict[str, Any], region: str) -> dict[str, Any]:
     while pending:
         found = facts[pending.pop()]
         related = list(found.get("snapshots", [])) + list(found.get("volumes", [])) + list(
-            found.get("networkInterfaces", []))
+            found.get("networkInterfaces", [])) + ([found["role"]] if found.get("role") else [])
         if found.get("kmsKeyId"):
             related.append(found["kmsKeyId"])
         for rid in related:

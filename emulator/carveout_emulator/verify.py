@@ -11,6 +11,7 @@ import json
 import sys
 from typing import Any
 
+from . import verify_same
 from .seed import every, session
 
 TAG = "carveout:migration-id"
@@ -136,8 +137,6 @@ def check(endpoint: str, plan: dict[str, Any]) -> list[tuple[str, bool, str]]:
             ok(f"{iid} volumes encrypted with options.kmsKeyId",
                bool(vols) and all(v.get("Encrypted") and v.get("KmsKeyId") == key for v in vols),
                str([(v["VolumeId"], v.get("KmsKeyId")) for v in vols]))
-        ok(f"{iid} requires IMDSv2", inst.get("MetadataOptions", {}).get("HttpTokens") == "required",
-           str(inst.get("MetadataOptions")))
         sg_ids = [g["GroupId"] for g in inst["SecurityGroups"]]
         sgs = c["ec2t"].describe_security_groups(GroupIds=sg_ids)["SecurityGroups"]
         refs = {(p.get("UserId"), p.get("GroupId")) for g in sgs for perm in g["IpPermissions"]
@@ -145,6 +144,7 @@ def check(endpoint: str, plan: dict[str, Any]) -> list[tuple[str, bool, str]]:
         want = {(plan["service"]["accountId"], sg) for sg in alb_sgs}
         ok(f"{iid} ingress references the ALB's security group", want <= refs, str(refs))
 
+    verify_same.instances(ok, plan, st["instances"], st["sources"], c["ec2t"], c["ec2s"])
     ok("one IP target group", len(st["targetGroups"]) == 1, str([g["TargetGroupArn"] for g in st["targetGroups"]]))
     tg = st["targetGroups"][0] if st["targetGroups"] else {}
     ok("target group is IP type", tg.get("TargetType") == "ip", str(tg.get("TargetType")))
@@ -153,6 +153,7 @@ def check(endpoint: str, plan: dict[str, Any]) -> list[tuple[str, bool, str]]:
         registered = {h["Target"]["Id"]: h["TargetHealth"]["State"] for h in health}
         ok("target group holds the new private IPs", set(ips) == set(registered), str(registered))
         ok("targets healthy", all(v == "healthy" for v in registered.values()), str(registered))
+        verify_same.target_group(ok, c["elb"], plan["service"]["targetGroupArn"], tg)
     forwards = [a.get("TargetGroupArn") for a in st["actions"]] + [
         g["TargetGroupArn"] for a in st["actions"] for g in a.get("ForwardConfig", {}).get("TargetGroups", [])]
     ok("listener forwards to the new target group", tg.get("TargetGroupArn") in forwards and

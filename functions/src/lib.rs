@@ -11,6 +11,7 @@ pub mod error;
 pub mod graph;
 pub mod idiom;
 pub mod inventory;
+pub mod moved;
 pub mod names;
 pub mod plan;
 pub mod recover;

@@ -105,6 +105,7 @@ def reachable(facts: dict[str, Any], roots: set[str]) -> dict[str, Any]:
             continue
         out[rid] = fact = facts[rid]
         pending += list(fact.get("snapshots", [])) + ([fact["kmsKeyId"]] if fact.get("kmsKeyId") else [])
+        pending += [fact["role"]] if fact.get("role") else []
         pending += [k for k, f in facts.items() if fact.get("kmsKeyId") and f.get("arn", "").endswith(fact["kmsKeyId"])]
     return out
 
@@ -357,6 +358,27 @@ def ebs_kms(req: Request) -> list[AuthRequest]:
     return out
 
 
+def pass_role(req: Request) -> list[AuthRequest]:
+    """RunInstances with an instance profile passes the profile's role to EC2: iam:PassRole on
+    the role with iam:PassedToService (https://docs.aws.amazon.com/IAM/latest/UserGuide/id_roles_use_passrole.html)."""
+    if req.record["action"] != "RunInstances":
+        return []
+    profile = req.params.get("IamInstanceProfile") or {}
+    arn = profile.get("Arn") if isinstance(profile, dict) else None
+    arn = arn or req.params.get("IamInstanceProfile.Arn")
+    if not arn:
+        return []
+    role_arn = (req.before.get(arn) or {}).get("role")
+    if not role_arn:
+        raise CannotRepresent(f"RunInstances: no role recorded for instance profile {arn}")
+    role = req.before.get(role_arn) or {}
+    owner = role_arn.split(":")[4]
+    ctx = dict(principal_context(req.record), **resource_context(owner))
+    ctx.update(tag_context(role.get("tags") or {}, "aws:ResourceTag"))
+    ctx["iam:PassedToService"] = "ec2.amazonaws.com"
+    return [AuthRequest("iam:PassRole", role_arn, owner, ctx, f"pass role {role_arn}")]
+
+
 def ram_share_halves(req: Request) -> list[AuthRequest]:
     """CreateResourceShare (wildcard-only): the resource half per ARN, the principal half per principal."""
     p = req.params
@@ -388,4 +410,5 @@ def build(req: Request, describe: Callable[[str], dict[str, Any]]) -> list[AuthR
     out = resource_requests(req, action, rtypes)
     out += tag_on_create(req, lambda a: describe(a)["resourceTypes"])
     out += ebs_kms(req)
+    out += pass_role(req)
     return out

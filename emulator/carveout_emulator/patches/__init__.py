@@ -3,16 +3,17 @@
 Each module has an `apply()` that is idempotent and a test in emulator/tests/.
 """
 
-from . import (amis, encryption, executions, instances, kms, marketplace, peering, quotas, ram, registration,
-               security_groups, target_health)
+from . import (amis, encryption, executions, instance_settings, instances, kms, marketplace, peering, quotas, ram,
+               registration, security_groups, target_health)
 
 # Order matters where patches wrap the same moto method. RunInstances runs outermost first:
 # encryption, instances (ClientToken replay, image visibility, type checks), quotas (vCPUs),
 # marketplace (subscription), moto. So a replayed ClientToken answers the first launch
-# before any quota is counted again. encryption wraps what amis and instances patched:
-# keep it last.
+# before any quota is counted again. encryption wraps what amis and instances patched;
+# instance_settings wraps encryption (it hands the image's volumes down as block device
+# mappings, which encryption then encrypts by device): keep them last, in this order.
 ALL = [amis, security_groups, ram, marketplace, quotas, instances, peering, target_health, registration, kms,
-       executions, encryption]
+       executions, encryption, instance_settings]
 
 
 def apply_all() -> None:

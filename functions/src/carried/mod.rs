@@ -96,6 +96,15 @@ impl SettingRow {
     }
 }
 
+/// The "what moved" table of one source instance (or, with `sourceInstanceId`
+/// `targetGroup`, of the target group): what `carveout plan` prints and the Report lists.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SettingsTable {
+    pub source_instance_id: String,
+    pub rows: Vec<SettingRow>,
+}
+
 /// The plan's answers to the settings that cannot be carried as they are, resolved by
 /// Preflight (`facts.options.carry`): names in the plan become the target account's ARNs.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -168,3 +177,24 @@ pub const CATALOGUE: &[(&str, &str)] = &[
     ("TargetGroupAttributes", "carried"),
     ("HealthCheck", "carried"),
 ];
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_docs_table_is_the_catalogue() {
+        let doc = include_str!("../../../docs/same-service.md");
+        let table: Vec<String> = doc
+            .lines()
+            .filter(|l| l.starts_with("| `"))
+            .map(str::to_string)
+            .collect();
+        let want: Vec<String> = super::CATALOGUE
+            .iter()
+            .map(|(s, how)| format!("| `{s}` | {how} |"))
+            .collect();
+        assert_eq!(
+            table, want,
+            "docs/same-service.md's table is not carried::CATALOGUE"
+        );
+    }
+}

@@ -46,6 +46,10 @@ pub struct Report {
     /// taking the traffic (the service's downtime).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub downtime_seconds: Option<f64>,
+    /// What moved: per source instance, each setting's source value, new value and
+    /// handling (carried, mapped, not carried and why); then the target group's.
+    #[serde(default)]
+    pub settings: Vec<crate::carried::SettingsTable>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -106,6 +110,7 @@ pub async fn report(ctx: &Context, state: State) -> Result<Report, StepError> {
             previously: s.original_actions.clone(),
         },
         instances,
+        settings: crate::moved::settings_tables(facts),
         peering_connection_id: prepared.network.peering.peering_connection_id.clone(),
         peering_reused: prepared.network.peering.reused,
         routes: prepared.network.routes.clone(),

@@ -1,0 +1,127 @@
+"""The new instance is the same service (issue 14): every setting carried, mapped by the
+plan, or refused by Preflight by name. The end state is read back with describe calls of
+the test's own (verify.check compares every carried setting with the source's)."""
+
+import json
+
+import pytest
+
+from carveout_emulator import verify
+from carveout_emulator.seed import seed
+from carveout_emulator.testing import ENDPOINT, POLLING, client, every, reset, run_as_planned, run_local
+
+N, T = "111111111111", "222222222222"
+ROLE_TRUST = json.dumps({"Version": "2012-10-17", "Statement": [
+    {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
+
+
+def profile(account, name, tags=()):
+    iam = client("iam", account)
+    iam.create_role(RoleName=f"{name}-role", AssumeRolePolicyDocument=ROLE_TRUST,
+                    Tags=[{"Key": k, "Value": v} for k, v in tags])
+    arn = iam.create_instance_profile(InstanceProfileName=name)["InstanceProfile"]["Arn"]
+    iam.add_role_to_instance_profile(InstanceProfileName=name, RoleName=f"{name}-role")
+    return arn
+
+
+def configured_source(plan):
+    """The hp instance as a real service has it: an instance profile, IMDSv1 allowed with hop
+    limit 2 (containers), two data volumes (gp3 with its own IOPS and throughput, io2),
+    detailed monitoring, source/destination check off; its group with stickiness, a
+    deregistration delay, slow start, and a health check on a port of its own."""
+    ec2, elb = client("ec2", N), client("elbv2", N)
+    iid = plan["source"]["instanceIds"][0]
+    ec2.associate_iam_instance_profile(IamInstanceProfile={"Arn": profile(N, "web-profile")}, InstanceId=iid)
+    ec2.modify_instance_metadata_options(InstanceId=iid, HttpTokens="optional", HttpPutResponseHopLimit=2,
+                                         HttpEndpoint="enabled")
+    ec2.monitor_instances(InstanceIds=[iid])
+    ec2.modify_instance_attribute(InstanceId=iid, SourceDestCheck={"Value": False})
+    zone = ec2.describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"][0]["Placement"]["AvailabilityZone"]
+    for device, spec in (("/dev/sdf", {"VolumeType": "gp3", "Size": 100, "Iops": 6000, "Throughput": 250}),
+                         ("/dev/sdg", {"VolumeType": "io2", "Size": 50, "Iops": 4000})):
+        vol = ec2.create_volume(AvailabilityZone=zone, **spec)["VolumeId"]
+        ec2.attach_volume(VolumeId=vol, InstanceId=iid, Device=device)
+    tg = plan["service"]["targetGroupArn"]
+    elb.modify_target_group(TargetGroupArn=tg, HealthCheckPort="8080")
+    elb.modify_target_group_attributes(TargetGroupArn=tg, Attributes=[
+        {"Key": "stickiness.enabled", "Value": "true"}, {"Key": "stickiness.type", "Value": "lb_cookie"},
+        {"Key": "stickiness.lb_cookie.duration_seconds", "Value": "3600"},
+        {"Key": "deregistration_delay.timeout_seconds", "Value": "120"},
+        {"Key": "slow_start.duration_seconds", "Value": "60"}])
+    web = [g["GroupId"] for g in ec2.describe_security_groups()["SecurityGroups"] if g["GroupName"] == "web-sg"][0]
+    alb = every(elb, "describe_load_balancers", "LoadBalancers")[0]["SecurityGroups"][0]
+    ec2.authorize_security_group_ingress(GroupId=web, IpPermissions=[
+        {"IpProtocol": "tcp", "FromPort": 8080, "ToPort": 8080, "UserIdGroupPairs": [{"GroupId": alb}]}])
+    return iid
+
+
+@pytest.fixture
+def plan():
+    reset(**POLLING)
+    return seed(ENDPOINT)
+
+
+def test_a_configured_source_migrates_with_every_setting_equal_on_the_new_side(plan, tmp_path):
+    iid = configured_source(plan)
+    moved = profile(T, "web-profile-moved", tags=[("carveout:instance-role", "true")])
+    plan["options"] = {"instanceProfiles": {"web-profile": "web-profile-moved"}}
+    code, out, events, err = run_as_planned(plan, tmp_path)
+    assert code == 0, err
+    failed = [r for r in verify.check(ENDPOINT, plan) if not r[1]]
+    assert not failed, failed
+    # The values themselves, read from the target account.
+    new = out["instances"][0]["instanceId"]
+    inst = client("ec2", T).describe_instances(InstanceIds=[new])["Reservations"][0]["Instances"][0]
+    assert inst["IamInstanceProfile"]["Arn"] == moved
+    assert (inst["MetadataOptions"]["HttpTokens"], inst["MetadataOptions"]["HttpPutResponseHopLimit"]) == ("optional", 2)
+    assert inst["Monitoring"]["State"] == "enabled"
+    assert inst["SourceDestCheck"] is False
+    vols = every(client("ec2", T), "describe_volumes", "Volumes",
+                 Filters=[{"Name": "attachment.instance-id", "Values": [new]}])
+    kinds = sorted((v["VolumeType"], v["Size"], v.get("Iops"), v.get("Throughput")) for v in vols if v["VolumeType"] != "gp2")
+    assert ("gp3", 100, 6000, 250) in kinds and ("io2", 50, 4000, None) in kinds, kinds
+    elb = client("elbv2", N)
+    group = elb.describe_target_groups(Names=[f"carveout-{plan['migrationId']}"])["TargetGroups"][0]
+    attrs = {a["Key"]: a["Value"] for a in elb.describe_target_group_attributes(
+        TargetGroupArn=group["TargetGroupArn"])["Attributes"]}
+    assert (attrs["stickiness.enabled"], attrs["stickiness.lb_cookie.duration_seconds"],
+            attrs["deregistration_delay.timeout_seconds"], attrs["slow_start.duration_seconds"]) == ("true", "3600", "120", "60")
+    assert group["HealthCheckPort"] == "8080"
+    # The report says what moved, setting by setting.
+    rows = {r["setting"]: r for r in out["settings"][0]["rows"]}
+    assert rows["IamInstanceProfile"]["handling"] == "mapped"
+    assert rows["BlockDeviceMappings /dev/sdf"]["new"].startswith("gp3 100 GiB, 6000 IOPS, 250 MiB/s")
+    assert out["settings"][0]["sourceInstanceId"] == iid
+
+
+def test_a_profile_without_a_mapping_is_refused_by_preflight_and_nothing_is_created(plan, tmp_path):
+    configured_source(plan)
+    code, out, events, err = run_local(plan, tmp_path)
+    assert code != 0
+    said = err + json.dumps(out)
+    assert "instance-profile/web-profile" in said and "options.instanceProfiles" in said, said
+    assert verify.counts(verify.end_state(ENDPOINT, plan)) == {
+        "peerings": 0, "images": 0, "instances": 0, "securityGroups": 0, "targetGroups": 0, "rules": 5}
+
+
+def test_a_mapped_profile_whose_role_the_member_role_may_not_pass_is_refused(plan, tmp_path):
+    configured_source(plan)
+    profile(T, "web-profile-moved")  # no carveout:instance-role tag
+    plan["options"] = {"instanceProfiles": {"web-profile": "web-profile-moved"}}
+    code, out, events, err = run_local(plan, tmp_path)
+    said = err + json.dumps(out)
+    assert code != 0 and "carveout:instance-role=true" in said, said
+
+
+def test_another_services_group_that_references_the_source_is_named_until_acknowledged(plan, tmp_path):
+    ec2 = client("ec2", N)
+    web = [g for g in ec2.describe_security_groups()["SecurityGroups"] if g["GroupName"] == "web-sg"][0]
+    db = ec2.create_security_group(GroupName="db-sg", Description="db", VpcId=web["VpcId"])["GroupId"]
+    ec2.authorize_security_group_ingress(GroupId=db, IpPermissions=[
+        {"IpProtocol": "tcp", "FromPort": 5432, "ToPort": 5432, "UserIdGroupPairs": [{"GroupId": web["GroupId"]}]}])
+    code, out, events, err = run_local(plan, tmp_path)
+    said = err + json.dumps(out)
+    assert code != 0 and db in said and "tcp 5432" in said and "acknowledgedSecurityGroupReferences" in said, said
+    plan["options"] = {"acknowledgedSecurityGroupReferences": [db]}
+    code, out, events, err = run_local(plan, tmp_path)
+    assert code == 0, err
