@@ -164,7 +164,22 @@ def ids_of_type(req: Request, rtype: dict[str, Any]) -> list[tuple[str, str, dic
         found += _parameter_paths(req, arn_format)
     if name == "quota":
         found += _quota(req, arn_format)
+    if req.record["service"] == "iam" and name in IAM_NAME_PARAMETERS:
+        found += _iam_name(req, arn_format, IAM_NAME_PARAMETERS[name])
     return found
+
+
+# IAM calls name their resource by name in the request (Preflight's GetInstanceProfile,
+# ListRoleTags): the ARN is the caller's account's, path "/".
+IAM_NAME_PARAMETERS = {"instance-profile": "InstanceProfileName", "role": "RoleName"}
+
+
+def _iam_name(req: Request, arn_format: str, parameter: str) -> list:
+    value = req.params.get(parameter)
+    if not isinstance(value, str):
+        return []
+    fact = {"owner": req.account, "region": "", "tags": {}}
+    return [(value, ec2_arn(arn_format, value, fact, req.region), fact, False)]
 
 
 def _quota(req: Request, arn_format: str) -> list:
@@ -276,7 +291,7 @@ def check_unknown_types(req: Request, rtypes: list[dict[str, Any]], known: Calla
 
 
 def _known_type(rtype_name: str, arn_format: str | None) -> bool:
-    if rtype_name in EC2_PREFIX.values() or rtype_name in ("key", "role", "quota"):
+    if rtype_name in EC2_PREFIX.values() or rtype_name in ("key", "role", "quota", "instance-profile"):
         return True
     return bool(arn_format) and ":ec2:" not in arn_format  # ARN-shaped ids are matched by format
 

@@ -125,3 +125,28 @@ def test_the_organization_condition_is_what_refuses_a_workflow_role_outside_it()
     del trust["Condition"]["StringEquals"]
     sim = iam_eval.assume_role_simulation(principal, TARGET, template=template, principal_org_id="o-someoneelse1")
     assert iam_eval.run([sim])[0].verdict["result"] == "Allowed"
+
+
+PASS_ROLE = Path(__file__).parent / "fixtures/pass_role.jsonl"
+
+
+def test_passing_an_instance_role_needs_its_tag_and_ec2():
+    """A launch with the instance profile the plan maps (tests/test_same_service.py) passes
+    the profile's role: allowed for a role tagged carveout:instance-role=true and for EC2
+    only, so carveout cannot hand any other role of the target account to an instance."""
+    records = iam_eval.load_recording(PASS_ROLE)
+    result = iam_eval.evaluate(records)
+    assert not result.unrepresentable and not result.denied
+    assert [s.auth.action for s in result.simulations].count("iam:PassRole") == 1
+    untagged = copy.deepcopy(records)
+    role = next(k for k in untagged[0]["before"] if ":role/" in k)
+    untagged[0]["before"][role]["tags"] = {}
+    denied = iam_eval.evaluate(untagged).denied
+    assert [s.auth.action for s in denied] == ["iam:PassRole"]
+    template = _member_template()
+    _statement(template, "PassInstanceRoles")["Condition"]["StringEquals"]["iam:PassedToService"] = "lambda.amazonaws.com"
+    assert [s.auth.action for s in _denied_of(records, template)] == ["iam:PassRole"]
+
+
+def _denied_of(records, template):
+    return iam_eval.evaluate(records, template).denied
