@@ -125,3 +125,32 @@ def test_another_services_group_that_references_the_source_is_named_until_acknow
     plan["options"] = {"acknowledgedSecurityGroupReferences": [db]}
     code, out, events, err = run_local(plan, tmp_path)
     assert code == 0, err
+
+
+def test_a_callee_in_a_subnet_the_migration_would_not_route_is_named_then_routed(plan, tmp_path):
+    """The service talks to a database in a subnet of the ALB's VPC whose route table is not
+    one of the ALB's subnets' tables: its answers would find no way back to the new
+    instances. Preflight names that table; routed by options.additionalRouteTableIds, it
+    gets the route to the target VPC through the peering."""
+    ec2 = client("ec2", N)
+    web = [g for g in ec2.describe_security_groups()["SecurityGroups"] if g["GroupName"] == "web-sg"][0]
+    vpc = web["VpcId"]
+    db = ec2.create_security_group(GroupName="db-sg", Description="db", VpcId=vpc)["GroupId"]
+    ec2.authorize_security_group_ingress(GroupId=db, IpPermissions=[
+        {"IpProtocol": "tcp", "FromPort": 5432, "ToPort": 5432, "UserIdGroupPairs": [{"GroupId": web["GroupId"]}]}])
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.50.0/24", AvailabilityZone="ap-northeast-1a")["Subnet"]["SubnetId"]
+    table = ec2.create_route_table(VpcId=vpc)["RouteTable"]["RouteTableId"]
+    ec2.associate_route_table(RouteTableId=table, SubnetId=subnet)
+    image = ec2.describe_images(Owners=["self"], Filters=[{"Name": "name", "Values": ["al2023-base"]}])["Images"][0]
+    ec2.run_instances(ImageId=image["ImageId"], InstanceType="t3.small", MinCount=1, MaxCount=1,
+                      SubnetId=subnet, SecurityGroupIds=[db])
+    plan["options"] = {"acknowledgedSecurityGroupReferences": [db]}
+    code, out, events, err = run_local(plan, tmp_path)
+    said = err + json.dumps(out)
+    assert code != 0 and f"route table {table}" in said and "additionalRouteTableIds" in said, said
+    plan["options"]["additionalRouteTableIds"] = [table]
+    code, out, events, err = run_as_planned(plan, tmp_path)
+    assert code == 0, err
+    target_cidr = client("ec2", T).describe_vpcs(VpcIds=[plan["target"]["vpcId"]])["Vpcs"][0]["CidrBlock"]
+    routes = ec2.describe_route_tables(RouteTableIds=[table])["RouteTables"][0]["Routes"]
+    assert any(r.get("DestinationCidrBlock") == target_cidr and r.get("VpcPeeringConnectionId") for r in routes), routes

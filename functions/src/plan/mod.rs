@@ -21,6 +21,7 @@ pub const TARGET_GROUP_ARN: &str = r"^arn:aws[a-z-]*:elasticloadbalancing:[a-z0-
 pub const INSTANCE_ID: &str = r"^i-([0-9a-f]{8}|[0-9a-f]{17})$";
 pub const VPC_ID: &str = r"^vpc-([0-9a-f]{8}|[0-9a-f]{17})$";
 pub const SECURITY_GROUP_ID: &str = r"^sg-([0-9a-f]{8}|[0-9a-f]{17})$";
+pub const ROUTE_TABLE_ID: &str = r"^rtb-([0-9a-f]{8}|[0-9a-f]{17})$";
 pub const SUBNET_ID: &str = r"^subnet-([0-9a-f]{8}|[0-9a-f]{17})$";
 /// A KMS key ARN (not a key id or alias: those resolve in the caller's account, and the
 /// target account must name the same key).
@@ -195,6 +196,13 @@ pub struct Options {
     #[serde(default)]
     #[schemars(length(max = 50), inner(pattern(SECURITY_GROUP_ID)))]
     pub acknowledged_security_group_references: Vec<String>,
+    /// More route tables of the ALB's VPC that get the route to the target VPC: those of
+    /// subnets where the service's callees run (instances in a group that admits a source
+    /// group), so their answers find the way back. Preflight names each such table that
+    /// the ALB's subnets' tables do not already cover.
+    #[serde(default)]
+    #[schemars(length(max = 50), inner(pattern(ROUTE_TABLE_ID)))]
+    pub additional_route_table_ids: Vec<String>,
 }
 
 impl Default for Options {
@@ -215,6 +223,7 @@ impl Default for Options {
             placement_groups: Default::default(),
             accept_address_changes: false,
             acknowledged_security_group_references: Vec::new(),
+            additional_route_table_ids: Vec::new(),
         }
     }
 }

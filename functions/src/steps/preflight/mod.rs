@@ -3,6 +3,7 @@
 //! per concern; only Describe/Get/List calls (a static test keeps it so).
 
 mod check;
+mod dependencies;
 mod encryption;
 mod history;
 mod instances;
@@ -159,16 +160,28 @@ pub async fn preflight(ctx: &Context, input: serde_json::Value) -> Result<Facts,
         ));
     }
     checks.pass(references::acknowledged(&plan, &found))?;
+    let callee_subnets = dependencies::read_callee_subnets(&net, &lb_vpc, &found, &plan).await?;
+    let routed: Vec<String> = net_tables
+        .iter()
+        .filter_map(|t| t.route_table_id().map(str::to_string))
+        .collect();
+    let (verdict, more_tables) = dependencies::callees_routed(&plan, &callee_subnets, &routed)?;
+    checks.pass(Ok(verdict))?;
 
     let mut facts = Facts {
         checks: Vec::new(),
         network: NetworkSide {
             vpc_id: lb_vpc,
             cidrs: net_cidrs,
-            route_table_ids: net_tables
-                .iter()
-                .filter_map(|t| t.route_table_id().map(str::to_string))
-                .collect(),
+            route_table_ids: {
+                let mut ids = routed;
+                for t in more_tables {
+                    if !ids.contains(&t) {
+                        ids.push(t);
+                    }
+                }
+                ids
+            },
             load_balancer_arn: service.lb_arn.clone(),
             security_group_ids: lb_sgs,
         },

@@ -22,6 +22,8 @@ pub(super) struct Reference {
     pub group_name: String,
     pub account_id: String,
     pub what: String,
+    /// A callee: its rule admits a source group (the service talks to it).
+    pub callee: bool,
 }
 
 fn ports(p: &IpPermission) -> String {
@@ -66,6 +68,7 @@ pub(super) fn references(
                             group_name: String::new(),
                             account_id: pair.user_id().unwrap_or(account_id).to_string(),
                             what: format!("is admitted by the source's group {id} on {} (a caller that will not reach the new instances)", ports(p)),
+                            callee: false,
                         });
                     }
                 }
@@ -82,6 +85,7 @@ pub(super) fn references(
                     group_name: name.clone(),
                     account_id: account_id.to_string(),
                     what: format!("admits the source's group {source} on {} (a callee that will not admit the new instances)", ports(p)),
+                    callee: true,
                 });
             }
             for p in g
@@ -94,6 +98,7 @@ pub(super) fn references(
                     group_name: name.clone(),
                     account_id: account_id.to_string(),
                     what: format!("sends to the source's group {source} on {} (a caller whose egress rule will not name the new instances)", ports(p)),
+                    callee: false,
                 });
             }
         }
@@ -219,6 +224,7 @@ mod tests {
             group_name: "db".into(),
             account_id: "111111111111".into(),
             what: "admits the source's group sg-src on tcp 5432 (a callee …)".into(),
+            callee: true,
         }];
         let mut plan = crate::test_support::plan();
         let err = acknowledged(&plan, &found).unwrap_err();
