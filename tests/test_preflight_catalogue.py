@@ -77,6 +77,33 @@ def stop_source_erasing_instance_store(plan, _world):
     plan.setdefault("options", {})["allowInstanceStoreDataLoss"] = True
 
 
+def source_with_instance_profile(plan, _world):
+    """A source with an IAM instance profile and no options.instanceProfiles entry: roles do
+    not cross accounts, and carveout does not create them."""
+    iam, ec2 = client("iam", N), client("ec2", N)
+    iam.create_role(RoleName="web-role", AssumeRolePolicyDocument='{"Version": "2012-10-17", "Statement": []}')
+    arn = iam.create_instance_profile(InstanceProfileName="web-profile")["InstanceProfile"]["Arn"]
+    iam.add_role_to_instance_profile(InstanceProfileName="web-profile", RoleName="web-role")
+    ec2.associate_iam_instance_profile(IamInstanceProfile={"Arn": arn}, InstanceId=plan["source"]["instanceIds"][0])
+
+
+def source_with_elastic_ip(plan, _world):
+    """Clients that use the source's Elastic IP keep reaching the source after cutover."""
+    ec2 = client("ec2", N)
+    allocation = ec2.allocate_address(Domain="vpc")["AllocationId"]
+    ec2.associate_address(AllocationId=allocation, InstanceId=plan["source"]["instanceIds"][0])
+
+
+def callee_of_the_source(plan, _world):
+    """Another service's database admits the source's group: it will not admit the new
+    instances' group."""
+    ec2 = client("ec2", N)
+    web = [g for g in ec2.describe_security_groups()["SecurityGroups"] if g["GroupName"] == "web-sg"][0]
+    db = ec2.create_security_group(GroupName="db-sg", Description="db", VpcId=web["VpcId"])["GroupId"]
+    ec2.authorize_security_group_ingress(GroupId=db, IpPermissions=[
+        {"IpProtocol": "tcp", "FromPort": 5432, "ToPort": 5432, "UserIdGroupPairs": [{"GroupId": web["GroupId"]}]}])
+
+
 def unregistered_instance(plan, _world):
     ec2 = client("ec2", N)
     tagged = [i for r in every(ec2, "describe_instances", "Reservations") for i in r["Instances"]
@@ -302,6 +329,13 @@ CASES = [
      "InvalidPlan", ["instance store volumes", "lost when the instance stops", "allowInstanceStoreDataLoss"]),
     ("instance-type-offered-in-no-target-zone", setp(["options"], {"instanceType": "f2.6xlarge"}), "InvalidPlan",
      ["no target subnet is in a zone offering f2.6xlarge", "ap-northeast-1d"]),
+    # The same service (docs/same-service.md): what cannot be carried as it is.
+    ("source-with-unmapped-instance-profile", source_with_instance_profile, "InvalidPlan",
+     ["instance-profile/web-profile", "options.instanceProfiles {\"web-profile\"", "does not create roles"]),
+    ("source-reached-by-an-elastic-ip", source_with_elastic_ip, "InvalidPlan",
+     ["Elastic IP", "address transfer", "options.acceptAddressChanges"]),
+    ("another-services-group-admits-the-source", callee_of_the_source, "InvalidPlan",
+     ["db-sg", "tcp 5432", "callee", "options.acknowledgedSecurityGroupReferences"]),
     ("instance-not-in-group", unregistered_instance, "InvalidPlan", ["not registered"]),
     ("group-serves-other-instances", group_serves_others, "InvalidPlan", ["also serves", "own rule"]),
     ("overlapping-cidrs", "overlap", "InvalidPlan", ["10.0.0.0/16", "overlaps"]),
