@@ -143,7 +143,7 @@ pub const CATALOGUE: &[(&str, &str)] = &[
     ("Monitoring", "carried"),
     (
         "CpuOptions",
-        "carried (not carried when options.instanceType changes the type)",
+        "carried when not the type's defaults (not when options.instanceType changes the type)",
     ),
     ("CreditSpecification", "carried"),
     ("Placement.Tenancy", "carried (host: refused)"),

@@ -109,12 +109,7 @@ pub(super) async fn read_settings(
             .map(|s| s.as_str())
             == Some("enabled"),
         ebs_optimized: inst.ebs_optimized().unwrap_or(false),
-        cpu_options: inst.cpu_options().and_then(|c| {
-            Some(CpuOptions {
-                core_count: c.core_count()?,
-                threads_per_core: c.threads_per_core()?,
-            })
-        }),
+        cpu_options: custom_cpu_options(src, inst).await?,
         cpu_credits,
         tenancy: inst
             .placement()
@@ -159,6 +154,47 @@ pub(super) async fn read_settings(
             .filter_map(|g| g.group_id().map(str::to_string))
             .collect(),
         volumes: volume_settings(inst, volumes),
+    })
+}
+
+/// The instance's CPU options when they are not its type's defaults (DescribeInstanceTypes'
+/// VCpuInfo): only such options are a setting to carry. DescribeInstances answers CPU
+/// options for every instance, and passing the defaults back is refused for types that
+/// take no CPU options (T2, bare metal:
+/// <https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/cpu-options-supported-instances-values.html>).
+async fn custom_cpu_options(
+    src: &AccountClients,
+    inst: &Instance,
+) -> Result<Option<CpuOptions>, StepError> {
+    let Some(c) = inst.cpu_options() else {
+        return Ok(None);
+    };
+    let (Some(cores), Some(threads), Some(t)) =
+        (c.core_count(), c.threads_per_core(), inst.instance_type())
+    else {
+        return Ok(None);
+    };
+    let types = src
+        .ec2
+        .describe_instance_types()
+        .instance_types(t.clone())
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .named("ec2:DescribeInstanceTypes", &src.role_arn)?;
+    let defaults = types
+        .first()
+        .and_then(|i| i.v_cpu_info())
+        .map(|v| (v.default_cores(), v.default_threads_per_core()));
+    Ok(match defaults {
+        Some((Some(dc), Some(dt))) if (dc, dt) != (cores, threads) => Some(CpuOptions {
+            core_count: cores,
+            threads_per_core: threads,
+        }),
+        // The defaults, or unknown defaults: nothing to carry (the type's own apply).
+        _ => None,
     })
 }
 
