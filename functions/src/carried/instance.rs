@@ -206,11 +206,23 @@ pub fn decide(
         ));
     }
 
-    d.launch.ebs_optimized = s.ebs_optimized;
-    d.rows.push(SettingRow::carried(
-        "EbsOptimized",
-        s.ebs_optimized.to_string(),
-    ));
+    // EBS optimization and hibernation depend on the type: with another type, that type's
+    // own support applies (RunInstances refuses either where the type has none).
+    let same_type = new_type == instance_type;
+    if same_type || !s.ebs_optimized {
+        d.launch.ebs_optimized = s.ebs_optimized;
+        d.rows.push(SettingRow::carried(
+            "EbsOptimized",
+            s.ebs_optimized.to_string(),
+        ));
+    } else {
+        d.rows.push(SettingRow::not_carried(
+            "EbsOptimized",
+            "true",
+            format!("{new_type}'s default"),
+            "options.instanceType changes the type; EBS optimization belongs to a type",
+        ));
+    }
     d.launch.detailed_monitoring = s.detailed_monitoring;
     d.rows.push(SettingRow::carried(
         "Monitoring",
@@ -258,11 +270,20 @@ pub fn decide(
         }
         None => {}
     }
-    d.launch.hibernation = s.hibernation;
-    d.rows.push(SettingRow::carried(
-        "HibernationOptions",
-        on_off(s.hibernation),
-    ));
+    if same_type || !s.hibernation {
+        d.launch.hibernation = s.hibernation;
+        d.rows.push(SettingRow::carried(
+            "HibernationOptions",
+            on_off(s.hibernation),
+        ));
+    } else {
+        d.rows.push(SettingRow::not_carried(
+            "HibernationOptions",
+            "enabled",
+            "disabled",
+            "options.instanceType changes the type, which may not support hibernation",
+        ));
+    }
     if let Some(check) = s.source_dest_check {
         d.launch.source_dest_check = (!check).then_some(false);
         d.rows

@@ -291,3 +291,28 @@ fn every_catalogued_setting_is_decided_somewhere() {
         );
     }
 }
+
+#[test]
+fn ebs_optimization_and_hibernation_stay_with_the_type() {
+    let s = InstanceSettings {
+        ebs_optimized: true,
+        hibernation: true,
+        ..source()
+    };
+    let d = decide("i-1", "m4.large", &s, &mapped());
+    assert!(d.launch.ebs_optimized && d.launch.hibernation);
+    let other = CarryOptions {
+        instance_type: Some("t2.large".into()),
+        ..mapped()
+    };
+    let d = decide("i-1", "m4.large", &s, &other);
+    assert!(
+        !d.launch.ebs_optimized && !d.launch.hibernation,
+        "t2 supports neither: RunInstances would refuse"
+    );
+    assert!(
+        d.rows
+            .iter()
+            .any(|r| r.setting == "EbsOptimized" && r.handling == Handling::NotCarried)
+    );
+}

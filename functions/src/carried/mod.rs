@@ -139,7 +139,10 @@ pub const CATALOGUE: &[(&str, &str)] = &[
     ),
     ("UserData", "not carried (options.passUserData carries it)"),
     ("BlockDeviceMappings", "carried through the image"),
-    ("EbsOptimized", "carried"),
+    (
+        "EbsOptimized",
+        "carried (not when options.instanceType changes the type)",
+    ),
     ("Monitoring", "carried"),
     (
         "CpuOptions",
@@ -147,7 +150,10 @@ pub const CATALOGUE: &[(&str, &str)] = &[
     ),
     ("CreditSpecification", "carried"),
     ("Placement.Tenancy", "carried (host: refused)"),
-    ("HibernationOptions", "carried"),
+    (
+        "HibernationOptions",
+        "carried (not when options.instanceType changes the type)",
+    ),
     ("SourceDestCheck", "carried"),
     ("InstanceInitiatedShutdownBehavior", "carried"),
     (

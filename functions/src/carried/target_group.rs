@@ -18,6 +18,9 @@ pub fn attributes_to_carry(original: &BTreeMap<String, String>) -> Vec<(String, 
     original
         .iter()
         .filter(|(k, _)| !NOT_FOR_IP_TARGETS.iter().any(|p| k.starts_with(p)))
+        // An empty value (an app cookie name while stickiness uses lb_cookie) is an unset
+        // attribute: sent back, ELB may refuse it and with it the whole request.
+        .filter(|(_, v)| !v.is_empty())
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect()
 }
@@ -49,6 +52,7 @@ mod tests {
             kv("lambda.multi_value_headers.enabled", "false"),
             kv("load_balancing.algorithm.type", "weighted_random"),
             kv("load_balancing.algorithm.anomaly_mitigation", "on"),
+            kv("stickiness.app_cookie.cookie_name", ""),
         ]
         .into();
         let carried = attributes_to_carry(&original);

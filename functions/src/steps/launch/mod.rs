@@ -127,7 +127,11 @@ pub async fn launch_instance(ctx: &Context, state: State) -> Result<LaunchedInst
                 None
             };
             let instance_type = decision.launch.instance_type.as_str();
-            let profile = decision.launch.instance_profile_arn.as_deref().unwrap_or("");
+            let settings_digest = format!(
+                "{:?}|{}",
+                decision.launch,
+                user_data.as_deref().unwrap_or("")
+            );
             // A token EC2 still remembers (24 h) can belong to a launch whose instance ended
             // over an hour ago and no longer shows in DescribeInstances, so the count above
             // missed it: EC2 then answers that old instance. Such an answer moves on to the
@@ -156,7 +160,10 @@ pub async fn launch_instance(ctx: &Context, state: State) -> Result<LaunchedInst
                             instance_type,
                             &subnet.subnet_id,
                             &security_group,
-                            profile,
+                            // Every other parameter too: a re-run whose plan changed a
+                            // setting (requireImdsv2, passUserData…) is another launch,
+                            // not an IdempotentParameterMismatch for 24 hours.
+                            &settings_digest,
                         ],
                     ))
                     .send()

@@ -34,7 +34,9 @@ pub(super) fn with_settings(
                 .enabled(l.detailed_monitoring)
                 .build(),
         )
-        .ebs_optimized(l.ebs_optimized)
+        // Only `true` is sent: off is the default, and on types EBS-optimized by default
+        // it cannot be turned off anyway.
+        .set_ebs_optimized(l.ebs_optimized.then_some(true))
         .set_cpu_options(l.cpu_options.map(|c| {
             CpuOptionsRequest::builder()
                 .core_count(c.core_count)
