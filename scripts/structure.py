@@ -29,7 +29,8 @@ def module_of(path: pathlib.Path) -> str:
     parts = rel.parts
     if parts[0] == "steps" and len(parts) > 1 and parts[1] != "mod":
         return f"steps::{parts[1]}"
-    return parts[0]
+    # `x_tests.rs` is the `#[path]` test module of `x.rs`: part of x.
+    return parts[0].removesuffix("_tests")
 
 
 def without_tests(text: str) -> str:

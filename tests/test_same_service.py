@@ -154,3 +154,27 @@ def test_a_callee_in_a_subnet_the_migration_would_not_route_is_named_then_routed
     target_cidr = client("ec2", T).describe_vpcs(VpcIds=[plan["target"]["vpcId"]])["Vpcs"][0]["CidrBlock"]
     routes = ec2.describe_route_tables(RouteTableIds=[table])["RouteTables"][0]["Routes"]
     assert any(r.get("DestinationCidrBlock") == target_cidr and r.get("VpcPeeringConnectionId") for r in routes), routes
+
+
+def test_cold_volumes_get_the_provisioned_rate_and_no_traffic_until_initialized(plan, tmp_path):
+    """options.volumeInitializationRate: every volume of the new instance is created at that
+    rate (RunInstances' Ebs.VolumeInitializationRate), and the gate looks at
+    DescribeVolumeStatus until each is `completed` before the health gate and the cutover.
+    The emulator answers no details at first (AWS: up to 5 minutes), then progress."""
+    plan["options"] = {"volumeInitializationRate": 200}
+    code, out, events, err = run_as_planned(plan, tmp_path)
+    assert code == 0, err
+    new = out["instances"][0]["instanceId"]
+    vols = every(client("ec2", T), "describe_volumes", "Volumes",
+                 Filters=[{"Name": "attachment.instance-id", "Values": [new]}])
+    assert vols and all(v.get("VolumeInitializationRate") == 200 for v in vols), vols
+    statuses = client("ec2", T).describe_volume_status(VolumeIds=[v["VolumeId"] for v in vols])["VolumeStatuses"]
+    assert all(s["InitializationStatusDetails"]["Progress"] == 100 for s in statuses), statuses
+    order = [e["state"] for e in events if e.get("event") == "StateEntered"]
+    looks = [i for i, s in enumerate(order) if s == "CheckVolumesInitialized"]
+    assert len(looks) >= 3, order  # unreported, initializing, completed
+    assert looks[-1] < order.index("WaitTargetsHealthy") < order.index("Cutover"), order
+    assert "CheckVolumesInitialized look 1: " in err and "ETA" in err, err
+    rows = {r["setting"]: r for r in out["settings"][0]["rows"]}
+    assert (rows["VolumeInitializationRate"]["handling"], rows["VolumeInitializationRate"]["new"]) == (
+        "mapped", "200 MiB/s for every volume"), rows

@@ -39,6 +39,22 @@ def test_every_wait_step_polls_through_retry_with_backoff_jitter_and_a_deadline(
         assert deadlines[name] * 60 <= budget < deadlines[name] * 60 + 60, (name, budget)
 
 
+def test_the_volume_gate_is_a_predicted_poll_between_the_probe_rule_and_the_health_gate():
+    # Hours-long, so not a Retry: each look says when the next one is (initialization.rs),
+    # and the health gate comes last, right before traffic.
+    top = ASL["States"]
+    assert top["AttachProbeRule"]["Next"] == "VolumeGate?"
+    assert top["VolumeGate?"]["Choices"] == [{"Variable": "$.facts.options.waitForVolumeInitialization",
+                                              "BooleanEquals": True, "Next": "CheckVolumesInitialized"}]
+    assert top["VolumeGate?"]["Default"] == "WaitTargetsHealthy"
+    assert top["CheckVolumesInitialized"]["Next"] == "VolumesInitialized?"
+    assert top["VolumesInitialized?"]["Choices"] == [{"Variable": "$.volumeGate.ready", "BooleanEquals": True,
+                                                      "Next": "WaitTargetsHealthy"}]
+    wait = top[top["VolumesInitialized?"]["Default"]]
+    assert (wait["Type"], wait["SecondsPath"], wait["Next"]) == ("Wait", "$.volumeGate.nextPollSeconds",
+                                                                 "CheckVolumesInitialized")
+
+
 def test_every_other_task_retries_throttling_with_jittered_backoff():
     # Throttling beyond the SDK's retries answers CarveOut.NotReady (error.rs); a step that
     # does not poll retries it later, jittered: Map iterations would otherwise retry together.
@@ -55,7 +71,7 @@ def test_every_other_task_retries_throttling_with_jittered_backoff():
 def test_every_state_after_preflight_is_caught_into_rollback():
     top = ASL["States"]
     order = ["EnterMaintenance", "StopSourceInstances", "WaitSourceStopped", "Prepare", "LaunchInstances", "CreateTargetGroup", "RegisterTargets", "AttachProbeRule",
-             "WaitTargetsHealthy", "ShiftTraffic", "Cutover", "Report"]
+             "CheckVolumesInitialized", "WaitTargetsHealthy", "ShiftTraffic", "Cutover", "Report"]
     for name in order:
         assert top[name]["Catch"] == [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "Rollback"}], name
     assert top["Preflight"]["Catch"][0]["Next"] == "PreflightFailed", "nothing to roll back before mutations"

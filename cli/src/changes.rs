@@ -81,6 +81,7 @@ fn describe(
         | "WaitImageAvailable"
         | "WaitCopyAvailable"
         | "WaitInstanceReady"
+        | "CheckVolumesInitialized"
         | "WaitTargetsHealthy"
         | "CheckShift"
         | "Report" => Ok(Vec::new()),

@@ -54,7 +54,16 @@ impl HistoryReader {
         } else if entered.is_some() {
             out.push(json!({"event": "StateEntered", "state": name, "type": kind(t)}));
         } else if exited.is_some() {
-            out.push(json!({"event": "StateExited", "state": name, "type": kind(t)}));
+            // The output of a look that predicts the next (the volume gate) is progress.
+            let output = e
+                .state_exited_event_details()
+                .and_then(|d| d.output())
+                .and_then(|o| serde_json::from_str::<serde_json::Value>(o).ok())
+                .filter(|o| o.get("volumeGate").is_some())
+                .map(|o| json!({"volumeGate": o["volumeGate"]}));
+            out.push(
+                json!({"event": "StateExited", "state": name, "type": kind(t), "output": output}),
+            );
         } else if let Some((error, cause)) = failure {
             self.failed.insert(name.clone());
             out.push(json!({"event": "TaskError", "state": name, "error": error.unwrap_or(""), "cause": cause.unwrap_or("")}));

@@ -85,7 +85,28 @@ impl Progress {
                     self.line("▶", &format!("{state}{index}"));
                 }
             }
-            "StateExited" if e["type"] == "Task" => self.line("✓", &format!("{state}{index}")),
+            "StateExited" if e["type"] == "Task" => {
+                let output = match &e["output"] {
+                    Value::String(s) => serde_json::from_str(s).unwrap_or(Value::Null),
+                    v => v.clone(),
+                };
+                let gate = &output["volumeGate"];
+                if gate["ready"] == Value::Bool(false) {
+                    // A predicted poll: the look says how far along it is and when the next is.
+                    let looks = self.polls.entry(state.clone()).or_default();
+                    *looks += 1;
+                    let n = *looks;
+                    self.line(
+                        "↻",
+                        &format!(
+                            "{state}{index} look {n}: {}",
+                            gate["summary"].as_str().unwrap_or("")
+                        ),
+                    );
+                } else {
+                    self.line("✓", &format!("{state}{index}"));
+                }
+            }
             "TaskError" => {
                 self.last_error.insert(
                     state,

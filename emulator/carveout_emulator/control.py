@@ -55,6 +55,11 @@ DEFAULT_PHASES = {
     # account id -> {quota code: vCPUs}: the account's applied On-Demand vCPU quotas
     # (Service Quotas GetServiceQuota); without one, the AWS default applies.
     "vcpuQuotas": {},
+    # DescribeVolumeStatus of a volume launched from an image (patches/volume_initialization.py):
+    # this many looks answer no initialization details yet (AWS: up to 5 minutes), then
+    # `volumeInitializationLooks` answer `initializing`, then `completed`.
+    "volumeInitializationUnreportedLooks": 1,
+    "volumeInitializationLooks": 2,
     # Paginated operations (pagination.py) answer at most this many items a page (fewer if
     # the request's MaxResults / PageSize is smaller), with the continuation token while more
     # remain. AWS: "An API operation can return fewer results than the maximum even when

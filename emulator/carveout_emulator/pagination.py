@@ -81,6 +81,8 @@ TABLE = [
     ("ec2", "DescribeImages", Op("imagesSet")),
     ("ec2", "DescribeSnapshots", Op("snapshotSet")),
     ("ec2", "DescribeVolumes", Op("volumeSet")),
+    # "You cannot specify this parameter and the volume IDs parameter in the same request."
+    ("ec2", "DescribeVolumeStatus", Op("volumeStatusSet", whole_with=("VolumeId.",))),
     ("ec2", "DescribeRouteTables", Op("routeTableSet")),
     # MaxResults: "If this parameter is not specified, then all items are returned."
     ("ec2", "DescribeSecurityGroups", Op("securityGroupInfo", paged_with_limit_only=True)),

@@ -145,3 +145,43 @@ def test_copy_image_reencrypts_with_the_key_is_idempotent_and_launches_encrypted
     launched = t.run_instances(InstanceType="t3.small", ImageId=copy, MinCount=1, MaxCount=1, SubnetId=t_subnet)["Instances"][0]
     volumes = every(t, "describe_volumes", "Volumes", Filters=[{"Name": "attachment.instance-id", "Values": [launched["InstanceId"]]}])
     assert volumes and all(v["Encrypted"] and v["KmsKeyId"] == cmk for v in volumes)
+
+
+def test_volumes_launched_from_an_image_initialize_at_the_rate_asked_and_report_it():
+    # https://docs.aws.amazon.com/ebs/latest/userguide/initalize-volume.html and
+    # ebs-initialize-monitor.html: moto raises NotImplemented for DescribeVolumeStatus.
+    from carveout_emulator.testing import configure
+
+    configure(volumeInitializationUnreportedLooks=1, volumeInitializationLooks=2)
+    ec2 = client("ec2", N)
+    iid, subnet = _encrypted_instance(ec2)
+    ami = ec2.create_image(InstanceId=iid, Name="cold", NoReboot=True)["ImageId"]
+    with pytest.raises(botocore.exceptions.ClientError, match="InvalidParameterValue"):
+        ec2.run_instances(InstanceType="t3.small", ImageId=ami, MinCount=1, MaxCount=1, SubnetId=subnet,
+                          BlockDeviceMappings=[{"DeviceName": "/dev/sdf", "Ebs": {"VolumeInitializationRate": 50}}])
+    new = ec2.run_instances(InstanceType="t3.small", ImageId=ami, MinCount=1, MaxCount=1, SubnetId=subnet,
+                            BlockDeviceMappings=[{"DeviceName": "/dev/sdf", "Ebs": {"VolumeInitializationRate": 200}}]
+                            )["Instances"][0]["InstanceId"]
+    volumes = every(ec2, "describe_volumes", "Volumes", Filters=[{"Name": "attachment.instance-id", "Values": [new]}])
+    data = next(v for v in volumes if v["Attachments"][0]["Device"] == "/dev/sdf")
+    root = next(v for v in volumes if v["Attachments"][0]["Device"] == "/dev/sda1")
+    assert data["VolumeInitializationRate"] == 200 and data["Size"] == 50
+    assert "VolumeInitializationRate" not in root
+
+    def look(volume_id):
+        item = ec2.describe_volume_status(VolumeIds=[volume_id])["VolumeStatuses"][0]
+        state = {d["Name"]: d["Status"] for d in item["VolumeStatus"]["Details"]}.get("initialization-state")
+        return state, item.get("InitializationStatusDetails")
+
+    seen = [look(data["VolumeId"]) for _ in range(4)]
+    assert seen[0] == (None, None), "not reported at first (up to 5 minutes on AWS)"
+    assert seen[1][0] == "initializing" and seen[1][1]["InitializationType"] == "provisioned-rate"
+    assert 0 < seen[1][1]["Progress"] < seen[2][1]["Progress"] < 100
+    assert seen[1][1]["EstimatedTimeToCompleteInSeconds"] > seen[2][1]["EstimatedTimeToCompleteInSeconds"] > 0
+    assert seen[3] == ("completed", {"InitializationType": "provisioned-rate", "Progress": 100,
+                                     "EstimatedTimeToCompleteInSeconds": 0})
+    [look(root["VolumeId"]) for _ in range(3)]
+    assert look(root["VolumeId"]) == ("completed", {"InitializationType": "default", "Progress": 100})
+    # The source's own volumes were not created from a snapshot: nothing to initialize.
+    src = every(ec2, "describe_volumes", "Volumes", Filters=[{"Name": "attachment.instance-id", "Values": [iid]}])
+    assert look(src[0]["VolumeId"])[0] is None

@@ -10,6 +10,7 @@ pub mod context;
 pub mod error;
 pub mod graph;
 pub mod idiom;
+pub mod initialization;
 pub mod inventory;
 pub mod moved;
 pub mod names;

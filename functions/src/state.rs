@@ -203,6 +203,9 @@ pub struct ResolvedOptions {
     /// metadata, user data, placement groups, addresses), resolved in the target account.
     #[serde(default)]
     pub carry: crate::carried::CarryOptions,
+    /// The wait for the new volumes' initialization (`waitForVolumeInitialization`…).
+    #[serde(flatten)]
+    pub volume_gate: crate::initialization::GateOptions,
 }
 
 /// The state document of an execution: the plan, the facts, and what each step added

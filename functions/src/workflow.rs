@@ -33,7 +33,9 @@ pub fn planned_input(plan: &Value, facts: &Value) -> Value {
         .flatten()
         .map(|i| serde_json::json!({"sourceInstanceId": i["instanceId"]}))
         .collect();
-    serde_json::json!({"plan": plan, "facts": facts, "prepared": {"images": images}})
+    // A successful run leaves the volume gate (when it is on) at a ready look.
+    serde_json::json!({"plan": plan, "facts": facts, "prepared": {"images": images},
+        "volumeGate": {"ready": true}})
 }
 
 /// Every state a successful execution on `input` enters, in order (Parallel branches one
@@ -140,6 +142,10 @@ pub fn history_events(asl: &Value, input: &Value) -> Result<HistoryEvents, Strin
         let (l, m) = state_events(state, input);
         least += l;
         most += m;
+        if let Some((choice, wait)) = predicted_poll_loop(&e.state, state, &states) {
+            let look = m + state_events(choice, input).1 + state_events(wait, input).1;
+            most += look * volume_gate_looks(input).saturating_sub(1);
+        }
     }
     // The worst failure comes last: every state above, then the Catch path.
     let mut caught: Vec<&str> = states
@@ -184,6 +190,41 @@ fn state_events(state: &Value, input: &Value) -> (u64, u64) {
         "Parallel" => (4, 4),
         _ => (2, 2),
     }
+}
+
+/// A Task polled by a loop of its own (Task → Choice → Wait with `SecondsPath` → the Task):
+/// the Choice and the Wait.
+fn predicted_poll_loop<'a>(
+    name: &str,
+    task: &Value,
+    states: &std::collections::HashMap<&str, &'a Value>,
+) -> Option<(&'a Value, &'a Value)> {
+    let choice = *states.get(task["Next"].as_str()?)?;
+    let wait = *states.get(choice["Default"].as_str()?)?;
+    (choice["Type"] == "Choice"
+        && wait["Type"] == "Wait"
+        && wait.get("SecondsPath").is_some()
+        && wait["Next"].as_str() == Some(name))
+    .then_some((choice, wait))
+}
+
+/// The most looks the volume gate may take on `input` (its only predicted-poll loop).
+fn volume_gate_looks(input: &Value) -> u64 {
+    use crate::initialization::{GateOptions, longest_deadline, worst_case_looks};
+    let options = &input["facts"]["options"];
+    let gate: GateOptions = serde_json::from_value(options.clone()).unwrap_or_default();
+    let rate = options["carry"]["volumeInitializationRate"]
+        .as_i64()
+        .map(|r| r as i32);
+    let sizes: Vec<i32> = input["facts"]["instances"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|i| i["settings"]["volumes"].as_array().into_iter().flatten())
+        .filter_map(|v| v["sizeGib"].as_i64().map(|s| s as i32))
+        .collect();
+    let sizes = if sizes.is_empty() { vec![1] } else { sizes };
+    worst_case_looks(longest_deadline(&gate, rate, &sizes))
 }
 
 /// Every state of the definition by name, branches and Map processors included (carveout's

@@ -175,9 +175,12 @@ async function main() {
     raw.replace(/\$\{([A-Za-z0-9]+)FunctionArn\}/g, (_, fn) => `arn:aws:lambda:${cfg.region}:000000000000:function:carveout-${fn}`),
   );
   const noWait = Object.fromEntries(tasks.map((t) => [t.name, 0]));
+  // Predicted polls (a Wait of the last look's `nextPollSeconds`) are not slept either: the
+  // emulator's phases count looks, not time. The Waits of a gradual cutover's holds are.
+  const predicted = { UntilNextVolumeLook: 0 };
   const machine = new StateMachine(substituted);
   const execution = machine.run(cfg.input, {
-    overrides: { taskResourceLocalHandlers: handlers, retryIntervalOverrides: noWait, waitTimeOverrides: {} },
+    overrides: { taskResourceLocalHandlers: handlers, retryIntervalOverrides: noWait, waitTimeOverrides: predicted },
   });
   limits.execution = execution;
 

@@ -4,7 +4,7 @@ Each module has an `apply()` that is idempotent and a test in emulator/tests/.
 """
 
 from . import (amis, encryption, executions, instance_settings, instances, kms, marketplace, peering, quotas, ram,
-               registration, security_groups, target_health)
+               registration, security_groups, target_health, volume_initialization)
 
 # Order matters where patches wrap the same moto method. RunInstances runs outermost first:
 # encryption, instances (ClientToken replay, image visibility, type checks), quotas (vCPUs),
@@ -13,7 +13,7 @@ from . import (amis, encryption, executions, instance_settings, instances, kms, 
 # instance_settings wraps encryption (it hands the image's volumes down as block device
 # mappings, which encryption then encrypts by device): keep them last, in this order.
 ALL = [amis, security_groups, ram, marketplace, quotas, instances, peering, target_health, registration, kms,
-       executions, encryption, instance_settings]
+       executions, encryption, instance_settings, volume_initialization]
 
 
 def apply_all() -> None:

@@ -12,6 +12,7 @@
   `standard` for every instance). moto has no placement groups at all (no
   CreatePlacementGroup, no DescribePlacementGroups): a launch into one is not modelled.
 - CopyImage: the copy records the same volumes as its source image.
+- Volumes launched from an image are cold, at the rate asked for (volume_initialization.py).
 - MonitorInstances / UnmonitorInstances (not implemented by moto) turn detailed monitoring
   on and off (https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_MonitorInstances.html).
 """
@@ -40,6 +41,10 @@ def _request_settings(response: Any) -> dict[str, Any]:
         "credits": get("CreditSpecification.CpuCredits"),
         "devices": {m.get("DeviceName"): m.get("Ebs") or {} for m in get("BlockDeviceMappings", [])},
     }
+
+
+# What a mapping may change of an image's device (the rest stays the image's).
+_OVERRIDABLE = ("VolumeSize", "VolumeType", "Iops", "DeleteOnTermination", "Encrypted", "KmsKeyId")
 
 
 def _image_devices(ami: Any) -> dict[str, dict[str, Any]]:
@@ -75,13 +80,29 @@ def apply() -> None:
     original_create_image = AmiBackend.create_image
     original_mappings = Ami.block_device_mappings
     original_copy = AmisResponse.copy_image
+    original_validate = InstanceResponse._validate_block_device_mapping
+    from .encryption import devices
 
     def run_instances_response(self):  # type: ignore[no-untyped-def]
         _REQUEST.settings = _request_settings(self)
         try:
+            found = self.ec2_backend.describe_images(ami_ids=[self._get_param("ImageId")])
+        except Exception:  # the launch itself answers the image's error
+            found = []
+        _REQUEST.image_devices = {d for d, _ in devices(found[0])} if found else set()
+        try:
             return original_response(self)
         finally:
             _REQUEST.settings = None
+            _REQUEST.image_devices = set()
+
+    def validate_mapping(device_mapping):  # type: ignore[no-untyped-def]
+        # AWS: a mapping naming one of the image's devices changes only what it gives
+        # (size, type, DeleteOnTermination, the initialization rate); the rest is the
+        # image's. moto requires a size or snapshot in every mapping.
+        if device_mapping.get("DeviceName") in (getattr(_REQUEST, "image_devices", None) or set()):
+            return
+        original_validate(device_mapping)
 
     def run_instances(self, image_id, count, user_data, security_group_names, **kwargs):  # type: ignore[no-untyped-def]
         asked = getattr(_REQUEST, "settings", None) or {}
@@ -92,13 +113,20 @@ def apply() -> None:
         if image is not None and _image_devices(image):
             mappings = {m["DeviceName"]: m for m in _launch_mappings(image)}
             for m in kwargs.get("block_device_mappings") or []:
-                mappings[m["DeviceName"]] = m
+                base = mappings.get(m["DeviceName"])
+                if base is None:
+                    mappings[m["DeviceName"]] = m
+                    continue
+                raw = asked.get("devices", {}).get(m["DeviceName"], {})
+                given = {k: m["Ebs"][k] for k in _OVERRIDABLE if k in raw and m["Ebs"].get(k) is not None}
+                mappings[m["DeviceName"]] = {**base, "Ebs": {**base["Ebs"], **given}}
             kwargs["block_device_mappings"] = list(mappings.values())
-        reservation = original_run(self, image_id, count, user_data, security_group_names, **kwargs)
-        image_settings = _image_devices(image) if image is not None else {}
-        from .encryption import devices
+        from .volume_initialization import check_rates, mark_cold
 
+        image_settings = _image_devices(image) if image is not None else {}
         snapshots = dict(devices(image)) if image_settings else {}
+        rates = check_rates(asked.get("devices", {}), set(snapshots))
+        reservation = original_run(self, image_id, count, user_data, security_group_names, **kwargs)
         for instance in reservation.instances:
             if asked.get("tenancy"):
                 instance.placement.tenancy = asked["tenancy"]
@@ -112,6 +140,7 @@ def apply() -> None:
                 volume = self.get_volume(block.volume_id)
                 if device in snapshots:
                     volume.snapshot_id = snapshots[device].id
+                    mark_cold(volume, rates.get(device))
                 wanted = {**image_settings.get(device, {}), **{
                     k: v for k, v in {"iops": asked.get("devices", {}).get(device, {}).get("Iops"),
                                       "throughput": asked.get("devices", {}).get(device, {}).get("Throughput")}.items()
@@ -160,6 +189,7 @@ def apply() -> None:
             for i in instances]})
 
     InstanceResponse.run_instances = run_instances_response
+    InstanceResponse._validate_block_device_mapping = staticmethod(validate_mapping)
     InstanceBackend.run_instances = run_instances
     AmiBackend.create_image = create_image
     Ami.block_device_mappings = property(mappings)

@@ -112,6 +112,9 @@ pub struct LaunchSettings {
     pub placement_group: Option<String>,
     /// Set after the launch (RunInstances has no such parameter): Some(false) only.
     pub source_dest_check: Option<bool>,
+    /// options.volumeInitializationRate, MiB/s, for each device in `initialized_devices`.
+    pub volume_initialization_rate: Option<i32>,
+    pub initialized_devices: Vec<String>,
 }
 
 /// What the new instance of one source gets: the launch parameters, the rows of the
@@ -204,6 +207,26 @@ pub fn decide(
             &format!("BlockDeviceMappings {}", v.device_name),
             v.describe(),
         ));
+    }
+    // Every image volume is created from a snapshot, the case the rate is for.
+    if !s.volumes.is_empty() {
+        match opts.volume_initialization_rate {
+            Some(rate) => {
+                d.launch.volume_initialization_rate = Some(rate);
+                d.launch.initialized_devices =
+                    s.volumes.iter().map(|v| v.device_name.clone()).collect();
+                d.rows.push(SettingRow::mapped(
+                    "VolumeInitializationRate",
+                    "none (a volume from a snapshot starts cold)",
+                    format!("{rate} MiB/s for every volume"),
+                    "options.volumeInitializationRate",
+                ));
+            }
+            None => d.rows.push(SettingRow::carried(
+                "VolumeInitializationRate",
+                "EBS's default rate",
+            )),
+        }
     }
 
     // EBS optimization and hibernation depend on the type: with another type, that type's

@@ -244,6 +244,39 @@ fn every_volume_has_a_row_with_its_type_size_and_performance() {
 }
 
 #[test]
+fn a_provisioned_initialization_rate_reaches_every_volume_of_the_launch() {
+    let vol = |d: &str| VolumeSettings {
+        device_name: d.into(),
+        volume_type: "gp3".into(),
+        size_gib: 8,
+        ..Default::default()
+    };
+    let s = InstanceSettings {
+        volumes: vec![vol("/dev/xvda"), vol("/dev/sdf")],
+        ..source()
+    };
+    let d = decide("i-1", "m5.large", &s, &mapped());
+    assert_eq!(d.launch.volume_initialization_rate, None);
+    assert!(d.launch.initialized_devices.is_empty());
+    let opts = CarryOptions {
+        volume_initialization_rate: Some(200),
+        ..mapped()
+    };
+    let d = decide("i-1", "m5.large", &s, &opts);
+    assert_eq!(d.launch.volume_initialization_rate, Some(200));
+    assert_eq!(d.launch.initialized_devices, ["/dev/xvda", "/dev/sdf"]);
+    let row = d
+        .rows
+        .iter()
+        .find(|r| r.setting == "VolumeInitializationRate")
+        .unwrap();
+    assert_eq!(
+        (row.handling, row.new.as_str()),
+        (Handling::Mapped, "200 MiB/s for every volume")
+    );
+}
+
+#[test]
 fn every_catalogued_setting_is_decided_somewhere() {
     // The catalogue is the docs' table: a setting it lists that decide() never names
     // would be a promise the code does not keep.

@@ -124,6 +124,8 @@ pub struct CarryOptions {
     pub accept_address_changes: bool,
     /// options.instanceType: the new instances' type when it is not the source's.
     pub instance_type: Option<String>,
+    /// options.volumeInitializationRate: MiB/s for every volume of the new instances.
+    pub volume_initialization_rate: Option<i32>,
 }
 
 /// A setting and how carveout handles it, for docs/same-service.md: every setting
@@ -139,6 +141,10 @@ pub const CATALOGUE: &[(&str, &str)] = &[
     ),
     ("UserData", "not carried (options.passUserData carries it)"),
     ("BlockDeviceMappings", "carried through the image"),
+    (
+        "VolumeInitializationRate",
+        "mapped (options.volumeInitializationRate), else EBS's default rate",
+    ),
     (
         "EbsOptimized",
         "carried (not when options.instanceType changes the type)",

@@ -11,6 +11,7 @@ mod outcome;
 mod preflight;
 mod routing;
 mod share;
+mod volumes;
 
 pub use outcome::{RollbackOut, rollback};
 pub use preflight::preflight;
@@ -73,6 +74,7 @@ steps! {
     CreateTargetGroup => "create-target-group", routing::create_target_group;
     RegisterTargets => "register-targets", routing::register_targets;
     AttachProbeRule => "attach-probe-rule", routing::attach_probe_rule;
+    CheckVolumesInitialized => "check-volumes-initialized", volumes::check_volumes_initialized;
     WaitTargetsHealthy => "wait-targets-healthy", routing::wait_targets_healthy;
     ShiftTraffic => "shift-traffic", routing::shift_traffic;
     CheckShift => "check-shift", routing::check_shift;
@@ -104,6 +106,6 @@ mod tests {
         for step in Step::ALL {
             assert_eq!(Step::from_binary(step.binary()), Some(*step));
         }
-        assert_eq!(Step::ALL.len(), 25);
+        assert_eq!(Step::ALL.len(), 26);
     }
 }

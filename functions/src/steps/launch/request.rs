@@ -3,8 +3,8 @@
 
 use aws_sdk_ec2::operation::run_instances::builders::RunInstancesFluentBuilder;
 use aws_sdk_ec2::types::{
-    AttributeBooleanValue, CpuOptionsRequest, CreditSpecificationRequest,
-    HibernationOptionsRequest, HttpTokensState, IamInstanceProfileSpecification,
+    AttributeBooleanValue, BlockDeviceMapping, CpuOptionsRequest, CreditSpecificationRequest,
+    EbsBlockDevice, HibernationOptionsRequest, HttpTokensState, IamInstanceProfileSpecification,
     InstanceMetadataEndpointState, InstanceMetadataOptionsRequest, InstanceMetadataProtocolState,
     InstanceMetadataTagsState, InstanceType, Placement, RunInstancesMonitoringEnabled,
     ShutdownBehavior, Tenancy,
@@ -74,6 +74,23 @@ pub(super) fn with_settings(
                 )
                 .build(),
         );
+    }
+    // A mapping that names only an image device's rate keeps everything else the image
+    // records for it (RunInstances: "the AMI's block device mapping ... can be modified").
+    // https://docs.aws.amazon.com/ebs/latest/userguide/initalize-volume.html#volume-initialization-rate
+    if let Some(rate) = l.volume_initialization_rate {
+        for device in &l.initialized_devices {
+            run = run.block_device_mappings(
+                BlockDeviceMapping::builder()
+                    .device_name(device)
+                    .ebs(
+                        EbsBlockDevice::builder()
+                            .volume_initialization_rate(rate)
+                            .build(),
+                    )
+                    .build(),
+            );
+        }
     }
     if l.tenancy.is_some() || l.placement_group.is_some() {
         run = run.placement(

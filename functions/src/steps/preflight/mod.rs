@@ -222,6 +222,7 @@ pub async fn preflight(ctx: &Context, input: serde_json::Value) -> Result<Facts,
                 5
             },
             carry,
+            volume_gate: crate::initialization::GateOptions::of(&plan.options),
         },
     };
     checks.pass(settings::same_service(&facts.instances, &facts.options))?;

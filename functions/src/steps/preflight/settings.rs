@@ -326,6 +326,7 @@ pub(super) async fn resolve_carry(
         placement_groups: groups,
         accept_address_changes: o.accept_address_changes,
         instance_type: o.instance_type.clone(),
+        volume_initialization_rate: o.volume_initialization_rate.map(i32::from),
     })
 }
 
