@@ -41,6 +41,7 @@ CLIENTS = {
     "kms": ("aws-sdk-kms", "kms"),
     "quotas": ("aws-sdk-servicequotas", "servicequotas"),
     "iam": ("aws-sdk-iam", "iam"),
+    "route53": ("aws-sdk-route53", "route53"),
 }
 
 # Actions AWS authorizes on top of the API call itself; allowed in the member role
@@ -206,7 +207,7 @@ def main() -> int:
     sources = sorted(p for p in pathlib.Path(args.sources).rglob("*.rs") if p.name != "test_support.rs")
     found, problems = calls_in(pathlib.Path(args.sources), sources, operations)
 
-    member_calls = {a for a in found if a.split(":")[0] in ("ec2", "elasticloadbalancing", "ram", "kms", "servicequotas", "iam")}
+    member_calls = {a for a in found if a.split(":")[0] in ("ec2", "elasticloadbalancing", "ram", "kms", "servicequotas", "iam", "route53")}
     step_calls = {a for a, files in found.items() if files & STEP_FUNCTION_SOURCES}
     vending_calls = {a for a, files in found.items() if "vending.rs" in files}
     # The watcher reads the stopped execution with its own role and restores through the

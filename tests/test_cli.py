@@ -24,7 +24,7 @@ def test_plan_lists_every_check_and_the_intended_changes_in_order_and_changes_no
     before = verify.counts(verify.end_state(ENDPOINT, plan))
     proc = cli("plan", "--plan", str(path), "--endpoint", ENDPOINT)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert proc.stdout.count("✓") == 22
+    assert proc.stdout.count("✓") == 23
     assert "room for the probe rule" in proc.stdout
     assert "RAM" not in proc.stdout, "RAM is opt-in: a default plan neither checks nor plans a share"
     order = ["request VPC peering", "route 10.1.0.0/16", "route 10.0.0.0/16", "image i-",

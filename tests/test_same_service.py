@@ -3,6 +3,7 @@ plan, or refused by Preflight by name. The end state is read back with describe 
 the test's own (verify.check compares every carried setting with the source's)."""
 
 import json
+import re
 
 import pytest
 
@@ -178,3 +179,56 @@ def test_cold_volumes_get_the_provisioned_rate_and_no_traffic_until_initialized(
     rows = {r["setting"]: r for r in out["settings"][0]["rows"]}
     assert (rows["VolumeInitializationRate"]["handling"], rows["VolumeInitializationRate"]["new"]) == (
         "mapped", "200 MiB/s for every volume"), rows
+
+
+def private_zone(plan):
+    """A private hosted zone of the network account, associated with the ALB's VPC."""
+    ec2 = client("ec2", N)
+    web = [g for g in ec2.describe_security_groups()["SecurityGroups"] if g["GroupName"] == "web-sg"][0]
+    return client("route53", N).create_hosted_zone(
+        Name="internal.example.", CallerReference="carveout-test", HostedZoneConfig={"PrivateZone": True},
+        VPC={"VPCId": web["VpcId"], "VPCRegion": ec2.meta.region_name})["HostedZone"]["Id"].split("/")[-1], web["VpcId"]
+
+
+def zones_of(account, vpc):
+    return [(z["HostedZoneId"], z["Owner"].get("OwningAccount")) for z in client("route53", account)
+            .list_hosted_zones_by_vpc(VPCId=vpc, VPCRegion=client("ec2", N).meta.region_name)["HostedZoneSummaries"]]
+
+
+def test_a_private_hosted_zone_of_the_albs_vpc_is_named_then_associated_with_the_target_vpc(plan, tmp_path):
+    """The ALB's VPC resolves internal.example. through a private hosted zone of the network
+    account; the target VPC does not. Preflight names the zone; with
+    options.associateHostedZones the network account authorizes, the target account
+    associates, and the authorization is deleted after."""
+    zone, _ = private_zone(plan)
+    code, out, events, err = run_local(plan, tmp_path)
+    said = err + json.dumps(out)
+    assert code != 0 and f"{zone} (internal.example.)" in said and "associateHostedZones" in said, said
+    plan["options"] = {"associateHostedZones": [zone]}
+    code, out, events, err = run_as_planned(plan, tmp_path)
+    assert code == 0, err
+    target_vpc = plan["target"]["vpcId"]
+    assert zones_of(T, target_vpc) == [(zone, N)]
+    assert client("route53", N).list_vpc_association_authorizations(HostedZoneId=zone)["VPCs"] == [], \
+        "authorization left behind"
+    assert {"kind": "hosted-zone-association", "id": f"{zone}:{target_vpc}", "accountId": N} in out["created"], out
+
+
+def test_cleanup_removes_the_hosted_zone_association_of_a_failed_migration(plan, tmp_path):
+    from carveout_emulator.testing import cli, configure
+
+    zone, alb_vpc = private_zone(plan)
+    plan["options"] = {"associateHostedZones": [zone]}
+    configure(faults=[{"action": "ModifyListener", "code": "ValidationError", "status": 400, "when": "before"}])
+    code, out, events, err = run_local(plan, tmp_path)
+    assert code == 1, err
+    target_vpc = plan["target"]["vpcId"]
+    assert zones_of(T, target_vpc) == [(zone, N)], "Rollback restores routing; the association waits for cleanup"
+    dry = cli("cleanup", "--plan", str(tmp_path / "plan.json"), "--endpoint", ENDPOINT)
+    assert re.search(rf"remove\s+hosted-zone-association\s+{zone}:{target_vpc} \({N}\)", dry.stdout), dry.stdout
+    done = cli("cleanup", "--plan", str(tmp_path / "plan.json"), "--endpoint", ENDPOINT, "--apply")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert zones_of(T, target_vpc) == []
+    assert zones_of(N, alb_vpc) == [(zone, N)], "the ALB's VPC keeps its zone"
+    tags = client("route53", N).list_tags_for_resource(ResourceType="hostedzone", ResourceId=zone)
+    assert not [t for t in tags["ResourceTagSet"]["Tags"] if t["Key"].startswith("carveout:")], tags

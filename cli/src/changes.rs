@@ -117,6 +117,18 @@ fn describe(
                 )
             }))
             .collect()),
+        "AssociateHostedZones" => Ok(f
+            .options
+            .carry
+            .hosted_zones
+            .iter()
+            .map(|(zone, name)| {
+                format!(
+                    "[{n}] authorize, [{t}] associate {} with private hosted zone {zone} ({name}); removed by cleanup",
+                    f.target.vpc_id
+                )
+            })
+            .collect()),
         "ShareSecurityGroup" => one(format!(
             "[{n}] share {} with {t} through RAM ({})",
             f.network.security_group_ids.join(", "),

@@ -4,6 +4,7 @@ who calls)."""
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import re
@@ -61,7 +62,8 @@ def _service(environ: dict[str, Any]) -> str:
 
 
 def _action(environ: dict[str, Any], body: bytes) -> str:
-    """The API action: `Action=` of query-protocol services, else the REST path (RAM)."""
+    """The API action: `Action=` of query-protocol services, the operation of a REST-XML
+    service's method and path (Route 53), else the REST path (RAM)."""
     for source in (environ.get("QUERY_STRING", ""), body.decode("utf-8", "replace")):
         values = parse_qs(source).get("Action")
         if values:
@@ -69,7 +71,30 @@ def _action(environ: dict[str, Any], body: bytes) -> str:
     target = environ.get("HTTP_X_AMZ_TARGET", "")
     if target:
         return target.rsplit(".", 1)[-1]
-    return environ.get("PATH_INFO", "").strip("/").split("/")[0]
+    path = environ.get("PATH_INFO", "")
+    if _service(environ) == "route53":
+        method = environ.get("REQUEST_METHOD", "GET")
+        for verb, pattern, name in _rest_operations("route53"):
+            if verb == method and pattern.fullmatch(path):
+                return name
+    return path.strip("/").split("/")[0]
+
+
+@functools.cache
+def _rest_operations(service: str) -> list[tuple[str, re.Pattern[str], str]]:
+    """(method, path pattern, operation) of a REST service from its botocore model, the
+    most literal paths first (`/hostedzonesbyvpc` before `/hostedzone/{Id}`)."""
+    import botocore.session
+
+    model = botocore.session.get_session().get_service_model(service)
+    out = []
+    for name in model.operation_names:
+        http = model.operation_model(name).http
+        uri = http["requestUri"].split("?", 1)[0]
+        regex = re.sub(r"\\{[^}]+\\\+\\}", ".+", re.escape(uri))
+        regex = re.sub(r"\\{[^}]+\\}", "[^/]+", regex)
+        out.append((http["method"], re.compile(regex.rstrip("/") + "/?"), name))
+    return sorted(out, key=lambda o: -len(o[1].pattern.replace("[^/]+", "")))
 
 
 def _error(service: str, fault: Fault) -> tuple[str, list[tuple[str, str]], bytes]:

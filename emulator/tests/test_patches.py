@@ -344,3 +344,32 @@ def test_ip_targets_outside_the_vpc_need_a_private_range_and_availability_zone_a
     elb.register_targets(TargetGroupArn=tg, Targets=[{"Id": "100.64.1.5", "Port": 80, "AvailabilityZone": "all"}])
     ids = {d["Target"]["Id"] for d in elb.describe_target_health(TargetGroupArn=tg)["TargetHealthDescriptions"]}
     assert ids == {"10.0.1.5", "100.64.1.5"}
+
+
+def test_a_private_hosted_zone_is_associated_across_accounts_only_when_its_owner_authorizes():
+    # Route 53: the zone's account authorizes, the VPC's account associates; either may
+    # disassociate; ListHostedZonesByVPC names each zone's owner (hosted_zones.py).
+    n_ec2, t_ec2 = client("ec2", N), client("ec2", T)
+    n53, t53 = client("route53", N), client("route53", T)
+    n_vpc, t_vpc = _vpc(n_ec2, "10.0.0.0/16"), _vpc(t_ec2, "10.1.0.0/16")
+    region = n_ec2.meta.region_name
+    zone = n53.create_hosted_zone(Name="internal.example.", CallerReference="z1", HostedZoneConfig={"PrivateZone": True},
+                                  VPC={"VPCId": n_vpc, "VPCRegion": region})["HostedZone"]["Id"].split("/")[-1]
+    vpc = {"VPCId": t_vpc, "VPCRegion": region}
+    with pytest.raises(botocore.exceptions.ClientError, match="NotAuthorizedException"):
+        t53.associate_vpc_with_hosted_zone(HostedZoneId=zone, VPC=vpc)
+    n53.create_vpc_association_authorization(HostedZoneId=zone, VPC=vpc)
+    assert n53.list_vpc_association_authorizations(HostedZoneId=zone)["VPCs"] == [vpc]
+    t53.associate_vpc_with_hosted_zone(HostedZoneId=zone, VPC=vpc)
+    n53.delete_vpc_association_authorization(HostedZoneId=zone, VPC=vpc)
+    with pytest.raises(botocore.exceptions.ClientError, match="VPCAssociationAuthorizationNotFound"):
+        n53.delete_vpc_association_authorization(HostedZoneId=zone, VPC=vpc)
+    listed = t53.list_hosted_zones_by_vpc(VPCId=t_vpc, VPCRegion=region)["HostedZoneSummaries"]
+    assert [(z["HostedZoneId"], z["Owner"]["OwningAccount"]) for z in listed] == [(zone, N)]
+    # Another zone of the same name cannot join the VPC.
+    other = t53.create_hosted_zone(Name="internal.example.", CallerReference="z2", HostedZoneConfig={"PrivateZone": True},
+                                   VPC={"VPCId": _vpc(t_ec2, "10.2.0.0/16"), "VPCRegion": region})["HostedZone"]["Id"]
+    with pytest.raises(botocore.exceptions.ClientError, match="ConflictingDomainExists"):
+        t53.associate_vpc_with_hosted_zone(HostedZoneId=other, VPC=vpc)
+    n53.disassociate_vpc_from_hosted_zone(HostedZoneId=zone, VPC=vpc)
+    assert t53.list_hosted_zones_by_vpc(VPCId=t_vpc, VPCRegion=region)["HostedZoneSummaries"] == []

@@ -69,6 +69,8 @@ pub struct AccountClients {
     pub quotas: aws_sdk_servicequotas::Client,
     /// IAM: Preflight reads the target account's instance profiles for the plan's mapping.
     pub iam: aws_sdk_iam::Client,
+    /// Route 53: private hosted zones of the ALB's VPC, associated with the target VPC.
+    pub route53: aws_sdk_route53::Client,
 }
 
 impl AccountClients {
@@ -82,6 +84,7 @@ impl AccountClients {
             kms: aws_sdk_kms::Client::new(config),
             quotas: aws_sdk_servicequotas::Client::new(config),
             iam: aws_sdk_iam::Client::new(config),
+            route53: aws_sdk_route53::Client::new(config),
         }
     }
 }

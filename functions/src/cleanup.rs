@@ -97,7 +97,7 @@ mod tests {
                 ResourceKind::Snapshot
             ]
         );
-        assert_eq!(s.keep.len(), 6);
+        assert_eq!(s.keep.len(), 7);
     }
 
     #[test]

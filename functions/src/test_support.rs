@@ -30,6 +30,7 @@ pub fn clients_with_kms(
         kms: mock_client!(aws_sdk_kms, RuleMode::Sequential, kms),
         quotas: mock_client!(aws_sdk_servicequotas, RuleMode::Sequential, &[]),
         iam: mock_client!(aws_sdk_iam, RuleMode::Sequential, &[]),
+        route53: mock_client!(aws_sdk_route53, RuleMode::Sequential, &[]),
     }
 }
 

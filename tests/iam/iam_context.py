@@ -166,7 +166,19 @@ def ids_of_type(req: Request, rtype: dict[str, Any]) -> list[tuple[str, str, dic
         found += _quota(req, arn_format)
     if req.record["service"] == "iam" and name in IAM_NAME_PARAMETERS:
         found += _iam_name(req, arn_format, IAM_NAME_PARAMETERS[name])
+    if req.record["service"] == "route53" and name == "hostedzone":
+        found += _route53_zone(req, arn_format)
     return found
+
+
+def _route53_zone(req: Request, arn_format: str) -> list:
+    """Route 53 names the hosted zone in the path (`/2013-04-01/hostedzone/{Id}/…`,
+    `/2013-04-01/tags/hostedzone/{ResourceId}`); its ARN has no account or region."""
+    match = re.search(r"/hostedzone/([^/]+)", req.record.get("path") or "")
+    if not match:
+        return []
+    fact = {"owner": req.account, "region": "", "tags": {}}
+    return [(match.group(1), ec2_arn(arn_format, match.group(1), fact, ""), fact, False)]
 
 
 # IAM calls name their resource by name in the request (Preflight's GetInstanceProfile,

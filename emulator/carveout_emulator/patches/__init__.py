@@ -3,7 +3,7 @@
 Each module has an `apply()` that is idempotent and a test in emulator/tests/.
 """
 
-from . import (amis, encryption, executions, instance_settings, instances, kms, marketplace, peering, quotas, ram,
+from . import (amis, encryption, executions, hosted_zones, instance_settings, instances, kms, marketplace, peering, quotas, ram,
                registration, security_groups, target_health, volume_initialization)
 
 # Order matters where patches wrap the same moto method. RunInstances runs outermost first:
@@ -12,7 +12,7 @@ from . import (amis, encryption, executions, instance_settings, instances, kms, 
 # before any quota is counted again. encryption wraps what amis and instances patched;
 # instance_settings wraps encryption (it hands the image's volumes down as block device
 # mappings, which encryption then encrypts by device): keep them last, in this order.
-ALL = [amis, security_groups, ram, marketplace, quotas, instances, peering, target_health, registration, kms,
+ALL = [amis, hosted_zones, security_groups, ram, marketplace, quotas, instances, peering, target_health, registration, kms,
        executions, encryption, instance_settings, volume_initialization]
 
 

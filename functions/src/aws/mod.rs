@@ -13,3 +13,4 @@ pub mod instances;
 pub mod kms;
 pub mod probe;
 pub mod ram;
+pub mod route53;

@@ -126,6 +126,9 @@ pub struct CarryOptions {
     pub instance_type: Option<String>,
     /// options.volumeInitializationRate: MiB/s for every volume of the new instances.
     pub volume_initialization_rate: Option<i32>,
+    /// Private hosted zones to associate with the target VPC (options.associateHostedZones,
+    /// those the target VPC lacks): zone id -> zone name.
+    pub hosted_zones: BTreeMap<String, String>,
 }
 
 /// A setting and how carveout handles it, for docs/same-service.md: every setting

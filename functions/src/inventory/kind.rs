@@ -17,6 +17,7 @@ pub enum ResourceKind {
     Instance,
     SecurityGroup,
     RamResourceShare,
+    HostedZoneAssociation,
     Image,
     Snapshot,
     Route,
@@ -25,12 +26,13 @@ pub enum ResourceKind {
 
 impl ResourceKind {
     /// Every kind, in removal order.
-    pub const ALL: [ResourceKind; 9] = [
+    pub const ALL: [ResourceKind; 10] = [
         ResourceKind::ListenerRule,
         ResourceKind::TargetGroup,
         ResourceKind::Instance,
         ResourceKind::SecurityGroup,
         ResourceKind::RamResourceShare,
+        ResourceKind::HostedZoneAssociation,
         ResourceKind::Image,
         ResourceKind::Snapshot,
         ResourceKind::Route,
@@ -46,6 +48,7 @@ impl ResourceKind {
             ResourceKind::Instance => "instance",
             ResourceKind::SecurityGroup => "security-group",
             ResourceKind::RamResourceShare => "ram-resource-share",
+            ResourceKind::HostedZoneAssociation => "hosted-zone-association",
             ResourceKind::Image => "image",
             ResourceKind::Snapshot => "snapshot",
             ResourceKind::Route => "route",

@@ -9,6 +9,7 @@ use crate::aws::ec2::{filter, has_tag, migration_filter, tagged_peerings};
 use crate::aws::elb::find_target_group;
 use crate::aws::probe::find_probe_rule;
 use crate::aws::ram::find_share;
+use crate::aws::route53::{association_owner, zones_of_vpc};
 use crate::error::{SdkResultExt, StepError};
 use crate::names::{self, MIGRATION_TAG};
 
@@ -21,6 +22,8 @@ pub(super) struct Scope<'a> {
     pub net: Arc<AccountClients>,
     pub src: Arc<AccountClients>,
     pub tgt: Arc<AccountClients>,
+    pub target_vpc_id: &'a str,
+    pub region: &'a str,
 }
 
 fn created(kind: ResourceKind, id: &str, c: &AccountClients) -> CreatedResource {
@@ -60,6 +63,26 @@ pub(super) async fn list(
                 .and_then(|x| x.resource_share_arn().map(str::to_string)),
             &s.net,
         ),
+        // Zones of the network account associated with the target VPC whose association
+        // tag names this migration (the target VPC's own zones are never touched).
+        ResourceKind::HostedZoneAssociation => {
+            let mut found = Vec::new();
+            for z in zones_of_vpc(&s.tgt, s.target_vpc_id, s.region).await? {
+                if z.owning_account.as_deref() == Some(s.net.account_id.as_str())
+                    && association_owner(&s.net, &z.id, s.target_vpc_id)
+                        .await?
+                        .as_deref()
+                        == Some(id)
+                {
+                    found.push(created(
+                        kind,
+                        &format!("{}:{}", z.id, s.target_vpc_id),
+                        &s.net,
+                    ));
+                }
+            }
+            found
+        }
         ResourceKind::VpcPeeringConnection => tagged_peerings(&s.net, id)
             .await?
             .iter()
@@ -216,9 +239,81 @@ mod tests {
             net: none(),
             src: none(),
             tgt: Arc::new(clients(&[&first, &second], &[], &[])),
+            target_vpc_id: "vpc-t",
+            region: "ap-northeast-1",
         };
         let listed = list(ResourceKind::SecurityGroup, &scope).await.unwrap();
         let ids: Vec<&str> = listed.iter().map(|r| r.id.as_str()).collect();
         assert_eq!(ids, ["sg-1", "sg-2"]);
+    }
+
+    #[tokio::test]
+    async fn only_associations_this_migration_tagged_are_its_own() {
+        use aws_sdk_route53::operation::list_hosted_zones_by_vpc::ListHostedZonesByVpcOutput;
+        use aws_sdk_route53::operation::list_tags_for_resource::ListTagsForResourceOutput;
+        use aws_sdk_route53::types::{HostedZoneOwner, HostedZoneSummary, ResourceTagSet, Tag};
+        use aws_smithy_mocks::{RuleMode, mock, mock_client};
+        let summary = |id: &str, owner: &str| {
+            HostedZoneSummary::builder()
+                .hosted_zone_id(id)
+                .name(format!("{id}.example."))
+                .owner(HostedZoneOwner::builder().owning_account(owner).build())
+                .build()
+                .unwrap()
+        };
+        // Zones of the target VPC: one of the network account tagged by this migration,
+        // one tagged by another, one of the target account itself (never read for tags).
+        let listed = mock!(aws_sdk_route53::Client::list_hosted_zones_by_vpc)
+            .match_requests(|r| r.vpc_id() == Some("vpc-t"))
+            .then_output(move || {
+                ListHostedZonesByVpcOutput::builder()
+                    .hosted_zone_summaries(summary("ZMINE", "111111111111"))
+                    .hosted_zone_summaries(summary("ZOTHER", "111111111111"))
+                    .hosted_zone_summaries(summary("ZOWN", "222222222222"))
+                    .max_items(100)
+                    .build()
+                    .unwrap()
+            });
+        let tagged = |zone: &'static str, value: &'static str| {
+            mock!(aws_sdk_route53::Client::list_tags_for_resource)
+                .match_requests(move |r| r.resource_id() == Some(zone))
+                .then_output(move || {
+                    ListTagsForResourceOutput::builder()
+                        .resource_tag_set(
+                            ResourceTagSet::builder()
+                                .tags(
+                                    Tag::builder()
+                                        .key("carveout:vpc-association:vpc-t")
+                                        .value(value)
+                                        .build(),
+                                )
+                                .build(),
+                        )
+                        .build()
+                })
+        };
+        let (mine, other) = (tagged("ZMINE", "m-1"), tagged("ZOTHER", "m-2"));
+        let mut net = clients(&[], &[], &[]);
+        net.route53 = mock_client!(aws_sdk_route53, RuleMode::Sequential, &[&mine, &other]);
+        let mut tgt = clients(&[], &[], &[]);
+        tgt.account_id = "222222222222".into();
+        tgt.route53 = mock_client!(aws_sdk_route53, RuleMode::Sequential, &[&listed]);
+        let scope = Scope {
+            migration_id: "m-1",
+            listener_arn: "arn:listener",
+            net: Arc::new(net),
+            src: Arc::new(clients(&[], &[], &[])),
+            tgt: Arc::new(tgt),
+            target_vpc_id: "vpc-t",
+            region: "ap-northeast-1",
+        };
+        let found = list(ResourceKind::HostedZoneAssociation, &scope)
+            .await
+            .unwrap();
+        let ids: Vec<(&str, &str)> = found
+            .iter()
+            .map(|r| (r.id.as_str(), r.account_id.as_str()))
+            .collect();
+        assert_eq!(ids, [("ZMINE:vpc-t", "111111111111")]);
     }
 }

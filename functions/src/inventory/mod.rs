@@ -17,7 +17,8 @@ pub use remove::remove;
 
 /// One resource carveout created, as listed in the execution output:
 /// `{"kind": "image", "id": "ami-…", "accountId": "111111111111"}`. A route's id is
-/// `<route table id>:<destination CIDR>` (routes have no id of their own).
+/// `<route table id>:<destination CIDR>` (routes have no id of their own); a hosted zone
+/// association's `<zone id>:<target VPC id>`, in the zone's (network) account.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CreatedResource {
@@ -28,13 +29,18 @@ pub struct CreatedResource {
 
 /// The kinds an execution's output lists for this plan: every kind but routes (the
 /// report has them from the state, with their peering), and the RAM share only when the
-/// plan opted in (a plan without `shareSecurityGroupWithRam` makes no RAM call at all).
+/// plan opted in (a plan without `shareSecurityGroupWithRam` makes no RAM call at all), and
+/// hosted zone associations only when the plan asks for some.
 pub fn reported_kinds(plan: &Plan) -> Vec<ResourceKind> {
     ResourceKind::ALL
         .into_iter()
         .filter(|k| *k != ResourceKind::Route)
         .filter(|k| {
             *k != ResourceKind::RamResourceShare || plan.options.share_security_group_with_ram
+        })
+        .filter(|k| {
+            *k != ResourceKind::HostedZoneAssociation
+                || !plan.options.associate_hosted_zones.is_empty()
         })
         .collect()
 }
@@ -56,6 +62,8 @@ pub async fn inventory(
         net: accounts.get(&plan.service.account_id).await?,
         src: accounts.get(&plan.source.account_id).await?,
         tgt: accounts.get(&plan.target.account_id).await?,
+        target_vpc_id: &plan.target.vpc_id,
+        region: &plan.region,
     };
     let mut kinds = kinds.to_vec();
     kinds.sort();

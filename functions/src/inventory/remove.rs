@@ -116,6 +116,7 @@ pub async fn remove(c: &AccountClients, r: &CreatedResource) -> Result<(), StepE
                 .named("ec2:DeleteRoute", who)
                 .map(drop)
         }
+        ResourceKind::HostedZoneAssociation => return disassociate(c, &r.id).await,
         ResourceKind::VpcPeeringConnection => c
             .ec2
             .delete_vpc_peering_connection()
@@ -129,6 +130,52 @@ pub async fn remove(c: &AccountClients, r: &CreatedResource) -> Result<(), StepE
         Err(f) if gone(&f) => Ok(()),
         other => other.map_err(StepError::from),
     }
+}
+
+/// A zone's association with a target VPC (`<zone id>:<vpc id>`), by the zone's account
+/// (either account may disassociate: API_DisassociateVPCFromHostedZone), then any
+/// authorization left and the zone's association tag.
+async fn disassociate(c: &AccountClients, id: &str) -> Result<(), StepError> {
+    let Some((zone, vpc_id)) = id.split_once(':') else {
+        return Err(StepError::ResourceFailed(format!(
+            "hosted zone association id {id} is not <zone id>:<vpc id>"
+        )));
+    };
+    let region = c
+        .route53
+        .config()
+        .region()
+        .map(|r| r.to_string())
+        .unwrap_or_default();
+    let the_vpc = crate::aws::route53::vpc(vpc_id, &region);
+    let who = &c.role_arn;
+    match c
+        .route53
+        .disassociate_vpc_from_hosted_zone()
+        .hosted_zone_id(zone)
+        .vpc(the_vpc.clone())
+        .send()
+        .await
+        .named("route53:DisassociateVPCFromHostedZone", who)
+    {
+        Err(f) if !f.is("VPCAssociationNotFound") && !gone(&f) => return Err(f.into()),
+        _ => {}
+    }
+    match c
+        .route53
+        .delete_vpc_association_authorization()
+        .hosted_zone_id(zone)
+        .vpc(the_vpc)
+        .send()
+        .await
+        .named("route53:DeleteVPCAssociationAuthorization", who)
+    {
+        Err(f) if !f.is("VPCAssociationAuthorizationNotFound") && !gone(&f) => {
+            return Err(f.into());
+        }
+        _ => {}
+    }
+    crate::aws::route53::mark_association(c, zone, vpc_id, None).await
 }
 
 /// The "does not exist" answers of each service (`InvalidGroup.NotFound`,

@@ -25,6 +25,8 @@ pub const INSTANCE_ID: &str = r"^i-([0-9a-f]{8}|[0-9a-f]{17})$";
 pub const VPC_ID: &str = r"^vpc-([0-9a-f]{8}|[0-9a-f]{17})$";
 pub const SECURITY_GROUP_ID: &str = r"^sg-([0-9a-f]{8}|[0-9a-f]{17})$";
 pub const ROUTE_TABLE_ID: &str = r"^rtb-([0-9a-f]{8}|[0-9a-f]{17})$";
+/// A Route 53 hosted zone id, bare (`Z0123456789ABCDEFGHIJ`, not `/hostedzone/…`).
+pub const HOSTED_ZONE_ID: &str = r"^[A-Z0-9]{1,32}$";
 pub const SUBNET_ID: &str = r"^subnet-([0-9a-f]{8}|[0-9a-f]{17})$";
 /// A KMS key ARN (not a key id or alias: those resolve in the caller's account, and the
 /// target account must name the same key).

@@ -3,7 +3,9 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{INSTANCE_TYPE, KMS_KEY_ARN, PRODUCT_CODE, ROUTE_TABLE_ID, SECURITY_GROUP_ID};
+use super::{
+    HOSTED_ZONE_ID, INSTANCE_TYPE, KMS_KEY_ARN, PRODUCT_CODE, ROUTE_TABLE_ID, SECURITY_GROUP_ID,
+};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -121,6 +123,18 @@ pub struct Options {
     #[serde(default = "default_initialization_timeout")]
     #[schemars(range(min = 10, max = 2880))]
     pub volume_initialization_timeout_minutes: u32,
+    /// Private hosted zones associated with the ALB's VPC (ids, `Z…`) that carveout also
+    /// associates with the target VPC, so the new instances resolve the names the source
+    /// resolves: the network account authorizes, the target account associates, and
+    /// `carveout cleanup` removes the association. Only zones the network account owns.
+    #[serde(default)]
+    #[schemars(length(max = 50), inner(pattern(HOSTED_ZONE_ID)))]
+    pub associate_hosted_zones: Vec<String>,
+    /// Private hosted zones of the ALB's VPC that the new instances do not need. Preflight
+    /// refuses every zone of the ALB's VPC that the target VPC lacks and neither list names.
+    #[serde(default)]
+    #[schemars(length(max = 50), inner(pattern(HOSTED_ZONE_ID)))]
+    pub acknowledged_hosted_zones: Vec<String>,
 }
 
 impl Default for Options {
@@ -145,6 +159,8 @@ impl Default for Options {
             volume_initialization_rate: None,
             wait_for_volume_initialization: None,
             volume_initialization_timeout_minutes: default_initialization_timeout(),
+            associate_hosted_zones: Vec::new(),
+            acknowledged_hosted_zones: Vec::new(),
         }
     }
 }

@@ -3,6 +3,7 @@
 
 // The step modules are private: callers go through [`run`] (Lambda, the local runner)
 // or [`preflight`] (`carveout plan` runs the same read-only checks).
+mod hosted_zones;
 mod image;
 mod launch;
 mod maintenance;
@@ -63,6 +64,7 @@ steps! {
     AcceptPeering => "accept-peering", network::accept_peering;
     WaitPeeringActive => "wait-peering-active", network::wait_peering_active;
     AddRoutes => "add-routes", network::add_routes;
+    AssociateHostedZones => "associate-hosted-zones", hosted_zones::associate_hosted_zones;
     ShareSecurityGroup => "share-security-group", share::share_security_group;
     WaitShareAssociated => "wait-share-associated", share::wait_share_associated;
     CreateImage => "create-image", image::create_image;
@@ -106,6 +108,6 @@ mod tests {
         for step in Step::ALL {
             assert_eq!(Step::from_binary(step.binary()), Some(*step));
         }
-        assert_eq!(Step::ALL.len(), 26);
+        assert_eq!(Step::ALL.len(), 27);
     }
 }

@@ -6,6 +6,7 @@ mod check;
 mod dependencies;
 mod encryption;
 mod history;
+mod hosted_zones;
 mod instances;
 mod key_policy;
 mod managed;
@@ -140,7 +141,7 @@ pub async fn preflight(ctx: &Context, input: serde_json::Value) -> Result<Facts,
     checks.pass(stoppable(&plan, &instances, &store_types))?;
     let encryption = encryption::check_encryption(&plan, &src, &tgt, &instances).await?;
     checks.pass(Ok(encryption.check))?;
-    let carry = settings::resolve_carry(&plan, &tgt, &instances).await?;
+    let mut carry = settings::resolve_carry(&plan, &tgt, &instances, &subnets).await?;
     let source_groups: std::collections::BTreeSet<String> = instances
         .iter()
         .flat_map(|i| i.settings.security_group_ids.iter().cloned())
@@ -167,6 +168,10 @@ pub async fn preflight(ctx: &Context, input: serde_json::Value) -> Result<Facts,
         .collect();
     let (verdict, more_tables) = dependencies::callees_routed(&plan, &callee_subnets, &routed)?;
     checks.pass(Ok(verdict))?;
+    let (alb_zones, target_zones) = hosted_zones::read_zones(&net, &tgt, &plan, &lb_vpc).await?;
+    let (verdict, zones) = hosted_zones::zones_decided(&plan, &lb_vpc, &alb_zones, &target_zones)?;
+    checks.pass(Ok(verdict))?;
+    carry.hosted_zones = zones;
 
     let mut facts = Facts {
         checks: Vec::new(),

@@ -231,6 +231,7 @@ pub(super) async fn resolve_carry(
     plan: &Plan,
     tgt: &AccountClients,
     instances: &[InstanceFacts],
+    subnets: &[crate::state::SubnetFacts],
 ) -> Result<CarryOptions, StepError> {
     let o = &plan.options;
     let mut profiles = BTreeMap::new();
@@ -307,16 +308,18 @@ pub(super) async fn resolve_carry(
             .send()
             .await
             .named("ec2:DescribePlacementGroups", &tgt.role_arn)?;
-        if !found
+        let Some(found) = found
             .placement_groups()
             .iter()
-            .any(|g| g.group_name() == Some(wanted.as_str()))
-        {
+            .find(|g| g.group_name() == Some(wanted.as_str()))
+        else {
             return Err(StepError::invalid_plan(format!(
                 "options.placementGroups maps {group} to {wanted}, which does not exist in target account {}",
                 plan.target.account_id
             )));
-        }
+        };
+        let strategy = found.strategy().map(|s| s.as_str()).unwrap_or_default();
+        cluster_in_one_zone(wanted, strategy, subnets, instances.len())?;
         groups.insert(group.to_string(), wanted.clone());
     }
     Ok(CarryOptions {
@@ -327,7 +330,32 @@ pub(super) async fn resolve_carry(
         accept_address_changes: o.accept_address_changes,
         instance_type: o.instance_type.clone(),
         volume_initialization_rate: o.volume_initialization_rate.map(i32::from),
+        // Resolved by the hosted zone check (hosted_zones.rs).
+        hosted_zones: Default::default(),
     })
+}
+
+/// A cluster placement group lives in one Availability Zone: the launches (spread over the
+/// first `launches` target subnets in order) must all be in one zone, or RunInstances fails
+/// (<https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/placement-strategies.html#placement-groups-cluster>).
+fn cluster_in_one_zone(
+    group: &str,
+    strategy: &str,
+    subnets: &[crate::state::SubnetFacts],
+    launches: usize,
+) -> Result<(), StepError> {
+    let zones: std::collections::BTreeSet<&str> = subnets
+        .iter()
+        .take(launches.max(1))
+        .map(|s| s.availability_zone.as_str())
+        .collect();
+    if strategy == "cluster" && zones.len() > 1 {
+        return Err(StepError::invalid_plan(format!(
+            "placement group {group} is a cluster group, which lives in one Availability Zone, and the new instances would launch in {}: list target subnets of one zone first",
+            zones.into_iter().collect::<Vec<_>>().join(", ")
+        )));
+    }
+    Ok(())
 }
 
 /// Every source's settings carried, or mapped by the plan: the refusals of
@@ -351,4 +379,28 @@ pub(super) fn same_service(instances: &[InstanceFacts], options: &ResolvedOption
     Ok(format!(
         "every instance setting is carried ({carried}), mapped by the plan ({mapped}) or knowingly not carried ({not}): see the table below"
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::SubnetFacts;
+
+    fn subnet(id: &str, zone: &str) -> SubnetFacts {
+        SubnetFacts {
+            subnet_id: id.into(),
+            availability_zone: zone.into(),
+            cidr: "10.1.0.0/24".into(),
+        }
+    }
+
+    #[test]
+    fn a_cluster_group_takes_launches_of_one_zone_only() {
+        let two = [subnet("subnet-a", "az-a"), subnet("subnet-b", "az-b")];
+        let err = cluster_in_one_zone("pg", "cluster", &two, 2).unwrap_err();
+        assert!(err.to_string().contains("az-a, az-b"), "{err}");
+        // One instance uses the first subnet only; spread groups span zones.
+        assert!(cluster_in_one_zone("pg", "cluster", &two, 1).is_ok());
+        assert!(cluster_in_one_zone("pg", "spread", &two, 2).is_ok());
+    }
 }
