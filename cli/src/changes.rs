@@ -124,7 +124,7 @@ fn describe(
             .iter()
             .map(|(zone, name)| {
                 format!(
-                    "[{n}] authorize, [{t}] associate {} with private hosted zone {zone} ({name}); removed by cleanup",
+                    "[{n}] tag private hosted zone {zone} ({name}) carveout:vpc-association:{0} and authorize {0}; [{t}] associate {0} with it; removed by cleanup",
                     f.target.vpc_id
                 )
             })

@@ -132,14 +132,20 @@ def _ec2_extra(obj: Any, rid: str) -> dict[str, Any]:
 
 
 def ec2_fact(rid: str, region: str) -> dict[str, Any]:
-    """Owner, tags and relations of an EC2 id, looked up in every account's backend."""
+    """Owner, tags and relations of an EC2 id, looked up in every account's backend. A
+    peering has a copy in each side's backend: the requester's holds the peering's tags,
+    whichever account's backend moto happened to create first."""
+    found = []
     for account, regional in _ec2_backends():
         if region not in regional:
             continue
         backend = regional[region]
         obj = _ec2_object(backend, rid)
-        if obj is None:
-            continue
+        if obj is not None:
+            found.append((account, backend, obj))
+    if rid.startswith("pcx-"):
+        found.sort(key=lambda f: str(f[2].vpc.owner_id) != f[0])
+    for account, backend, obj in found[:1]:
         owner = getattr(obj, "owner_id", None) or account
         tag_id = obj.id if rid.startswith("sgr-") else rid
         return {"owner": str(owner), "region": region, "tags": dict(backend.tags.get(tag_id, {})),

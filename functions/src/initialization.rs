@@ -82,17 +82,33 @@ impl VolumeInit {
         }
     }
 
-    /// Seconds left: EBS's ETA, else extrapolated from the progress so far.
-    fn remaining(&self) -> Option<u64> {
+    fn unreported(&self) -> bool {
+        !self.done() && self.state.is_none() && self.progress.is_none()
+    }
+
+    /// Time left: EBS's ETA, else extrapolated from the progress so far.
+    fn left(&self) -> Left {
         if self.done() {
-            return Some(0);
+            return Left::Eta(0);
+        }
+        if self.unreported() {
+            return Left::Unreported;
         }
         if let Some(eta) = self.eta_seconds.filter(|e| *e >= 0) {
-            return Some(eta as u64);
+            return Left::Eta(eta as u64);
         }
         match self.progress {
-            Some(p) if p > 0 && p < 100 => Some(self.age_seconds * (100 - p) as u64 / p as u64),
-            _ => None,
+            Some(p) if p > 0 && p < 100 => {
+                Left::Extrapolated(self.age_seconds * (100 - p) as u64 / p as u64)
+            }
+            _ => Left::Unknown,
+        }
+    }
+
+    fn remaining(&self) -> Option<u64> {
+        match self.left() {
+            Left::Eta(r) | Left::Extrapolated(r) => Some(r),
+            Left::Unknown | Left::Unreported => None,
         }
     }
 }
@@ -128,31 +144,56 @@ pub enum GateError {
         deadline_minutes: u64,
         basis: String,
     },
+    #[error(
+        "volume {volume_id} of {instance_id} has no initialization details {age_minutes} min after its creation, and EBS reports them within 5 minutes (https://docs.aws.amazon.com/ebs/latest/userguide/ebs-initialize-monitor.html)"
+    )]
+    NeverReported {
+        volume_id: String,
+        instance_id: String,
+        age_minutes: u64,
+    },
 }
 
-/// When to look next, in seconds. `remaining`: the longest time left, when known;
-/// `age`: how long the oldest waiting volume has been initializing. Halves the time left
-/// while it is long (few looks over hours), then looks every 15-60 s (never more often
-/// than a tenth of the wait so far), so a volume that is done is noticed within a minute
-/// of it, and a wait of D seconds takes at most [`worst_case_looks`].
-pub fn next_poll_seconds(remaining: Option<u64>, age: u64, unreported: bool) -> u64 {
-    if unreported {
-        // EBS fills InitializationStatusDetails in within 5 minutes of creation.
-        return 30;
-    }
-    let floor = (age / 10).clamp(15, 60);
-    match remaining {
-        Some(r) if r > 120 => (r / 2).min(3600),
-        Some(r) => r.clamp(floor, 60),
-        None => floor,
+/// How the time left until every volume is initialized is known.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Left {
+    /// EBS's ETA (provisioned rate), seconds.
+    Eta(u64),
+    /// Extrapolated from the progress so far (default rate), seconds: less reliable.
+    Extrapolated(u64),
+    /// Some volume reports progress 0 or none.
+    Unknown,
+    /// Some volume has no initialization details yet (EBS: within 5 minutes).
+    Unreported,
+}
+
+/// A volume without initialization details this long after creation fails the gate.
+pub const UNREPORTED_LIMIT_SECONDS: u64 = 600;
+
+/// When to look next, in seconds, `age` seconds into a wait whose longest deadline is
+/// `deadline` seconds. Halves the time left while it is long (few looks over hours), then
+/// looks every `fine` = max(60 s, deadline / 120): a volume done is noticed within `fine`
+/// of it when EBS's ETA holds, and within 10 minutes at most of an extrapolated finish.
+/// Never more often than max(15 s, deadline / 120, a tenth of the wait so far), so a wait
+/// takes at most [`worst_case_looks`] looks.
+pub fn next_poll_seconds(left: Left, age: u64, deadline: u64) -> u64 {
+    let coarse = deadline / 120;
+    let floor = (age / 10).clamp(15, 60).max(coarse);
+    let fine = coarse.max(60);
+    match left {
+        Left::Unreported => coarse.max(30),
+        Left::Eta(r) if r > 2 * fine => (r / 2).min(3600).max(floor),
+        Left::Extrapolated(r) if r > 2 * fine => (r / 2).min(fine.max(600)).max(floor),
+        Left::Eta(r) | Left::Extrapolated(r) => r.clamp(floor, fine),
+        Left::Unknown => floor,
     }
 }
 
-/// The most looks a gate with deadline `deadline_seconds` can take: one a minute at worst,
-/// plus the shorter looks of its first 10 minutes. For the bound on the execution's
+/// The most looks a gate with deadline `deadline_seconds` can take: every look but the
+/// last waits at least max(15 s, deadline / 120). For the bound on the execution's
 /// history (`workflow::history_events`).
 pub fn worst_case_looks(deadline_seconds: u64) -> u64 {
-    deadline_seconds / 60 + 40
+    deadline_seconds / (deadline_seconds / 120).max(15) + 3
 }
 
 /// The latest deadline of any volume: `sizes_gib` of the new volumes, `rate` the plan's.
@@ -184,6 +225,13 @@ pub fn assess(volumes: &[VolumeInit], opts: &GateOptions) -> Result<GateReport, 
     let cold: Vec<&VolumeInit> = volumes.iter().filter(|v| v.from_snapshot).collect();
     let waiting: Vec<&VolumeInit> = cold.iter().copied().filter(|v| !v.done()).collect();
     for v in &waiting {
+        if v.unreported() && v.age_seconds > UNREPORTED_LIMIT_SECONDS {
+            return Err(GateError::NeverReported {
+                volume_id: v.volume_id.clone(),
+                instance_id: v.instance_id.clone(),
+                age_minutes: v.age_seconds / 60,
+            });
+        }
         let deadline = v.deadline_seconds(opts);
         if v.age_seconds > deadline {
             return Err(GateError::DeadlinePassed {
@@ -228,22 +276,34 @@ pub fn assess(volumes: &[VolumeInit], opts: &GateOptions) -> Result<GateReport, 
             summary: format!("{} volumes initialized", cold.len()),
         });
     }
-    let unreported = waiting
-        .iter()
-        .any(|v| v.state.is_none() && v.progress.is_none());
     let remaining: Option<u64> = waiting
         .iter()
         .map(|v| v.remaining())
         .collect::<Option<Vec<u64>>>()
         .and_then(|r| r.into_iter().max());
+    let lefts: Vec<Left> = waiting.iter().map(|v| v.left()).collect();
+    let left = if lefts.contains(&Left::Unreported) {
+        Left::Unreported
+    } else if lefts.contains(&Left::Unknown) {
+        Left::Unknown
+    } else if lefts.iter().all(|l| matches!(l, Left::Eta(_))) {
+        Left::Eta(remaining.unwrap_or(0))
+    } else {
+        Left::Extrapolated(remaining.unwrap_or(0))
+    };
     let age = waiting.iter().map(|v| v.age_seconds).max().unwrap_or(0);
+    let longest = waiting
+        .iter()
+        .map(|v| v.deadline_seconds(opts))
+        .max()
+        .unwrap_or(0);
     // Never sleep past the first deadline: the look after it fails the gate on time.
     let to_deadline = waiting
         .iter()
         .map(|v| v.deadline_seconds(opts).saturating_sub(v.age_seconds) + 1)
         .min()
         .unwrap_or(u64::MAX);
-    let next = next_poll_seconds(remaining, age, unreported).min(to_deadline.max(5));
+    let next = next_poll_seconds(left, age, longest).min(to_deadline.max(5));
     let lines: Vec<String> = waiting
         .iter()
         .map(|v| {

@@ -46,10 +46,18 @@ fn a_new_volume_without_a_report_is_not_taken_for_initialized() {
     // AWS: the initialization information can take up to 5 minutes to appear.
     let mut v = vol("vol-a", 100, 20);
     v.state = None;
-    let r = assess(&[v], &opts()).unwrap();
+    v.rate = Some(200);
+    let r = assess(std::slice::from_ref(&v), &opts()).unwrap();
     assert!(!r.ready);
     assert_eq!(r.next_poll_seconds, 30);
     assert!(r.waiting[0].contains("not reported yet"), "{:?}", r.waiting);
+    // Twice that long without details: not a wait any more, a failure to say so.
+    v.age_seconds = UNREPORTED_LIMIT_SECONDS + 1;
+    let err = assess(&[v], &opts()).unwrap_err();
+    assert!(
+        err.to_string().contains("no initialization details"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -65,14 +73,16 @@ fn the_eta_of_ebs_sets_the_next_look_halving_until_the_last_minute() {
     );
     assert!(r.summary.contains("ETA 67 min"), "{}", r.summary);
     v.eta_seconds = Some(50);
-    // Ten minutes in: never more often than a tenth of the wait so far.
-    assert_eq!(assess(&[v], &opts()).unwrap().next_poll_seconds, 60);
+    // Deadline 1.5 × 5,120 s + 900 s = 8,580 s: never more often than a 120th of it.
+    assert_eq!(assess(&[v], &opts()).unwrap().next_poll_seconds, 71);
 }
 
 #[test]
-fn looks_are_few_over_hours_and_a_finished_volume_is_seen_within_a_minute() {
-    // A 3-hour initialization whose ETA is exact: count the looks and the lateness.
+fn looks_are_few_over_hours_and_a_finished_volume_is_seen_within_the_fine_interval() {
+    // A 3-hour initialization whose ETA is exact, deadline 1.5 × 3 h + 15 min: count
+    // the looks and the lateness (at most max(60 s, deadline / 120) = 142 s).
     let total = 3 * 3600u64;
+    let deadline = total * 3 / 2 + 900;
     let (mut t, mut looks) = (0u64, 0);
     loop {
         looks += 1;
@@ -80,10 +90,10 @@ fn looks_are_few_over_hours_and_a_finished_volume_is_seen_within_a_minute() {
         if remaining == 0 {
             break;
         }
-        t += next_poll_seconds(Some(remaining), t, false);
+        t += next_poll_seconds(Left::Eta(remaining), t, deadline);
     }
     assert!(looks <= 16, "{looks} looks");
-    assert!(t - total < 60, "seen {} s late", t - total);
+    assert!(t - total <= deadline / 120, "seen {} s late", t - total);
 }
 
 #[test]
@@ -92,7 +102,8 @@ fn without_an_eta_the_progress_so_far_predicts_the_rest() {
     v.progress = Some(25);
     let r = assess(&[v], &opts()).unwrap();
     assert_eq!(r.eta_seconds, Some(3600));
-    assert_eq!(r.next_poll_seconds, 1800);
+    // An extrapolation is trusted for at most 10 minutes at a time.
+    assert_eq!(r.next_poll_seconds, 600);
 }
 
 #[test]
@@ -141,16 +152,25 @@ fn a_default_rate_volume_fails_after_the_plans_timeout() {
 
 #[test]
 fn looks_never_exceed_the_worst_case_bound_whatever_ebs_answers() {
-    // An ETA that always says 10 s (never true): looks every 15-60 s until the deadline.
-    let deadline = 8 * 3600;
-    let (mut t, mut looks) = (0u64, 0u64);
-    while t <= deadline {
-        looks += 1;
-        t += next_poll_seconds(Some(10), t, t < 300);
+    // An ETA that always says 10 s (never true), after 5 minutes unreported: the looks
+    // until the deadline stay within the bound the history check counts.
+    for deadline in [961, 3600, 8 * 3600, 48 * 3600] {
+        let (mut t, mut looks) = (0u64, 0u64);
+        while t <= deadline {
+            looks += 1;
+            let left = if t < 300 {
+                Left::Unreported
+            } else {
+                Left::Eta(10)
+            };
+            t += next_poll_seconds(left, t, deadline);
+        }
+        assert!(
+            looks <= worst_case_looks(deadline),
+            "{deadline} s: {looks} > {}",
+            worst_case_looks(deadline)
+        );
     }
-    assert!(
-        looks <= worst_case_looks(deadline),
-        "{looks} > {}",
-        worst_case_looks(deadline)
-    );
+    // Eight hours at the default rate: about 120 looks, not 480.
+    assert!(worst_case_looks(8 * 3600) <= 125);
 }

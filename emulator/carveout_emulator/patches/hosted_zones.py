@@ -4,7 +4,8 @@ AWS: to associate a VPC of one account with a private hosted zone of another, th
 account calls CreateVPCAssociationAuthorization (one per VPC), then the VPC's account calls
 AssociateVPCWithHostedZone; without the authorization that call answers
 NotAuthorizedException. A VPC already associated with another zone of the same name answers
-ConflictingDomainExists. DeleteVPCAssociationAuthorization only prevents future
+ConflictingDomainExists, as does one already associated with this zone.
+DeleteVPCAssociationAuthorization only prevents future
 associations. Either account may call DisassociateVPCFromHostedZone, and
 ListHostedZonesByVPC lists the zones of every account associated with the VPC, each with its
 OwningAccount
@@ -97,7 +98,8 @@ def apply() -> None:
                         v.get("vpc_id") == vpcid for v in other.vpcs):
                     raise ConflictingDomain(zone.name, vpcid)
         if any(v.get("vpc_id") == vpcid for v in zone.vpcs):
-            return zone
+            # AWS answers a VPC already associated with the zone so too.
+            raise ConflictingDomain(zone.name, vpcid)
         return original_associate(owner, zone.id, vpcid, vpcregion)
 
     def disassociate(self, zone_id, vpcid):  # type: ignore[no-untyped-def]

@@ -78,21 +78,51 @@ pub async fn zones_of_vpc(
     }
 }
 
-/// The migration id in the zone's association tag for `vpc_id`, if it has one. Called by
+/// The association tag's value while carveout is associating: the authorization may exist
+/// and the association may not; confirmed (the bare migration id) once it is seen.
+pub fn pending(migration_id: &str) -> String {
+    format!("pending:{migration_id}")
+}
+
+/// Whether the zone is associated with `vpc_id`, as the zone's owner sees it (GetHostedZone
+/// lists the zone's VPCs; ListHostedZonesByVPC, the VPC side, may lag behind).
+pub async fn zone_has_vpc(
+    owner: &AccountClients,
+    zone_id: &str,
+    vpc_id: &str,
+) -> Result<bool, StepError> {
+    let out = owner
+        .route53
+        .get_hosted_zone()
+        .id(zone_id)
+        .send()
+        .await
+        .named("route53:GetHostedZone", &owner.role_arn)?;
+    Ok(out.vpcs().iter().any(|v| v.vpc_id() == Some(vpc_id)))
+}
+
+/// The value of the zone's association tag for `vpc_id` (the migration id, or
+/// [`pending`] of it), if it has one; None for a zone the caller does not own. Called by
 /// the zone's owner (tags are the owner's).
 pub async fn association_owner(
     owner: &AccountClients,
     zone_id: &str,
     vpc_id: &str,
 ) -> Result<Option<String>, StepError> {
-    let out = owner
+    let out = match owner
         .route53
         .list_tags_for_resource()
         .resource_type(TagResourceType::Hostedzone)
         .resource_id(zone_id)
         .send()
         .await
-        .named("route53:ListTagsForResource", &owner.role_arn)?;
+        .named("route53:ListTagsForResource", &owner.role_arn)
+    {
+        Ok(out) => out,
+        // Not a zone of this account (or no longer one): it carries no mark of carveout's.
+        Err(f) if f.is("NoSuchHostedZone") => return Ok(None),
+        Err(f) => return Err(f.into()),
+    };
     let key = association_tag(vpc_id);
     Ok(out
         .resource_tag_set()
@@ -102,25 +132,44 @@ pub async fn association_owner(
         .and_then(|t| t.value().map(str::to_string)))
 }
 
-/// Sets (`Some(migration id)`) or removes (`None`) the zone's association tag for `vpc_id`.
+/// Sets (`Some(value)`) or removes (`None`) the zone's association tag for `vpc_id`.
 pub async fn mark_association(
     owner: &AccountClients,
     zone_id: &str,
     vpc_id: &str,
-    migration_id: Option<&str>,
+    value: Option<&str>,
 ) -> Result<(), StepError> {
     let key = association_tag(vpc_id);
-    let call = owner
+    let (add, remove) = match value {
+        Some(id) => (Some(vec![Tag::builder().key(key).value(id).build()]), None),
+        None => (None, Some(vec![key])),
+    };
+    owner
         .route53
         .change_tags_for_resource()
         .resource_type(TagResourceType::Hostedzone)
-        .resource_id(zone_id);
-    let call = match migration_id {
-        Some(id) => call.add_tags(Tag::builder().key(key).value(id).build()),
-        None => call.remove_tag_keys(key),
-    };
-    call.send()
+        .resource_id(zone_id)
+        .set_add_tags(add)
+        .set_remove_tag_keys(remove)
+        .send()
         .await
         .named("route53:ChangeTagsForResource", &owner.role_arn)?;
     Ok(())
+}
+
+/// Deletes the authorization of the target VPC on the zone; none left is fine.
+pub async fn unauthorize(net: &AccountClients, zone: &str, the_vpc: &Vpc) -> Result<(), StepError> {
+    match net
+        .route53
+        .delete_vpc_association_authorization()
+        .hosted_zone_id(zone)
+        .vpc(the_vpc.clone())
+        .send()
+        .await
+        .named("route53:DeleteVPCAssociationAuthorization", &net.role_arn)
+    {
+        Ok(_) => Ok(()),
+        Err(f) if f.is("VPCAssociationAuthorizationNotFound") => Ok(()),
+        Err(f) => Err(f.into()),
+    }
 }

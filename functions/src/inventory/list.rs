@@ -9,7 +9,7 @@ use crate::aws::ec2::{filter, has_tag, migration_filter, tagged_peerings};
 use crate::aws::elb::find_target_group;
 use crate::aws::probe::find_probe_rule;
 use crate::aws::ram::find_share;
-use crate::aws::route53::{association_owner, zones_of_vpc};
+use crate::aws::route53::{association_owner, pending, zones_of_vpc};
 use crate::error::{SdkResultExt, StepError};
 use crate::names::{self, MIGRATION_TAG};
 
@@ -24,6 +24,8 @@ pub(super) struct Scope<'a> {
     pub tgt: Arc<AccountClients>,
     pub target_vpc_id: &'a str,
     pub region: &'a str,
+    /// options.associateHostedZones: zones that may carry this migration's mark.
+    pub hosted_zones: &'a [String],
 }
 
 fn created(kind: ResourceKind, id: &str, c: &AccountClients) -> CreatedResource {
@@ -63,22 +65,25 @@ pub(super) async fn list(
                 .and_then(|x| x.resource_share_arn().map(str::to_string)),
             &s.net,
         ),
-        // Zones of the network account associated with the target VPC whose association
-        // tag names this migration (the target VPC's own zones are never touched).
+        // Zones of the network account associated with the target VPC, and the zones the
+        // plan names, whose mark names this migration (confirmed, or pending: marked
+        // but maybe not associated). The target VPC's other zones are never touched.
         ResourceKind::HostedZoneAssociation => {
-            let mut found = Vec::new();
+            let mut zones: std::collections::BTreeSet<String> =
+                s.hosted_zones.iter().cloned().collect();
             for z in zones_of_vpc(&s.tgt, s.target_vpc_id, s.region).await? {
-                if z.owning_account.as_deref() == Some(s.net.account_id.as_str())
-                    && association_owner(&s.net, &z.id, s.target_vpc_id)
-                        .await?
-                        .as_deref()
-                        == Some(id)
-                {
-                    found.push(created(
-                        kind,
-                        &format!("{}:{}", z.id, s.target_vpc_id),
-                        &s.net,
-                    ));
+                if z.owning_account.as_deref() == Some(s.net.account_id.as_str()) {
+                    zones.insert(z.id);
+                }
+            }
+            let mut found = Vec::new();
+            for zone in zones {
+                let mark = association_owner(&s.net, &zone, s.target_vpc_id).await?;
+                let at = format!("{zone}:{}", s.target_vpc_id);
+                if mark.as_deref() == Some(id) {
+                    found.push(created(kind, &at, &s.net));
+                } else if mark == Some(pending(id)) {
+                    found.push(created(kind, &format!("{at}:pending"), &s.net));
                 }
             }
             found
@@ -241,6 +246,7 @@ mod tests {
             tgt: Arc::new(clients(&[&first, &second], &[], &[])),
             target_vpc_id: "vpc-t",
             region: "ap-northeast-1",
+            hosted_zones: &[],
         };
         let listed = list(ResourceKind::SecurityGroup, &scope).await.unwrap();
         let ids: Vec<&str> = listed.iter().map(|r| r.id.as_str()).collect();
@@ -306,6 +312,7 @@ mod tests {
             tgt: Arc::new(tgt),
             target_vpc_id: "vpc-t",
             region: "ap-northeast-1",
+            hosted_zones: &[],
         };
         let found = list(ResourceKind::HostedZoneAssociation, &scope)
             .await

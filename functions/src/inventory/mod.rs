@@ -64,6 +64,7 @@ pub async fn inventory(
         tgt: accounts.get(&plan.target.account_id).await?,
         target_vpc_id: &plan.target.vpc_id,
         region: &plan.region,
+        hosted_zones: &plan.options.associate_hosted_zones,
     };
     let mut kinds = kinds.to_vec();
     kinds.sort();

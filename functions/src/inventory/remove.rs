@@ -7,6 +7,7 @@ use std::time::Duration;
 use super::{CreatedResource, ResourceKind};
 use crate::accounts::AccountClients;
 use crate::aws::instances::instance_states;
+use crate::aws::route53;
 use crate::error::{AwsFailure, SdkResultExt, StepError};
 
 /// The snapshots DeregisterImage did not delete (other than those another image still
@@ -132,50 +133,41 @@ pub async fn remove(c: &AccountClients, r: &CreatedResource) -> Result<(), StepE
     }
 }
 
-/// A zone's association with a target VPC (`<zone id>:<vpc id>`), by the zone's account
-/// (either account may disassociate: API_DisassociateVPCFromHostedZone), then any
-/// authorization left and the zone's association tag.
+/// A zone's association with a target VPC (`<zone id>:<vpc id>`, `…:pending` while only
+/// marked), by the zone's account (either account may disassociate:
+/// API_DisassociateVPCFromHostedZone): the association when confirmed, then any
+/// authorization left and the zone's mark. A pending mark never costs an association.
 async fn disassociate(c: &AccountClients, id: &str) -> Result<(), StepError> {
-    let Some((zone, vpc_id)) = id.split_once(':') else {
+    let mut parts = id.splitn(3, ':');
+    let (Some(zone), Some(vpc_id)) = (parts.next(), parts.next()) else {
         return Err(StepError::ResourceFailed(format!(
             "hosted zone association id {id} is not <zone id>:<vpc id>"
         )));
     };
+    let confirmed = parts.next().is_none();
     let region = c
         .route53
         .config()
         .region()
         .map(|r| r.to_string())
         .unwrap_or_default();
-    let the_vpc = crate::aws::route53::vpc(vpc_id, &region);
-    let who = &c.role_arn;
-    match c
-        .route53
-        .disassociate_vpc_from_hosted_zone()
-        .hosted_zone_id(zone)
-        .vpc(the_vpc.clone())
-        .send()
-        .await
-        .named("route53:DisassociateVPCFromHostedZone", who)
-    {
-        Err(f) if !f.is("VPCAssociationNotFound") && !gone(&f) => return Err(f.into()),
-        _ => {}
-    }
-    match c
-        .route53
-        .delete_vpc_association_authorization()
-        .hosted_zone_id(zone)
-        .vpc(the_vpc)
-        .send()
-        .await
-        .named("route53:DeleteVPCAssociationAuthorization", who)
-    {
-        Err(f) if !f.is("VPCAssociationAuthorizationNotFound") && !gone(&f) => {
-            return Err(f.into());
+    let the_vpc = route53::vpc(vpc_id, &region);
+    if confirmed {
+        match c
+            .route53
+            .disassociate_vpc_from_hosted_zone()
+            .hosted_zone_id(zone)
+            .vpc(the_vpc.clone())
+            .send()
+            .await
+            .named("route53:DisassociateVPCFromHostedZone", &c.role_arn)
+        {
+            Err(f) if !f.is("VPCAssociationNotFound") && !gone(&f) => return Err(f.into()),
+            _ => {}
         }
-        _ => {}
     }
-    crate::aws::route53::mark_association(c, zone, vpc_id, None).await
+    route53::unauthorize(c, zone, &the_vpc).await?;
+    route53::mark_association(c, zone, vpc_id, None).await
 }
 
 /// The "does not exist" answers of each service (`InvalidGroup.NotFound`,
@@ -185,7 +177,11 @@ fn gone(f: &AwsFailure) -> bool {
         || f.code
             .as_deref()
             .is_some_and(|c| c.ends_with("NotFoundException"))
-        || f.is_any(&["UnknownResourceException", "InvalidAMIID.Unavailable"])
+        || f.is_any(&[
+            "UnknownResourceException",
+            "InvalidAMIID.Unavailable",
+            "NoSuchHostedZone",
+        ])
 }
 
 /// A security group can only go once no instance uses it any more (DependencyViolation

@@ -50,6 +50,10 @@ pub struct Report {
     /// handling (carried, mapped, not carried and why); then the target group's.
     #[serde(default)]
     pub settings: Vec<crate::carried::SettingsTable>,
+    /// Preflight's checks as they passed, repeated: among them the callers and callees the
+    /// plan acknowledged, the extra route tables, and the hosted zones associated.
+    #[serde(default)]
+    pub checks: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -111,6 +115,7 @@ pub async fn report(ctx: &Context, state: State) -> Result<Report, StepError> {
         },
         instances,
         settings: crate::moved::settings_tables(facts),
+        checks: facts.checks.clone(),
         peering_connection_id: prepared.network.peering.peering_connection_id.clone(),
         peering_reused: prepared.network.peering.reused,
         routes: prepared.network.routes.clone(),

@@ -52,7 +52,7 @@ pub(super) fn zones_decided(
     }
     let mut associate = BTreeMap::new();
     let mut unlisted = Vec::new();
-    let mut acknowledged = 0;
+    let mut acknowledged = Vec::new();
     for z in alb.iter().filter(|z| !target.iter().any(|t| t.id == z.id)) {
         if o.associate_hosted_zones.contains(&z.id) {
             if let Some(service) = &z.owning_service {
@@ -75,7 +75,7 @@ pub(super) fn zones_decided(
                 associate.insert(z.id.clone(), z.name.clone());
             }
         } else if o.acknowledged_hosted_zones.contains(&z.id) {
-            acknowledged += 1;
+            acknowledged.push(named(z));
         } else {
             unlisted.push(named(z));
         }
@@ -93,10 +93,23 @@ pub(super) fn zones_decided(
     let verdict = if alb.is_empty() {
         format!("the ALB's VPC {lb_vpc} has no private hosted zone")
     } else {
+        let listed = |v: Vec<String>| {
+            if v.is_empty() {
+                "none".to_string()
+            } else {
+                v.join(", ")
+            }
+        };
         format!(
-            "private hosted zones of the ALB's VPC: {} already resolve in the target VPC, {} to associate, {acknowledged} acknowledged",
-            alb.len() - associate.len() - acknowledged,
-            associate.len()
+            "private hosted zones of the ALB's VPC: {} already resolve in the target VPC; to associate: {}; acknowledged: {}",
+            alb.len() - associate.len() - acknowledged.len(),
+            listed(
+                associate
+                    .iter()
+                    .map(|(id, name)| format!("{id} ({name})"))
+                    .collect()
+            ),
+            listed(acknowledged)
         )
     };
     Ok((verdict, associate))

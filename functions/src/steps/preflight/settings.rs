@@ -319,7 +319,18 @@ pub(super) async fn resolve_carry(
             )));
         };
         let strategy = found.strategy().map(|s| s.as_str()).unwrap_or_default();
-        cluster_in_one_zone(wanted, strategy, subnets, instances.len())?;
+        // Launch i goes to subnet i mod n: the group's members decide the zones it needs.
+        let members = instances
+            .iter()
+            .filter(|i| i.settings.placement_group.as_deref() == Some(group))
+            .count();
+        let used: Vec<crate::state::SubnetFacts> = instances
+            .iter()
+            .enumerate()
+            .filter(|(_, i)| i.settings.placement_group.as_deref() == Some(group))
+            .filter_map(|(n, _)| subnets.get(n % subnets.len().max(1)).cloned())
+            .collect();
+        cluster_in_one_zone(wanted, strategy, &used, members)?;
         groups.insert(group.to_string(), wanted.clone());
     }
     Ok(CarryOptions {
