@@ -117,3 +117,12 @@ pub fn facts_json() -> serde_json::Value {
 pub fn plan_json() -> serde_json::Value {
     serde_json::to_value(plan()).expect("the fixture plan serializes")
 }
+
+/// A target subnet's facts in `zone` (CIDR 10.1.10.0/24).
+pub fn subnet(id: &str, zone: &str) -> crate::state::SubnetFacts {
+    crate::state::SubnetFacts {
+        subnet_id: id.into(),
+        availability_zone: zone.into(),
+        cidr: "10.1.10.0/24".into(),
+    }
+}

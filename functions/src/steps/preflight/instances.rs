@@ -7,18 +7,20 @@ use crate::accounts::AccountClients;
 use crate::error::{PlanIdResultExt, SdkResultExt, StepError};
 use crate::plan::{Consistency, Plan};
 use crate::state::{InstanceFacts, Tag, VolumeFacts};
-use aws_sdk_ec2::types::ProductCodeValues;
+use aws_sdk_ec2::types::{InstanceTypeInfo, ProductCodeValues};
 
 use super::check::Verdict;
 use super::service::{ResolvedService, TargetType};
 
 /// The facts of the plan's source instances (every page of DescribeInstances), each
-/// running, EBS-backed and registered in the service's group.
+/// running, EBS-backed and registered in the service's group, and what
+/// DescribeInstanceTypes says of their types (read once, for CPU defaults and instance
+/// store).
 pub(super) async fn resolve_instances(
     plan: &Plan,
     src: &AccountClients,
     service: &ResolvedService,
-) -> Result<Vec<InstanceFacts>, StepError> {
+) -> Result<(Vec<InstanceFacts>, Vec<InstanceTypeInfo>), StepError> {
     let reservations = src
         .ec2
         .describe_instances()
@@ -43,6 +45,17 @@ pub(super) async fn resolve_instances(
         .flat_map(|r| r.instances())
         .cloned()
         .collect();
+    let source_types: BTreeSet<&str> = found
+        .iter()
+        .filter(|i| {
+            plan.source
+                .instance_ids
+                .iter()
+                .any(|id| i.instance_id() == Some(id.as_str()))
+        })
+        .filter_map(|i| i.instance_type().map(|t| t.as_str()))
+        .collect();
+    let types = read_source_types(src, &source_types).await?;
     let mut facts = Vec::new();
     for id in &plan.source.instance_ids {
         let inst = found
@@ -89,7 +102,7 @@ pub(super) async fn resolve_instances(
             .filter_map(|m| m.ebs().and_then(|e| e.volume_id()).map(str::to_string))
             .collect();
         let (volumes, described) = describe_volumes(src, inst, &volume_ids).await?;
-        let settings = super::settings::read_settings(src, inst, &described).await?;
+        let settings = super::settings::read_settings(src, inst, &described, &types).await?;
         facts.push(InstanceFacts {
             instance_id: id.clone(),
             instance_type: inst
@@ -129,7 +142,7 @@ pub(super) async fn resolve_instances(
             settings,
         });
     }
-    Ok(facts)
+    Ok((facts, types))
 }
 
 /// Moving only some of a group's targets would cut the others out of the traffic.
@@ -201,12 +214,15 @@ pub(super) async fn describe_volumes(
 
 /// Instance type -> instance store size (GB), for the source types that have one (every
 /// page of DescribeInstanceTypes).
-pub(super) async fn read_instance_store(
+/// DescribeInstanceTypes of the source instances' types (every page).
+async fn read_source_types(
     src: &AccountClients,
-    instances: &[InstanceFacts],
-) -> Result<BTreeMap<String, i64>, StepError> {
-    let types: BTreeSet<&str> = instances.iter().map(|i| i.instance_type.as_str()).collect();
-    let infos = src
+    types: &BTreeSet<&str>,
+) -> Result<Vec<InstanceTypeInfo>, StepError> {
+    if types.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(src
         .ec2
         .describe_instance_types()
         .set_instance_types(Some(types.iter().map(|t| (*t).into()).collect()))
@@ -215,8 +231,12 @@ pub(super) async fn read_instance_store(
         .send()
         .try_collect()
         .await
-        .named("ec2:DescribeInstanceTypes", &src.role_arn)?;
-    Ok(infos
+        .named("ec2:DescribeInstanceTypes", &src.role_arn)?)
+}
+
+/// Instance type -> total instance store size (GB), for the types that have one.
+pub(super) fn store_sizes(infos: &[InstanceTypeInfo]) -> BTreeMap<String, i64> {
+    infos
         .iter()
         .filter(|t| t.instance_storage_supported() == Some(true))
         .filter_map(|t| {
@@ -226,7 +246,7 @@ pub(super) async fn read_instance_store(
                 size.unwrap_or_default(),
             ))
         })
-        .collect())
+        .collect()
 }
 
 /// An image holds the EBS volumes only: data on instance store volumes (always attached
@@ -285,7 +305,7 @@ mod tests {
     async fn instance_store_of_types_on_every_page_is_read() {
         use crate::test_support::{clients, two_pages};
         use aws_sdk_ec2::operation::describe_instance_types::DescribeInstanceTypesOutput as Out;
-        use aws_sdk_ec2::types::{InstanceStorageInfo, InstanceType, InstanceTypeInfo};
+        use aws_sdk_ec2::types::{InstanceStorageInfo, InstanceType};
         let store = |t: InstanceType, gb: i64| {
             InstanceTypeInfo::builder()
                 .instance_type(t)
@@ -299,13 +319,11 @@ mod tests {
             Out::builder().instance_types(store(InstanceType::C5dLarge, 50)),
             Out::builder().instance_types(store(InstanceType::M5dLarge, 75)),
         );
-        let moving = [
-            instance("i-a", "c5d.large", None),
-            instance("i-b", "m5d.large", None),
-        ];
-        let found = read_instance_store(&clients(&[&first, &second], &[], &[]), &moving)
+        let types = BTreeSet::from(["c5d.large", "m5d.large"]);
+        let infos = read_source_types(&clients(&[&first, &second], &[], &[]), &types)
             .await
             .unwrap();
+        let found = store_sizes(&infos);
         assert_eq!(found.get("m5d.large"), Some(&75));
         assert_eq!(found.len(), 2);
     }

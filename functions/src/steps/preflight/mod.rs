@@ -27,7 +27,7 @@ use crate::state::{Facts, NetworkSide, ResolvedOptions, TargetSide};
 use crate::context::Context;
 use check::Checks;
 use history::{history_fits, read_history};
-use instances::{every_target_moves, instance_store, read_instance_store, resolve_instances};
+use instances::{every_target_moves, instance_store, resolve_instances, store_sizes};
 use managed::stoppable;
 use network::{
     VpcView, cidrs_disjoint, existing_peering, read_groups, resolve_subnets, routes_free, shareable,
@@ -65,7 +65,7 @@ pub async fn preflight(ctx: &Context, input: serde_json::Value) -> Result<Facts,
     )))?;
     let rules = count_rules(&net, &service.lb_arn, &plan.migration_id).await?;
     checks.pass(rule_quota(&service.lb_arn, &rules))?;
-    let instances = resolve_instances(&plan, &src, &service).await?;
+    let (instances, source_types) = resolve_instances(&plan, &src, &service).await?;
     checks.pass(every_target_moves(
         &plan,
         &service.targets,
@@ -135,7 +135,7 @@ pub async fn preflight(ctx: &Context, input: serde_json::Value) -> Result<Facts,
     if share {
         checks.pass(shareable(net_default, &lb_groups))?;
     }
-    let store = read_instance_store(&src, &instances).await?;
+    let store = store_sizes(&source_types);
     checks.pass(instance_store(&plan, &store, &instances))?;
     let store_types: Vec<&str> = store.keys().map(String::as_str).collect();
     checks.pass(stoppable(&plan, &instances, &store_types))?;

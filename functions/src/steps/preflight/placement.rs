@@ -220,15 +220,7 @@ pub(super) fn bootable(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_support::{instance, plan};
-
-    fn subnet(id: &str, zone: &str) -> SubnetFacts {
-        SubnetFacts {
-            subnet_id: id.into(),
-            availability_zone: zone.into(),
-            cidr: "10.1.10.0/24".into(),
-        }
-    }
+    use crate::test_support::{instance, plan, subnet};
 
     fn offered(t: &str, zones: &[&str], arch: &str) -> BTreeMap<String, TypeFacts> {
         BTreeMap::from([(

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use aws_sdk_ec2::types::{Instance, InstanceAttributeName, Volume};
+use aws_sdk_ec2::types::{Instance, InstanceAttributeName, InstanceTypeInfo, Volume};
 
 use crate::accounts::AccountClients;
 use crate::aws::ec2::filter;
@@ -22,11 +22,13 @@ pub(super) const PASSABLE_ROLE_TAG: (&str, &str) = ("carveout:instance-role", "t
 /// The settings of `inst` beyond its identity: DescribeInstances' own fields, its
 /// attributes (DescribeInstanceAttribute: userData, instanceInitiatedShutdownBehavior,
 /// disableApiTermination), its CPU credits (burstable types) and its Elastic IP.
-/// `volumes`: DescribeVolumes of its EBS volumes.
+/// `volumes`: DescribeVolumes of its EBS volumes; `types`: DescribeInstanceTypes of the
+/// sources' types.
 pub(super) async fn read_settings(
     src: &AccountClients,
     inst: &Instance,
     volumes: &[Volume],
+    types: &[InstanceTypeInfo],
 ) -> Result<InstanceSettings, StepError> {
     let id = inst.instance_id().unwrap_or_default();
     let attribute = |name: InstanceAttributeName| {
@@ -109,7 +111,7 @@ pub(super) async fn read_settings(
             .map(|s| s.as_str())
             == Some("enabled"),
         ebs_optimized: inst.ebs_optimized().unwrap_or(false),
-        cpu_options: custom_cpu_options(src, inst).await?,
+        cpu_options: custom_cpu_options(inst, types),
         cpu_credits,
         tenancy: inst
             .placement()
@@ -162,40 +164,26 @@ pub(super) async fn read_settings(
 /// options for every instance, and passing the defaults back is refused for types that
 /// take no CPU options (T2, bare metal:
 /// <https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/cpu-options-supported-instances-values.html>).
-async fn custom_cpu_options(
-    src: &AccountClients,
-    inst: &Instance,
-) -> Result<Option<CpuOptions>, StepError> {
-    let Some(c) = inst.cpu_options() else {
-        return Ok(None);
-    };
-    let (Some(cores), Some(threads), Some(t)) =
-        (c.core_count(), c.threads_per_core(), inst.instance_type())
-    else {
-        return Ok(None);
-    };
-    let types = src
-        .ec2
-        .describe_instance_types()
-        .instance_types(t.clone())
-        .into_paginator()
-        .items()
-        .send()
-        .try_collect()
-        .await
-        .named("ec2:DescribeInstanceTypes", &src.role_arn)?;
+fn custom_cpu_options(inst: &Instance, types: &[InstanceTypeInfo]) -> Option<CpuOptions> {
+    let c = inst.cpu_options()?;
+    let (cores, threads, t) = (
+        c.core_count()?,
+        c.threads_per_core()?,
+        inst.instance_type()?,
+    );
     let defaults = types
-        .first()
+        .iter()
+        .find(|i| i.instance_type() == Some(t))
         .and_then(|i| i.v_cpu_info())
         .map(|v| (v.default_cores(), v.default_threads_per_core()));
-    Ok(match defaults {
+    match defaults {
         Some((Some(dc), Some(dt))) if (dc, dt) != (cores, threads) => Some(CpuOptions {
             core_count: cores,
             threads_per_core: threads,
         }),
         // The defaults, or unknown defaults: nothing to carry (the type's own apply).
         _ => None,
-    })
+    }
 }
 
 /// What the image will record of each EBS volume: type, size, IOPS and throughput from
@@ -372,15 +360,16 @@ fn cluster_in_one_zone(
 /// Every source's settings carried, or mapped by the plan: the refusals of
 /// `carried::decide`, all of them in one InvalidPlan.
 pub(super) fn same_service(instances: &[InstanceFacts], options: &ResolvedOptions) -> Verdict {
-    let refused: Vec<String> = instances
+    let decisions: Vec<_> = instances.iter().map(|i| i.decision(options)).collect();
+    let refused: Vec<&str> = decisions
         .iter()
-        .flat_map(|i| i.decision(options).refused)
+        .flat_map(|d| d.refused.iter().map(String::as_str))
         .collect();
     if !refused.is_empty() {
         return Err(StepError::invalid_plan(refused.join("; ")));
     }
     let (mut carried, mut mapped, mut not) = (0, 0, 0);
-    for row in instances.iter().flat_map(|i| i.decision(options).rows) {
+    for row in decisions.iter().flat_map(|d| &d.rows) {
         match row.handling {
             crate::carried::Handling::Carried => carried += 1,
             crate::carried::Handling::Mapped => mapped += 1,
@@ -395,15 +384,7 @@ pub(super) fn same_service(instances: &[InstanceFacts], options: &ResolvedOption
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::state::SubnetFacts;
-
-    fn subnet(id: &str, zone: &str) -> SubnetFacts {
-        SubnetFacts {
-            subnet_id: id.into(),
-            availability_zone: zone.into(),
-            cidr: "10.1.0.0/24".into(),
-        }
-    }
+    use crate::test_support::subnet;
 
     #[test]
     fn a_cluster_group_takes_launches_of_one_zone_only() {
