@@ -11,6 +11,7 @@ import sys
 from datetime import datetime, timezone
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+import looks  # noqa: E402
 import polling  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -18,7 +19,7 @@ RESULTS = ROOT / "bench" / "results"
 
 # A typical migration's waits (minutes until ready), per stage; stated in the table.
 TYPICAL_READY = {"AcceptPeering": 0.05, "WaitPeeringActive": 1, "WaitShareAssociated": 1,
-                 "WaitImageAvailable": 15, "WaitInstanceReady": 5, "WaitTargetsHealthy": 1.5}
+                 "WaitImageAvailable": 20, "WaitInstanceReady": 5, "WaitTargetsHealthy": 1.5}
 PER_INSTANCE = {"WaitImageAvailable", "WaitInstanceReady"}
 
 
@@ -56,7 +57,7 @@ def coldstart_md(cs: dict) -> tuple[str, dict]:
     return "\n".join(lines) + "\n", ratio
 
 
-def cost_md(cs: dict | None, scale: list | None, poll_seconds: float) -> tuple[str, dict]:
+def cost_md(cs: dict | None, scale: list | None, poll_seconds: float, looked: dict | None = None) -> tuple[str, dict]:
     asl = json.loads((ROOT / "statemachine/carveout.asl.json").read_text())
     waits = polling.wait_states(asl)
     first = {r["state"]: r["first_ms"]["median"] / 1000 for r in (cs or {"results": {}})["results"].values()
@@ -74,22 +75,41 @@ def cost_md(cs: dict | None, scale: list | None, poll_seconds: float) -> tuple[s
         # Lambda invocations besides the polls: the Task states entered.
         tasks = next(r.get("tasks", r["transitions"]) for r in scale if r["instances"] == n
                      and r["throttling_scale"] == 1.0)
-        for scheme, label in (("retry", "carveout (Retry polling)"), (15, "fixed 15 s loop"), (30, "fixed 30 s loop")):
+        image = (looked or {}).get("rows", {}).get(str(TYPICAL_READY["WaitImageAvailable"]), {}).get("now")
+        schemes = [("retry", "carveout before issue 15 (Retry polling)"), (15, "fixed 15 s loop"),
+                   (30, "fixed 30 s loop")]
+        if image:
+            schemes.insert(0, ("now", "carveout now (image: predicted looks; other waits: Retry)"))
+        for scheme, label in schemes:
             polls = 0.0
-            for state, retry in waits.items():
+            extra_transitions = extra_invocations = extra_seconds = 0.0
+            every = dict(waits)
+            if scheme != "now":
+                every["WaitImageAvailable"] = looks.RETRY_BEFORE
+            else:
+                # The image wait's looks replace its polls: counted apart, per instance.
+                extra_transitions = (image["transitions"] - 1) * n
+                extra_invocations = (image["invocations"] - 1) * n
+                extra_seconds = image["lambdaSeconds"] * n
+            for state, retry in every.items():
                 if state not in TYPICAL_READY:
                     continue  # WaitSourceStopped, WaitCopyAvailable: stop-source or kmsKeyId only
                 m = TYPICAL_READY[state]
-                if scheme == "retry":
+                if scheme == "now":
+                    scheme_of = "retry"
+                else:
+                    scheme_of = scheme
+                if scheme_of == "retry":
                     row = polling.evaluate(lambda ready, rng: polling.simulate_retry(retry, ready, poll_seconds, rng),
                                            m, poll_seconds, 200)
                 else:
                     row = polling.evaluate(lambda ready, rng: polling.simulate_loop(scheme, ready, poll_seconds),
                                            m, poll_seconds, 200)
                 polls += (row["polls_mean"] - 1) * (n if state in PER_INSTANCE else 1)  # extra polls beyond the first
-            transitions = base_tr + polls * (1 if scheme == "retry" else 3)
-            invocations = tasks + polls
-            gb_s = polling.MEMORY_GB * (sum(first.values()) / max(1, len(first))) * invocations
+            transitions = base_tr + polls * (1 if scheme in ("retry", "now") else 3) + extra_transitions
+            invocations = tasks + polls + extra_invocations
+            gb_s = polling.MEMORY_GB * ((sum(first.values()) / max(1, len(first))) * (invocations - extra_invocations)
+                                        + extra_seconds)
             sfn = transitions * polling.PRICE_TRANSITION
             lam = gb_s * polling.PRICE_GB_SECOND_ARM + invocations * polling.PRICE_REQUEST
             out[f"{n}:{scheme}"] = {"transitions": transitions, "invocations": invocations, "gb_s": gb_s,
@@ -98,7 +118,8 @@ def cost_md(cs: dict | None, scale: list | None, poll_seconds: float) -> tuple[s
                          f"{lam:.6f} | {sfn + lam:.4f} |")
     note = (f"Typical waits assumed (minutes): {TYPICAL_READY}; image and instance waits once per instance. "
             f"States entered (without polls) are counted from the scale run on the emulator (published buckets); "
-            f"polls come from the model of section 2a at these waits. Lambda "
+            f"polls come from the model of section 2a at these waits, the image's looks from section 2c "
+            f"(their Lambda time: reads and watch). Lambda "
             f"duration per invocation: the mean measured first answer of the steps (cold, so an upper bound; "
             f"against AWS each call adds network time). Prices: Step Functions Standard $0.025 per 1,000 "
             f"transitions; Lambda arm64 $0.0000133334 per GB-s and $0.20 per million requests, 128 MB "
@@ -145,18 +166,21 @@ def main() -> int:
         text, ratio = coldstart_md(cs)
         parts.append("## 1. Cold start\n\n" + text)
         summary["coldstart_ratio_python_over_rust"] = ratio
+    looked = load("looks.json")
     if poll:
         parts.append("## 2a. Polling: polls and detection latency per wait (from the ASL's Retry settings)\n\n"
                      + polling.markdown(poll))
-        text, cost = cost_md(cs, scale, poll["poll_seconds"])
+        text, cost = cost_md(cs, scale, poll["poll_seconds"], looked)
         parts.append("## 2b. Cost of a whole migration\n\n" + text)
         summary["cost"] = cost
+    if looked:
+        parts.append("## 2c. The image wait: Retry polling before, predicted looks now\n\n" + looks.markdown(looked))
     if sizes:
         parts.append("## 3. Package size\n\n" + sizes_md(sizes))
     if scale:
         parts.append("## 4. Scale on the emulator\n\n" + scale_md(scale))
     (RESULTS / "results.md").write_text("\n".join(parts))
-    (RESULTS / "results.json").write_text(json.dumps({"summary": summary, "coldstart": cs, "polling": poll,
+    (RESULTS / "results.json").write_text(json.dumps({"summary": summary, "coldstart": cs, "polling": poll, "looks": looked,
                                                        "scale": scale, "sizes": sizes}, indent=1))
     sys.stdout.write("\n".join(parts))
     return 0

@@ -41,6 +41,9 @@ poll_seconds=$(.venv/bin/python -c "import json; r=json.load(open('$out/coldstar
 print(round(sum(v['first_ms']['median'] for v in r.values() if v['language']=='rust')/1000/sum(1 for v in r.values() if v['language']=='rust'), 3))")
 .venv/bin/python bench/polling.py --poll-seconds "$poll_seconds" --out "$out/polling.json" > /dev/null
 
+echo "== bench: the image wait, Retry polling before and predicted looks now"
+.venv/bin/python bench/looks.py --poll-seconds "$poll_seconds" --out "$out/looks.json" > /dev/null
+
 echo "== bench: scale (1, 5, 20 instances; published and busy EC2 buckets)"
 .venv/bin/python bench/scale.py --endpoint "$url" --cli "$cli" --bin-dir "$release" --out "$out/scale.json"
 

@@ -54,13 +54,20 @@ impl HistoryReader {
         } else if entered.is_some() {
             out.push(json!({"event": "StateEntered", "state": name, "type": kind(t)}));
         } else if exited.is_some() {
-            // The output of a look that predicts the next (the volume gate) is progress.
+            // The output of a look that predicts the next (the volume gate, an image wait)
+            // is progress.
             let output = e
                 .state_exited_event_details()
                 .and_then(|d| d.output())
                 .and_then(|o| serde_json::from_str::<serde_json::Value>(o).ok())
-                .filter(|o| o.get("volumeGate").is_some())
-                .map(|o| json!({"volumeGate": o["volumeGate"]}));
+                .and_then(|o| {
+                    if o.get("volumeGate").is_some() {
+                        Some(json!({"volumeGate": o["volumeGate"]}))
+                    } else {
+                        o.pointer("/image/look")
+                            .map(|l| json!({"image": {"look": l}}))
+                    }
+                });
             out.push(
                 json!({"event": "StateExited", "state": name, "type": kind(t), "output": output}),
             );

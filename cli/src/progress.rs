@@ -90,7 +90,11 @@ impl Progress {
                     Value::String(s) => serde_json::from_str(s).unwrap_or(Value::Null),
                     v => v.clone(),
                 };
-                let gate = &output["volumeGate"];
+                // A predicted poll's look: the volume gate's, or an image wait's.
+                let gate = output
+                    .get("volumeGate")
+                    .or_else(|| output.pointer("/image/look"))
+                    .unwrap_or(&Value::Null);
                 if gate["ready"] == Value::Bool(false) {
                     // A predicted poll: the look says how far along it is and when the next is.
                     let looks = self.polls.entry(state.clone()).or_default();

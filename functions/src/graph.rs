@@ -103,7 +103,8 @@ mod tests {
         for needle in [
             "subgraph Prepare",
             "subgraph LaunchInstances",
-            "WaitImageAvailable -.->|poll| WaitImageAvailable",
+            "WaitInstanceReady -.->|poll| WaitInstanceReady",
+            "UntilNextImageLook --> WaitImageAvailable",
             "Cutover -.->|error| Rollback",
             "ShareSecurityGroupWithRam -->|no| NetworkReadyWithoutShare",
             "Rollback --> PastPointOfNoReturn",

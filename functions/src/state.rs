@@ -5,6 +5,8 @@
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::resolved::ResolvedOptions;
+
 use crate::plan::Plan;
 use crate::traffic::{ActionModel, maintenance_actions};
 
@@ -166,48 +168,6 @@ pub struct Tag {
     pub value: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ResolvedOptions {
-    pub share_security_group_with_ram: bool,
-    pub no_reboot: bool,
-    /// True when traffic moves in steps (the plan's trafficShift has more than [100]).
-    #[serde(default)]
-    pub gradual: bool,
-    /// The weighted steps before the full cutover, in percent of traffic to the new
-    /// targets (trafficShift without its final 100).
-    #[serde(default)]
-    pub shift_steps: Vec<u8>,
-    /// How long each step is held, the new targets staying healthy, before the next.
-    #[serde(default)]
-    pub shift_interval_seconds: u32,
-    /// The hold of each step cut into waits, each followed by a health check (so an
-    /// unhealthy target ends the step early); see `traffic::hold_checks`.
-    #[serde(default)]
-    pub hold_checks: Vec<u32>,
-    /// consistency stop-source: maintenance answer, stop, image, restart on failure.
-    #[serde(default)]
-    pub stop_source: bool,
-    /// The body of the maintenance answer (stop-source).
-    #[serde(default)]
-    pub maintenance_body: String,
-    /// Key ARN every image is copied and re-encrypted with before it is shared
-    /// (options.kmsKeyId, checked by Preflight); null: images are shared as they are.
-    #[serde(default)]
-    pub kms_key_id: Option<String>,
-    /// How many images the image Map takes at once (`MaxConcurrencyPath`): 1 with
-    /// consistency reboot (one target down at a time), 5 otherwise.
-    #[serde(default = "default_image_concurrency")]
-    pub image_concurrency: u32,
-    /// The plan's answers for settings that are not carried as they are (profiles,
-    /// metadata, user data, placement groups, addresses), resolved in the target account.
-    #[serde(default)]
-    pub carry: crate::carried::CarryOptions,
-    /// The wait for the new volumes' initialization (`waitForVolumeInitialization`…).
-    #[serde(flatten)]
-    pub volume_gate: crate::initialization::GateOptions,
-}
-
 /// The state document of an execution: the plan, the facts, and what each step added
 /// under its own key (`ResultPath`). A step takes what it needs with the typed accessor
 /// of that key (`state.image()?`).
@@ -350,6 +310,9 @@ pub struct ImageOut {
     /// Set on a re-encrypted copy: the image it was copied from (itself carveout's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub copied_from: Option<String>,
+    /// The last look of its wait (`looks.rs`): the state machine's Choice reads `ready`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub look: Option<crate::looks::Look>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -440,8 +403,4 @@ pub fn now_epoch_ms() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0)
-}
-
-fn default_image_concurrency() -> u32 {
-    5
 }

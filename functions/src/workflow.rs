@@ -33,9 +33,10 @@ pub fn planned_input(plan: &Value, facts: &Value) -> Value {
         .flatten()
         .map(|i| serde_json::json!({"sourceInstanceId": i["instanceId"]}))
         .collect();
-    // A successful run leaves the volume gate (when it is on) at a ready look.
+    // A successful run leaves every predicted poll (the volume gate, the image waits) at
+    // a ready look.
     serde_json::json!({"plan": plan, "facts": facts, "prepared": {"images": images},
-        "volumeGate": {"ready": true}})
+        "volumeGate": {"ready": true}, "image": {"look": {"ready": true}}})
 }
 
 /// Every state a successful execution on `input` enters, in order (Parallel branches one
@@ -144,7 +145,7 @@ pub fn history_events(asl: &Value, input: &Value) -> Result<HistoryEvents, Strin
         most += m;
         if let Some((choice, wait)) = predicted_poll_loop(&e.state, state, &states) {
             let look = m + state_events(choice, input).1 + state_events(wait, input).1;
-            most += look * volume_gate_looks(input).saturating_sub(1);
+            most += look * loop_looks(state, input).saturating_sub(1);
         }
     }
     // The worst failure comes last: every state above, then the Catch path.
@@ -208,7 +209,19 @@ fn predicted_poll_loop<'a>(
     .then_some((choice, wait))
 }
 
-/// The most looks the volume gate may take on `input` (its only predicted-poll loop).
+/// The most looks the predicted-poll loop of `task` may take on `input`: the volume gate's,
+/// else an image wait's (`looks.rs`, from `facts.options.imageDeadlineMinutes`).
+fn loop_looks(task: &Value, input: &Value) -> u64 {
+    if task["Resource"].as_str() == Some("${CheckVolumesInitializedFunctionArn}") {
+        return volume_gate_looks(input);
+    }
+    let minutes = input["facts"]["options"]["imageDeadlineMinutes"]
+        .as_u64()
+        .unwrap_or(240);
+    crate::looks::worst_case_looks(minutes * 60)
+}
+
+/// The most looks the volume gate may take on `input`.
 fn volume_gate_looks(input: &Value) -> u64 {
     use crate::initialization::{GateOptions, longest_deadline, worst_case_looks};
     let options = &input["facts"]["options"];
@@ -359,9 +372,10 @@ mod tests {
         assert!(one.least < one.most, "{one:?}");
         // One more instance: its image and launch iterations, every poll they may take.
         let per_instance = two.most - one.most;
+        // 240 minutes (the default when facts name none): 80 looks at 9 events and more.
         assert!(
-            per_instance > 3 * 291,
-            "the image wait alone may poll 291 times: {per_instance}"
+            per_instance > 9 * crate::looks::worst_case_looks(240 * 60),
+            "the image wait alone may look 94 times: {per_instance}"
         );
         assert!(two.least - one.least < 40, "{one:?} {two:?}");
     }

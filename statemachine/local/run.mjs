@@ -53,6 +53,20 @@ export function tasksOf(states, found = []) {
   return found;
 }
 
+// The Waits of predicted-poll loops: a Wait with SecondsPath that leads back to the Task
+// whose Choice led to it.
+export function predictedWaitsOf(states, found = []) {
+  for (const [name, state] of Object.entries(states)) {
+    const choice = states[state.Next];
+    const wait = choice?.Type === 'Choice' ? states[choice.Default] : null;
+    if (state.Type === 'Task' && wait?.Type === 'Wait' && wait.SecondsPath && wait.Next === name) found.push(choice.Default);
+    for (const branch of state.Branches ?? []) predictedWaitsOf(branch.States, found);
+    const processor = state.ItemProcessor ?? state.Iterator;
+    if (processor) predictedWaitsOf(processor.States, found);
+  }
+  return found;
+}
+
 // `{PreflightFunction: 180, …}`: each function's Timeout in seconds (template.yaml).
 export function functionTimeouts(templatePath) {
   // CloudFormation's short tags (!Ref, !Sub…) are irrelevant here: parsed as plain values.
@@ -175,9 +189,11 @@ async function main() {
     raw.replace(/\$\{([A-Za-z0-9]+)FunctionArn\}/g, (_, fn) => `arn:aws:lambda:${cfg.region}:000000000000:function:carveout-${fn}`),
   );
   const noWait = Object.fromEntries(tasks.map((t) => [t.name, 0]));
-  // Predicted polls (a Wait of the last look's `nextPollSeconds`) are not slept either: the
-  // emulator's phases count looks, not time. The Waits of a gradual cutover's holds are.
-  const predicted = { UntilNextVolumeLook: 0 };
+  // Predicted polls (a Wait of the last look's `nextPollSeconds`, Task -> Choice -> Wait ->
+  // Task) are not slept either, nor a look's watch inside its invocation (scaled to 1 %):
+  // the emulator's phases count reads, not time. The Waits of a gradual cutover's holds are.
+  const predicted = Object.fromEntries(predictedWaitsOf(definition.States).map((name) => [name, 0]));
+  process.env.CARVEOUT_WATCH_TIME_SCALE ??= '0.01';
   const machine = new StateMachine(substituted);
   const execution = machine.run(cfg.input, {
     overrides: { taskResourceLocalHandlers: handlers, retryIntervalOverrides: noWait, waitTimeOverrides: predicted },

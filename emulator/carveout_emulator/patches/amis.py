@@ -20,7 +20,7 @@ from typing import Any
 
 from moto.ec2.exceptions import InvalidAMIIdError, InvalidSnapshotIdError
 from moto.ec2.models.amis import AmiBackend
-from moto.ec2.models.elastic_block_store import EBSBackend
+from moto.ec2.models.elastic_block_store import EBSBackend, Snapshot
 from moto.ec2.responses.amis import AmisResponse
 from moto.core.responses import ActionResult
 from moto.ec2.utils import generic_filter
@@ -51,10 +51,23 @@ def shared_images(backend: Any) -> list[Any]:
 
 
 def _apply_image_phase(images: list[Any]) -> list[Any]:
+    """A created image is `pending` for `imagePendingPolls` reads, its snapshots `pending`
+    with a Progress that grows with each read (EBS reports whole percents; the image is
+    available once every snapshot is complete), then `available` with `completed`
+    snapshots at 100 %."""
+    from .encryption import devices  # encryption wraps this module's patches
+
+    phase = int(CONTROL.phases.get("imagePendingPolls") or 0)
     for image in images:
         if image.id in CREATED_IMAGES and image.state in ("pending", "available"):
-            pending = CONTROL.still_in_phase("imagePendingPolls", "image", image.id)
+            reads = CONTROL.poll("image", image.id)
+            pending = reads <= phase
             image.state = "pending" if pending else "available"
+            for _, snap in devices(image):
+                if snap is None:
+                    continue
+                snap.status = "pending" if pending else "completed"
+                snap._carveout_progress = f"{min(99, 100 * reads // (phase + 1))}%" if pending else "100%"
     return images
 
 
@@ -132,6 +145,7 @@ def apply() -> None:
                 results.append({"SnapshotId": snapshot_id, "ReturnCode": "success"})
         return ActionResult({"Return": True, "DeleteSnapshotResults": results})
 
+    Snapshot.progress = property(lambda snap: getattr(snap, "_carveout_progress", "100%"))
     AmisResponse.deregister_image = deregister_image
     AmiBackend.describe_images = describe_images
     AmiBackend.create_image = create_image

@@ -123,6 +123,14 @@ pub struct Options {
     #[serde(default = "default_initialization_timeout")]
     #[schemars(range(min = 10, max = 2880))]
     pub volume_initialization_timeout_minutes: u32,
+    /// How long an image (and its re-encrypted copy) may stay pending before the
+    /// migration rolls back, minutes from its creation. Default: derived from the volumes,
+    /// 30 minutes plus every volume of the instance at 10 MiB/s, because AWS promises no
+    /// snapshot rate (an 8 GiB instance 44 minutes, 500 GiB about 15 hours); the largest
+    /// instance's sets it for all.
+    #[serde(default)]
+    #[schemars(range(min = 15, max = 2880))]
+    pub image_timeout_minutes: Option<u32>,
     /// Private hosted zones associated with the ALB's VPC (ids, `Z…`) that carveout also
     /// associates with the target VPC, so the new instances resolve the names the source
     /// resolves: the network account authorizes, the target account associates, and
@@ -159,6 +167,7 @@ impl Default for Options {
             volume_initialization_rate: None,
             wait_for_volume_initialization: None,
             volume_initialization_timeout_minutes: default_initialization_timeout(),
+            image_timeout_minutes: None,
             associate_hosted_zones: Vec::new(),
             acknowledged_hosted_zones: Vec::new(),
         }

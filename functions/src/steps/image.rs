@@ -1,5 +1,5 @@
 //! The image branch (one Map iteration per source instance): image, wait, [copy
-//! re-encrypted, wait], share.
+//! re-encrypted, wait], share. The waits are looks (`image_wait.rs`).
 //!
 //! The source instance is only ever read and imaged; with `consistency: live` the image
 //! is taken without a reboot (the seed's warning), with `reboot` it is rebooted once.
@@ -17,7 +17,7 @@ use crate::accounts::AccountClients;
 use crate::aws::ec2::{filter, has_tag, migration_filter, tag_spec};
 use crate::aws::elb::target_health;
 use crate::error::{AwsFailure, FreshIdResultExt, SdkResultExt, StepError};
-use crate::idiom::{Poll, find_or_create, poll_once};
+use crate::idiom::find_or_create;
 use crate::names::{self, MIGRATION_TAG, SOURCE_INSTANCE_TAG};
 use crate::state::{ImageOut, InstanceFacts, State};
 
@@ -65,6 +65,7 @@ pub async fn create_image(ctx: &Context, state: State) -> Result<ImageOut, StepE
         image_id,
         snapshot_ids: Vec::new(),
         copied_from: None,
+        look: None,
     })
 }
 
@@ -198,46 +199,8 @@ pub async fn copy_image(ctx: &Context, state: State) -> Result<ImageOut, StepErr
         image_id: copy_id,
         snapshot_ids: Vec::new(),
         copied_from: Some(image.image_id.clone()),
+        look: None,
     })
-}
-
-/// One look at the image (every page of the answer): available is ready, with its
-/// snapshots.
-pub async fn wait_image_available(ctx: &Context, state: State) -> Result<ImageOut, StepError> {
-    let image = state.image()?;
-    let src = ctx.accounts(&state.plan).source().await?;
-    let images = src
-        .ec2
-        .describe_images()
-        .image_ids(&image.image_id)
-        .into_paginator()
-        .items()
-        .send()
-        .try_collect()
-        .await
-        .named("ec2:DescribeImages", &src.role_arn)
-        .fresh_id(&format!("the new image {}", image.image_id))?;
-    let found = images.first();
-    let observed = match found.and_then(|i| i.state()).map(|s| s.as_str()) {
-        Some("available") => Poll::Ready(ImageOut {
-            snapshot_ids: found
-                .into_iter()
-                .flat_map(|i| i.block_device_mappings())
-                .filter_map(|m| m.ebs().and_then(|e| e.snapshot_id()).map(str::to_string))
-                .collect(),
-            ..image.clone()
-        }),
-        Some("pending") => Poll::Pending("pending".into()),
-        Some(other) => Poll::Failed(format!(
-            "{other}: {}",
-            found
-                .and_then(|i| i.state_reason())
-                .and_then(|r| r.message())
-                .unwrap_or("no reason given")
-        )),
-        None => Poll::Failed("it no longer exists".into()),
-    };
-    poll_once(&format!("image {}", image.image_id), observed)
 }
 
 /// Launch permission for the target account and createVolumePermission on every

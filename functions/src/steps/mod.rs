@@ -5,6 +5,7 @@
 // or [`preflight`] (`carveout plan` runs the same read-only checks).
 mod hosted_zones;
 mod image;
+mod image_wait;
 mod launch;
 mod maintenance;
 mod network;
@@ -68,7 +69,7 @@ steps! {
     ShareSecurityGroup => "share-security-group", share::share_security_group;
     WaitShareAssociated => "wait-share-associated", share::wait_share_associated;
     CreateImage => "create-image", image::create_image;
-    WaitImageAvailable => "wait-image-available", image::wait_image_available;
+    WaitImageAvailable => "wait-image-available", image_wait::wait_image_available;
     CopyImage => "copy-image", image::copy_image;
     ShareImage => "share-image", image::share_image;
     LaunchInstance => "launch-instance", launch::launch_instance;

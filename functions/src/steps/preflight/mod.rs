@@ -173,6 +173,17 @@ pub async fn preflight(ctx: &Context, input: serde_json::Value) -> Result<Facts,
     checks.pass(Ok(verdict))?;
     carry.hosted_zones = zones;
 
+    // The largest instance's image sets the deadline for all (the plan may override it).
+    let image_deadline_minutes = plan.options.image_timeout_minutes.unwrap_or_else(|| {
+        instances
+            .iter()
+            .map(|i| {
+                let sizes: Vec<i32> = i.settings.volumes.iter().map(|v| v.size_gib).collect();
+                crate::looks::image_deadline_minutes(&sizes)
+            })
+            .max()
+            .unwrap_or(240)
+    });
     let mut facts = Facts {
         checks: Vec::new(),
         network: NetworkSide {
@@ -226,6 +237,7 @@ pub async fn preflight(ctx: &Context, input: serde_json::Value) -> Result<Facts,
             } else {
                 5
             },
+            image_deadline_minutes,
             carry,
             volume_gate: crate::initialization::GateOptions::of(&plan.options),
         },

@@ -1,0 +1,229 @@
+//! Predicted polls: when to look again at work AWS does over minutes or hours (an image's
+//! snapshots), decided from what one look saw. Pure: the step reads AWS, [`next`] decides,
+//! and the state machine waits what the answer says (a Wait with `SecondsPath`), so a
+//! wait of hours costs a handful of looks instead of a poll a minute.
+//!
+//! Two ways to wait, priced apart (bench/README.md, "Predicted polls"):
+//! - between invocations: a Task → Choice → Wait loop, 3 billed transitions per look;
+//! - inside one invocation ("watching"): reads every few seconds, for at most
+//!   [`WATCH_SECONDS`]. 40 s of a 128 MB arm64 function cost less than those 3 transitions,
+//!   so the end of a wait, and all of a short one, is watched.
+//!
+//! AWS does not predict snapshot durations ("there is no way to predict EBS snapshot
+//! creation time", <https://repost.aws/knowledge-center/ebs-incremental-snapshot-creation-slow>),
+//! so the time left is extrapolated from the progress EBS reports and trusted only in part:
+//! the next look comes when a quarter (little progress yet) to 60 % of it has passed, then
+//! closer and closer.
+
+use serde::{Deserialize, Serialize};
+
+/// The most a look watches inside one invocation, seconds (the function's Timeout is 120 s).
+pub const WATCH_SECONDS: u64 = 40;
+
+/// What one read saw: `elapsed` seconds since the work began (AWS's own start time),
+/// `progress` the percent done AWS reports (None: no progress reported yet), and `since`
+/// the first (elapsed, progress) this wait saw with progress above 0, if earlier.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Sighting {
+    pub elapsed: u64,
+    pub progress: Option<f64>,
+    pub since: Option<(u64, f64)>,
+}
+
+impl Sighting {
+    /// Seconds left (None while the progress is 0 or unknown), at the rate seen since the
+    /// first progress (a snapshot may sit at 0 % a while: a rate from the start would
+    /// predict too late), else since the start. EBS reports whole percents, so `p` % means
+    /// up to `p + 1` % done: the extrapolation takes the upper end, and errs early (an
+    /// extra look) rather than late.
+    pub fn remaining(&self) -> Option<u64> {
+        let done = (self.progress?.floor() + 1.0).min(100.0);
+        Some(((100.0 - done) / self.rate()?).round() as u64)
+    }
+
+    /// Percent per second: since the first progress once it has moved 5 points (fewer are
+    /// mostly rounding), else since the start.
+    pub fn rate(&self) -> Option<f64> {
+        let p = self.progress.filter(|p| *p > 0.0)?.floor();
+        Some(match self.since {
+            Some((t0, p0)) if self.elapsed > t0 && p >= p0.floor() + 5.0 => {
+                (p - p0.floor()) / (self.elapsed - t0) as f64
+            }
+            _ => (p + 1.0).min(100.0) / self.elapsed.max(1) as f64,
+        })
+    }
+
+    /// The base to carry to the next read: `since`, else this read if it has progress.
+    pub fn base(&self) -> Option<(u64, f64)> {
+        self.since.or_else(|| {
+            self.progress
+                .filter(|p| *p > 0.0)
+                .map(|p| (self.elapsed, p))
+        })
+    }
+}
+
+/// What to do after a read that did not find the work done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Next {
+    /// Read again in `every` seconds, inside this invocation.
+    Watch { every: u64 },
+    /// Answer, and let the state machine wait `seconds` before the next look; `close`: a
+    /// wait shorter than the [`floor`], one of the [`CLOSE_LOOKS`].
+    Wait { seconds: u64, close: bool },
+}
+
+/// The shortest wait between two looks for a work with this deadline (seconds): at least
+/// 15 s, and a 16th of the deadline, except for [`CLOSE_LOOKS`] looks, so a wait takes at
+/// most [`worst_case_looks`]: no more history events, with every retry a look may take,
+/// than the Retry polls they replace (`looks_tests.rs`).
+pub fn floor(deadline: u64) -> u64 {
+    (deadline / 16).max(CLOSE_FLOOR)
+}
+
+/// Looks of one wait that may come closer than [`floor`] (never closer than
+/// [`CLOSE_FLOOR`]): the approach to a predicted end, which a long deadline's floor
+/// would overshoot.
+pub const CLOSE_LOOKS: u32 = 16;
+
+/// The shortest wait between two looks, seconds.
+pub const CLOSE_FLOOR: u64 = 15;
+
+/// Seconds between reads while watching: a twentieth of the wait so far, 2 to 10 s, so a
+/// finish is seen within 5 % of the wait (10 s at most).
+pub fn cadence(elapsed: u64) -> u64 {
+    (elapsed / 20).clamp(2, 10)
+}
+
+/// The most looks a wait with `deadline` seconds can take: every look but the last and
+/// the close ones is followed by a Wait of at least [`floor`]. For
+/// `workflow::history_events`.
+pub fn worst_case_looks(deadline: u64) -> u64 {
+    deadline / floor(deadline) + u64::from(CLOSE_LOOKS) + 2
+}
+
+/// After a read that saw `s` (not done), with `watched` seconds of this invocation's watch
+/// already spent, `close_used` of the wait's [`CLOSE_LOOKS`] used, and the work due by
+/// `deadline` seconds after its start: watch on, or answer with the wait before the next
+/// look.
+pub fn next(s: &Sighting, deadline: u64, watched: u64, close_used: u32) -> Next {
+    let budget = WATCH_SECONDS.saturating_sub(watched);
+    let every = cadence(s.elapsed);
+    let remaining = s.remaining();
+    // A young work may be a short one (and its progress says little yet); an old one is
+    // watched when its end is predicted within what is left of the watch.
+    let soon = s.elapsed < WATCH_SECONDS || remaining.is_some_and(|r| r <= budget);
+    if soon && every <= budget {
+        return Next::Watch { every };
+    }
+    let wait = match (remaining, s.rate()) {
+        // The last percent: EBS says 99 % until done, so the end is within one percent's
+        // time; look again after a third of it.
+        (Some(0), Some(rate)) => (1.0 / rate / 3.0) as u64,
+        // Arrive before the predicted end by a share of the time left (the error of a
+        // linear extrapolation grows with it; with little progress it is mostly noise,
+        // so a quarter is trusted at 5 % done, 60 % from 12 %), and at least
+        // half a watch early.
+        (Some(r), _) => {
+            let p = s.progress.unwrap_or(0.0);
+            let trust = (p / 20.0).clamp(0.25, 0.6);
+            ((r as f64 * trust) as u64).min(r.saturating_sub(WATCH_SECONDS / 2))
+        }
+        // No progress yet: half again the time so far (the floor at least: close looks are
+        // kept for the approach to a predicted end).
+        (None, _) => (s.elapsed / 2).max(floor(deadline)),
+    };
+    let to_deadline = deadline.saturating_sub(s.elapsed) + 1;
+    let close = wait < floor(deadline) && close_used < CLOSE_LOOKS;
+    let least = if close { CLOSE_FLOOR } else { floor(deadline) };
+    Next::Wait {
+        seconds: wait.clamp(least, least.max(3600)).min(to_deadline),
+        close,
+    }
+}
+
+/// A look's answer, kept in the state under the work's key (`$.image.look`): the
+/// state machine's Choice reads `ready`, its Wait `nextPollSeconds`; the CLI prints
+/// `summary`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Look {
+    pub ready: bool,
+    /// Seconds the state machine waits before the next look (0 when ready).
+    pub next_poll_seconds: u64,
+    /// Percent done as AWS reports it, when it does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub progress_percent: Option<u8>,
+    /// Seconds left by the extrapolation, when there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eta_seconds: Option<u64>,
+    /// Seconds since the work began, at this look.
+    pub elapsed_seconds: u64,
+    /// How many of the wait's [`CLOSE_LOOKS`] are used: the next look reads it here.
+    #[serde(default)]
+    pub close_looks: u32,
+    /// The first (elapsed seconds, percent) with progress: the next look's rate base.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<(u64, f64)>,
+    pub summary: String,
+}
+
+impl Look {
+    /// The answer of a look that found the work done.
+    pub fn ready(elapsed: u64, what: &str) -> Self {
+        Look {
+            ready: true,
+            next_poll_seconds: 0,
+            progress_percent: Some(100),
+            eta_seconds: Some(0),
+            elapsed_seconds: elapsed,
+            close_looks: 0,
+            since: None,
+            summary: format!("{what} ready after {}", duration(elapsed)),
+        }
+    }
+
+    /// The answer of a look that waits `seconds` before the next, `close_looks` used.
+    pub fn again(s: &Sighting, seconds: u64, close_looks: u32, what: &str) -> Self {
+        let progress = s.progress.map(|p| p.clamp(0.0, 100.0) as u8);
+        let eta = s.remaining();
+        let done = progress.map_or("no progress reported yet".into(), |p| format!("{p} % done"));
+        let eta_text = eta.map_or(String::new(), |r| format!(", ETA {}", duration(r)));
+        Look {
+            ready: false,
+            next_poll_seconds: seconds,
+            progress_percent: progress,
+            eta_seconds: eta,
+            elapsed_seconds: s.elapsed,
+            close_looks,
+            since: s.base(),
+            summary: format!(
+                "{what} {done} after {}{eta_text}; next look in {}",
+                duration(s.elapsed),
+                duration(seconds)
+            ),
+        }
+    }
+}
+
+/// `45 s`, `12 min`, `3 h 20 min`.
+pub fn duration(seconds: u64) -> String {
+    match seconds {
+        s if s < 90 => format!("{s} s"),
+        s if s < 5400 => format!("{} min", s.div_ceil(60)),
+        s => format!("{} h {} min", s / 3600, (s % 3600) / 60),
+    }
+}
+
+/// The image deadline, minutes from CreateImage (or CopyImage), when the plan gives none:
+/// 30 minutes, plus every volume of the instance at 10 MiB/s (36 GiB an hour), far below
+/// what EBS usually sustains, because AWS promises no rate. `sizes_gib`: the instance's
+/// volumes.
+pub fn image_deadline_minutes(sizes_gib: &[i32]) -> u32 {
+    let gib: u64 = sizes_gib.iter().map(|s| (*s).max(0) as u64).sum();
+    30 + (gib * 1024 / 10).div_ceil(60) as u32
+}
+
+#[cfg(test)]
+#[path = "looks_tests.rs"]
+mod tests;
