@@ -24,6 +24,8 @@ from typing import Any, Iterator
 
 import yaml
 
+from statemachines import MAIN_DEFINITION, definition_path
+
 # Names Step Functions and Lambda raise.
 # https://docs.aws.amazon.com/step-functions/latest/dg/concepts-error-handling.html
 # https://docs.aws.amazon.com/step-functions/latest/dg/bp-lambda-serviceexception.html
@@ -34,7 +36,12 @@ PLATFORM = {
     "Lambda.ServiceException", "Lambda.AWSLambdaException", "Lambda.SdkClientException",
     "Lambda.TooManyRequestsException", "Lambda.ClientExecutionTimeoutException", "Lambda.Unknown",
     "Sandbox.Timedout",
+    # Throttling of a child execution's StartExecution
+    # (https://docs.aws.amazon.com/step-functions/latest/dg/connect-stepfunctions.html).
+    "StepFunctions.ExecutionLimitExceeded",
 }
+# A Task that runs a child execution of the template and waits for it.
+CHILD = "arn:aws:states:::states:startExecution.sync:2"
 # What every Task must retry (or cover with States.ALL).
 TRANSIENT = {
     "Lambda.ServiceException", "Lambda.AWSLambdaException", "Lambda.SdkClientException",
@@ -82,6 +89,13 @@ def check(template: dict[str, Any], asl: dict[str, Any], contract: dict[str, Any
                         problems.append(f"{name}.{key}[{i}]: {error!r} is raised by neither the code nor the platform")
         if state["Type"] != "Task":
             continue
+        if state.get("Resource") == CHILD:
+            machine = re.fullmatch(r"\$\{([A-Za-z0-9]+)Arn\}", state.get("Parameters", {}).get("StateMachineArn", ""))
+            if not machine or template["Resources"].get(machine.group(1), {}).get("Type") != "AWS::Serverless::StateMachine":
+                problems.append(f"{name}: runs no state machine of the template")
+            if "StepFunctions.ExecutionLimitExceeded" not in {e for r in state.get("Retry", []) for e in r["ErrorEquals"]}:
+                problems.append(f"{name}: does not retry StepFunctions.ExecutionLimitExceeded")
+            continue
         match = re.fullmatch(r"\$\{([A-Za-z0-9]+)FunctionArn\}", state.get("Resource", ""))
         if not match:
             problems.append(f"{name}: Resource {state.get('Resource')!r} is not a function of the template")
@@ -103,12 +117,19 @@ def check(template: dict[str, Any], asl: dict[str, Any], contract: dict[str, Any
 
 
 def main(template_path: str, asl_path: str, contract_path: str) -> int:
+    """`asl_path` is the migration's definition; the child executions' definitions (every
+    other state machine of the template) are checked too."""
     template = yaml.load(open(template_path, encoding="utf-8"), Loader=Loader)
-    asl = json.load(open(asl_path, encoding="utf-8"))
     contract = json.load(open(contract_path, encoding="utf-8"))
-    problems = check(template, asl, contract)
+    paths = [asl_path] + [definition_path(template_path, r["Properties"]["DefinitionUri"], asl_path)
+                          for r in template["Resources"].values()
+                          if r["Type"] == "AWS::Serverless::StateMachine"
+                          and r["Properties"].get("DefinitionUri") != MAIN_DEFINITION]
+    problems = []
+    for path in paths:
+        problems += [f"{path}: {p}" for p in check(template, json.load(open(path, encoding="utf-8")), contract)]
     for p in problems:
-        print(f"{asl_path}: {p}", file=sys.stderr)
+        print(p, file=sys.stderr)
     return 1 if problems else 0
 
 

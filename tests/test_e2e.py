@@ -128,14 +128,14 @@ def test_past_the_history_limit_the_execution_fails_as_the_service_fails_it(plan
     """Step Functions fails an execution whose history passes 25,000 events, and no Catch
     runs (https://docs.aws.amazon.com/step-functions/latest/dg/service-quotas.html). The local
     runner counts events as the service writes them and does the same (limit lowered here
-    to 120 events). A normal run reports its count."""
-    monkeypatch.setenv("CARVEOUT_HISTORY_LIMIT", "120")
+    to 80 events: the migration's own history passes it). A normal run reports its count."""
+    monkeypatch.setenv("CARVEOUT_HISTORY_LIMIT", "80")
     # The watcher outwaits an invocation in flight for its Task's timeout: keep that short.
     monkeypatch.setenv("CARVEOUT_FUNCTION_TIMEOUT_SECONDS", "30")
     code, out, events, _ = run_local(plan, tmp_path)
     result = events[-1]
     assert code == 1 and out["error"] == "States.Runtime", out
-    assert "120 events" in out["cause"] and result["historyEvents"] > 120
+    assert "80 events" in out["cause"] and result["historyEvents"] > 80
     assert "Rollback" not in _states_entered(events), "a service limit leaves no room for a Catch"
     # No Catch ran: the watcher did what Rollback would have (tests/test_watcher.py).
     assert out["recovery"]["outcome"] == "restored", out["recovery"]

@@ -384,10 +384,6 @@ CASES = [
      "InvalidPlan", ["8fkdqbo2f7bzbvjpn4nf0n1aa", "OptInRequired", "options.marketplaceSubscriptions"]),
     ("target-vcpu-quota-too-small", seeded({"vcpu_quota": 1}), "InvalidPlan",
      ["may run 1 vCPUs", "L-1216C47A", "need 2", "request-service-quota-increase"]),
-    # Every poll is a history event of one execution; past 25,000 no Rollback runs.
-    ("history-worst-case-over-the-service-limit", seeded({"instances_per_service": 12, "kms_key": True,
-                                                         "vcpu_quota": 64}),
-     "InvalidPlan", ["history events (12 instances", "limit of 25000", "no Rollback runs", "at most 11 instances"]),
 ]
 
 

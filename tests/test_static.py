@@ -8,15 +8,46 @@ import sys
 from carveout_emulator.testing import ROOT
 
 ASL = json.loads((ROOT / "statemachine/carveout.asl.json").read_text())
+# The child executions' definitions, by the placeholder the migration names them with.
+CHILDREN = {"${ImageStateMachineArn}": json.loads((ROOT / "statemachine/image.asl.json").read_text()),
+            "${LaunchStateMachineArn}": json.loads((ROOT / "statemachine/launch.asl.json").read_text()),
+            "${ShiftStateMachineArn}": json.loads((ROOT / "statemachine/shift.asl.json").read_text())}
+CHILD_TASK = "arn:aws:states:::states:startExecution.sync:2"
 
 
 def states(machine=ASL):
+    """Every state, in Parallel branches, Map processors and the child executions a Task runs."""
     for name, state in machine["States"].items():
         yield name, state
         for branch in state.get("Branches", []):
             yield from states(branch)
         if "ItemProcessor" in state:
             yield from states(state["ItemProcessor"])
+        if state.get("Resource") == CHILD_TASK:
+            yield from states(CHILDREN[state["Parameters"]["StateMachineArn"]])
+
+
+def test_the_per_instance_work_runs_in_child_executions_with_their_own_history():
+    # Issue 15: a migration's history must not grow with instances x polls; each instance's
+    # image and launch work, and each weighted step of a gradual cutover, is a child
+    # execution, waited for (.sync:2: JSON output).
+    found = dict(states())
+    for task, child, keys in (("ImageWorkflow", "${ImageStateMachineArn}", {"plan.$", "facts.$", "sourceInstance.$"}),
+                              ("LaunchWorkflow", "${LaunchStateMachineArn}",
+                               {"plan.$", "facts.$", "prepared.$", "image.$", "index.$"}),
+                              ("ShiftWorkflow", "${ShiftStateMachineArn}",
+                               {"plan.$", "facts.$", "targetGroup.$", "instances.$", "shiftPercent.$"})):
+        state = found[task]
+        assert state["Resource"] == CHILD_TASK and state["Parameters"]["StateMachineArn"] == child, task
+        assert set(state["Parameters"]["Input"]) == keys | {"AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID.$"}, task
+        assert state["OutputPath"] == "$.Output" and state["End"] is True, task
+        assert [r["ErrorEquals"] for r in state["Retry"]] == [["StepFunctions.ExecutionLimitExceeded"]], task
+    assert ASL["States"]["Prepare"]["Branches"][1]["States"]["ImageEachInstance"]["ItemProcessor"]["StartAt"] == \
+        "ImageWorkflow"
+    assert ASL["States"]["LaunchInstances"]["ItemProcessor"]["StartAt"] == "LaunchWorkflow"
+    assert ASL["States"]["ShiftTraffic"]["ItemProcessor"]["StartAt"] == "ShiftWorkflow"
+    assert CHILDREN["${ImageStateMachineArn}"]["States"]["ShareImage"]["OutputPath"] == "$.image"
+    assert CHILDREN["${LaunchStateMachineArn}"]["States"]["WaitInstanceReady"]["OutputPath"] == "$.launched"
 
 
 def test_every_wait_step_polls_through_retry_with_backoff_jitter_and_a_deadline():
@@ -81,6 +112,8 @@ def test_every_other_task_retries_throttling_with_jittered_backoff():
     for name, state in states():
         if state["Type"] != "Task" or state["Retry"][0]["ErrorEquals"] == ["CarveOut.NotReady"]:
             continue
+        if state["Resource"] == CHILD_TASK:
+            continue  # a child execution: its own Tasks retry
         throttle = [r for r in state["Retry"] if r["ErrorEquals"] == ["CarveOut.NotReady"]]
         # CreateImage also waits, with consistency reboot, for the other targets' health;
         # a look retries only a look that outlasted the function.
@@ -105,7 +138,7 @@ def test_every_state_after_preflight_is_caught_into_rollback():
     assert top["MigratedWithIssues"] == {**top["MigratedWithIssues"], "Type": "Pass", "OutputPath": "$.rollback",
                                          "End": True}
     for name, state in states():
-        if state["Type"] == "Task":
+        if state["Type"] == "Task" and state["Resource"] != CHILD_TASK:
             assert re.fullmatch(r"\$\{[A-Za-z]+FunctionArn\}", state["Resource"]), name
             assert any({"Sandbox.Timedout", "States.ALL"} & set(r["ErrorEquals"]) for r in state["Retry"]), name
 

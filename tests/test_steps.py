@@ -48,10 +48,26 @@ def not_ready_then_ok(name, payload, most=12):
     return twice(name, payload)
 
 
+def looked_until_ready(name, payload, most=8):
+    """A predicted poll (looks.rs): each look answers the image with its `look`; when not
+    ready, the next look gets the answer back (as the state machine's Wait passes it on)
+    after `nextPollSeconds`, until ready; a look at a ready image answers the same image."""
+    answers = [ok(name, payload)]
+    while not answers[-1]["look"]["ready"] and len(answers) < most:
+        assert answers[-1]["look"]["nextPollSeconds"] > 0, answers[-1]
+        answers.append(ok(name, {**payload, "image": answers[-1]}))
+    ready = answers[-1]
+    assert ready["look"]["ready"], f"{name} never got ready: {ready}"
+    again = ok(name, {**payload, "image": ready})
+    assert {**again, "look": None} == {**ready, "look": None} and again["look"]["ready"]
+    return ready, len(answers)
+
+
 def test_steps_one_by_one_are_idempotent_and_poll():
     reset()
     plan = seed(ENDPOINT)
-    configure(imagePendingPolls=6, peeringAcceptNotFound=1, peeringProvisioningPolls=6, shareAssociatingPolls=1,
+    # The image pending for more reads than one look watches: a second look.
+    configure(imagePendingPolls=30, peeringAcceptNotFound=1, peeringProvisioningPolls=6, shareAssociatingPolls=1,
               instancePendingPolls=1, targetInitialPolls=1)
     empty = verify.counts(verify.end_state(ENDPOINT, plan))
 
@@ -79,7 +95,8 @@ def test_steps_one_by_one_are_idempotent_and_poll():
 
     it = {"plan": plan, "facts": facts, "sourceInstance": facts["instances"][0]}
     it["image"] = twice("create-image", it)
-    it["image"] = not_ready_then_ok("wait-image-available", it)
+    it["image"], looks = looked_until_ready("wait-image-available", it)
+    assert looks >= 2, "the first look watched 20 reads, the image stays pending for 30"
     assert it["image"]["snapshotIds"], "snapshots are read once the image is available"
     image = twice("share-image", it)
     assert client("ec2", T).describe_images(ImageIds=[image["imageId"]])["Images"]
@@ -181,12 +198,12 @@ def test_copy_image_reencrypts_once_and_the_copy_is_what_gets_shared():
     assert facts["options"]["kmsKeyId"] == key
     it = {"plan": plan, "facts": facts, "sourceInstance": facts["instances"][0]}
     it["image"] = twice("create-image", it)
-    it["image"] = not_ready_then_ok("wait-image-available", it)
+    it["image"], _ = looked_until_ready("wait-image-available", it)
     original = it["image"]
     copy = twice("copy-image", it)
     assert copy["copiedFrom"] == original["imageId"] and copy["imageId"] != original["imageId"]
     it["image"] = copy
-    it["image"] = not_ready_then_ok("wait-image-available", it)
+    it["image"], _ = looked_until_ready("wait-image-available", it)
     ec2 = client("ec2", N)
     snaps = every(ec2, "describe_snapshots", "Snapshots", SnapshotIds=it["image"]["snapshotIds"])
     assert snaps and all(s["Encrypted"] and s["KmsKeyId"] == key for s in snaps)

@@ -84,7 +84,11 @@ fn describe(
         | "CheckVolumesInitialized"
         | "WaitTargetsHealthy"
         | "CheckShift"
-        | "Report" => Ok(Vec::new()),
+        | "Report"
+        // The child executions: their own states say what they change.
+        | "ImageWorkflow"
+        | "LaunchWorkflow"
+        | "ShiftWorkflow" => Ok(Vec::new()),
         "EnterMaintenance" => one(format!(
             "[{n}] maintenance: {action} answers 503 instead of forwarding (downtime starts)"
         )),

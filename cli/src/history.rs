@@ -78,6 +78,14 @@ impl HistoryReader {
             && self.failed.remove(&name)
         {
             out.push(json!({"event": "StateRetried", "state": name, "attempt": 0}));
+        } else if let Some(arn) = e
+            .task_submitted_event_details()
+            .and_then(|d| d.output())
+            .and_then(|o| serde_json::from_str::<Value>(o).ok())
+            .and_then(|o| o["ExecutionArn"].as_str().map(str::to_string))
+        {
+            // A child execution (`startExecution.sync:2`): `carveout watch` follows it too.
+            out.push(json!({"event": "ChildStarted", "state": name, "executionArn": arn}));
         } else if let Some(d) = e.execution_succeeded_event_details() {
             self.ended = true;
             let output: Value = d

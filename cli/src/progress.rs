@@ -21,6 +21,8 @@ pub struct Progress {
     last_error: BTreeMap<String, String>,
     /// (first, last) event timestamp in ms since the epoch, when the events carry one.
     clock: Option<(u64, u64)>,
+    /// The largest history of a child execution (the per-instance image and launch work).
+    pub child_events: u64,
 }
 
 impl Progress {
@@ -42,6 +44,7 @@ impl Progress {
             polls: BTreeMap::new(),
             last_error: BTreeMap::new(),
             clock: None,
+            child_events: 0,
         }
     }
 
@@ -145,6 +148,36 @@ impl Progress {
                 self.line(
                     "■",
                     &format!("execution stopped at {state} (as StopExecution)"),
+                );
+            }
+            "ChildStarted" => {
+                self.line(
+                    "▶",
+                    &format!(
+                        "{} (child execution {})",
+                        e["execution"].as_str().unwrap_or(&state),
+                        e["executionArn"].as_str().unwrap_or("")
+                    ),
+                );
+            }
+            "ChildSucceeded" | "ChildFailed" => {
+                let events = e["historyEvents"].as_u64().unwrap_or(0);
+                self.child_events = self.child_events.max(events);
+                let how = if e["event"] == "ChildSucceeded" {
+                    ("✓", "done".to_string())
+                } else {
+                    (
+                        "✗",
+                        format!("failed: {}", e["error"].as_str().unwrap_or("?")),
+                    )
+                };
+                self.line(
+                    how.0,
+                    &format!(
+                        "{} {}, {events} history events of its own",
+                        e["execution"].as_str().unwrap_or(&state),
+                        how.1
+                    ),
                 );
             }
             "WatcherStarted" => {
@@ -265,5 +298,11 @@ impl Progress {
             self.transitions,
             self.total_polls(),
         );
+        if let Some(events) = result["historyEvents"].as_u64() {
+            eprintln!(
+                "  history events   {events} in the migration's execution, at most {} in a child",
+                self.child_events
+            );
+        }
     }
 }

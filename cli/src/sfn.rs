@@ -1,6 +1,7 @@
 //! `carveout start`, `watch` and `status`: the deployed state machine through the Step
 //! Functions API (aws-sdk-sfn), with the user's normal credentials, or the emulator.
 
+use serde_json::json;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -164,17 +165,12 @@ pub async fn watch(args: WatchArgs) -> Result<Outcome> {
 async fn follow(client: &Client, arn: &str, interval: Duration) -> Result<Outcome> {
     let mut progress = Progress::new();
     let mut reader = HistoryReader::default();
+    // The child executions started so far (the per-instance image and launch work), each
+    // followed through its own history until it ends: (label, arn, reader).
+    let mut children: Vec<(String, String, HistoryReader)> = Vec::new();
+    let mut started = 0;
     loop {
-        let events = client
-            .get_execution_history()
-            .execution_arn(arn)
-            .max_results(1000)
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .context("reading the execution history")?;
+        let events = read_history(client, arn).await?;
         let seen = reader.last_id;
         // A redrive appends to the same history: an end before the last redrive is not
         // the end.
@@ -187,6 +183,20 @@ async fn follow(client: &Client, arn: &str, interval: Duration) -> Result<Outcom
         for event in events.iter().filter(|e| e.id() > seen) {
             for converted in reader.convert(event) {
                 if converted["event"] == "Result" && event.id() < redriven {
+                    continue;
+                }
+                if converted["event"] == "ChildStarted" {
+                    let label = format!(
+                        "{} #{started}",
+                        converted["state"].as_str().unwrap_or("child")
+                    );
+                    started += 1;
+                    let child = converted["executionArn"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string();
+                    progress.event(&json!({"event": "ChildStarted", "execution": label, "executionArn": child}));
+                    children.push((label, child, HistoryReader::default()));
                     continue;
                 }
                 progress.event(&converted);
@@ -205,6 +215,26 @@ async fn follow(client: &Client, arn: &str, interval: Duration) -> Result<Outcom
                 }
             }
         }
+        for (label, child, child_reader) in &mut children {
+            let seen = child_reader.last_id;
+            for event in read_history(client, child)
+                .await?
+                .iter()
+                .filter(|e| e.id() > seen)
+            {
+                for mut converted in child_reader.convert(event) {
+                    if converted["event"] == "Result" {
+                        let ok = converted["status"] == "SUCCEEDED";
+                        converted = json!({"event": if ok { "ChildSucceeded" } else { "ChildFailed" },
+                            "execution": label.as_str(), "error": converted["error"], "historyEvents": event.id()});
+                    } else {
+                        converted["execution"] = json!(label.as_str());
+                    }
+                    progress.event(&converted);
+                }
+            }
+        }
+        children.retain(|(_, _, r)| !r.ended);
         let status = client
             .describe_execution()
             .execution_arn(arn)
@@ -222,6 +252,20 @@ async fn follow(client: &Client, arn: &str, interval: Duration) -> Result<Outcom
         }
         tokio::time::sleep(interval).await;
     }
+}
+
+/// Every event of an execution's history so far (every page).
+async fn read_history(client: &Client, arn: &str) -> Result<Vec<aws_sdk_sfn::types::HistoryEvent>> {
+    client
+        .get_execution_history()
+        .execution_arn(arn)
+        .max_results(1000)
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .context("reading the execution history")
 }
 
 /// Lists the executions of the state machine (every page), or those of one migration.

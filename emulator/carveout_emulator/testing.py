@@ -70,6 +70,8 @@ def step(name: str, payload: dict[str, Any]) -> dict[str, Any]:
     env = dict(os.environ, AWS_ENDPOINT_URL=ENDPOINT, AWS_ACCESS_KEY_ID="test",
                AWS_SECRET_ACCESS_KEY="test", AWS_REGION=payload.get("plan", payload).get("region", REGION),
                AWS_EC2_METADATA_DISABLED="true", RUST_LOG="warn",
+               # As the local runner: a look's watch inside its invocation at 1 % speed.
+               CARVEOUT_WATCH_TIME_SCALE="0.01",
                # The recorder (CARVEOUT_RECORD_REQUESTS) names the step from the user agent.
                AWS_SDK_UA_APP_ID=f"carveout-step-{name}")
     proc = subprocess.run([str(BIN_DIR / "carveout-lambda"), name], input=json.dumps(payload), capture_output=True,
@@ -127,6 +129,9 @@ def run_as_planned(plan: dict[str, Any], tmp: Path) -> tuple[int, dict[str, Any]
         # The runner counts history events as the service does; Preflight's bound holds.
         counted, bound = events[-1]["historyEvents"], said["history"]
         assert bound["least"] <= counted <= bound["most"], f"{counted} history events outside {bound}"
+        # Each child execution (an instance's image or launch) keeps its own, within its bound.
+        children = [e["historyEvents"] for e in events if e.get("event") == "ChildSucceeded"]
+        assert children and max(children) <= bound["childMost"], (children, bound)
     return code, out, events, err
 
 

@@ -3,8 +3,9 @@
 
 use serde_json::Value;
 
-/// Mermaid `flowchart TD` of an ASL definition: Parallel and Map states are subgraphs,
-/// polls (Retry on CarveOut.NotReady) are loops, Catch edges are dotted.
+/// Mermaid `flowchart TD` of an ASL definition: Parallel and Map states and child
+/// executions are subgraphs, polls (Retry on CarveOut.NotReady) are loops, Catch edges
+/// are dotted.
 pub fn mermaid(asl: &Value) -> String {
     let mut out = vec!["flowchart TD".to_string()];
     states(asl, 1, &mut out);
@@ -38,6 +39,16 @@ fn states(machine: &Value, depth: usize, out: &mut Vec<String>) {
                 out.push(format!("{pad}subgraph {name} [\"{name} (for each)\"]"));
                 if let Some(p) = processor {
                     states(p, depth + 1, out);
+                }
+                out.push(format!("{pad}end"));
+            }
+            "Task" if state["Resource"] == crate::workflow::CHILD_TASK => {
+                // A child execution: its own definition, drawn inside.
+                out.push(format!(
+                    "{pad}subgraph {name} [\"{name} (child execution)\"]"
+                ));
+                if let Ok(child) = crate::workflow::child_of(state) {
+                    states(&child, depth + 1, out);
                 }
                 out.push(format!("{pad}end"));
             }
@@ -103,6 +114,7 @@ mod tests {
         for needle in [
             "subgraph Prepare",
             "subgraph LaunchInstances",
+            "subgraph ImageWorkflow [\"ImageWorkflow (child execution)\"]",
             "WaitInstanceReady -.->|poll| WaitInstanceReady",
             "UntilNextImageLook --> WaitImageAvailable",
             "Cutover -.->|error| Rollback",

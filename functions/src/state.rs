@@ -397,6 +397,28 @@ pub struct CaughtError {
     pub cause: String,
 }
 
+impl CaughtError {
+    /// The failure itself: a failed child execution (the image or launch work) fails its
+    /// `.sync:2` Task with `States.TaskFailed` and the child's description, its `Error` and
+    /// `Cause` inside, as JSON, in the cause.
+    pub fn innermost(self) -> CaughtError {
+        if self.error != "States.TaskFailed" {
+            return self;
+        }
+        let inner: Option<serde_json::Value> = serde_json::from_str(&self.cause).ok();
+        match inner.as_ref().and_then(|v| v["Error"].as_str()) {
+            Some(error) => CaughtError {
+                error: error.to_string(),
+                cause: inner.as_ref().map_or(String::new(), |v| {
+                    v["Cause"].as_str().unwrap_or_default().to_string()
+                }),
+            }
+            .innermost(),
+            None => self,
+        }
+    }
+}
+
 /// Milliseconds since the epoch, for the downtime of a stop-source migration.
 pub fn now_epoch_ms() -> u64 {
     std::time::SystemTime::now()

@@ -14,13 +14,46 @@ use serde_json::Value;
 /// the binary so `carveout plan` walks the same workflow wherever it runs.
 pub const ASL: &str = include_str!("../../statemachine/carveout.asl.json");
 
-/// One state entered on the way: its name, and the Map item it runs for (none outside a
-/// Map).
+/// The child executions' definitions (template.yaml `ImageStateMachine`,
+/// `LaunchStateMachine`, `ShiftStateMachine`), by the placeholder the migration's
+/// definition names them with.
+pub const CHILDREN: [(&str, &str); 3] = [
+    (
+        "${ImageStateMachineArn}",
+        include_str!("../../statemachine/image.asl.json"),
+    ),
+    (
+        "${LaunchStateMachineArn}",
+        include_str!("../../statemachine/launch.asl.json"),
+    ),
+    (
+        "${ShiftStateMachineArn}",
+        include_str!("../../statemachine/shift.asl.json"),
+    ),
+];
+
+/// A Task that runs a child execution and waits for it
+/// (<https://docs.aws.amazon.com/step-functions/latest/dg/connect-stepfunctions.html>).
+pub const CHILD_TASK: &str = "arn:aws:states:::states:startExecution.sync:2";
+
+/// The child definition a child Task runs. Errors: a placeholder no child has.
+pub(crate) fn child_of(task: &Value) -> Result<Value, String> {
+    let arn = task["Parameters"]["StateMachineArn"].as_str().unwrap_or("");
+    let (_, text) = CHILDREN
+        .iter()
+        .find(|(placeholder, _)| *placeholder == arn)
+        .ok_or_else(|| format!("no child definition for {arn}"))?;
+    serde_json::from_str(text).map_err(|e| format!("{arn}: {e}"))
+}
+
+/// One state entered on the way: its name, the Map item it runs for (none outside a
+/// Map), and the child execution it runs in (none: the migration's own execution).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Entered {
     pub state: String,
     pub kind: String,
     pub item: Option<Value>,
+    pub execution: Option<String>,
 }
 
 /// The execution document as far as it is known before the run: the plan, its facts, and
@@ -44,7 +77,7 @@ pub fn planned_input(plan: &Value, facts: &Value) -> Value {
 /// `Next`, a Choice rule it does not know), with the state's name.
 pub fn path(asl: &Value, input: &Value) -> Result<Vec<Entered>, String> {
     let mut out = Vec::new();
-    walk(asl, input, None, &mut out)?;
+    walk(asl, input, None, None, &mut out)?;
     Ok(out)
 }
 
@@ -52,6 +85,7 @@ fn walk(
     machine: &Value,
     input: &Value,
     item: Option<&Value>,
+    execution: Option<&str>,
     out: &mut Vec<Entered>,
 ) -> Result<(), String> {
     let mut name = machine["StartAt"]
@@ -69,11 +103,18 @@ fn walk(
             state: name.clone(),
             kind: kind.to_string(),
             item: item.cloned(),
+            execution: execution.map(str::to_string),
         });
         match kind {
+            "Task" if state["Resource"] == CHILD_TASK => {
+                // A child execution of its own: named by the Task and where it starts.
+                let child = child_of(state).map_err(|e| format!("{name}: {e}"))?;
+                let id = format!("{name}#{}", out.len());
+                walk(&child, input, item, Some(&id), out)?;
+            }
             "Parallel" => {
                 for branch in state["Branches"].as_array().into_iter().flatten() {
-                    walk(branch, input, item, out)?;
+                    walk(branch, input, item, execution, out)?;
                 }
             }
             "Map" => {
@@ -88,6 +129,7 @@ fn walk(
                         processor.ok_or_else(|| format!("Map {name} has no processor"))?,
                         input,
                         Some(it),
+                        execution,
                         out,
                     )?;
                 }
@@ -118,37 +160,29 @@ pub const HISTORY_LIMIT: u64 = 25_000;
 
 /// How many history events an execution on `input` writes, counted as the service counts
 /// them (and the local runner with it): 2 for the execution, 2 per state entered (4 for a
-/// Map or Parallel), 2 per Map iteration, 3 per Task attempt (scheduled, started, ended).
+/// Map or Parallel), 2 per Map iteration, 3 per Lambda Task attempt (scheduled, started,
+/// ended), 4 per child Task attempt (scheduled, started, submitted, ended).
 /// `least`: every Task succeeds at its first attempt. `most`: every Task uses every
 /// attempt its retriers allow (a retrier without `MaxAttempts` allows 3, the ASL default),
-/// then the run fails into the states its Catchers lead to (Rollback and the Fail state):
-/// an upper bound no execution on this input can pass.
+/// every predicted poll every look, then the run fails into the states its Catchers lead
+/// to (Rollback and the Fail state): an upper bound no execution on this input can pass.
+/// `child_most`: the same bound for the largest child execution (each keeps its own
+/// history: the image and launch work of one instance).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct HistoryEvents {
     pub least: u64,
     pub most: u64,
+    #[serde(rename = "childMost")]
+    pub child_most: u64,
 }
 
 /// [`HistoryEvents`] for a run on `input`. Errors: those of [`path`].
 pub fn history_events(asl: &Value, input: &Value) -> Result<HistoryEvents, String> {
     let entered = path(asl, input)?;
-    let states = all_states(asl);
-    let mut least = 2;
-    let mut most = 2;
-    for e in &entered {
-        let state = states
-            .get(e.state.as_str())
-            .copied()
-            .unwrap_or(&Value::Null);
-        let (l, m) = state_events(state, input);
-        least += l;
-        most += m;
-        if let Some((choice, wait)) = predicted_poll_loop(&e.state, state, &states) {
-            let look = m + state_events(choice, input).1 + state_events(wait, input).1;
-            most += look * loop_looks(state, input).saturating_sub(1);
-        }
-    }
+    let own: Vec<&Entered> = entered.iter().filter(|e| e.execution.is_none()).collect();
+    let (least, mut most) = count(&all_states(asl), &own, input);
     // The worst failure comes last: every state above, then the Catch path.
+    let states = all_states(asl);
     let mut caught: Vec<&str> = states
         .values()
         .flat_map(|s| s["Catch"].as_array().into_iter().flatten())
@@ -165,7 +199,49 @@ pub fn history_events(asl: &Value, input: &Value) -> Result<HistoryEvents, Strin
             next = state["Next"].as_str().or_else(|| state["Default"].as_str());
         }
     }
-    Ok(HistoryEvents { least, most })
+    let mut child_most = 0;
+    let mut ids: Vec<&str> = entered
+        .iter()
+        .filter_map(|e| e.execution.as_deref())
+        .collect();
+    ids.dedup();
+    for id in ids {
+        let task = id.split('#').next().unwrap_or_default();
+        let child = child_of(states.get(task).copied().unwrap_or(&Value::Null))?;
+        let mine: Vec<&Entered> = entered
+            .iter()
+            .filter(|e| e.execution.as_deref() == Some(id))
+            .collect();
+        child_most = child_most.max(count(&all_states(&child), &mine, input).1);
+    }
+    Ok(HistoryEvents {
+        least,
+        most,
+        child_most,
+    })
+}
+
+/// (least, most) events of one execution entering `entered`, its states by name.
+fn count(
+    states: &std::collections::HashMap<&str, &Value>,
+    entered: &[&Entered],
+    input: &Value,
+) -> (u64, u64) {
+    let (mut least, mut most) = (2, 2);
+    for e in entered {
+        let state = states
+            .get(e.state.as_str())
+            .copied()
+            .unwrap_or(&Value::Null);
+        let (l, m) = state_events(state, input);
+        least += l;
+        most += m;
+        if let Some((choice, wait)) = predicted_poll_loop(&e.state, state, states) {
+            let look = m + state_events(choice, input).1 + state_events(wait, input).1;
+            most += look * loop_looks(state, input).saturating_sub(1);
+        }
+    }
+    (least, most)
 }
 
 /// Events of one state entered: (least, most). A Map's iterations count here; the states
@@ -180,7 +256,12 @@ fn state_events(state: &Value, input: &Value) -> (u64, u64) {
                 .flatten()
                 .map(|r| r["MaxAttempts"].as_u64().unwrap_or(3))
                 .sum();
-            (2 + 3, 2 + 3 * (1 + retries))
+            let per_try = if state["Resource"] == CHILD_TASK {
+                4
+            } else {
+                3
+            };
+            (2 + per_try, 2 + per_try * (1 + retries))
         }
         "Map" => {
             let items = lookup(input, state["ItemsPath"].as_str().unwrap_or("$"))
@@ -324,94 +405,5 @@ fn lookup<'a>(input: &'a Value, path: &str) -> Option<&'a Value> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    fn asl() -> Value {
-        serde_json::from_str(ASL).unwrap()
-    }
-
-    fn input(options: Value, instances: usize) -> Value {
-        let ids: Vec<Value> = (0..instances)
-            .map(|i| json!({"instanceId": format!("i-{i}")}))
-            .collect();
-        planned_input(&json!({}), &json!({"options": options, "instances": ids}))
-    }
-
-    fn tasks(path: &[Entered]) -> Vec<&str> {
-        path.iter()
-            .filter(|e| e.kind == "Task")
-            .map(|e| e.state.as_str())
-            .collect()
-    }
-
-    #[test]
-    fn a_default_run_enters_each_task_once_per_instance_and_no_optional_one() {
-        let p = path(&asl(), &input(json!({"shiftSteps": []}), 2)).unwrap();
-        let t = tasks(&p);
-        assert_eq!(t.iter().filter(|s| **s == "CreateImage").count(), 2);
-        assert_eq!(t.iter().filter(|s| **s == "LaunchInstance").count(), 2);
-        for absent in [
-            "EnterMaintenance",
-            "ShareSecurityGroup",
-            "CopyImageReEncrypted",
-            "ShiftTraffic",
-            "Rollback",
-        ] {
-            assert!(!t.contains(&absent), "{absent} in {t:?}");
-        }
-        assert_eq!(t.first(), Some(&"Preflight"));
-        assert_eq!(t.last(), Some(&"Report"));
-    }
-
-    #[test]
-    fn history_grows_with_instances_and_bounds_every_attempt() {
-        let one = history_events(&asl(), &input(json!({"shiftSteps": []}), 1)).unwrap();
-        let two = history_events(&asl(), &input(json!({"shiftSteps": []}), 2)).unwrap();
-        assert!(one.least < one.most, "{one:?}");
-        // One more instance: its image and launch iterations, every poll they may take.
-        let per_instance = two.most - one.most;
-        // 240 minutes (the default when facts name none): 80 looks at 9 events and more.
-        assert!(
-            per_instance > 9 * crate::looks::worst_case_looks(240 * 60),
-            "the image wait alone may look 94 times: {per_instance}"
-        );
-        assert!(two.least - one.least < 40, "{one:?} {two:?}");
-    }
-
-    #[test]
-    fn a_task_costs_three_events_per_attempt_its_retriers_allow() {
-        let machine = json!({"StartAt": "T", "States": {"T": {"Type": "Task", "End": true,
-            "Retry": [{"ErrorEquals": ["A"], "MaxAttempts": 4}, {"ErrorEquals": ["B"]}]}}});
-        let h = history_events(&machine, &json!({})).unwrap();
-        // Execution 2, state 2, attempts 1 + 4 + 3 (the default) at 3 events each.
-        assert_eq!(
-            h,
-            HistoryEvents {
-                least: 2 + 2 + 3,
-                most: 2 + 2 + 3 * 8
-            }
-        );
-    }
-
-    #[test]
-    fn options_choose_the_optional_branches() {
-        let opts = json!({"stopSource": true, "shareSecurityGroupWithRam": true,
-            "kmsKeyId": "arn:aws:kms:ap-northeast-1:111111111111:key/k", "gradual": true,
-            "shiftSteps": [10, 50], "holdChecks": [15, 15]});
-        let p = path(&asl(), &input(opts, 1)).unwrap();
-        let t = tasks(&p);
-        for present in [
-            "EnterMaintenance",
-            "StopSourceInstances",
-            "ShareSecurityGroup",
-            "CopyImageReEncrypted",
-        ] {
-            assert!(t.contains(&present), "{present} not in {t:?}");
-        }
-        let count = |name: &str| t.iter().filter(|s| **s == name).count();
-        assert_eq!(count("Shift"), 2, "{t:?}");
-        assert_eq!(count("CheckShift"), 4, "one check per hold part: {t:?}");
-    }
-}
+#[path = "workflow_tests.rs"]
+mod tests;

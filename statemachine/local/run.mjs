@@ -17,13 +17,21 @@
 // execution when it enters that state, as StopExecution does: a Lambda invocation already
 // running goes on, its answer is not recorded.
 //
+// A Task that runs a child execution (`arn:aws:states:::states:startExecution.sync:2`, the
+// per-instance image and launch work) runs the template's state machine it names
+// (`${ImageStateMachineArn}` -> the ImageStateMachine resource's DefinitionUri) the same
+// way, with its own history and its own limits, as the service runs a child execution;
+// its events carry `execution` (the child's label). The Task answers as .sync:2 does:
+// the child's description with its output as JSON, or States.TaskFailed with the child's
+// error and cause inside the cause.
+//
 // Input (stdin): {"asl": path, "template": path, "binDir": dir, "input": {...}, "region": "...",
 //                 "verbose": bool, "stopAt": state name or null}
 // Output (stdout): one JSON event per line, ending with {"event":"Result", ...}.
 
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { StateMachine } from 'aws-local-stepfunctions';
 import YAML from 'yaml';
 
@@ -45,7 +53,7 @@ export function handlerOf(resource) {
 // Every Task in the definition, Parallel branches and Map processors included.
 export function tasksOf(states, found = []) {
   for (const [name, state] of Object.entries(states)) {
-    if (state.Type === 'Task') found.push({ name, resource: state.Resource, timeout: state.TimeoutSeconds });
+    if (state.Type === 'Task') found.push({ name, resource: state.Resource, timeout: state.TimeoutSeconds, parameters: state.Parameters });
     for (const branch of state.Branches ?? []) tasksOf(branch.States, found);
     const processor = state.ItemProcessor ?? state.Iterator;
     if (processor) tasksOf(processor.States, found);
@@ -117,120 +125,103 @@ function runStep(binary, handler, input, verbose, timeoutSeconds, extraEnv = {})
   });
 }
 
+export const CHILD = 'arn:aws:states:::states:startExecution.sync:2';
+
+// `{ImageStateMachineArn: "statemachine/image.asl.json", …}`: the template's state machines
+// by the placeholder that names them (`${<LogicalId>Arn}`), for child executions.
+export function childDefinitions(templatePath) {
+  const template = YAML.parse(readFileSync(templatePath, 'utf8'), { logLevel: 'silent' });
+  const found = {};
+  for (const [id, resource] of Object.entries(template.Resources ?? {})) {
+    if (resource.Type === 'AWS::Serverless::StateMachine') found[`${id}Arn`] = join(dirname(templatePath), resource.Properties.DefinitionUri);
+  }
+  return found;
+}
+
 async function main() {
   const cfg = await readStdin();
   const raw = readFileSync(cfg.asl, 'utf8');
   const definition = JSON.parse(raw);
-  const tasks = tasksOf(definition.States);
-
+  const children = childDefinitions(cfg.template);
+  const childRaw = {};
   const problems = [];
-  const handlers = {};
-  const seen = new Set();
   const binary = join(cfg.binDir, 'carveout-lambda');
   const timeouts = functionTimeouts(cfg.template);
   const override = Number(process.env.CARVEOUT_FUNCTION_TIMEOUT_SECONDS) || null;
   const known = existsSync(binary) ? execFileSync(binary, ['--list'], { encoding: 'utf8' }).split('\n') : [];
   if (!known.length) problems.push(`no Lambda binary at ${binary} (build it: cargo build --workspace)`);
-  for (const { name, resource, timeout } of tasks) {
-    if (seen.has(name)) problems.push(`state name ${name} is used twice`);
-    seen.add(name);
-    const handler = handlerOf(resource);
-    if (!handler || !known.includes(handler)) {
-      if (known.length) problems.push(`Task ${name} (${resource}) has no handler in ${binary}`);
-      continue;
+
+  // Every Task of the definition and of the child definitions it runs: a handler in the
+  // binary (or a child definition in the template) before anything runs.
+  const seen = new Set();
+  const check = (states, where) => {
+    for (const { name, resource, timeout, parameters } of tasksOf(states)) {
+      if (seen.has(name)) problems.push(`state name ${name} is used twice`);
+      seen.add(name);
+      if (resource === CHILD) {
+        const placeholder = /^\$\{([A-Za-z0-9]+)\}$/.exec(parameters?.StateMachineArn ?? '')?.[1];
+        const file = children[placeholder];
+        if (!file || !existsSync(file)) { problems.push(`Task ${name} runs ${parameters?.StateMachineArn}, no state machine of the template`); continue; }
+        if (!(placeholder in childRaw)) {
+          childRaw[placeholder] = readFileSync(file, 'utf8');
+          check(JSON.parse(childRaw[placeholder]).States, file);
+        }
+        continue;
+      }
+      const handler = handlerOf(resource);
+      if (!handler || !known.includes(handler)) {
+        if (known.length) problems.push(`Task ${name} (${resource}) in ${where} has no handler in ${binary}`);
+        continue;
+      }
+      const functionId = `${/^\$\{([A-Za-z0-9]+)FunctionArn\}$/.exec(resource)[1]}Function`;
+      if (!(functionId in timeouts)) problems.push(`Task ${name}: no function ${functionId} in template.yaml`);
+      lambdaTasks[name] = { handler, resource, timeout, timeoutSeconds: override ?? timeouts[functionId] };
     }
-    const functionId = `${/^\$\{([A-Za-z0-9]+)FunctionArn\}$/.exec(resource)[1]}Function`;
-    if (!(functionId in timeouts)) problems.push(`Task ${name}: no function ${functionId} in template.yaml`);
-    const timeoutSeconds = override ?? timeouts[functionId];
-    handlers[name] = async (input) => {
-      // TaskScheduled, TaskStarted and TaskSucceeded|TaskFailed in the service's history.
-      limits.count(3);
-      limits.payload(name, 'input', input);
-      // Past a service limit the execution is over: nothing more is scheduled.
-      if (limits.terminal) throw limits.terminal;
-      history.add('LambdaFunctionScheduled', 'lambdaFunctionScheduledEventDetails', {
-        resource: resource, input: JSON.stringify(input), timeoutInSeconds: override ?? timeout,
-      });
-      history.add('LambdaFunctionStarted');
-      // The benchmark replays real step inputs: keep the first one of every Task.
-      const capture = process.env.CARVEOUT_CAPTURE_DIR && join(process.env.CARVEOUT_CAPTURE_DIR, `${name}.json`);
-      if (capture && !existsSync(capture)) writeFileSync(capture, JSON.stringify(input));
-      let answer;
-      try {
-        answer = await runStep(binary, handler, input, cfg.verbose, timeoutSeconds);
-      } catch (error) {
-        history.add(error.name === 'Sandbox.Timedout' ? 'LambdaFunctionTimedOut' : 'LambdaFunctionFailed',
-          error.name === 'Sandbox.Timedout' ? 'lambdaFunctionTimedOutEventDetails' : 'lambdaFunctionFailedEventDetails',
-          { error: error.name, cause: error.message });
-        emit({ event: 'TaskError', state: name, error: error.name, cause: error.message, ts: Date.now() });
-        throw error;
-      }
-      if ('ok' in answer) {
-        history.add('LambdaFunctionSucceeded', 'lambdaFunctionSucceededEventDetails', { output: JSON.stringify(answer.ok) });
-        limits.payload(name, 'output', answer.ok);
-        return answer.ok;
-      }
-      history.add('LambdaFunctionFailed', 'lambdaFunctionFailedEventDetails',
-        { error: answer.errorType, cause: answer.errorMessage });
-      emit({ event: 'TaskError', state: name, error: answer.errorType, cause: answer.errorMessage, ts: Date.now() });
-      const error = new Error(answer.errorMessage);
-      error.name = answer.errorType;
-      throw error;
-    };
-  }
+  };
+  const lambdaTasks = {};
+  check(definition.States, cfg.asl);
   if (problems.length) {
     emit({ event: 'Result', status: 'INVALID', error: 'CarveOut.LocalRunner', cause: problems.join('; ') });
     process.exitCode = 2;
     return;
   }
-
-  // DefinitionSubstitutions, locally: placeholders become well-formed (never called) ARNs.
-  const substituted = JSON.parse(
-    raw.replace(/\$\{([A-Za-z0-9]+)FunctionArn\}/g, (_, fn) => `arn:aws:lambda:${cfg.region}:000000000000:function:carveout-${fn}`),
-  );
-  const noWait = Object.fromEntries(tasks.map((t) => [t.name, 0]));
   // Predicted polls (a Wait of the last look's `nextPollSeconds`, Task -> Choice -> Wait ->
   // Task) are not slept either, nor a look's watch inside its invocation (scaled to 1 %):
   // the emulator's phases count reads, not time. The Waits of a gradual cutover's holds are.
-  const predicted = Object.fromEntries(predictedWaitsOf(definition.States).map((name) => [name, 0]));
   process.env.CARVEOUT_WATCH_TIME_SCALE ??= '0.01';
-  const machine = new StateMachine(substituted);
-  const execution = machine.run(cfg.input, {
-    overrides: { taskResourceLocalHandlers: handlers, retryIntervalOverrides: noWait, waitTimeOverrides: predicted },
-  });
-  limits.execution = execution;
+  const world = { cfg, binary, lambdaTasks, childRaw, running: new Set() };
 
   const stopAt = cfg.stopAt || process.env.CARVEOUT_STOP_EXECUTION_AT || null;
   let stopped = false;
+  const limits = newLimits('the execution');
   history.add('ExecutionStarted', 'executionStartedEventDetails', { input: JSON.stringify(cfg.input) });
-  const logs = (async () => {
-    for await (const e of execution.eventLogs) {
-      limits.count(historyEventsOf(e));
-      history.state(e);
-      const base = { event: e.type, ts: e.timestamp };
-      if (e.state) Object.assign(base, { state: e.state.name, type: e.state.type });
-      if (e.index !== undefined) base.index = e.index;
-      if (e.retry) base.attempt = e.retry.attempt;
-      if (e.Error) Object.assign(base, { error: e.Error, cause: String(e.Cause ?? '') });
-      if (e.type === 'StateExited' && e.state?.type === 'Task') base.output = e.state.output;
-      emit(base);
-      if (stopAt && e.type === 'StateEntered' && e.state?.name === stopAt && !stopped) {
-        stopped = true;
-        emit({ event: 'ExecutionStopped', state: stopAt, ts: Date.now() });
-        history.stop();
-        execution.abort();
-      }
+  // StopExecution when a state (of the execution or of a child) named `stopAt` is entered:
+  // the service stops the child executions a .sync Task waits for with it.
+  world.checkStop = (e) => {
+    if (stopAt && e.type === 'StateEntered' && e.state?.name === stopAt && !stopped) {
+      stopped = true;
+      emit({ event: 'ExecutionStopped', state: stopAt, ts: Date.now() });
+      history.stop();
+      run.execution.abort();
+      for (const child of world.running) child.abort();
     }
-  })();
+  };
+  const run = runMachine(world, raw, cfg.input, limits, {
+    onEvent: (e, base) => {
+      history.state(e);
+      emit(base);
+      world.checkStop(e);
+    },
+    history,
+  });
+  limits.onTerminal = () => history.stop();
 
   let result;
   try {
-    const output = await execution.result;
-    await logs;
+    const output = await run.result;
     if (limits.terminal) throw limits.terminal;
     result = { event: 'Result', status: 'SUCCEEDED', output, historyEvents: limits.events };
   } catch (err) {
-    await logs.catch(() => {});
     // A service limit ends the execution where it stands: no Retry, no Catch.
     const terminal = limits.terminal;
     const cause = err.cause ?? err.message;
@@ -246,6 +237,145 @@ async function main() {
   const recovery = await watch(cfg, binary, timeouts, override, result);
   if (recovery) result.recovery = recovery;
   emit(result);
+}
+
+// Runs one execution of `raw` (a definition) on `input`: its Lambda Tasks run the binary,
+// its child Tasks run child executions. `limits` counts its history; `hooks.onEvent` sees
+// each event with the line to emit; `hooks.history` (the top execution only) records the
+// Lambda events for the watcher. Returns {execution, result}.
+function runMachine(world, raw, input, limits, hooks) {
+  const { cfg, binary, lambdaTasks } = world;
+  const definition = JSON.parse(raw);
+  const label = hooks.label;
+  const handlers = {};
+  const record = (...args) => hooks.history?.add(...args);
+  for (const { name, resource, parameters } of tasksOf(definition.States)) {
+    if (resource === CHILD) {
+      handlers[name] = (params) => runChild(world, name, parameters, params, limits, hooks);
+      continue;
+    }
+    const task = lambdaTasks[name];
+    handlers[name] = async (taskInput) => {
+      // TaskScheduled, TaskStarted and TaskSucceeded|TaskFailed in the service's history.
+      limits.count(3);
+      limits.payload(name, 'input', taskInput);
+      // Past a service limit the execution is over: nothing more is scheduled.
+      if (limits.terminal) throw limits.terminal;
+      record('LambdaFunctionScheduled', 'lambdaFunctionScheduledEventDetails', {
+        resource: task.resource, input: JSON.stringify(taskInput), timeoutInSeconds: task.timeoutSeconds,
+      });
+      record('LambdaFunctionStarted');
+      // The benchmark replays real step inputs: keep the first one of every Task.
+      const capture = process.env.CARVEOUT_CAPTURE_DIR && join(process.env.CARVEOUT_CAPTURE_DIR, `${name}.json`);
+      if (capture && !existsSync(capture)) writeFileSync(capture, JSON.stringify(taskInput));
+      let answer;
+      try {
+        answer = await runStep(binary, task.handler, taskInput, cfg.verbose, task.timeoutSeconds);
+      } catch (error) {
+        const timedOut = error.name === 'Sandbox.Timedout';
+        record(timedOut ? 'LambdaFunctionTimedOut' : 'LambdaFunctionFailed',
+          timedOut ? 'lambdaFunctionTimedOutEventDetails' : 'lambdaFunctionFailedEventDetails',
+          { error: error.name, cause: error.message });
+        emit({ event: 'TaskError', state: name, error: error.name, cause: error.message, ts: Date.now(), ...label });
+        throw error;
+      }
+      if ('ok' in answer) {
+        record('LambdaFunctionSucceeded', 'lambdaFunctionSucceededEventDetails', { output: JSON.stringify(answer.ok) });
+        limits.payload(name, 'output', answer.ok);
+        return answer.ok;
+      }
+      record('LambdaFunctionFailed', 'lambdaFunctionFailedEventDetails',
+        { error: answer.errorType, cause: answer.errorMessage });
+      emit({ event: 'TaskError', state: name, error: answer.errorType, cause: answer.errorMessage, ts: Date.now(), ...label });
+      const error = new Error(answer.errorMessage);
+      error.name = answer.errorType;
+      throw error;
+    };
+  }
+  // DefinitionSubstitutions, locally: placeholders become well-formed (never called) ARNs.
+  const substituted = JSON.parse(raw
+    .replace(/\$\{([A-Za-z0-9]+)FunctionArn\}/g, (_, fn) => `arn:aws:lambda:${cfg.region}:000000000000:function:carveout-${fn}`)
+    .replace(/\$\{([A-Za-z0-9]+)StateMachineArn\}/g, (_, sm) => `arn:aws:states:${cfg.region}:000000000000:stateMachine:carveout-${sm}`));
+  const noWait = Object.fromEntries(tasksOf(definition.States).map((t) => [t.name, 0]));
+  const predicted = Object.fromEntries(predictedWaitsOf(definition.States).map((name) => [name, 0]));
+  const machine = new StateMachine(substituted);
+  // The Context Object (`$$.Execution.Id`: the child Tasks pass it to their children).
+  const arn = hooks.executionArn ?? `arn:aws:states:${cfg.region}:000000000000:execution:carveout-migrations:${input?.migrationId ?? 'local'}`;
+  const context = { Execution: { Id: arn, Name: arn.split(':').pop(), Input: input, StartTime: new Date().toISOString() } };
+  const execution = machine.run(input, {
+    overrides: { taskResourceLocalHandlers: handlers, retryIntervalOverrides: noWait, waitTimeOverrides: predicted },
+    context,
+  });
+  limits.execution = execution;
+  const logs = (async () => {
+    for await (const e of execution.eventLogs) {
+      limits.count(historyEventsOf(e));
+      const base = { event: e.type, ts: e.timestamp, ...label };
+      if (e.state) Object.assign(base, { state: e.state.name, type: e.state.type });
+      if (e.index !== undefined) base.index = e.index;
+      else if (label?.index !== undefined) base.index = label.index;
+      if (e.retry) base.attempt = e.retry.attempt;
+      if (e.Error) Object.assign(base, { error: e.Error, cause: String(e.Cause ?? '') });
+      if (e.type === 'StateExited' && e.state?.type === 'Task') base.output = e.state.output;
+      hooks.onEvent(e, base);
+    }
+  })();
+  const result = (async () => {
+    try {
+      const output = await execution.result;
+      await logs;
+      return output;
+    } catch (err) {
+      await logs.catch(() => {});
+      throw err;
+    }
+  })();
+  return { execution, result };
+}
+
+// A .sync:2 Task: the child execution, run to its end. Its Task costs the parent 4 events
+// a try (TaskScheduled, TaskStarted, TaskSubmitted, TaskSucceeded|TaskFailed).
+async function runChild(world, task, parameters, params, parentLimits, parentHooks) {
+  parentLimits.count(4);
+  if (parentLimits.terminal) throw parentLimits.terminal;
+  const placeholder = /^\$\{([A-Za-z0-9]+)\}$/.exec(parameters.StateMachineArn)[1];
+  const input = params.Input ?? {};
+  const instances = input.facts?.instances ?? [];
+  const at = instances.findIndex((i) => i.instanceId === input.sourceInstance?.instanceId);
+  const index = input.index ?? (at >= 0 ? at : undefined);
+  const name = `${placeholder.replace(/StateMachineArn$/, '').toLowerCase()}-${crypto.randomUUID()}`;
+  const label = { execution: index !== undefined ? `${task} #${index}` : `${task} ${input.shiftPercent ?? ''}%`, index };
+  const executionArn = `arn:aws:states:${world.cfg.region}:000000000000:execution:carveout-${placeholder.replace(/Arn$/, '')}:${name}`;
+  parentHooks.history?.add('TaskSubmitted', 'taskSubmittedEventDetails',
+    { resource: 'startExecution.sync:2', resourceType: 'states', output: JSON.stringify({ ExecutionArn: executionArn }) });
+  const limits = newLimits(`child execution ${label.execution}`);
+  emit({ event: 'ChildStarted', state: task, executionArn, ts: Date.now(), ...label });
+  const onEvent = (e, base) => {
+    emit(base);
+    world.checkStop(e);
+  };
+  const run = runMachine(world, world.childRaw[placeholder], input, limits, { onEvent, label, executionArn });
+  world.running.add(run.execution);
+  const details = { resourceType: 'states', resource: 'startExecution.sync:2' };
+  try {
+    const output = await run.result;
+    if (limits.terminal) throw limits.terminal;
+    emit({ event: 'ChildSucceeded', state: task, historyEvents: limits.events, ts: Date.now(), ...label });
+    const answer = { ExecutionArn: executionArn, Status: 'SUCCEEDED', Output: output };
+    parentHooks.history?.add('TaskSucceeded', 'taskSucceededEventDetails', { ...details, output: JSON.stringify(answer) });
+    return answer;
+  } catch (err) {
+    const terminal = limits.terminal;
+    const error = terminal?.name ?? (err.name === 'ExecutionError' && err.cause ? err.cause.name : err.name);
+    const cause = terminal?.message ?? String(err.cause?.message ?? err.message);
+    emit({ event: 'ChildFailed', state: task, error, cause, historyEvents: limits.events, ts: Date.now(), ...label });
+    parentHooks.history?.add('TaskFailed', 'taskFailedEventDetails', { ...details, error: 'States.TaskFailed', cause });
+    const failed = new Error(JSON.stringify({ ExecutionArn: executionArn, Status: 'FAILED', Error: error, Cause: cause }));
+    failed.name = 'States.TaskFailed';
+    throw failed;
+  } finally {
+    world.running.delete(run.execution);
+  }
 }
 
 // The execution's history in the service's shapes (GetExecutionHistory), for the watcher.
@@ -343,34 +473,38 @@ async function watch(cfg, binary, timeouts, override, result) {
   return recovery;
 }
 
-// The service's limits (https://docs.aws.amazon.com/step-functions/latest/dg/service-quotas.html):
-// 25,000 events in one execution's history, 256 KiB of input or output per state. Past
-// either the service fails the execution itself (States.Runtime, States.DataLimitExceeded);
-// no Retry or Catch of the definition runs. Tests lower both through the environment.
-const limits = {
-  events: 0,
-  maxEvents: Number(process.env.CARVEOUT_HISTORY_LIMIT) || 25000,
-  maxPayload: Number(process.env.CARVEOUT_PAYLOAD_LIMIT_BYTES) || 256 * 1024,
-  terminal: null,
-  execution: null,
-  count(n) {
-    this.events += n;
-    if (this.events > this.maxEvents) this.fail('States.Runtime',
-      `the execution history reached ${this.maxEvents} events, Step Functions' limit: the service fails the execution and no Catch runs`);
-  },
-  payload(state, what, value) {
-    const bytes = Buffer.byteLength(JSON.stringify(value ?? null));
-    if (bytes > this.maxPayload) this.fail('States.DataLimitExceeded',
-      `the ${what} of state ${state} is ${bytes} bytes, over Step Functions' ${this.maxPayload}-byte limit`);
-  },
-  fail(name, message) {
-    if (this.terminal) return;
-    this.terminal = Object.assign(new Error(message), { name });
-    emit({ event: 'ExecutionLimit', error: name, cause: message, ts: Date.now() });
-    history.stop();
-    this.execution?.abort();
-  },
-};
+// The service's limits (https://docs.aws.amazon.com/step-functions/latest/dg/service-quotas.html),
+// per execution (a child execution has its own): 25,000 events in one history, 256 KiB of
+// input or output per state. Past either the service fails the execution itself
+// (States.Runtime, States.DataLimitExceeded); no Retry or Catch of the definition runs.
+// Tests lower both through the environment.
+function newLimits(what) {
+  return {
+    events: 0,
+    maxEvents: Number(process.env.CARVEOUT_HISTORY_LIMIT) || 25000,
+    maxPayload: Number(process.env.CARVEOUT_PAYLOAD_LIMIT_BYTES) || 256 * 1024,
+    terminal: null,
+    execution: null,
+    onTerminal: null,
+    count(n) {
+      this.events += n;
+      if (this.events > this.maxEvents) this.fail('States.Runtime',
+        `the history of ${what} reached ${this.maxEvents} events, Step Functions' limit: the service fails the execution and no Catch runs`);
+    },
+    payload(state, kind, value) {
+      const bytes = Buffer.byteLength(JSON.stringify(value ?? null));
+      if (bytes > this.maxPayload) this.fail('States.DataLimitExceeded',
+        `the ${kind} of state ${state} is ${bytes} bytes, over Step Functions' ${this.maxPayload}-byte limit`);
+    },
+    fail(name, message) {
+      if (this.terminal) return;
+      this.terminal = Object.assign(new Error(message), { name });
+      emit({ event: 'ExecutionLimit', error: name, cause: message, ts: Date.now() });
+      this.onTerminal?.();
+      this.execution?.abort();
+    },
+  };
+}
 
 // How many history events the service writes for one event of the runner: state entered
 // and exited, Map and Parallel started/succeeded, each Map iteration started and ended

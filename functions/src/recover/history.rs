@@ -91,15 +91,37 @@ pub fn finding(newest_first: &[Event]) -> Finding {
     }
 }
 
+/// A child execution's step may run this long after its last event: the longest
+/// TimeoutSeconds of a Task in statemachine/image.asl.json and launch.asl.json.
+const CHILD_STEP_SECONDS: i64 = 120;
+
 /// The latest moment an invocation the execution scheduled can still be running: its
 /// schedule time plus its Task's timeout (or Lambda's maximum), over every scheduled one,
 /// answered or not (an answer such as `Lambda.Unknown` does not prove the function ended).
+/// A child execution still running when the execution ended (a `TaskSubmitted` without
+/// its end) is stopped with it, but its step in flight is not: its invocations are not in
+/// this history, so the wait covers one child step after the newest event.
 fn in_flight_until(events: &[Event]) -> Option<i64> {
-    events
+    let own = events
         .iter()
         .filter(|e| e.kind == "LambdaFunctionScheduled")
         .map(|e| e.timestamp_ms + 1000 * e.timeout_seconds.unwrap_or(LAMBDA_MAX_SECONDS))
-        .max()
+        .max();
+    let submitted = events.iter().filter(|e| e.kind == "TaskSubmitted").count();
+    let ended = events
+        .iter()
+        .filter(|e| {
+            matches!(
+                e.kind.as_str(),
+                "TaskSucceeded" | "TaskFailed" | "TaskTimedOut"
+            )
+        })
+        .count();
+    let child = (submitted > ended)
+        .then(|| events.iter().map(|e| e.timestamp_ms).max())
+        .flatten()
+        .map(|newest| newest + 1000 * CHILD_STEP_SECONDS);
+    own.max(child)
 }
 
 impl From<&HistoryEvent> for Event {

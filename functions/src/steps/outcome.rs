@@ -152,10 +152,14 @@ pub struct RollbackOut {
 /// touched. The action is restored only when it points at this migration's group: a
 /// change someone else made meanwhile is reported, not overwritten.
 pub async fn rollback(ctx: &Context, state: State) -> Result<RollbackOut, StepError> {
-    let caught = state.error.clone().unwrap_or(CaughtError {
-        error: "Unknown".into(),
-        cause: String::new(),
-    });
+    let caught = state
+        .error
+        .clone()
+        .map(CaughtError::innermost)
+        .unwrap_or(CaughtError {
+            error: "Unknown".into(),
+            cause: String::new(),
+        });
     let error = if caught.error == NOT_READY {
         CaughtError {
             error: RESOURCE_FAILED.into(),

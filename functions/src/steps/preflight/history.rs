@@ -1,8 +1,9 @@
 //! The execution's own limit: Step Functions fails an execution whose history passes
 //! 25,000 events, and no Catch runs then, so no Rollback
 //! (<https://docs.aws.amazon.com/step-functions/latest/dg/service-quotas.html>). Every poll
-//! is a Task attempt in that history, and the per-instance Maps are inline: a plan whose
-//! worst case passes the limit is refused before anything changes.
+//! is a Task attempt in some history: the per-instance image and launch work runs in child
+//! executions with their own, the rest in the migration's. A plan whose worst case passes
+//! the limit in any of them is refused before anything changes.
 
 use serde_json::Value;
 
@@ -48,17 +49,24 @@ pub(super) struct Worst {
 /// numbers and how many instances one execution can move with these options.
 pub(super) fn history_fits(worst: &Worst) -> Verdict {
     let most = worst.events.most;
+    let child = worst.events.child_most;
+    if child > HISTORY_LIMIT {
+        return Err(StepError::invalid_plan(format!(
+            "at worst one instance's image and launch (a child execution) writes {child} history \
+             events, over Step Functions' limit of {HISTORY_LIMIT}: lower options.imageTimeoutMinutes"
+        )));
+    }
     if most <= HISTORY_LIMIT {
         return Ok(format!(
             "the execution's history stays within Step Functions' {HISTORY_LIMIT} events: \
-             {most} at worst (every poll used)"
+             {most} at worst (every poll used), and {child} in each instance's child execution"
         ));
     }
     let fixed = most.saturating_sub(worst.per_instance * worst.instances);
     let fit = HISTORY_LIMIT.saturating_sub(fixed) / worst.per_instance.max(1);
     Err(StepError::invalid_plan(format!(
         "at worst this migration writes {most} history events ({} instances, up to {} each: \
-         every image, copy and launch poll), over Step Functions' limit of {HISTORY_LIMIT}; \
+         every poll and retry), over Step Functions' limit of {HISTORY_LIMIT}; \
          past it the service fails the execution and no Rollback runs. With these options \
          one execution can move at most {fit} instances (options.kmsKeyId adds a copy and its \
          polls per instance); see docs/safety.md, \"The execution's history\"",
@@ -72,7 +80,11 @@ mod tests {
 
     fn worst(most: u64, instances: u64, per_instance: u64) -> Worst {
         Worst {
-            events: HistoryEvents { least: 100, most },
+            events: HistoryEvents {
+                least: 100,
+                most,
+                child_most: 900,
+            },
             instances,
             per_instance,
         }
