@@ -12,7 +12,7 @@
 //! AWS does not predict snapshot durations ("there is no way to predict EBS snapshot
 //! creation time", <https://repost.aws/knowledge-center/ebs-incremental-snapshot-creation-slow>),
 //! so the time left is extrapolated from the progress EBS reports and trusted only in part:
-//! the next look comes when a quarter (little progress yet) to 60 % of it has passed, then
+//! the next look comes when a quarter (little progress yet) to half of it has passed, then
 //! closer and closer.
 
 use serde::{Deserialize, Serialize};
@@ -74,17 +74,17 @@ pub enum Next {
 }
 
 /// The shortest wait between two looks for a work with this deadline (seconds): at least
-/// 15 s, and a 16th of the deadline, except for [`CLOSE_LOOKS`] looks, so a wait takes at
-/// most [`worst_case_looks`]: no more history events, with every retry a look may take,
-/// than the Retry polls they replace (`looks_tests.rs`).
+/// 15 s, and a 120th of the deadline, except for [`CLOSE_LOOKS`] looks, so a wait takes
+/// at most [`worst_case_looks`]: with every retry a look may take, an image child
+/// execution's two waits stay far below Step Functions' 25,000 events (`looks_tests.rs`).
 pub fn floor(deadline: u64) -> u64 {
-    (deadline / 16).max(CLOSE_FLOOR)
+    (deadline / 120).max(CLOSE_FLOOR)
 }
 
 /// Looks of one wait that may come closer than [`floor`] (never closer than
 /// [`CLOSE_FLOOR`]): the approach to a predicted end, which a long deadline's floor
 /// would overshoot.
-pub const CLOSE_LOOKS: u32 = 16;
+pub const CLOSE_LOOKS: u32 = 40;
 
 /// The shortest wait between two looks, seconds.
 pub const CLOSE_FLOOR: u64 = 15;
@@ -122,11 +122,11 @@ pub fn next(s: &Sighting, deadline: u64, watched: u64, close_used: u32) -> Next 
         (Some(0), Some(rate)) => (1.0 / rate / 3.0) as u64,
         // Arrive before the predicted end by a share of the time left (the error of a
         // linear extrapolation grows with it; with little progress it is mostly noise,
-        // so a quarter is trusted at 5 % done, 60 % from 12 %), and at least
+        // so a quarter is trusted at 5 % done, half from 10 %), and at least
         // half a watch early.
         (Some(r), _) => {
             let p = s.progress.unwrap_or(0.0);
-            let trust = (p / 20.0).clamp(0.25, 0.6);
+            let trust = (p / 20.0).clamp(0.25, 0.5);
             ((r as f64 * trust) as u64).min(r.saturating_sub(WATCH_SECONDS / 2))
         }
         // No progress yet: half again the time so far (the floor at least: close looks are
