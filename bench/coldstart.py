@@ -171,7 +171,9 @@ def main() -> int:
 
     # State name -> binary, from the ASL (the same rule as the local runner).
     import re
-    asl = (pathlib.Path(__file__).resolve().parent.parent / "statemachine/carveout.asl.json").read_text()
+    # The migration's definition and its child executions' (statemachine/*.asl.json).
+    asl = "\n".join(p.read_text() for p in
+                    sorted((pathlib.Path(__file__).resolve().parent.parent / "statemachine").glob("*.asl.json")))
     states = {}
     for name, fn in re.findall(r'"([A-Za-z]+)": \{\s*"Type": "Task",[^{}]*?"Resource": "\$\{([A-Za-z]+)FunctionArn\}"', asl, re.S):
         states[name] = re.sub(r"([a-z0-9])([A-Z])", r"\1-\2", fn).lower()

@@ -34,7 +34,18 @@ PRICE_REQUEST = 0.20 / 1_000_000
 MEMORY_GB = 128 / 1024
 
 
+CHILD_TASK = "arn:aws:states:::states:startExecution.sync:2"
+
+
+def child_definition(placeholder: str) -> dict:
+    """A child execution's definition by its placeholder (`${ImageStateMachineArn}` ->
+    statemachine/image.asl.json)."""
+    name = placeholder.removeprefix("${").removesuffix("StateMachineArn}").lower()
+    return json.loads((ROOT / "statemachine" / f"{name}.asl.json").read_text())
+
+
 def wait_states(asl: dict) -> dict[str, dict]:
+    """Every state polling through Retry, the child executions' included."""
     found = {}
 
     def walk(states):
@@ -42,7 +53,9 @@ def wait_states(asl: dict) -> dict[str, dict]:
             # A polling state's first Retry is its poll loop; other Tasks retry throttling
             # (also CarveOut.NotReady) after their Lambda rule.
             for r in state.get("Retry", [])[:1]:
-                if r.get("ErrorEquals") == ["CarveOut.NotReady"]:
+                # A poll loop has no jitter; a first retrier on NotReady with jitter is
+                # throttling (Rollback's).
+                if r.get("ErrorEquals") == ["CarveOut.NotReady"] and r.get("JitterStrategy") != "FULL":
                     found[name] = {
                         "IntervalSeconds": r.get("IntervalSeconds", 1),
                         "BackoffRate": r.get("BackoffRate", 2.0),
@@ -54,6 +67,8 @@ def wait_states(asl: dict) -> dict[str, dict]:
                 walk(branch["States"])
             if "ItemProcessor" in state:
                 walk(state["ItemProcessor"]["States"])
+            if state.get("Resource") == CHILD_TASK:
+                walk(child_definition(state["Parameters"]["StateMachineArn"])["States"])
 
     walk(asl["States"])
     return found

@@ -36,7 +36,7 @@ PLATFORM = {
     "Lambda.ServiceException", "Lambda.AWSLambdaException", "Lambda.SdkClientException",
     "Lambda.TooManyRequestsException", "Lambda.ClientExecutionTimeoutException", "Lambda.Unknown",
     "Sandbox.Timedout",
-    # Throttling of a child execution's StartExecution
+    # StartExecution of a child refused for the account's quota of open executions
     # (https://docs.aws.amazon.com/step-functions/latest/dg/connect-stepfunctions.html).
     "StepFunctions.ExecutionLimitExceeded",
 }

@@ -40,14 +40,32 @@ def test_the_per_instance_work_runs_in_child_executions_with_their_own_history()
         state = found[task]
         assert state["Resource"] == CHILD_TASK and state["Parameters"]["StateMachineArn"] == child, task
         assert set(state["Parameters"]["Input"]) == keys | {"AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID.$"}, task
-        assert state["OutputPath"] == "$.Output" and state["End"] is True, task
+        assert state["OutputPath"] == "$.Output", task
         assert [r["ErrorEquals"] for r in state["Retry"]] == [["StepFunctions.ExecutionLimitExceeded"]], task
+        # A failed step ends its child with {failed, Error, Cause} (a failed child's own
+        # description, with its whole input, can pass the 32,768 characters of a cause):
+        # the iteration raises that error as it is, and the Map catches it into Rollback.
+        label = task.removesuffix("Workflow")
+        choice = found[state["Next"]]
+        assert state["Next"] == f"{label}StepFailed?" and choice["Default"] == f"{label}Done", task
+        assert choice["Choices"] == [{"Variable": "$.failed", "IsPresent": True, "Next": f"Raise{label}Failure"}]
+        assert found[f"Raise{label}Failure"] == {**found[f"Raise{label}Failure"], "Type": "Fail",
+                                                  "ErrorPath": "$.Error", "CausePath": "$.Cause"}
+        definition = CHILDREN[child]
+        for name, inner in definition["States"].items():
+            if inner["Type"] in ("Task", "Map"):
+                assert inner["Catch"] == [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error",
+                                           "Next": f"{label}StepFailed"}], name
+        assert definition["States"][f"{label}StepFailed"]["Parameters"] == {
+            "failed": True, "Error.$": "$.error.Error", "Cause.$": "$.error.Cause"}
     assert ASL["States"]["Prepare"]["Branches"][1]["States"]["ImageEachInstance"]["ItemProcessor"]["StartAt"] == \
         "ImageWorkflow"
     assert ASL["States"]["LaunchInstances"]["ItemProcessor"]["StartAt"] == "LaunchWorkflow"
     assert ASL["States"]["ShiftTraffic"]["ItemProcessor"]["StartAt"] == "ShiftWorkflow"
     assert CHILDREN["${ImageStateMachineArn}"]["States"]["ShareImage"]["OutputPath"] == "$.image"
     assert CHILDREN["${LaunchStateMachineArn}"]["States"]["WaitInstanceReady"]["OutputPath"] == "$.launched"
+    # A small answer: .sync:2's result carries the child's input too (256 KiB per state).
+    assert CHILDREN["${ShiftStateMachineArn}"]["States"]["HoldAndCheck"]["OutputPath"] == "$.shift"
 
 
 def test_every_wait_step_polls_through_retry_with_backoff_jitter_and_a_deadline():

@@ -165,10 +165,9 @@ pub async fn watch(args: WatchArgs) -> Result<Outcome> {
 async fn follow(client: &Client, arn: &str, interval: Duration) -> Result<Outcome> {
     let mut progress = Progress::new();
     let mut reader = HistoryReader::default();
-    // The child executions started so far (the per-instance image and launch work), each
-    // followed through its own history until it ends: (label, arn, reader).
-    let mut children: Vec<(String, String, HistoryReader)> = Vec::new();
-    let mut started = 0;
+    // The child executions started so far (the per-instance image and launch work, the
+    // steps of a gradual cutover), each followed through its own history until it ends.
+    let mut children = Children::default();
     loop {
         let events = read_history(client, arn).await?;
         let seen = reader.last_id;
@@ -186,18 +185,12 @@ async fn follow(client: &Client, arn: &str, interval: Duration) -> Result<Outcom
                     continue;
                 }
                 if converted["event"] == "ChildStarted" {
-                    let label = format!(
-                        "{} #{started}",
-                        converted["state"].as_str().unwrap_or("child")
-                    );
-                    started += 1;
-                    let child = converted["executionArn"]
-                        .as_str()
-                        .unwrap_or_default()
-                        .to_string();
-                    progress.event(&json!({"event": "ChildStarted", "execution": label, "executionArn": child}));
-                    children.push((label, child, HistoryReader::default()));
+                    children.start(&converted, &mut progress);
                     continue;
+                }
+                if converted["event"] == "Result" {
+                    // What the children said last (a failed child's own error) comes first.
+                    children.follow(client, &mut progress).await;
                 }
                 progress.event(&converted);
                 if converted["event"] == "Result" {
@@ -215,26 +208,7 @@ async fn follow(client: &Client, arn: &str, interval: Duration) -> Result<Outcom
                 }
             }
         }
-        for (label, child, child_reader) in &mut children {
-            let seen = child_reader.last_id;
-            for event in read_history(client, child)
-                .await?
-                .iter()
-                .filter(|e| e.id() > seen)
-            {
-                for mut converted in child_reader.convert(event) {
-                    if converted["event"] == "Result" {
-                        let ok = converted["status"] == "SUCCEEDED";
-                        converted = json!({"event": if ok { "ChildSucceeded" } else { "ChildFailed" },
-                            "execution": label.as_str(), "error": converted["error"], "historyEvents": event.id()});
-                    } else {
-                        converted["execution"] = json!(label.as_str());
-                    }
-                    progress.event(&converted);
-                }
-            }
-        }
-        children.retain(|(_, _, r)| !r.ended);
+        children.follow(client, &mut progress).await;
         let status = client
             .describe_execution()
             .execution_arn(arn)
@@ -251,6 +225,58 @@ async fn follow(client: &Client, arn: &str, interval: Duration) -> Result<Outcom
             ));
         }
         tokio::time::sleep(interval).await;
+    }
+}
+
+/// The child executions a watch follows: (label, execution ARN, its history so far), and
+/// how many each Task started (labels: `ImageWorkflow #0`, `LaunchWorkflow #0`, …).
+#[derive(Default)]
+struct Children {
+    running: Vec<(String, String, HistoryReader)>,
+    started: std::collections::HashMap<String, usize>,
+}
+
+impl Children {
+    fn start(&mut self, event: &serde_json::Value, progress: &mut Progress) {
+        let task = event["state"].as_str().unwrap_or("child").to_string();
+        let n = self.started.entry(task.clone()).or_default();
+        let label = format!("{task} #{n}");
+        *n += 1;
+        let arn = event["executionArn"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        progress.event(&json!({"event": "ChildStarted", "execution": label, "executionArn": arn}));
+        self.running.push((label, arn, HistoryReader::default()));
+    }
+
+    /// Reads each running child's new events into the progress; a child that cannot be
+    /// read (no `states:GetExecutionHistory` on it) is said once and no longer followed.
+    async fn follow(&mut self, client: &Client, progress: &mut Progress) {
+        for (label, arn, reader) in &mut self.running {
+            let events = match read_history(client, arn).await {
+                Ok(events) => events,
+                Err(e) => {
+                    eprintln!("  (not following {label}: {e:#})");
+                    reader.ended = true;
+                    continue;
+                }
+            };
+            let seen = reader.last_id;
+            for event in events.iter().filter(|e| e.id() > seen) {
+                for mut converted in reader.convert(event) {
+                    if converted["event"] == "Result" {
+                        let ok = converted["status"] == "SUCCEEDED";
+                        converted = json!({"event": if ok { "ChildSucceeded" } else { "ChildFailed" },
+                            "execution": label.as_str(), "error": converted["error"], "historyEvents": event.id()});
+                    } else {
+                        converted["execution"] = json!(label.as_str());
+                    }
+                    progress.event(&converted);
+                }
+            }
+        }
+        self.running.retain(|(_, _, r)| !r.ended);
     }
 }
 

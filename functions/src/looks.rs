@@ -217,12 +217,17 @@ pub fn duration(seconds: u64) -> String {
 
 /// The image deadline, minutes from CreateImage (or CopyImage), when the plan gives none:
 /// 30 minutes, plus every volume of the instance at 10 MiB/s (36 GiB an hour), far below
-/// what EBS usually sustains, because AWS promises no rate. `sizes_gib`: the instance's
-/// volumes.
+/// what EBS usually sustains, because AWS promises no rate; at most
+/// [`IMAGE_DEADLINE_CAP_MINUTES`]. `sizes_gib`: the instance's volumes.
 pub fn image_deadline_minutes(sizes_gib: &[i32]) -> u32 {
     let gib: u64 = sizes_gib.iter().map(|s| (*s).max(0) as u64).sum();
-    30 + (gib * 1024 / 10).div_ceil(60) as u32
+    (30 + (gib * 1024 / 10).div_ceil(60)).min(u64::from(IMAGE_DEADLINE_CAP_MINUTES)) as u32
 }
+
+/// The longest derived image deadline, minutes (48 hours, as options.imageTimeoutMinutes):
+/// in stop-source the service answers 503 while the image is taken, so a deadline of days
+/// must be asked for, never derived.
+pub const IMAGE_DEADLINE_CAP_MINUTES: u32 = 2880;
 
 #[cfg(test)]
 #[path = "looks_tests.rs"]

@@ -111,6 +111,8 @@ fn the_image_deadline_grows_with_the_volumes() {
     // 500 GiB at 10 MiB/s: 14 h 14 min, plus 30 min.
     assert_eq!(image_deadline_minutes(&[500]), 884);
     assert_eq!(image_deadline_minutes(&[]), 30);
+    // 16 TiB would be 19 days: capped at 48 hours.
+    assert_eq!(image_deadline_minutes(&[16_384]), 2880);
 }
 
 #[test]

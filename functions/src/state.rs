@@ -401,17 +401,26 @@ impl CaughtError {
     /// The failure itself: a failed child execution (the image or launch work) fails its
     /// `.sync:2` Task with `States.TaskFailed` and the child's description, its `Error` and
     /// `Cause` inside, as JSON, in the cause.
+    /// The cause may be cut at 32,768 characters (it carries the child's input too): then
+    /// the two fields are read from the text as far as it goes.
     pub fn innermost(self) -> CaughtError {
         if self.error != "States.TaskFailed" {
             return self;
         }
-        let inner: Option<serde_json::Value> = serde_json::from_str(&self.cause).ok();
-        match inner.as_ref().and_then(|v| v["Error"].as_str()) {
+        let field = |name: &str| -> Option<String> {
+            if let Ok(v) = serde_json::from_str::<serde_json::Value>(&self.cause) {
+                return v[name].as_str().map(str::to_string);
+            }
+            // A JSON string field at the top level: inside the escaped input its quotes
+            // are escaped, so they do not match.
+            let re = regex_lite::Regex::new(&format!(r#""{name}":("(?:[^"\\]|\\.)*")"#)).ok()?;
+            let text = re.captures(&self.cause)?.get(1)?.as_str().to_string();
+            serde_json::from_str(&text).ok()
+        };
+        match field("Error") {
             Some(error) => CaughtError {
-                error: error.to_string(),
-                cause: inner.as_ref().map_or(String::new(), |v| {
-                    v["Cause"].as_str().unwrap_or_default().to_string()
-                }),
+                error,
+                cause: field("Cause").unwrap_or_default(),
             }
             .innermost(),
             None => self,

@@ -349,6 +349,9 @@ async function runChild(world, task, parameters, params, parentLimits, parentHoo
   parentHooks.history?.add('TaskSubmitted', 'taskSubmittedEventDetails',
     { resource: 'startExecution.sync:2', resourceType: 'states', output: JSON.stringify({ ExecutionArn: executionArn }) });
   const limits = newLimits(`child execution ${label.execution}`);
+  // StartExecution's input is bounded like any state's (256 KiB).
+  parentLimits.payload(task, 'child execution input', input);
+  if (parentLimits.terminal) throw parentLimits.terminal;
   emit({ event: 'ChildStarted', state: task, executionArn, ts: Date.now(), ...label });
   const onEvent = (e, base) => {
     emit(base);
@@ -361,7 +364,12 @@ async function runChild(world, task, parameters, params, parentLimits, parentHoo
     const output = await run.result;
     if (limits.terminal) throw limits.terminal;
     emit({ event: 'ChildSucceeded', state: task, historyEvents: limits.events, ts: Date.now(), ...label });
-    const answer = { ExecutionArn: executionArn, Status: 'SUCCEEDED', Output: output };
+    // .sync:2 answers DescribeExecution: the child's input (as text) and its output (as
+    // JSON), and that whole answer is the Task's result, bounded like any output.
+    const answer = { ExecutionArn: executionArn, Name: name, Status: 'SUCCEEDED', Input: JSON.stringify(input),
+      InputDetails: { Included: true }, Output: output, OutputDetails: { Included: true } };
+    parentLimits.payload(task, 'result (the child execution described)', answer);
+    if (parentLimits.terminal) throw parentLimits.terminal;
     parentHooks.history?.add('TaskSucceeded', 'taskSucceededEventDetails', { ...details, output: JSON.stringify(answer) });
     return answer;
   } catch (err) {
@@ -370,7 +378,11 @@ async function runChild(world, task, parameters, params, parentLimits, parentHoo
     const cause = terminal?.message ?? String(err.cause?.message ?? err.message);
     emit({ event: 'ChildFailed', state: task, error, cause, historyEvents: limits.events, ts: Date.now(), ...label });
     parentHooks.history?.add('TaskFailed', 'taskFailedEventDetails', { ...details, error: 'States.TaskFailed', cause });
-    const failed = new Error(JSON.stringify({ ExecutionArn: executionArn, Status: 'FAILED', Error: error, Cause: cause }));
+    // States.TaskFailed, the child described in the cause (its input too), cut at the
+    // 32,768 characters a task failure's cause holds (API_TaskFailedEventDetails).
+    const described = JSON.stringify({ ExecutionArn: executionArn, Name: name, Status: 'FAILED', Input: JSON.stringify(input),
+      Error: error, Cause: cause });
+    const failed = new Error(described.slice(0, 32768));
     failed.name = 'States.TaskFailed';
     throw failed;
   } finally {

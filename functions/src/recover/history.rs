@@ -92,7 +92,8 @@ pub fn finding(newest_first: &[Event]) -> Finding {
 }
 
 /// A child execution's step may run this long after its last event: the longest
-/// TimeoutSeconds of a Task in statemachine/image.asl.json and launch.asl.json.
+/// TimeoutSeconds of a Task in statemachine/image.asl.json, launch.asl.json and
+/// shift.asl.json.
 const CHILD_STEP_SECONDS: i64 = 120;
 
 /// The latest moment an invocation the execution scheduled can still be running: its

@@ -43,8 +43,17 @@ pub async fn wait_image_available(ctx: &Context, state: State) -> Result<ImageOu
     let close_used = image.look.as_ref().map_or(0, |l| l.close_looks);
     let mut since = image.look.as_ref().and_then(|l| l.since);
     let what = format!("image {}", image.image_id);
-    let mut watched = 0;
+    // The watch's budget counts the reads' own time too (under throttling each read can
+    // take seconds): nominal sleeps locally, the wall clock on AWS, whichever is more.
+    let started = std::time::Instant::now();
+    let mut slept = 0;
+    // When AWS gives no CreationDate: the last look's time plus the wait since.
+    let carried = image
+        .look
+        .as_ref()
+        .map_or(0, |l| l.elapsed_seconds + l.next_poll_seconds);
     loop {
+        let watched = slept.max(started.elapsed().as_secs());
         let found = match describe_image(&src, &image.image_id).await {
             Ok(found) => found,
             // Throttled, or the new id not visible yet (seconds, usually): read again
@@ -52,13 +61,18 @@ pub async fn wait_image_available(ctx: &Context, state: State) -> Result<ImageOu
             // attempt (their events bound the history, looks.rs).
             Err(StepError::NotReady(_)) if watched + 2 <= WATCH_SECONDS => {
                 tokio::time::sleep(Duration::from_secs_f64(2.0 * time_scale())).await;
-                watched += 2;
+                slept += 2;
                 continue;
             }
-            Err(StepError::NotReady(why)) => return unseen(image, &why, deadline, &what),
+            Err(StepError::NotReady(why)) => {
+                return unseen(image, &why, deadline, carried + watched, &what);
+            }
             Err(e) => return Err(e),
         };
-        let elapsed = found.as_ref().map_or(0, elapsed_seconds);
+        let elapsed = match found.as_ref().map_or(0, elapsed_seconds) {
+            0 => carried + watched,
+            known => known,
+        };
         match observe(found.as_ref()) {
             Poll::Ready(snapshot_ids) => {
                 return Ok(ImageOut {
@@ -86,7 +100,7 @@ pub async fn wait_image_available(ctx: &Context, state: State) -> Result<ImageOu
         match next(&sighting, deadline, watched, close_used) {
             Next::Watch { every } => {
                 tokio::time::sleep(Duration::from_secs_f64(every as f64 * time_scale())).await;
-                watched += every;
+                slept += every;
             }
             Next::Wait { seconds, close } => {
                 let look = Look::again(&sighting, seconds, close_used + u32::from(close), &what);
@@ -100,11 +114,17 @@ pub async fn wait_image_available(ctx: &Context, state: State) -> Result<ImageOu
     }
 }
 
-/// The answer of a look that could not read the image: the time since it began is the
-/// last look's plus the wait since, and the deadline holds as for any look.
-fn unseen(image: &ImageOut, why: &str, deadline: u64, what: &str) -> Result<ImageOut, StepError> {
+/// The answer of a look that could not read the image: `elapsed`, the time since it
+/// began, is the last look's plus the wait and the watch since; the deadline holds as for
+/// any look.
+fn unseen(
+    image: &ImageOut,
+    why: &str,
+    deadline: u64,
+    elapsed: u64,
+    what: &str,
+) -> Result<ImageOut, StepError> {
     let last = image.look.as_ref();
-    let elapsed = last.map_or(0, |l| l.elapsed_seconds + l.next_poll_seconds);
     if elapsed > deadline {
         return Err(StepError::ResourceFailed(format!(
             "{what} could not be read for {} min, past its deadline: {why}",
@@ -117,7 +137,14 @@ fn unseen(image: &ImageOut, why: &str, deadline: u64, what: &str) -> Result<Imag
         since: last.and_then(|l| l.since),
     };
     let close_used = last.map_or(0, |l| l.close_looks);
-    let seconds = crate::looks::floor(deadline).min(deadline - elapsed + 1);
+    // Not visible yet is seconds, usually: a close look while there are some.
+    let (seconds, close) = if close_used < crate::looks::CLOSE_LOOKS {
+        (crate::looks::CLOSE_FLOOR, 1)
+    } else {
+        (crate::looks::floor(deadline), 0)
+    };
+    let seconds = seconds.min(deadline - elapsed + 1);
+    let close_used = close_used + close;
     let mut look = Look::again(&sighting, seconds, close_used, what);
     look.summary = format!("{what} not read ({why}); next look in {seconds} s");
     Ok(ImageOut {

@@ -312,3 +312,36 @@ async fn after_the_point_of_no_return(
         created,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn task_failed(cause: String) -> CaughtError {
+        CaughtError {
+            error: "States.TaskFailed".into(),
+            cause,
+        }
+    }
+
+    #[test]
+    fn a_failed_child_is_reported_by_its_own_error_even_when_its_description_is_cut() {
+        // .sync:2: the child's description in the cause, its input (escaped) included.
+        let described = serde_json::json!({"ExecutionArn": "arn:x", "Status": "FAILED",
+            "Error": "CarveOut.ResourceFailed", "Cause": "image ami-1 failed: \"error\"",
+            "Input": "{\"Error\":\"not this\"}"})
+        .to_string();
+        let whole = task_failed(described.clone()).innermost();
+        assert_eq!(whole.error, "CarveOut.ResourceFailed");
+        assert_eq!(whole.cause, "image ami-1 failed: \"error\"");
+        // Cut at 32,768 characters (API_TaskFailedEventDetails): read as far as it goes.
+        let cut = task_failed(described[..described.len() - 5].to_string()).innermost();
+        assert_eq!(cut.error, "CarveOut.ResourceFailed");
+        // Not a child's failure: as it came.
+        let other = CaughtError {
+            error: "CarveOut.Conflict".into(),
+            cause: "x".into(),
+        };
+        assert_eq!(other.clone().innermost(), other);
+    }
+}

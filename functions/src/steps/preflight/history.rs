@@ -52,8 +52,9 @@ pub(super) fn history_fits(worst: &Worst) -> Verdict {
     let child = worst.events.child_most;
     if child > HISTORY_LIMIT {
         return Err(StepError::invalid_plan(format!(
-            "at worst one instance's image and launch (a child execution) writes {child} history \
-             events, over Step Functions' limit of {HISTORY_LIMIT}: lower options.imageTimeoutMinutes"
+            "at worst a child execution (an instance's image or launch, a step of a gradual \
+             cutover) writes {child} history events, over Step Functions' limit of \
+             {HISTORY_LIMIT}: past it the service fails it and the migration rolls back"
         )));
     }
     if most <= HISTORY_LIMIT {
