@@ -32,13 +32,38 @@ RETRY_BEFORE = {"IntervalSeconds": 2, "BackoffRate": 1.05, "MaxDelaySeconds": 60
                 "JitterStrategy": "NONE"}
 
 
-def model(samples: int) -> dict:
-    """The Rust model's answer (a debug build of the example: it only runs the decision)."""
+def example(name: str, *args: str) -> str:
+    """A Rust example's output (a debug build: it only runs pure decisions)."""
     env = {**os.environ, "CARGO_TARGET_DIR": os.environ.get("CARGO_TARGET_DIR",
                                                             str(pathlib.Path.home() / ".cache/carveout/target"))}
-    proc = subprocess.run(["cargo", "run", "-q", "-j2", "-p", "carveout", "--example", "look_model", "--", str(samples)],
+    proc = subprocess.run(["cargo", "run", "-q", "-j2", "-p", "carveout", "--example", name, "--", *args],
                           cwd=ROOT, env=env, capture_output=True, text=True, check=True)
-    return json.loads(proc.stdout)
+    return proc.stdout
+
+
+def model(samples: int) -> dict:
+    """`functions/examples/look_model.rs`: the real decision on the progress model."""
+    return json.loads(example("look_model", str(samples)))
+
+
+def history() -> list[dict]:
+    """`functions/examples/history_bound.rs`: the worst-case events per execution of the
+    largest migration the plan allows, at 1, 5 and 20 instances (the bound Preflight
+    enforces), and the same states in one history (as before child executions)."""
+    return [json.loads(line) for line in example("history_bound").splitlines() if line.strip()]
+
+
+def history_markdown(rows: list[dict]) -> str:
+    lines = ["The largest migration the plan allows: 8-hour images (16-hour deadlines), re-encrypted copies, "
+             "stop-source, the RAM share, the volume gate, 9 shift steps held an hour each; every Task using every "
+             "attempt its retriers allow, every predicted poll every look, then Rollback "
+             "(`carveout::workflow::history_events`, the bound Preflight enforces; "
+             "`functions/examples/history_bound.rs`). Step Functions keeps at most 25,000 events per execution.", "",
+             "| instances | before: one history (children's states inline) | now: the migration's execution | "
+             "now: the largest child execution |", "|---:|---:|---:|---:|"]
+    for r in rows:
+        lines.append(f"| {r['instances']} | {r['inline']:,} | {r['most']:,} | {r['childMost']:,} |")
+    return "\n".join(lines) + "\n"
 
 
 def cost(transitions: float, invocations: float, lambda_seconds: float) -> float:
@@ -62,7 +87,7 @@ def compare(samples: int, poll_seconds: float) -> dict:
         else:
             row["before"] = {"gaveUp": (before or {}).get("gave_up", 1.0)}
         rows[m] = row
-    return {"samples": samples, "pollSeconds": poll_seconds, "rows": rows}
+    return {"samples": samples, "pollSeconds": poll_seconds, "rows": rows, "history": history()}
 
 
 def markdown(res: dict) -> str:

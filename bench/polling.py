@@ -12,7 +12,15 @@ poll itself takes `poll_seconds` (the step's measured duration). Latency = detec
 time - R. The ready time is sampled around R (+-5 %) so fixed loops are not flattered by
 an aligned phase; mean and worst case over --samples samples.
 
-`--sweep` searches Retry settings for the tuning rule of bench/README.md.
+Since issue 15 every such wait is watched inside its invocation while young
+(`idiom::watching`, `looks::watch_again`: reads every `looks::cadence(age)` seconds while
+the wait is younger than WATCH_WHILE_YOUNGER_THAN, at most WATCH_BUDGET_SECONDS per
+invocation), and the Retry polls only after that; `simulate_watched` models it with the
+constants read from functions/src/looks.rs, and every wait is shown beside the Retry poll
+it had before (BEFORE). Lambda seconds are counted too: a watch costs time, not
+transitions.
+
+`--sweep` searches Retry settings after the watch for the tuning rule of bench/README.md.
 """
 
 from __future__ import annotations
@@ -22,6 +30,7 @@ import json
 import math
 import pathlib
 import random
+import re
 import sys
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -35,6 +44,29 @@ MEMORY_GB = 128 / 1024
 
 
 CHILD_TASK = "arn:aws:states:::states:startExecution.sync:2"
+
+# The Retry polls before issue 15 (2 s, x1.05, at most 60 s apart, no watch), per wait.
+BEFORE = {name: {"IntervalSeconds": 2, "BackoffRate": 1.05, "MaxDelaySeconds": 60, "MaxAttempts": attempts,
+                 "JitterStrategy": "NONE"}
+          for name, attempts in {"AcceptPeering": 29, "WaitPeeringActive": 57, "WaitShareAssociated": 65,
+                                 "WaitInstanceReady": 71, "WaitTargetsHealthy": 71, "WaitSourceStopped": 57}.items()}
+# One read inside a watch (a Describe call from Lambda), seconds.
+READ_SECONDS = 0.05
+
+
+def rust_const(name: str) -> int:
+    """A `pub const NAME: u64 = N;` of functions/src/looks.rs: the model uses the real values."""
+    text = (ROOT / "functions/src/looks.rs").read_text()
+    return int(re.search(rf"pub const {name}: u64 = (\d+);", text).group(1))
+
+
+WATCH_YOUNGER = rust_const("WATCH_WHILE_YOUNGER_THAN")
+WATCH_BUDGET = rust_const("WATCH_BUDGET_SECONDS")
+
+
+def cadence(age: float) -> int:
+    """looks::cadence: a twentieth of the age, 2 to 10 s."""
+    return min(max(int(age) // 20, 2), 10)
 
 
 def child_definition(placeholder: str) -> dict:
@@ -89,14 +121,16 @@ def budget_seconds(retry: dict) -> float:
     return sum(delays(retry))
 
 
-def simulate_retry(retry: dict, ready: float, poll_seconds: float, rng: random.Random) -> tuple[int, float] | None:
+def simulate_retry(retry: dict, ready: float, poll_seconds: float,
+                   rng: random.Random) -> tuple[int, float, float] | None:
+    """(polls, latency, Lambda seconds) of a Retry poll without a watch; None: gave up."""
     t, polls = 0.0, 0
     schedule = delays(retry)
     while True:
         t += poll_seconds
         polls += 1
         if t >= ready:
-            return polls, t - ready
+            return polls, t - ready, polls * poll_seconds
         try:
             d = next(schedule)
         except StopIteration:
@@ -104,21 +138,57 @@ def simulate_retry(retry: dict, ready: float, poll_seconds: float, rng: random.R
         t += rng.uniform(0, d) if retry["JitterStrategy"] == "FULL" else d
 
 
-def simulate_loop(period: float, ready: float, poll_seconds: float) -> tuple[int, float]:
+def simulate_watched(retry: dict, ready: float, poll_seconds: float,
+                     rng: random.Random) -> tuple[int, float, float] | None:
+    """idiom::watching over the state's Retry: each invocation reads, and while the wait is
+    young and its budget lasts, sleeps `cadence(age)` and reads again; then the Retry
+    delay. (invocations, latency, Lambda seconds); None: gave up."""
+    t, polls, lam = 0.0, 0, 0.0
+    schedule = delays(retry)
+    while True:
+        polls += 1
+        start, slept = t, 0
+        t += poll_seconds
+        while t < ready:
+            every = cadence(t)
+            watched = max(slept, int(t - start))
+            if not (t < WATCH_YOUNGER and watched + every <= WATCH_BUDGET):
+                break
+            t += every + READ_SECONDS
+            slept += every
+        lam += t - start
+        if t >= ready:
+            return polls, t - ready, lam
+        try:
+            d = next(schedule)
+        except StopIteration:
+            return None
+        t += rng.uniform(0, d) if retry["JitterStrategy"] == "FULL" else d
+
+
+def simulate_loop(period: float, ready: float, poll_seconds: float) -> tuple[int, float, float]:
     t, polls = 0.0, 0
     while True:
         t += poll_seconds
         polls += 1
         if t >= ready:
-            return polls, t - ready
+            return polls, t - ready, polls * poll_seconds
         t += period
 
 
 def stats(samples):
-    polls = [p for p, _ in samples]
-    lat = [latency for _, latency in samples]
+    polls = [p for p, _, _ in samples]
+    lat = [latency for _, latency, _ in samples]
+    lam = [s for _, _, s in samples]
     return {"polls_mean": sum(polls) / len(polls), "polls_max": max(polls),
-            "latency_mean": sum(lat) / len(lat), "latency_max": max(lat)}
+            "latency_mean": sum(lat) / len(lat), "latency_max": max(lat),
+            "lambda_seconds_mean": sum(lam) / len(lam)}
+
+
+def dollars(row: dict) -> float:
+    """Transitions (one per invocation: the Task, then each Retry) and Lambda time."""
+    return (row["polls_mean"] * PRICE_TRANSITION + row["lambda_seconds_mean"] * MEMORY_GB * PRICE_GB_SECOND_ARM
+            + row["polls_mean"] * PRICE_REQUEST)
 
 
 def evaluate(scheme, minutes: float, poll_seconds: float, samples: int, seed: int = 7) -> dict | None:
@@ -141,10 +211,17 @@ def table(asl_path: pathlib.Path, poll_seconds: float, samples: int) -> dict:
     states = wait_states(asl)
     result = {"poll_seconds": poll_seconds, "samples": samples, "states": {}, "loops": {}}
     for name, retry in states.items():
+        before = BEFORE.get(name, retry)
         rows = {}
         for m in READY_MINUTES:
-            rows[m] = evaluate(lambda ready, rng: simulate_retry(retry, ready, poll_seconds, rng), m, poll_seconds, samples)
-        result["states"][name] = {"retry": retry, "budget_minutes": budget_seconds(retry) / 60, "rows": rows}
+            rows[m] = {
+                "before": evaluate(lambda ready, rng: simulate_retry(before, ready, poll_seconds, rng), m,
+                                   poll_seconds, samples),
+                "now": evaluate(lambda ready, rng: simulate_watched(retry, ready, poll_seconds, rng), m,
+                                poll_seconds, samples),
+            }
+        result["states"][name] = {"retry": retry, "before": before, "budget_minutes": budget_seconds(retry) / 60,
+                                  "rows": rows}
     for period in (15, 30):
         result["loops"][period] = {m: evaluate(lambda ready, rng: simulate_loop(period, ready, poll_seconds), m,
                                               poll_seconds, samples) for m in READY_MINUTES}
@@ -156,20 +233,22 @@ def meets_rule(row: dict | None, minutes: float) -> bool:
 
 
 def sweep(poll_seconds: float, samples: int) -> list[dict]:
-    """Settings meeting the rule at every ready time, fewest polls over all of them first."""
+    """Retry settings after the watch meeting the rule at every ready time, cheapest (in
+    dollars summed over them: transitions and Lambda time) first."""
     found = []
-    for interval in (1, 2, 3, 5):
-        for backoff in (1.03, 1.05, 1.07, 1.1, 1.15, 1.2, 1.3, 1.5, 2.0):
-            for max_delay in (30, 45, 55, 60):
+    for interval in (2, 5, 10, 15, 20):
+        for backoff in (1.05, 1.07, 1.1, 1.15, 1.2, 1.3, 1.5):
+            for max_delay in (30, 45, 60):
                 for jitter in ("NONE", "FULL"):
                     retry = {"IntervalSeconds": interval, "BackoffRate": backoff, "MaxDelaySeconds": max_delay,
                              "MaxAttempts": 100_000, "JitterStrategy": jitter}
-                    rows = {m: evaluate(lambda ready, rng: simulate_retry(retry, ready, poll_seconds, rng), m,
+                    rows = {m: evaluate(lambda ready, rng: simulate_watched(retry, ready, poll_seconds, rng), m,
                                         poll_seconds, samples) for m in READY_MINUTES}
                     if all(meets_rule(rows[m], m) for m in READY_MINUTES):
                         total = sum(rows[m]["polls_mean"] for m in READY_MINUTES)
-                        found.append({"retry": retry, "total_polls": total, "rows": rows})
-    return sorted(found, key=lambda f: f["total_polls"])
+                        cost = sum(dollars(rows[m]) for m in READY_MINUTES)
+                        found.append({"retry": retry, "total_polls": total, "dollars": cost, "rows": rows})
+    return sorted(found, key=lambda f: f["dollars"])
 
 
 def attempts_for(retry: dict, minutes: float) -> int:
@@ -184,31 +263,46 @@ def attempts_for(retry: dict, minutes: float) -> int:
 
 
 def markdown(res: dict) -> str:
-    lines = [f"Polls are Lambda invocations; transitions: 1 per poll (Retry), 3 per poll (Task+Choice+Wait). "
-             f"Each poll takes {res['poll_seconds']:.2f} s. Ready time sampled within +-5 % of the wait; "
-             f"{res['samples']} samples.", ""]
-    lines.append("| state | Retry (interval, backoff, max delay, jitter) | gives up after | ready after | polls (mean) | "
-                 "transitions | latency mean | latency worst | worst / wait |")
-    lines.append("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+    lines = [f"Per wait, before issue 15 (a Retry poll from 2 s, x1.05, at most 60 s) and now (watched inside "
+             f"the invocation while younger than {WATCH_YOUNGER} s, at most {WATCH_BUDGET} s per invocation, then "
+             f"the state's Retry). Invocations = transitions (the Task, then one per Retry); Lambda seconds include "
+             f"the watch (128 MB arm64). Each invocation takes {res['poll_seconds']:.2f} s, each read inside a "
+             f"watch {READ_SECONDS} s. Ready time sampled within +-5 % of the wait; {res['samples']} samples. Waits "
+             f"longer than a state's deadline are left out.", ""]
+    lines.append("| state | Retry now (interval, backoff, max delay) | gives up after | ready after | design | "
+                 "transitions | Lambda s | $ per wait | latency mean | latency worst | worst / wait | "
+                 "transitions before / now |")
+    lines.append("|---|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|")
     for name, s in res["states"].items():
         r = s["retry"]
-        desc = f"{r['IntervalSeconds']} s, x{r['BackoffRate']}, {r['MaxDelaySeconds']} s, {r['JitterStrategy']}"
-        for m, row in s["rows"].items():
-            if row is None:
-                lines.append(f"| {name} | {desc} | {s['budget_minutes']:.0f} min | {m} min | gives up | | | | |")
-                continue
-            if row.get("gave_up"):
-                desc += f" (gives up in {100 * row['gave_up']:.0f} % of samples; the rest:)"
-            lines.append(f"| {name} | {desc} | {s['budget_minutes']:.0f} min | {m} min | {row['polls_mean']:.1f} | "
-                         f"{row['polls_mean']:.1f} | {row['latency_mean']:.1f} s | {row['latency_max']:.1f} s | "
-                         f"{100 * row['latency_max'] / (int(m) * 60):.1f} % |")
-            name, desc = "", ""
+        desc = f"{r['IntervalSeconds']} s, x{r['BackoffRate']}, {r['MaxDelaySeconds']} s"
+        budget = f"{s['budget_minutes']:.0f} min"
+        for m, pair in s["rows"].items():
+            if int(m) * 60 > s["budget_minutes"] * 60:
+                continue  # past the state's deadline: it fails there, by design
+            for design in ("before", "now"):
+                row = pair[design]
+                label = "Retry polling" if design == "before" else "watched, then Retry"
+                if row is None or row.get("gave_up"):
+                    share = 100 * (row or {"gave_up": 1})["gave_up"]
+                    lines.append(f"| {name} | {desc} | {budget} | {m} min | {label} | gives up in {share:.0f} % "
+                                 f"of samples | | | | | | |")
+                else:
+                    ratio = ""
+                    b = pair["before"]
+                    if design == "now" and b and not b.get("gave_up"):
+                        ratio = f"**{b['polls_mean'] / row['polls_mean']:.1f}x**"
+                    lines.append(f"| {name} | {desc} | {budget} | {m} min | {label} | {row['polls_mean']:.1f} | "
+                                 f"{row['lambda_seconds_mean']:.1f} | {dollars(row):.6f} | "
+                                 f"{row['latency_mean']:.1f} s | {row['latency_max']:.1f} s | "
+                                 f"{100 * row['latency_max'] / (int(m) * 60):.1f} % | {ratio} |")
+                name, desc, budget = "", "", ""
     for period, rows in res["loops"].items():
         desc = f"fixed {period} s Wait + Choice loop"
         for m, row in rows.items():
-            lines.append(f"| {desc} | | | {m} min | {row['polls_mean']:.1f} | {3 * row['polls_mean']:.1f} | "
+            lines.append(f"| {desc} | | | {m} min | 3 transitions per poll | {3 * row['polls_mean']:.1f} | | | "
                          f"{row['latency_mean']:.1f} s | {row['latency_max']:.1f} s | "
-                         f"{100 * row['latency_max'] / (int(m) * 60):.1f} % |")
+                         f"{100 * row['latency_max'] / (int(m) * 60):.1f} % | |")
             desc = ""
     return "\n".join(lines) + "\n"
 
@@ -227,7 +321,7 @@ def main() -> int:
             r = b["retry"]
             worst = {m: round(b["rows"][m]["latency_max"], 1) for m in READY_MINUTES}
             print(f"{r['IntervalSeconds']} s x{r['BackoffRate']} max {r['MaxDelaySeconds']} {r['JitterStrategy']:<4} "
-                  f"polls {b['total_polls']:.0f}  worst latency {worst}")
+                  f"${b['dollars']:.5f} polls {b['total_polls']:.0f}  worst latency {worst}")
         return 0 if best else 1
     res = table(pathlib.Path(args.asl), args.poll_seconds, args.samples)
     text = markdown(res)

@@ -11,6 +11,7 @@ import sys
 from datetime import datetime, timezone
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+import downtime  # noqa: E402
 import looks  # noqa: E402
 import polling  # noqa: E402
 
@@ -62,61 +63,62 @@ def cost_md(cs: dict | None, scale: list | None, poll_seconds: float, looked: di
     waits = polling.wait_states(asl)
     first = {r["state"]: r["first_ms"]["median"] / 1000 for r in (cs or {"results": {}})["results"].values()
              if r["language"] == "rust"}
-    base = next((r for r in scale or [] if r["instances"] == 1 and r["throttling_scale"] == 1.0), None)
+    per_call = sum(first.values()) / max(1, len(first))
     out = {}
     lines = ["| | instances | transitions | Lambda invocations | Lambda GB-s | Step Functions $ | Lambda $ | total $ |",
              "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for n in (1, 5, 20):
-        # States entered, without the polls (the emulator's polls are replaced by the model's).
-        base_tr = next((r["transitions"] for r in scale or [] if r["instances"] == n
-                        and r["throttling_scale"] == 1.0), None)
-        if base_tr is None:
+        run = next((r for r in scale or [] if r["instances"] == n and r["throttling_scale"] == 1.0), None)
+        if run is None:
             continue
-        # Lambda invocations besides the polls: the Task states entered.
-        tasks = next(r.get("tasks", r["transitions"]) for r in scale if r["instances"] == n
-                     and r["throttling_scale"] == 1.0)
+        # States entered, without the polls (the emulator's polls are replaced by the model's);
+        # the waits this migration enters (the seed's plan: no RAM share, no stop-source).
+        base_tr, tasks = run["transitions"], run.get("tasks", run["transitions"])
+        entered = set(run.get("entered") or TYPICAL_READY)
         image = (looked or {}).get("rows", {}).get(str(TYPICAL_READY["WaitImageAvailable"]), {}).get("now")
-        schemes = [("retry", "carveout before issue 15 (Retry polling)"), (15, "fixed 15 s loop"),
+        schemes = [("before", "carveout before issue 15 (Retry polling)"), (15, "fixed 15 s loop"),
                    (30, "fixed 30 s loop")]
         if image:
-            schemes.insert(0, ("now", "carveout now (image: predicted looks; other waits: Retry)"))
+            schemes.insert(0, ("now", "carveout now (image: predicted looks; other waits: watched, then Retry)"))
         for scheme, label in schemes:
-            polls = 0.0
-            extra_transitions = extra_invocations = extra_seconds = 0.0
+            polls = extra_transitions = extra_invocations = extra_seconds = 0.0
             every = dict(waits)
-            if scheme != "now":
-                every["WaitImageAvailable"] = looks.RETRY_BEFORE
-            else:
-                # The image wait's looks replace its polls: counted apart, per instance.
+            if scheme == "now":
+                # The image wait's looks: counted apart, per instance.
                 extra_transitions = (image["transitions"] - 1) * n
                 extra_invocations = (image["invocations"] - 1) * n
                 extra_seconds = image["lambdaSeconds"] * n
+            else:
+                every["WaitImageAvailable"] = looks.RETRY_BEFORE
             for state, retry in every.items():
-                if state not in TYPICAL_READY:
-                    continue  # WaitSourceStopped, WaitCopyAvailable: stop-source or kmsKeyId only
+                if state not in TYPICAL_READY or state not in entered:
+                    continue  # not part of this migration (RAM share, stop-source, kmsKeyId copies)
+                if scheme == "now" and state == "WaitImageAvailable":
+                    continue
                 m = TYPICAL_READY[state]
+                times = n if state in PER_INSTANCE else 1
                 if scheme == "now":
-                    scheme_of = "retry"
+                    sim = lambda ready, rng, r=retry: polling.simulate_watched(r, ready, poll_seconds, rng)  # noqa: E731
+                elif scheme == "before":
+                    r = polling.BEFORE.get(state, retry)
+                    sim = lambda ready, rng, r=r: polling.simulate_retry(r, ready, poll_seconds, rng)  # noqa: E731
                 else:
-                    scheme_of = scheme
-                if scheme_of == "retry":
-                    row = polling.evaluate(lambda ready, rng: polling.simulate_retry(retry, ready, poll_seconds, rng),
-                                           m, poll_seconds, 200)
-                else:
-                    row = polling.evaluate(lambda ready, rng: polling.simulate_loop(scheme, ready, poll_seconds),
-                                           m, poll_seconds, 200)
-                polls += (row["polls_mean"] - 1) * (n if state in PER_INSTANCE else 1)  # extra polls beyond the first
-            transitions = base_tr + polls * (1 if scheme in ("retry", "now") else 3) + extra_transitions
+                    sim = lambda ready, rng: polling.simulate_loop(scheme, ready, poll_seconds)  # noqa: E731
+                row = polling.evaluate(sim, m, poll_seconds, 200)
+                polls += (row["polls_mean"] - 1) * times  # extra polls beyond the first
+                # Lambda time beyond one plain invocation: the watch.
+                extra_seconds += max(0.0, row["lambda_seconds_mean"] - row["polls_mean"] * poll_seconds) * times
+            transitions = base_tr + polls * (1 if scheme in ("before", "now") else 3) + extra_transitions
             invocations = tasks + polls + extra_invocations
-            gb_s = polling.MEMORY_GB * ((sum(first.values()) / max(1, len(first))) * (invocations - extra_invocations)
-                                        + extra_seconds)
+            gb_s = polling.MEMORY_GB * (per_call * (invocations - extra_invocations) + extra_seconds)
             sfn = transitions * polling.PRICE_TRANSITION
             lam = gb_s * polling.PRICE_GB_SECOND_ARM + invocations * polling.PRICE_REQUEST
             out[f"{n}:{scheme}"] = {"transitions": transitions, "invocations": invocations, "gb_s": gb_s,
                                     "sfn_usd": sfn, "lambda_usd": lam}
             lines.append(f"| {label} | {n} | {transitions:.0f} | {invocations:.0f} | {gb_s:.2f} | {sfn:.4f} | "
                          f"{lam:.6f} | {sfn + lam:.4f} |")
-    note = (f"Typical waits assumed (minutes): {TYPICAL_READY}; image and instance waits once per instance. "
+    note = (f"Typical waits assumed (minutes): {TYPICAL_READY}; image and instance waits once per instance; only "
+            f"the waits the scale run entered are counted (the seed's plan: no RAM share, no stop-source). "
             f"States entered (without polls) are counted from the scale run on the emulator (published buckets); "
             f"polls come from the model of section 2a at these waits, the image's looks from section 2c "
             f"(their Lambda time: reads and watch). Lambda "
@@ -124,7 +126,6 @@ def cost_md(cs: dict | None, scale: list | None, poll_seconds: float, looked: di
             f"against AWS each call adds network time). Prices: Step Functions Standard $0.025 per 1,000 "
             f"transitions; Lambda arm64 $0.0000133334 per GB-s and $0.20 per million requests, 128 MB "
             f"(us-east-1 list prices, November 2026). The fixed loops pay 3 transitions per poll (Task, Choice, Wait).")
-    _ = base
     return "\n".join(lines) + "\n\n" + note + "\n", out
 
 
@@ -132,13 +133,15 @@ def scale_md(rows: list) -> str:
     lines = ["States entered plus retries (each poll is a retry) are the billed transitions. Polls here come "
              "from the emulator's phases (images pending for 4 reads, instances for 2, …), not real durations.", "",
              "| instances | EC2 buckets | result | wall time | states entered | polls | billed transitions | "
-             "throttling errors absorbed | end state checks |",
-             "|---:|---|---|---:|---:|---:|---:|---|---|"]
+             "history events: migration / largest child (children) | throttling errors absorbed | end state checks |",
+             "|---:|---|---|---:|---:|---:|---:|---|---|---|"]
     for r in rows:
         label = "published" if r["throttling_scale"] == 1.0 else f"x{r['throttling_scale']} (busy account)"
         detail = ", ".join(f"{k} {v}" for k, v in sorted(r["throttled"].items())) or "none"
+        h = r.get("history_events") or {}
+        history = f"{h.get('migration')} / {h.get('child_most')} ({h.get('children')})" if h else "not recorded"
         lines.append(f"| {r['instances']} | {label} | {r['status']} | {r['wall_seconds']:.1f} s | {r['transitions']} | "
-                     f"{r['polls']} | {r['transitions'] + r['polls']} | {r['throttled_total']} ({detail}) | "
+                     f"{r['polls']} | {r['transitions'] + r['polls']} | {history} | {r['throttled_total']} ({detail}) | "
                      f"{r['end_state_checks']} |")
     return "\n".join(lines) + "\n"
 
@@ -168,20 +171,26 @@ def main() -> int:
         summary["coldstart_ratio_python_over_rust"] = ratio
     looked = load("looks.json")
     if poll:
-        parts.append("## 2a. Polling: polls and detection latency per wait (from the ASL's Retry settings)\n\n"
+        parts.append("## 2a. The Retry-polled waits: before and now (watched while young, then the ASL's Retry)\n\n"
                      + polling.markdown(poll))
         text, cost = cost_md(cs, scale, poll["poll_seconds"], looked)
         parts.append("## 2b. Cost of a whole migration\n\n" + text)
         summary["cost"] = cost
     if looked:
         parts.append("## 2c. The image wait: Retry polling before, predicted looks now\n\n" + looks.markdown(looked))
+        if looked.get("history"):
+            parts.append("## 2d. History events per execution, worst case\n\n" + looks.history_markdown(looked["history"]))
+    down = load("downtime.json")
+    if down:
+        parts.append("## 2e. Downtime of stop-source: one image after the stop, or a pre-image first\n\n"
+                     + downtime.markdown(down))
     if sizes:
         parts.append("## 3. Package size\n\n" + sizes_md(sizes))
     if scale:
         parts.append("## 4. Scale on the emulator\n\n" + scale_md(scale))
     (RESULTS / "results.md").write_text("\n".join(parts))
     (RESULTS / "results.json").write_text(json.dumps({"summary": summary, "coldstart": cs, "polling": poll, "looks": looked,
-                                                       "scale": scale, "sizes": sizes}, indent=1))
+                                                       "scale": scale, "sizes": sizes, "downtime": down}, indent=1))
     sys.stdout.write("\n".join(parts))
     return 0
 

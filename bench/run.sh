@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `make bench`: cold start (Rust vs Python/boto3), polling cost and latency from the ASL,
-# cost of a migration, package sizes, scale runs with EC2 throttling. Writes
+# cost of a migration, package sizes, scale runs with EC2 throttling, stop-source downtime. Writes
 # bench/results/{results.md,results.json} and the parts beside them. See bench/README.md.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -46,6 +46,9 @@ echo "== bench: the image wait, Retry polling before and predicted looks now"
 
 echo "== bench: scale (1, 5, 20 instances; published and busy EC2 buckets)"
 .venv/bin/python bench/scale.py --endpoint "$url" --cli "$cli" --bin-dir "$release" --out "$out/scale.json"
+
+echo "== bench: stop-source downtime (500 GiB, 2 % changed; without and with a pre-image)"
+.venv/bin/python bench/downtime.py --endpoint "$url" --cli "$cli" --bin-dir "$release" --out "$out/downtime.json" > /dev/null
 
 echo "== bench: report"
 .venv/bin/python bench/report.py > /dev/null

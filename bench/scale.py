@@ -55,6 +55,10 @@ def run(endpoint: str, cli: str, bin_dir: str, instances: int, scale: float, wor
     result = events[-1] if events else {}
     transitions = sum(1 for e in events if e.get("event") == "StateEntered")
     tasks = sum(1 for e in events if e.get("event") == "StateEntered" and e.get("type") == "Task")
+    entered = sorted({e["state"] for e in events if e.get("event") == "StateEntered" and e.get("state")})
+    # History events per execution, as the service counts them: the migration's own and its
+    # children's (each instance's image and launch work runs in its own execution).
+    children = [e.get("historyEvents", 0) for e in events if e.get("event") in ("ChildSucceeded", "ChildFailed")]
     polls = sum(1 for e in events if e.get("event") == "TaskError" and e.get("error") == "CarveOut.NotReady")
     checks = verify.check(endpoint, plan) if proc.returncode == 0 else []
     return {
@@ -65,6 +69,9 @@ def run(endpoint: str, cli: str, bin_dir: str, instances: int, scale: float, wor
         "transitions": transitions,
         "tasks": tasks,
         "polls": polls,
+        "entered": entered,
+        "history_events": {"migration": result.get("historyEvents"), "child_most": max(children, default=0),
+                           "children": len(children)},
         "throttled": control["throttling"]["throttled"],
         "throttled_total": sum(control["throttling"]["throttled"].values()),
         "end_state_checks": f"{sum(ok for _, ok, _ in checks)}/{len(checks)}",

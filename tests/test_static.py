@@ -33,6 +33,8 @@ def test_the_per_instance_work_runs_in_child_executions_with_their_own_history()
     # execution, waited for (.sync:2: JSON output).
     found = dict(states())
     for task, child, keys in (("ImageWorkflow", "${ImageStateMachineArn}", {"plan.$", "facts.$", "sourceInstance.$"}),
+                              ("PreImageWorkflow", "${ImageStateMachineArn}",
+                               {"plan.$", "facts.$", "sourceInstance.$", "preImage"}),
                               ("LaunchWorkflow", "${LaunchStateMachineArn}",
                                {"plan.$", "facts.$", "prepared.$", "image.$", "index.$"}),
                               ("ShiftWorkflow", "${ShiftStateMachineArn}",
@@ -55,14 +57,22 @@ def test_the_per_instance_work_runs_in_child_executions_with_their_own_history()
         for name, inner in definition["States"].items():
             if inner["Type"] in ("Task", "Map"):
                 assert inner["Catch"] == [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error",
-                                           "Next": f"{label}StepFailed"}], name
-        assert definition["States"][f"{label}StepFailed"]["Parameters"] == {
+                                           "Next": f"{label.removeprefix('Pre')}StepFailed"}], name
+        assert definition["States"][f"{label.removeprefix('Pre')}StepFailed"]["Parameters"] == {
             "failed": True, "Error.$": "$.error.Error", "Cause.$": "$.error.Cause"}
     assert ASL["States"]["Prepare"]["Branches"][1]["States"]["ImageEachInstance"]["ItemProcessor"]["StartAt"] == \
         "ImageWorkflow"
     assert ASL["States"]["LaunchInstances"]["ItemProcessor"]["StartAt"] == "LaunchWorkflow"
     assert ASL["States"]["ShiftTraffic"]["ItemProcessor"]["StartAt"] == "ShiftWorkflow"
     assert CHILDREN["${ImageStateMachineArn}"]["States"]["ShareImage"]["OutputPath"] == "$.image"
+    # stop-source's pre-image: the same child, ended once available, before maintenance.
+    image = CHILDREN["${ImageStateMachineArn}"]["States"]
+    assert image["PreImageTaken"] == {**image["PreImageTaken"], "Type": "Succeed", "OutputPath": "$.image"}
+    assert ASL["States"]["StopSource?"]["Choices"][0]["Next"] == "PreImage?"
+    assert ASL["States"]["PreImage?"]["Default"] == "EnterMaintenance"
+    pre = ASL["States"]["PreImageEachInstance"]
+    assert (pre["ResultPath"], pre["Next"], pre["Catch"][0]["Next"]) == (None, "EnterMaintenance", "Rollback")
+    assert pre["ItemSelector"] == ASL["States"]["Prepare"]["Branches"][1]["States"]["ImageEachInstance"]["ItemSelector"]
     assert CHILDREN["${LaunchStateMachineArn}"]["States"]["WaitInstanceReady"]["OutputPath"] == "$.launched"
     # A small answer: .sync:2's result carries the child's input too (256 KiB per state).
     assert CHILDREN["${ShiftStateMachineArn}"]["States"]["HoldAndCheck"]["OutputPath"] == "$.shift"
@@ -80,11 +90,13 @@ def test_every_wait_step_polls_through_retry_with_backoff_jitter_and_a_deadline(
     for name, state in waits.items():
         poll = state["Retry"][0]
         assert poll["ErrorEquals"] == ["CarveOut.NotReady"], name
+        # After the watch inside the first invocations (idiom::watching, while the wait is
+        # younger than 150 s): a poll a tenth of the age apart, 60 s at most.
         assert (poll["IntervalSeconds"], poll["BackoffRate"], poll["MaxDelaySeconds"], poll["JitterStrategy"]) == (
-            2, 1.05, 60, "NONE"), name
-        budget, delay = 0.0, 2.0
+            5, 1.1, 60, "NONE"), name
+        budget, delay = 0.0, 5.0
         for _ in range(poll["MaxAttempts"]):
-            budget, delay = budget + min(delay, 60), delay * 1.05
+            budget, delay = budget + min(delay, 60), delay * 1.1
         assert deadlines[name] * 60 <= budget < deadlines[name] * 60 + 60, (name, budget)
 
 
@@ -99,7 +111,8 @@ def test_the_image_waits_are_predicted_polls_not_retries():
     found = dict(states())
     for task, (choice, wait, after) in LOOKED.items():
         assert found[task]["Next"] == choice and found[task]["ResultPath"] == "$.image", task
-        assert found[choice]["Choices"] == [{"Variable": "$.image.look.ready", "BooleanEquals": True, "Next": after}]
+        # The last rule leaves a ready look; the image's first ends a pre-image there.
+        assert found[choice]["Choices"][-1] == {"Variable": "$.image.look.ready", "BooleanEquals": True, "Next": after}
         assert found[choice]["Default"] == wait
         assert (found[wait]["Type"], found[wait]["SecondsPath"], found[wait]["Next"]) == (
             "Wait", "$.image.look.nextPollSeconds", task)

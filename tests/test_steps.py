@@ -1,6 +1,6 @@
 """Each step binary against the emulator, in workflow order: what it changes (checked with
 independent describe calls), that a second invocation with the same input gives the same
-answer and creates nothing, and that the Wait steps answer CarveOut.NotReady until ready."""
+answer and creates nothing, and that the Wait steps answer CarveOut.NotReady until ready (a young wait is watched until ready)."""
 
 from carveout_emulator import verify
 from carveout_emulator.seed import seed
@@ -26,25 +26,36 @@ def ok(name, payload):
     return answer["ok"]
 
 
+def timeless(answer):
+    """An answer without when it was given (`…AtMs`, or a bare epoch-ms answer): the start
+    of the next wait, not part of what was done."""
+    if isinstance(answer, dict):
+        return {k: timeless(v) for k, v in answer.items() if not k.endswith("AtMs")}
+    if isinstance(answer, list):
+        return [timeless(v) for v in answer]
+    if isinstance(answer, int) and not isinstance(answer, bool) and answer > 10**12:
+        return "epoch ms"
+    return answer
+
+
 def twice(name, payload):
     """Idempotency: the same input twice gives the same result and no second resource."""
     first = ok(name, payload)
     counts = verify.counts(verify.end_state(ENDPOINT, payload["plan"]))
-    assert ok(name, payload) == first, f"{name} answered differently the second time"
+    assert timeless(ok(name, payload)) == timeless(first), f"{name} answered differently the second time"
     assert verify.counts(verify.end_state(ENDPOINT, payload["plan"])) == counts, f"{name} created a duplicate"
     return first
 
 
-def not_ready_then_ok(name, payload, most=12):
-    """A Wait step answers NotReady (the emulator holds the resource in its transitional
-    phase for a number of reads, some spent by the checks above) and then, once ready,
-    the same result every time."""
-    answers = [step(name, payload)]
-    assert answers[0].get("errorType") == "CarveOut.NotReady", f"{name}: {answers[0]}"
-    while "ok" not in answers[-1] and len(answers) < most:
-        assert answers[-1].get("errorType") == "CarveOut.NotReady", f"{name}: {answers[-1]}"
-        answers.append(step(name, payload))
-    assert "ok" in answers[-1], f"{name} never got ready: {answers[-1]}"
+def watched_then_ok(name, payload, key, since):
+    """A Retry-polled wait (idiom::watching): without its start (`payload[key][since]`, a
+    state from before it was recorded) one read answers NotReady for the state's Retry;
+    with it, the young wait is watched inside one invocation until ready (the emulator
+    holds it in its transitional phase for some reads); then the same result every time."""
+    assert payload[key].get(since), f"{name}: no {key}.{since} to watch from"
+    old = {**payload, key: {k: v for k, v in payload[key].items() if k != since}}
+    answer = step(name, old)
+    assert answer.get("errorType") == "CarveOut.NotReady", f"{name}: {answer}"
     return twice(name, payload)
 
 
@@ -80,16 +91,16 @@ def test_steps_one_by_one_are_idempotent_and_poll():
 
     st["peering"] = twice("create-peering", st)
     pcx = st["peering"]["peeringConnectionId"]
-    assert step("accept-peering", st)["errorType"] == "CarveOut.NotReady"  # not yet visible to the accepter
-    twice("accept-peering", st)
-    not_ready_then_ok("wait-peering-active", st)
+    # Not yet visible to the accepter for one read: watched inside the invocation.
+    st["peering"] = watched_then_ok("accept-peering", st, "peering", "changedAtMs")
+    watched_then_ok("wait-peering-active", st, "peering", "changedAtMs")
     st["routes"] = twice("add-routes", st)
     assert {(r["accountId"], r["destinationCidr"]) for r in st["routes"]} == {(N, "10.1.0.0/16"), (T, "10.0.0.0/16")}
     tables = every(client("ec2", T), "describe_route_tables", "RouteTables", RouteTableIds=facts["target"]["routeTableIds"])
     assert any(r.get("VpcPeeringConnectionId") == pcx for t in tables for r in t["Routes"])
 
     st["share"] = twice("share-security-group", st)
-    not_ready_then_ok("wait-share-associated", st)
+    watched_then_ok("wait-share-associated", st, "share", "sharedAtMs")
     shared = every(client("ram", T), "list_resources", "resources", resourceOwner="OTHER-ACCOUNTS")
     assert [r["arn"].split("/")[-1] for r in shared] == facts["network"]["securityGroupIds"]
 
@@ -104,7 +115,7 @@ def test_steps_one_by_one_are_idempotent_and_poll():
     network = {"peering": st["peering"], "routes": st["routes"], "share": st["share"]}
     launch = {"plan": plan, "facts": facts, "prepared": {"network": network, "images": [image]}, "image": image, "index": 0}
     launch["launched"] = twice("launch-instance", launch)
-    launched = not_ready_then_ok("wait-instance-ready", launch)
+    launched = watched_then_ok("wait-instance-ready", launch, "launched", "launchedAtMs")
     inst = client("ec2", T).describe_instances(InstanceIds=[launched["instanceId"]])["Reservations"][0]["Instances"][0]
     src = client("ec2", N).describe_instances(InstanceIds=[launched["sourceInstanceId"]])["Reservations"][0]["Instances"][0]
     assert inst["MetadataOptions"]["HttpTokens"] == src["MetadataOptions"]["HttpTokens"], "copied, not forced"
@@ -114,11 +125,11 @@ def test_steps_one_by_one_are_idempotent_and_poll():
 
     st.update(instances=[launched])
     st["targetGroup"] = twice("create-target-group", st)
-    assert twice("register-targets", st) == [f"{launched['privateIp']}:80"]
+    st["targetGroup"]["registeredAtMs"] = twice("register-targets", st)
     tg = client("elbv2", N).describe_target_groups(TargetGroupArns=[st["targetGroup"]["targetGroupArn"]])["TargetGroups"][0]
     assert (tg["TargetType"], tg["HealthCheckPath"], tg["HealthyThresholdCount"]) == ("ip", "/healthz", 3)
     st["probeRule"] = twice("attach-probe-rule", st)
-    not_ready_then_ok("wait-targets-healthy", st)
+    watched_then_ok("wait-targets-healthy", st, "targetGroup", "registeredAtMs")
 
     cut = ok("cutover", st)
     assert cut["changed"] is True and cut["probeRuleRemoved"] is True

@@ -87,6 +87,7 @@ fn describe(
         | "Report"
         // The child executions: their own states say what they change.
         | "ImageWorkflow"
+        | "PreImageWorkflow"
         | "LaunchWorkflow"
         | "ShiftWorkflow" => Ok(Vec::new()),
         "EnterMaintenance" => one(format!(
@@ -138,6 +139,12 @@ fn describe(
             f.network.security_group_ids.join(", "),
             names::resource_share(id)
         )),
+        "CreateImage" if e.execution.as_deref().is_some_and(|x| x.starts_with("PreImage")) => {
+            one(format!(
+                "[{s}] pre-image {} while it still serves, without reboot (the image after the stop copies only what changed since)",
+                item_instance().unwrap_or("?")
+            ))
+        }
         "CreateImage" => one(format!(
             "[{s}] image {} {}",
             item_instance().unwrap_or("?"),

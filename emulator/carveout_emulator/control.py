@@ -24,6 +24,15 @@ DEFAULT_PHASES = {
     "stateChangeStaleReads": 1,
     # DescribeImages answers `pending` this many times for an image made by CreateImage.
     "imagePendingPolls": 0,
+    # Snapshot duration from the changed blocks (0: off, the read-counted phase above):
+    # each snapshot of an image takes its volume's changed MiB / this rate, in seconds of
+    # wall clock; the image is available when its last snapshot completes. A volume's first
+    # snapshot copies the whole volume; a later one only what changed since the previous
+    # one, `snapshotChangedPercent` of the volume ("After the first snapshot, subsequent
+    # snapshots are incremental: only blocks that changed since your last snapshot are
+    # saved", https://docs.aws.amazon.com/ebs/latest/userguide/how_snapshots_work.html).
+    "snapshotMiBPerSecond": 0,
+    "snapshotChangedPercent": 2,
     # AcceptVpcPeeringConnection in the accepter account answers
     # InvalidVpcPeeringConnectionID.NotFound this many times (eventual consistency).
     "peeringAcceptNotFound": 0,
@@ -102,6 +111,9 @@ class Control:
     counters: dict[tuple[str, str], int] = field(default_factory=dict)
     # Calls seen per API action, for tests and the benchmark.
     calls: dict[str, int] = field(default_factory=dict)
+    # MiB each snapshot of a CreateImage copied (the whole volume, or what changed since the
+    # volume's previous snapshot), while snapshotMiBPerSecond is on.
+    snapshot_mib: dict[str, float] = field(default_factory=dict)
     lock: threading.RLock = field(default_factory=threading.RLock)
 
     def configure(self, body: dict[str, Any]) -> None:
@@ -121,6 +133,7 @@ class Control:
             self.faults = []
             self.counters = {}
             self.calls = {}
+            self.snapshot_mib = {}
 
     def poll(self, kind: str, resource_id: str) -> int:
         """Counts one read of a resource in a transitional phase; returns the count so far."""
@@ -148,6 +161,7 @@ class Control:
                 "phases": dict(self.phases),
                 "faults": [f.__dict__ for f in self.faults],
                 "calls": dict(self.calls),
+                "snapshotMiB": dict(self.snapshot_mib),
             }
 
 

@@ -80,6 +80,7 @@ def seed(
     vcpu_quota: int | None = None,
     extra_rules: int = 0,
     extra_instances: int = 0,
+    root_gib: int | None = None,
 ) -> dict[str, Any]:
     """Seeds the topology and returns the plan that moves `move`.
 
@@ -96,7 +97,8 @@ def seed(
     On-Demand Standard instances (L-1216C47A, in vCPUs; setting vcpuQuotas). Without it the
     AWS default of 5 vCPUs applies to carveout's launches there: room for two t3.small (2
     vCPUs each), so moving more (or larger) instances needs it, e.g. 2 * instances for
-    t3.small.
+    t3.small. `root_gib`: the moved instances' root volume size (the downtime bench's
+    500 GiB database volume).
 
     Scale (pagination, benchmark): `extra_rules` more host-header rules on the listener
     (fixed responses: no service's traffic), as many as the ALB's rules quota leaves room for
@@ -156,8 +158,10 @@ def seed(
     volume_key = create_key(endpoint, NETWORK_ACCOUNT, usable_by=[TARGET_ACCOUNT]) if encrypted == "cmk" else None
     root: list[dict[str, Any]] = []
     if encrypted:
-        ebs = {"VolumeSize": 20, "VolumeType": "gp3", "Encrypted": True}
+        ebs = {"VolumeSize": root_gib or 20, "VolumeType": "gp3", "Encrypted": True}
         root = [{"DeviceName": "/dev/sda1", "Ebs": ebs | ({"KmsKeyId": volume_key} if volume_key else {})}]
+    elif root_gib:
+        root = [{"DeviceName": "/dev/sda1", "Ebs": {"VolumeSize": root_gib, "VolumeType": "gp3"}}]
 
     lb = elb.create_load_balancer(Name="main", Subnets=public, SecurityGroups=[alb_sg],
                                   Scheme="internet-facing", Type="application")

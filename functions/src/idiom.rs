@@ -1,8 +1,12 @@
-//! The two idioms every step is written in: "find or create" and "poll once".
+//! The idioms every step is written in: "find or create", "poll once", and watching a
+//! young wait inside the invocation before the state's Retry polls it.
 
 use std::future::Future;
+use std::time::{Duration, Instant};
 
 use crate::error::StepError;
+use crate::looks::{time_scale, watch_again};
+use crate::state::now_epoch_ms;
 
 /// What a mutating step returns about the resource it is responsible for.
 #[derive(Debug, Clone, PartialEq)]
@@ -87,6 +91,53 @@ pub fn poll_once<T>(what: &str, observed: Poll<T>) -> Result<T, StepError> {
     }
 }
 
+/// Runs `attempt` (one look, usually `poll_once` over one read) and, while it answers
+/// `CarveOut.NotReady` and the wait is young, sleeps and runs it again inside this
+/// invocation ([`crate::looks::watch_again`]); otherwise answers what the last attempt
+/// did, so the state's Retry polls on. `since_ms`: when the wait began (epoch ms, from the
+/// step that started the work); None (a state from before it was recorded) never watches.
+///
+/// A short wait (peering, a share, a stop: seconds) then costs one transition and the
+/// seconds watched, instead of a Retry poll every few seconds.
+pub async fn watching<T, F, Fut>(since_ms: Option<u64>, attempt: F) -> Result<T, StepError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, StepError>>,
+{
+    watching_scaled(time_scale(), since_ms, attempt).await
+}
+
+async fn watching_scaled<T, F, Fut>(
+    scale: f64,
+    since_ms: Option<u64>,
+    mut attempt: F,
+) -> Result<T, StepError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, StepError>>,
+{
+    let started = Instant::now();
+    let mut slept = 0;
+    loop {
+        let answer = attempt().await;
+        let Err(StepError::NotReady(_)) = &answer else {
+            return answer;
+        };
+        // The watch counts the reads' own time too: nominal sleeps locally, the wall clock
+        // on AWS, whichever is more.
+        let watched = slept.max(started.elapsed().as_secs());
+        let again = since_ms.and_then(|since| {
+            let age = now_epoch_ms().saturating_sub(since) / 1000;
+            watch_again(age, watched)
+        });
+        let Some(every) = again else {
+            return answer;
+        };
+        tokio::time::sleep(Duration::from_secs_f64(every as f64 * scale)).await;
+        slept += every;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -152,5 +203,69 @@ mod tests {
                 .name(),
             "CarveOut.ResourceFailed"
         );
+    }
+
+    #[tokio::test]
+    async fn a_young_wait_is_watched_until_ready_and_an_unknown_one_is_left_to_the_retry() {
+        let reads = AtomicUsize::new(0);
+        let pending_twice = || {
+            let n = reads.fetch_add(1, Ordering::SeqCst);
+            async move {
+                poll_once(
+                    "x",
+                    if n < 2 {
+                        Poll::Pending("pending".into())
+                    } else {
+                        Poll::Ready(n)
+                    },
+                )
+            }
+        };
+        let young = Some(now_epoch_ms());
+        assert_eq!(watching_scaled(0.0, young, pending_twice).await, Ok(2));
+        assert_eq!(reads.load(Ordering::SeqCst), 3);
+
+        reads.store(0, Ordering::SeqCst);
+        let unknown = watching_scaled(0.0, None, pending_twice).await;
+        assert_eq!(unknown.unwrap_err().name(), "CarveOut.NotReady");
+        assert_eq!(reads.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn an_old_wait_reads_once_and_a_failure_is_never_watched() {
+        let reads = AtomicUsize::new(0);
+        let old = Some(now_epoch_ms() - 1000 * crate::looks::WATCH_WHILE_YOUNGER_THAN);
+        let pending = || {
+            reads.fetch_add(1, Ordering::SeqCst);
+            async { poll_once::<()>("x", Poll::Pending("pending".into())) }
+        };
+        assert!(watching_scaled(0.0, old, pending).await.is_err());
+        assert_eq!(reads.load(Ordering::SeqCst), 1);
+
+        reads.store(0, Ordering::SeqCst);
+        let failed = || {
+            reads.fetch_add(1, Ordering::SeqCst);
+            async { poll_once::<()>("x", Poll::Failed("failed".into())) }
+        };
+        let err = watching_scaled(0.0, Some(now_epoch_ms()), failed).await;
+        assert_eq!(err.unwrap_err().name(), "CarveOut.ResourceFailed");
+        assert_eq!(reads.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn a_young_wait_that_never_ends_stops_watching_within_the_budget() {
+        let reads = AtomicUsize::new(0);
+        let pending = || {
+            reads.fetch_add(1, Ordering::SeqCst);
+            async { poll_once::<()>("x", Poll::Pending("pending".into())) }
+        };
+        assert!(
+            watching_scaled(0.0, Some(now_epoch_ms()), pending)
+                .await
+                .is_err()
+        );
+        // Age stays near 0 (no real sleep): every sleep is the 2 s cadence, 30 of them.
+        let n = reads.load(Ordering::SeqCst) as u64;
+        assert_eq!(n, crate::looks::WATCH_BUDGET_SECONDS / 2 + 1);
     }
 }

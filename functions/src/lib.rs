@@ -22,6 +22,7 @@ pub mod revert;
 pub mod runtime;
 pub mod sdk_policy;
 pub mod state;
+pub mod step_outputs;
 pub mod steps;
 #[cfg(test)]
 pub(crate) mod test_support;

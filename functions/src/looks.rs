@@ -17,7 +17,7 @@
 
 use serde::{Deserialize, Serialize};
 
-/// The most a look watches inside one invocation, seconds (the function's Timeout is 120 s).
+/// The most a look watches inside one invocation, seconds (the function's Timeout is 90 s).
 pub const WATCH_SECONDS: u64 = 40;
 
 /// What one read saw: `elapsed` seconds since the work began (AWS's own start time),
@@ -93,6 +93,37 @@ pub const CLOSE_FLOOR: u64 = 15;
 /// finish is seen within 5 % of the wait (10 s at most).
 pub fn cadence(elapsed: u64) -> u64 {
     (elapsed / 20).clamp(2, 10)
+}
+
+/// Waits polled through a Retry (peering, share, instance, targets, source stop) watch
+/// inside an invocation while the wait is younger than this, seconds. The break-even:
+/// a second of a 128 MB arm64 function costs a fifteenth of a transition, and a Retry
+/// poll that keeps detection within a tenth of the wait comes every `age / 10` seconds,
+/// one transition each: watching is the cheaper way to look until `age / 10` reaches
+/// 15 s (bench/README.md, "Watching").
+pub const WATCH_WHILE_YOUNGER_THAN: u64 = 150;
+
+/// The most one invocation of a Retry-polled wait watches, seconds: the function's Timeout
+/// is 90 s, and the step answers 5 s before it (`runtime::within_deadline`); the rest is
+/// for the reads themselves under throttling.
+pub const WATCH_BUDGET_SECONDS: u64 = 60;
+
+/// Whether a Retry-polled wait that began `age` seconds ago, with `watched` seconds of
+/// this invocation's watch spent, reads again inside the invocation: the seconds to sleep
+/// first ([`cadence`]), or None to answer `CarveOut.NotReady` and let the state's Retry
+/// take over (a young wait's end is watched; an old one's polls are the Retry's).
+pub fn watch_again(age: u64, watched: u64) -> Option<u64> {
+    let every = cadence(age);
+    (age < WATCH_WHILE_YOUNGER_THAN && watched + every <= WATCH_BUDGET_SECONDS).then_some(every)
+}
+
+/// What slows a watch's sleeps locally (`CARVEOUT_WATCH_TIME_SCALE`, 0 to 1; 1 on AWS):
+/// the emulator's phases count reads, not seconds. The arithmetic uses nominal seconds.
+pub fn time_scale() -> f64 {
+    std::env::var("CARVEOUT_WATCH_TIME_SCALE")
+        .ok()
+        .and_then(|s| s.parse::<f64>().ok())
+        .map_or(1.0, |s| s.clamp(0.0, 1.0))
 }
 
 /// The most looks a wait with `deadline` seconds can take: every look but the last and

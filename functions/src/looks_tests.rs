@@ -130,3 +130,19 @@ fn a_look_says_how_far_and_when_next() {
     );
     assert!(Look::ready(65, "image ami-1").ready);
 }
+
+#[test]
+fn a_retry_polled_wait_is_watched_while_young_and_within_the_budget() {
+    // Young: every 2 s at first, a twentieth of the age later.
+    assert_eq!(watch_again(0, 0), Some(2));
+    assert_eq!(watch_again(100, 30), Some(5));
+    // The budget holds: the function's Timeout is 90 s.
+    assert_eq!(watch_again(10, WATCH_BUDGET_SECONDS - 1), None);
+    // Past the break-even age the Retry polls: a poll every tenth of the age costs less.
+    assert_eq!(watch_again(WATCH_WHILE_YOUNGER_THAN, 0), None);
+    // Watching keeps detection within a tenth of the wait: a twentieth, 10 s at most.
+    for age in 0..WATCH_WHILE_YOUNGER_THAN {
+        let every = watch_again(age, 0).unwrap();
+        assert!(every <= (age / 10).max(2) && every <= 10, "{age}: {every}");
+    }
+}

@@ -35,6 +35,12 @@ pub fn image(migration_id: &str, instance_id: &str) -> String {
     format!("carveout-{migration_id}-{instance_id}")
 }
 
+/// The full image stop-source takes while the source still serves (options.preImage):
+/// the image after the stop is incremental over its snapshots.
+pub fn pre_image(migration_id: &str, instance_id: &str) -> String {
+    format!("{}-pre", image(migration_id, instance_id))
+}
+
 /// The re-encrypted copy of [`image`] (options.kmsKeyId).
 pub fn reencrypted_image(migration_id: &str, instance_id: &str) -> String {
     format!("{}-reencrypted", image(migration_id, instance_id))

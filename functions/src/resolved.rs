@@ -26,6 +26,10 @@ pub struct ResolvedOptions {
     /// consistency stop-source: maintenance answer, stop, image, restart on failure.
     #[serde(default)]
     pub stop_source: bool,
+    /// stop-source with options.preImage (default): a full image of each source instance
+    /// is taken while it serves, before the maintenance answer (`PreImage?`).
+    #[serde(default)]
+    pub pre_image: bool,
     /// The body of the maintenance answer (stop-source).
     #[serde(default)]
     pub maintenance_body: String,

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 pub use crate::resolved::ResolvedOptions;
 
 use crate::plan::Plan;
+pub use crate::step_outputs::*;
 use crate::traffic::{ActionModel, maintenance_actions};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -188,6 +189,10 @@ pub struct State {
     pub source_instance: Option<InstanceFacts>,
     #[serde(default)]
     pub image: Option<ImageOut>,
+    /// Image child execution of PreImageEachInstance: the full image taken while the source
+    /// still serves (stop-source), not the one that is shared and launched.
+    #[serde(default)]
+    pub pre_image: Option<bool>,
     #[serde(default)]
     pub prepared: Option<Prepared>,
     /// Launch Map iteration: the position of the instance (spreads over the subnets).
@@ -272,120 +277,6 @@ impl State {
             )
         }))
     }
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct PeeringOut {
-    pub peering_connection_id: String,
-    /// True when an existing peering between the two VPCs was reused (not ours to delete).
-    pub reused: bool,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct RouteOut {
-    pub account_id: String,
-    pub route_table_id: String,
-    pub destination_cidr: String,
-    /// Routes cannot be tagged: a route through this migration's own peering is this
-    /// migration's (the peering is new, nobody else routes through it).
-    pub peering_connection_id: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ShareOut {
-    pub resource_share_arn: String,
-    pub security_group_arns: Vec<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ImageOut {
-    pub source_instance_id: String,
-    pub image_id: String,
-    #[serde(default)]
-    pub snapshot_ids: Vec<String>,
-    /// Set on a re-encrypted copy: the image it was copied from (itself carveout's).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub copied_from: Option<String>,
-    /// The last look of its wait (`looks.rs`): the state machine's Choice reads `ready`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub look: Option<crate::looks::Look>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct NetworkOut {
-    pub peering: PeeringOut,
-    pub routes: Vec<RouteOut>,
-    pub share: Option<ShareOut>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Prepared {
-    pub network: NetworkOut,
-    pub images: Vec<ImageOut>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct LaunchedInstance {
-    pub source_instance_id: String,
-    pub instance_id: String,
-    pub image_id: String,
-    pub subnet_id: String,
-    pub private_ip: String,
-    pub security_group_id: String,
-    pub port: i32,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct TargetGroupOut {
-    pub target_group_arn: String,
-    pub name: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ProbeRuleOut {
-    pub rule_arn: String,
-    pub priority: i32,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct CutoverOut {
-    /// What the action forwards to now.
-    pub actions: Vec<ActionModel>,
-    /// When the new targets took the traffic (ms since the epoch).
-    #[serde(default)]
-    pub at_epoch_ms: u64,
-    /// False when an earlier run had already cut over.
-    pub changed: bool,
-    pub probe_rule_removed: bool,
-}
-
-/// The maintenance answer (503) the service gives while the source is stopped.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct MaintenanceOut {
-    /// When the maintenance answer took over (ms since the epoch): the downtime's start.
-    pub since_epoch_ms: u64,
-    pub actions: Vec<ActionModel>,
-}
-
-/// One step of a gradual cutover: the weighted forward action now in place.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ShiftOut {
-    pub percent: u8,
-    pub actions: Vec<ActionModel>,
-    /// False when an earlier run had already set this step.
-    pub changed: bool,
 }
 
 /// The Catch output of Step Functions: `{Error, Cause}`.

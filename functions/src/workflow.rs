@@ -110,7 +110,19 @@ fn walk(
                 // A child execution of its own: named by the Task and where it starts.
                 let child = child_of(state).map_err(|e| format!("{name}: {e}"))?;
                 let id = format!("{name}#{}", out.len());
-                walk(&child, input, item, Some(&id), out)?;
+                // The child's input: the parent's, with the Task's constant fields
+                // (`"preImage": true`) on top.
+                let mut child_input = input.clone();
+                for (key, value) in state["Parameters"]["Input"]
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                {
+                    if !key.ends_with(".$") {
+                        child_input[key] = value.clone();
+                    }
+                }
+                walk(&child, &child_input, item, Some(&id), out)?;
             }
             "Parallel" => {
                 for branch in state["Branches"].as_array().into_iter().flatten() {
@@ -167,13 +179,17 @@ pub const HISTORY_LIMIT: u64 = 25_000;
 /// every predicted poll every look, then the run fails into the states its Catchers lead
 /// to (Rollback and the Fail state): an upper bound no execution on this input can pass.
 /// `child_most`: the same bound for the largest child execution (each keeps its own
-/// history: the image and launch work of one instance).
+/// history: the image and launch work of one instance). `inline`: `most` plus every child's
+/// bound, what one history would hold with the children's states inline (as before issue
+/// 15; `make bench` shows it beside the others).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct HistoryEvents {
     pub least: u64,
     pub most: u64,
     #[serde(rename = "childMost")]
     pub child_most: u64,
+    #[serde(skip)]
+    pub inline: u64,
 }
 
 /// [`HistoryEvents`] for a run on `input`. Errors: those of [`path`].
@@ -199,7 +215,7 @@ pub fn history_events(asl: &Value, input: &Value) -> Result<HistoryEvents, Strin
             next = state["Next"].as_str().or_else(|| state["Default"].as_str());
         }
     }
-    let mut child_most = 0;
+    let (mut child_most, mut inline) = (0, most);
     let mut ids: Vec<&str> = entered
         .iter()
         .filter_map(|e| e.execution.as_deref())
@@ -212,12 +228,15 @@ pub fn history_events(asl: &Value, input: &Value) -> Result<HistoryEvents, Strin
             .iter()
             .filter(|e| e.execution.as_deref() == Some(id))
             .collect();
-        child_most = child_most.max(count(&all_states(&child), &mine, input).1);
+        let events = count(&all_states(&child), &mine, input).1;
+        child_most = child_most.max(events);
+        inline += events;
     }
     Ok(HistoryEvents {
         least,
         most,
         child_most,
+        inline,
     })
 }
 

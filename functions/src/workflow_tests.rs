@@ -67,6 +67,8 @@ fn the_largest_migration_stays_under_ten_thousand_events_in_every_execution() {
     let h = history_events(&asl(), &input(options, 20)).unwrap();
     assert!(h.most <= 10_000, "the migration's own history: {h:?}");
     assert!(h.child_most <= 10_000, "a child execution's history: {h:?}");
+    // What the children hold: one history with all of it would pass the service's limit.
+    assert!(h.inline > 25_000, "{h:?}");
 }
 
 #[test]
@@ -80,7 +82,8 @@ fn a_task_costs_three_events_per_attempt_its_retriers_allow() {
         HistoryEvents {
             least: 2 + 2 + 3,
             most: 2 + 2 + 3 * 8,
-            child_most: 0
+            child_most: 0,
+            inline: 2 + 2 + 3 * 8,
         }
     );
 }
@@ -103,4 +106,33 @@ fn options_choose_the_optional_branches() {
     let count = |name: &str| t.iter().filter(|s| **s == name).count();
     assert_eq!(count("Shift"), 2, "{t:?}");
     assert_eq!(count("CheckShift"), 4, "one check per hold part: {t:?}");
+}
+
+#[test]
+fn stop_source_takes_a_pre_image_while_serving_unless_the_plan_says_not() {
+    let with = path(
+        &asl(),
+        &input(json!({"stopSource": true, "preImage": true}), 2),
+    )
+    .unwrap();
+    let t = tasks(&with);
+    let count = |name: &str| t.iter().filter(|s| **s == name).count();
+    // A pre-image and the image after the stop per instance; only the latter is shared.
+    assert_eq!(count("CreateImage"), 4, "{t:?}");
+    assert_eq!(count("ShareImage"), 2, "{t:?}");
+    let first = |name: &str| t.iter().position(|s| *s == name).unwrap();
+    assert!(first("CreateImage") < first("EnterMaintenance"), "{t:?}");
+    assert!(first("StopSourceInstances") < first("ShareImage"), "{t:?}");
+
+    let without = path(
+        &asl(),
+        &input(json!({"stopSource": true, "preImage": false}), 2),
+    )
+    .unwrap();
+    let t = tasks(&without);
+    assert_eq!(
+        t.iter().filter(|s| **s == "CreateImage").count(),
+        2,
+        "{t:?}"
+    );
 }

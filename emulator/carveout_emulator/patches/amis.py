@@ -1,5 +1,6 @@
-"""Cross-account AMI and snapshot visibility, image `pending` phase, AMI checks on launch,
-and DeregisterImage's DeleteAssociatedSnapshots.
+"""Cross-account AMI and snapshot visibility, image `pending` phase (counted in reads, or
+timed from the changed blocks), AMI checks on launch, and DeregisterImage's
+DeleteAssociatedSnapshots.
 
 moto keeps an AMI shared by launch permission (and a snapshot shared by
 createVolumePermission) invisible to the account it was shared with. On AWS that account
@@ -16,6 +17,7 @@ sessions an untagged snapshot answers `missing-permissions` and stays.
 """
 
 import sys
+import time
 from typing import Any
 
 from moto.ec2.exceptions import InvalidAMIIdError, InvalidSnapshotIdError
@@ -33,6 +35,10 @@ MIGRATION_TAG = "carveout:migration-id"
 
 # Ids of images made by CreateImage: only those go through the `pending` phase.
 CREATED_IMAGES: set[str] = set()
+# Timed images (snapshotMiBPerSecond on): image id -> when CreateImage made it, and then
+# {snapshot id: seconds} (filled at the first read: the snapshots are made after this patch's
+# create_image returns, by encryption.py's).
+TIMED: dict[str, tuple[float, dict[str, float] | None]] = {}
 
 
 def _ec2_backends() -> Any:
@@ -59,7 +65,9 @@ def _apply_image_phase(images: list[Any]) -> list[Any]:
 
     phase = int(CONTROL.phases.get("imagePendingPolls") or 0)
     for image in images:
-        if image.id in CREATED_IMAGES and image.state in ("pending", "available"):
+        if image.id in TIMED and image.state in ("pending", "available"):
+            _apply_timed(image, devices(image))
+        elif image.id in CREATED_IMAGES and image.state in ("pending", "available"):
             reads = CONTROL.poll("image", image.id)
             pending = reads <= phase
             image.state = "pending" if pending else "available"
@@ -69,6 +77,48 @@ def _apply_image_phase(images: list[Any]) -> list[Any]:
                 snap.status = "pending" if pending else "completed"
                 snap._carveout_progress = f"{min(99, 100 * reads // (phase + 1))}%" if pending else "100%"
     return images
+
+
+def _apply_timed(image: Any, devices: Any) -> None:
+    """Each snapshot pending until its changed MiB are copied at snapshotMiBPerSecond, its
+    Progress the share of that time gone (whole percents, 99 at most until completed); the
+    image available once every snapshot is."""
+    created, seconds = TIMED[image.id]
+    if seconds is None:
+        seconds = _durations(image)
+        TIMED[image.id] = (created, seconds)
+    gone = time.monotonic() - created
+    pending = False
+    for _, snap in devices:
+        if snap is None:
+            continue
+        need = seconds.get(snap.id, 0.0)
+        done = gone >= need
+        pending = pending or not done
+        snap.status = "completed" if done else "pending"
+        snap._carveout_progress = "100%" if done else f"{min(99, int(100 * gone / need))}%"
+    image.state = "pending" if pending else "available"
+
+
+def _durations(image: Any) -> dict[str, float]:
+    """Seconds each snapshot of `image` takes: its volume's changed MiB (all of it on the
+    volume's first snapshot) at snapshotMiBPerSecond."""
+    from .encryption import devices  # encryption wraps this module's patches
+
+    rate = float(CONTROL.phases.get("snapshotMiBPerSecond") or 1)
+    changed = float(CONTROL.phases.get("snapshotChangedPercent") or 0) / 100
+    seconds = {}
+    for _, snap in devices(image):
+        if snap is None or snap.volume is None:
+            continue
+        backend = snap.ec2_backend
+        earlier = [s for s in list(backend.snapshots.values())
+                   if s.id != snap.id and s.volume is not None and s.volume.id == snap.volume.id
+                   and s.start_time < snap.start_time]
+        mib = snap.volume.size * 1024 * (changed if earlier else 1.0)
+        CONTROL.snapshot_mib[snap.id] = mib
+        seconds[snap.id] = mib / rate
+    return seconds
 
 
 def apply() -> None:
@@ -102,6 +152,9 @@ def apply() -> None:
         image = original_create(self, instance_id, name, description, tag_specifications)
         CREATED_IMAGES.add(image.id)
         if int(CONTROL.phases.get("imagePendingPolls") or 0) > 0:
+            image.state = "pending"
+        if float(CONTROL.phases.get("snapshotMiBPerSecond") or 0) > 0:
+            TIMED[image.id] = (time.monotonic(), None)
             image.state = "pending"
         return image
 

@@ -131,6 +131,15 @@ pub struct Options {
     #[serde(default)]
     #[schemars(range(min = 15, max = 2880))]
     pub image_timeout_minutes: Option<u32>,
+    /// consistency stop-source: take a full image of each source instance while it still
+    /// serves, before the maintenance answer and the stop (default true). The image taken
+    /// after the stop is then incremental over it: EBS copies only the blocks changed since
+    /// the volume's previous snapshot
+    /// (<https://docs.aws.amazon.com/ebs/latest/userguide/how_snapshots_work.html>), so the
+    /// downtime grows with the changed data, not the disk size. False skips it (small disks,
+    /// where a second image costs more time than it saves). Ignored without stop-source.
+    #[serde(default)]
+    pub pre_image: Option<bool>,
     /// Private hosted zones associated with the ALB's VPC (ids, `Z…`) that carveout also
     /// associates with the target VPC, so the new instances resolve the names the source
     /// resolves: the network account authorizes, the target account associates, and
@@ -168,6 +177,7 @@ impl Default for Options {
             wait_for_volume_initialization: None,
             volume_initialization_timeout_minutes: default_initialization_timeout(),
             image_timeout_minutes: None,
+            pre_image: None,
             associate_hosted_zones: Vec::new(),
             acknowledged_hosted_zones: Vec::new(),
         }

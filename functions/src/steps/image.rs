@@ -28,10 +28,18 @@ pub async fn create_image(ctx: &Context, state: State) -> Result<ImageOut, StepE
     let source = state.source_instance()?;
     let src = ctx.accounts(&state.plan).source().await?;
     let id = &state.plan.migration_id;
-    let name = names::image(id, &source.instance_id);
+    // The pre-image (stop-source) is taken while the source serves: never with a reboot.
+    let pre = state.pre_image == Some(true);
+    let (name, what, no_reboot) = if pre {
+        let name = names::pre_image(id, &source.instance_id);
+        (name, "pre-image", true)
+    } else {
+        let name = names::image(id, &source.instance_id);
+        (name, "image", facts.options.no_reboot)
+    };
     let tagged = |kind| tag_spec(kind, id, &[(SOURCE_INSTANCE_TAG, &source.instance_id)]);
     // Only before the reboot: once the image exists, its own retries wait for nothing.
-    if !facts.options.no_reboot && own_image_named(&src, id, &name).await?.is_none() {
+    if !no_reboot && own_image_named(&src, id, &name).await?.is_none() {
         let net = ctx.accounts(&state.plan).network().await?;
         let health = target_health(&net, &state.plan.service.target_group_arn).await?;
         reboot_leaves_others_serving(source, &health)?;
@@ -40,14 +48,14 @@ pub async fn create_image(ctx: &Context, state: State) -> Result<ImageOut, StepE
         &src,
         id,
         &name,
-        &format!("image of {}", source.instance_id),
+        &format!("{what} of {}", source.instance_id),
         || async {
             src.ec2
                 .create_image()
                 .instance_id(&source.instance_id)
                 .name(&name)
-                .description(format!("carveout {id}: image of {}", source.instance_id))
-                .no_reboot(facts.options.no_reboot)
+                .description(format!("carveout {id}: {what} of {}", source.instance_id))
+                .no_reboot(no_reboot)
                 // The image and every snapshot carry the tag from the start: nothing is
                 // tagged afterwards, so a failure in between never leaves an untagged
                 // full-disk copy that cleanup cannot find.

@@ -17,20 +17,10 @@ use aws_smithy_types::date_time::Format;
 use crate::accounts::AccountClients;
 use crate::error::{FreshIdResultExt, SdkResultExt, StepError};
 use crate::idiom::{Poll, poll_once};
-use crate::looks::{Look, Next, Sighting, WATCH_SECONDS, next};
+use crate::looks::{Look, Next, Sighting, WATCH_SECONDS, next, time_scale};
 use crate::state::{ImageOut, State, now_epoch_ms};
 
 use crate::context::Context;
-
-/// What slows the watch's sleeps locally (`CARVEOUT_WATCH_TIME_SCALE`, 0 to 1): the local
-/// runner's emulator counts reads, not seconds. The look's arithmetic uses the nominal
-/// seconds either way.
-fn time_scale() -> f64 {
-    std::env::var("CARVEOUT_WATCH_TIME_SCALE")
-        .ok()
-        .and_then(|s| s.parse::<f64>().ok())
-        .map_or(1.0, |s| s.clamp(0.0, 1.0))
-}
 
 /// Looks at the image until it is available or the look answers when to look next.
 /// Errors: ResourceFailed when the image fails or is past the plan's image deadline

@@ -5,7 +5,7 @@
 use crate::aws::elb::{service_actions, set_actions};
 use crate::aws::instances::instance_states;
 use crate::error::{SdkResultExt, StepError};
-use crate::idiom::{Poll, poll_once};
+use crate::idiom::{Poll, poll_once, watching};
 use crate::state::{MaintenanceOut, State, now_epoch_ms};
 use crate::traffic::{changed_elsewhere, same_routing};
 
@@ -52,11 +52,24 @@ pub async fn stop_source(ctx: &Context, state: State) -> Result<Vec<String>, Ste
 /// yet (EC2's eventual consistency,
 /// <https://docs.aws.amazon.com/ec2/latest/devguide/eventual-consistency.html>): not ready,
 /// within the state's bound. Another state (`terminated`, `shutting-down`) fails.
+///
+/// Watched inside the invocation while the stop is young (from the maintenance answer's
+/// start, just before StopInstances; `idiom::watching`), then one look per Retry.
 pub async fn wait_source_stopped(ctx: &Context, state: State) -> Result<Vec<String>, StepError> {
     let ids = state.source_instance_ids()?;
     let src = ctx.accounts(&state.plan).source().await?;
-    let states = instance_states(&src, &ids).await?;
-    let observed = if let Some((id, s)) = states
+    let since = state.maintenance.as_ref().map(|m| m.since_epoch_ms);
+    watching(since, || async {
+        let states = instance_states(&src, &ids).await?;
+        poll_once("source instances", stopped(&states).map(|()| ids.clone()))
+    })
+    .await
+}
+
+/// Every instance stopped is ready; stopping (or a read that does not show the stop yet)
+/// is pending; any other state fails.
+fn stopped(states: &std::collections::BTreeMap<String, String>) -> Poll<()> {
+    if let Some((id, s)) = states
         .iter()
         .find(|(_, s)| !matches!(s.as_str(), "stopping" | "stopped" | "running" | "pending"))
     {
@@ -64,7 +77,6 @@ pub async fn wait_source_stopped(ctx: &Context, state: State) -> Result<Vec<Stri
     } else if let Some((id, s)) = states.iter().find(|(_, s)| *s != "stopped") {
         Poll::Pending(format!("{id} is {s}"))
     } else {
-        Poll::Ready(ids)
-    };
-    poll_once("source instances", observed)
+        Poll::Ready(())
+    }
 }

@@ -8,9 +8,9 @@ use crate::aws::ec2::{
     peerings_between, route_target, tag_spec,
 };
 use crate::error::{FreshIdResultExt, SdkResultExt, StepError};
-use crate::idiom::{Poll, find_or_create, poll_once};
+use crate::idiom::{Poll, find_or_create, poll_once, watching};
 use crate::names::{self, MIGRATION_TAG};
-use crate::state::{PeeringOut, RouteOut, State};
+use crate::state::{PeeringOut, RouteOut, State, now_epoch_ms};
 
 use crate::context::Context;
 
@@ -45,6 +45,7 @@ pub async fn create_peering(ctx: &Context, state: State) -> Result<PeeringOut, S
                     Some(PeeringOut {
                         peering_connection_id: p.vpc_peering_connection_id()?.to_string(),
                         reused,
+                        changed_at_ms: Some(now_epoch_ms()),
                     })
                 }))
         },
@@ -70,6 +71,7 @@ pub async fn create_peering(ctx: &Context, state: State) -> Result<PeeringOut, S
                 .map(|pcx| PeeringOut {
                     peering_connection_id: pcx.to_string(),
                     reused: false,
+                    changed_at_ms: Some(now_epoch_ms()),
                 }))
         },
     )
@@ -79,11 +81,22 @@ pub async fn create_peering(ctx: &Context, state: State) -> Result<PeeringOut, S
 
 /// Accepts in the target account: only the accepter's credentials can. A peering the
 /// accepter cannot see yet (eventual consistency) is `CarveOut.NotReady`: retried. The
-/// peering is looked for on every page of the answer.
+/// peering is looked for on every page of the answer. A young request is watched inside
+/// the invocation (`idiom::watching`) before the Retry polls it.
 pub async fn accept_peering(ctx: &Context, state: State) -> Result<PeeringOut, StepError> {
     let peering = state.peering()?;
-    let pcx = &peering.peering_connection_id;
     let tgt = ctx.accounts(&state.plan).target().await?;
+    watching(peering.changed_at_ms, || accept_once(&tgt, peering)).await?;
+    Ok(PeeringOut {
+        changed_at_ms: Some(now_epoch_ms()),
+        ..peering.clone()
+    })
+}
+
+/// One attempt to accept: accepted (or already), NotReady while the accepter cannot see
+/// or accept it yet, ResourceFailed when it ended.
+async fn accept_once(tgt: &AccountClients, peering: &PeeringOut) -> Result<(), StepError> {
+    let pcx = &peering.peering_connection_id;
     let not_visible = |f: &crate::error::AwsFailure| f.is("InvalidVpcPeeringConnectionID.NotFound");
 
     let described = tgt
@@ -145,14 +158,20 @@ pub async fn accept_peering(ctx: &Context, state: State) -> Result<PeeringOut, S
     // The accepter's view is not tagged: the requester tagged the peering at creation,
     // where cleanup finds and deletes it, and a role that may tag resources it did not
     // create could tag any peering and then delete it.
-    Ok(peering.clone())
+    Ok(())
 }
 
-/// One look at the peering (every page of the answer): active is ready.
+/// Active is ready: watched inside the invocation while young (`idiom::watching`), then
+/// one look per Retry.
 pub async fn wait_peering_active(ctx: &Context, state: State) -> Result<PeeringOut, StepError> {
     let peering = state.peering()?;
-    let pcx = &peering.peering_connection_id;
     let net = ctx.accounts(&state.plan).network().await?;
+    watching(peering.changed_at_ms, || peering_look(&net, peering)).await
+}
+
+/// One look at the peering (every page of the answer).
+async fn peering_look(net: &AccountClients, peering: &PeeringOut) -> Result<PeeringOut, StepError> {
+    let pcx = &peering.peering_connection_id;
     let listed = net
         .ec2
         .describe_vpc_peering_connections()

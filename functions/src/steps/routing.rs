@@ -14,9 +14,11 @@ use crate::aws::elb::{
 };
 use crate::aws::probe::{ensure_probe_rule, remove_probe_rule};
 use crate::error::{SdkResultExt, StepError};
-use crate::idiom::{Poll, find_or_create, poll_once};
+use crate::idiom::{Poll, find_or_create, poll_once, watching};
 use crate::names;
-use crate::state::{CutoverOut, LaunchedInstance, ProbeRuleOut, ShiftOut, State, TargetGroupOut};
+use crate::state::{
+    CutoverOut, LaunchedInstance, ProbeRuleOut, ShiftOut, State, TargetGroupOut, now_epoch_ms,
+};
 use crate::traffic::{
     ActionModel, changed_elsewhere, compact_forward, cutover_actions, same_routing, shifted_actions,
 };
@@ -32,6 +34,7 @@ pub async fn create_target_group(ctx: &Context, state: State) -> Result<TargetGr
     let to_out = |arn: &str| TargetGroupOut {
         target_group_arn: arn.to_string(),
         name: name.clone(),
+        registered_at_ms: None,
     };
     let mut tags = migration_tags(id);
     if let Some(original) = compact_forward(&facts.service.original_actions) {
@@ -131,7 +134,8 @@ fn instances(state: &State) -> Result<&Vec<LaunchedInstance>, StepError> {
 
 /// Registers every new private IP. The addresses are in a peered VPC, outside the ALB's
 /// VPC: AWS requires `AvailabilityZone=all` for them. Registering twice is a no-op.
-pub async fn register_targets(ctx: &Context, state: State) -> Result<Vec<String>, StepError> {
+/// Answers when (epoch ms; the state keeps it as `$.targetGroup.registeredAtMs`).
+pub async fn register_targets(ctx: &Context, state: State) -> Result<u64, StepError> {
     let group = state.target_group()?;
     let net = ctx.accounts(&state.plan).network().await?;
     let mut targets = Vec::new();
@@ -157,10 +161,7 @@ pub async fn register_targets(ctx: &Context, state: State) -> Result<Vec<String>
         .send()
         .await
         .named("elasticloadbalancing:RegisterTargets", &net.role_arn)?;
-    Ok(instances(&state)?
-        .iter()
-        .map(|i| format!("{}:{}", i.private_ip, i.port))
-        .collect())
+    Ok(now_epoch_ms())
 }
 
 /// A target group's health is unknown (`unused`) until a listener forwards to it. The
@@ -221,13 +222,21 @@ async fn health_of(net: &AccountClients, state: &State) -> Result<Poll<()>, Step
     })
 }
 
+/// Every new target healthy: watched inside the invocation while the registration is
+/// young (`idiom::watching`), then one look per Retry. A target is healthy after
+/// HealthyThresholdCount checks in a row, one per HealthCheckIntervalSeconds (the group's
+/// settings, copied from the original group; 5 × 30 s by default,
+/// <https://docs.aws.amazon.com/elasticloadbalancing/latest/application/target-group-health-checks.html>).
 pub async fn wait_targets_healthy(ctx: &Context, state: State) -> Result<Vec<String>, StepError> {
     let group = state.target_group()?;
     let net = ctx.accounts(&state.plan).network().await?;
-    poll_once(
-        &format!("targets of {}", group.name),
-        health_of(&net, &state).await?,
-    )?;
+    watching(group.registered_at_ms, || async {
+        poll_once(
+            &format!("targets of {}", group.name),
+            health_of(&net, &state).await?,
+        )
+    })
+    .await?;
     Ok(instances(&state)?
         .iter()
         .map(|i| i.private_ip.clone())

@@ -4,10 +4,10 @@
 
 use crate::aws::ram::{find_share, share_associations};
 use crate::error::{SdkResultExt, StepError};
-use crate::idiom::{Poll, find_or_create, poll_once};
+use crate::idiom::{Poll, find_or_create, poll_once, watching};
 use crate::names::{self, MIGRATION_TAG};
 use crate::plan::arn_parts;
-use crate::state::{ShareOut, State};
+use crate::state::{ShareOut, State, now_epoch_ms};
 
 use crate::context::Context;
 
@@ -37,6 +37,7 @@ pub async fn share_security_group(ctx: &Context, state: State) -> Result<ShareOu
     let to_out = |arn: &str| ShareOut {
         resource_share_arn: arn.to_string(),
         security_group_arns: arns.clone(),
+        shared_at_ms: Some(now_epoch_ms()),
     };
     let ensured = find_or_create(
         "RAM share of the ALB's security groups",
@@ -78,18 +79,18 @@ pub async fn share_security_group(ctx: &Context, state: State) -> Result<ShareOu
 /// associated while a resource association failed, and the share is then useless.
 /// (<https://docs.aws.amazon.com/ram/latest/APIReference/API_GetResourceShareAssociations.html>)
 /// Every page of the associations is read.
+/// Watched inside the invocation while young (`idiom::watching`), then one look per Retry.
 pub async fn wait_share_associated(ctx: &Context, state: State) -> Result<ShareOut, StepError> {
     let share = state.share()?;
     let net = ctx.accounts(&state.plan).network().await?;
-    let listed = share_associations(&net, &share.resource_share_arn).await?;
     let mut expected = vec![state.plan.target.account_id.clone()];
     expected.extend(share.security_group_arns.iter().cloned());
-    let observed = match share_association(&expected, &listed) {
-        Poll::Ready(()) => Poll::Ready(share.clone()),
-        Poll::Pending(state) => Poll::Pending(state),
-        Poll::Failed(reason) => Poll::Failed(reason),
-    };
-    poll_once(&format!("RAM share {}", share.resource_share_arn), observed)
+    watching(share.shared_at_ms, || async {
+        let listed = share_associations(&net, &share.resource_share_arn).await?;
+        let observed = share_association(&expected, &listed).map(|()| share.clone());
+        poll_once(&format!("RAM share {}", share.resource_share_arn), observed)
+    })
+    .await
 }
 
 /// Decides a share's state from its associations (`(entity, status)` pairs): ready when

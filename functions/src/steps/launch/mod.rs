@@ -9,7 +9,7 @@ use aws_sdk_ec2::types::ResourceType;
 use crate::accounts::AccountClients;
 use crate::aws::ec2::{filter, has_tag, migration_filter, tag_spec};
 use crate::error::{FreshIdResultExt, SdkResultExt, StepError};
-use crate::idiom::{Poll, find_or_create, poll_once};
+use crate::idiom::{Poll, find_or_create, poll_once, watching};
 use crate::names::{self, MIGRATION_TAG, SOURCE_INSTANCE_TAG};
 use crate::state::{LaunchedInstance, State};
 
@@ -71,6 +71,9 @@ pub async fn launch_instance(ctx: &Context, state: State) -> Result<LaunchedInst
             private_ip: i.private_ip_address().unwrap_or_default().to_string(),
             security_group_id: security_group.clone(),
             port: source.port,
+            launched_at_ms: i
+                .launch_time()
+                .map(|t| t.to_millis().unwrap_or(0).max(0) as u64),
         })
     };
     // Earlier launches for this source that ended terminated (a failed launch, cleanup):
@@ -197,14 +200,23 @@ pub async fn launch_instance(ctx: &Context, state: State) -> Result<LaunchedInst
 }
 
 /// Running with both status checks ok; the private IP is read back here, once assigned.
-/// Every page of each answer is read.
+/// Watched inside the invocation for the first minutes after the LaunchTime
+/// (`idiom::watching`), then one look per Retry.
 pub async fn wait_instance_ready(
     ctx: &Context,
     state: State,
 ) -> Result<LaunchedInstance, StepError> {
     let launched = state.launched()?;
-    let iid = &launched.instance_id;
     let tgt = ctx.accounts(&state.plan).target().await?;
+    watching(launched.launched_at_ms, || instance_look(&tgt, launched)).await
+}
+
+/// One look at the new instance (every page of each answer).
+async fn instance_look(
+    tgt: &AccountClients,
+    launched: &LaunchedInstance,
+) -> Result<LaunchedInstance, StepError> {
+    let iid = &launched.instance_id;
     let statuses = tgt
         .ec2
         .describe_instance_status()
@@ -233,7 +245,7 @@ pub async fn wait_instance_ready(
     );
     let observed = match state_name.as_deref() {
         Some("running") if inst_check == "ok" && sys_check == "ok" => {
-            let ip = describe(&tgt, iid)
+            let ip = describe(tgt, iid)
                 .await?
                 .iter()
                 .find_map(|i| i.private_ip_address().map(str::to_string))
@@ -255,7 +267,7 @@ pub async fn wait_instance_ready(
         // (https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/troubleshooting-launch.html):
         // that reason is what the operator needs.
         Some(other) => {
-            let reason = describe(&tgt, iid)
+            let reason = describe(tgt, iid)
                 .await?
                 .iter()
                 .find_map(|i| i.state_reason())

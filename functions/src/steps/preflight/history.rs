@@ -85,6 +85,7 @@ mod tests {
                 least: 100,
                 most,
                 child_most: 900,
+                inline: most + 900,
             },
             instances,
             per_instance,

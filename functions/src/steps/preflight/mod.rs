@@ -226,6 +226,8 @@ pub async fn preflight(ctx: &Context, input: serde_json::Value) -> Result<Facts,
             shift_interval_seconds: plan.options.shift_interval_seconds,
             hold_checks: crate::traffic::hold_checks(plan.options.shift_interval_seconds),
             stop_source: plan.consistency == Consistency::StopSource,
+            pre_image: plan.consistency == Consistency::StopSource
+                && plan.options.pre_image.unwrap_or(true),
             maintenance_body: plan
                 .options
                 .maintenance_body
