@@ -58,10 +58,16 @@ def run(endpoint: str, cli: str, bin_dir: str, pre_image: bool, rate: float, wor
     events = [json.loads(line) for line in events_file.read_text().splitlines() if line.strip()]
     result = events[-1] if events else {}
     output = json.loads(proc.stdout) if proc.returncode == 0 and proc.stdout.strip().startswith("{") else {}
-    # The snapshots of the image taken during the downtime (after the stop): the last one
-    # of each volume. With a pre-image, the first is taken while the service serves.
-    mib = list(control.get("snapshotMiB", {}).values())
-    during = mib[-1] if mib else 0.0
+    # The snapshots of the image taken during the downtime (after the stop), by its name;
+    # with a pre-image, the `-pre` one is taken while the service serves.
+    copied = control.get("snapshotMiB", {})
+    ec2 = seeding.session(endpoint, plan["source"]["accountId"]).client("ec2", endpoint_url=endpoint)
+    during = 0.0
+    for page in ec2.get_paginator("describe_images").paginate(Owners=["self"]):
+        for image in page["Images"]:
+            if image["Name"].startswith(f"carveout-{plan['migrationId']}-") and not image["Name"].endswith("-pre"):
+                during += sum(copied.get(m["Ebs"]["SnapshotId"], 0.0) for m in image["BlockDeviceMappings"] if "Ebs" in m)
+    mib = list(copied.values())
     return {
         "pre_image": pre_image,
         "status": result.get("status", f"exit {proc.returncode}"),

@@ -343,13 +343,18 @@ def test_stop_source_takes_a_pre_image_while_serving_so_the_downtime_image_copie
     source = plan["source"]["instanceIds"][0]
     name = f"carveout-{plan['migrationId']}-{source}"
     images = {i["Name"]: i for i in every(ec2, "describe_images", "Images", Owners=["self"])}
-    snapshot = {n: images[n]["BlockDeviceMappings"][0]["Ebs"]["SnapshotId"] for n in (f"{name}-pre", name)}
+    # The image after the stop is named per execution (a new execution takes a new one).
+    after = [n for n in images if n.startswith(f"{name}-") and n != f"{name}-pre"]
+    assert len(after) == 1 and after[0][len(name) + 1:].isdigit(), sorted(images)
+    snapshot = {n: images[n]["BlockDeviceMappings"][0]["Ebs"]["SnapshotId"] for n in (f"{name}-pre", after[0])}
     copied = configure()["snapshotMiB"]
-    full, changed = copied[snapshot[f"{name}-pre"]], copied[snapshot[name]]
+    full, changed = copied[snapshot[f"{name}-pre"]], copied[snapshot[after[0]]]
     assert changed == full * 0.02, (full, changed)
     # What is launched comes from the image after the stop, never the pre-image.
-    assert {i["imageId"] for i in out["instances"]} == {images[name]["ImageId"]}
+    assert {i["imageId"] for i in out["instances"]} == {images[after[0]]["ImageId"]}
     assert out["downtimeSeconds"] >= 0 and source_states(plan) == ["stopped"]
+    failed = [r for r in verify.check(ENDPOINT, p) if not r[1]]
+    assert not failed, failed
 
 
 def test_a_failed_stop_source_migration_restarts_the_source_and_restores_routing(plan, tmp_path):

@@ -32,7 +32,8 @@ def test_the_per_instance_work_runs_in_child_executions_with_their_own_history()
     # image and launch work, and each weighted step of a gradual cutover, is a child
     # execution, waited for (.sync:2: JSON output).
     found = dict(states())
-    for task, child, keys in (("ImageWorkflow", "${ImageStateMachineArn}", {"plan.$", "facts.$", "sourceInstance.$"}),
+    for task, child, keys in (("ImageWorkflow", "${ImageStateMachineArn}",
+                               {"plan.$", "facts.$", "sourceInstance.$", "executionStartedAt.$"}),
                               ("PreImageWorkflow", "${ImageStateMachineArn}",
                                {"plan.$", "facts.$", "sourceInstance.$", "preImage"}),
                               ("LaunchWorkflow", "${LaunchStateMachineArn}",

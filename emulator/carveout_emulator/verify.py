@@ -101,12 +101,19 @@ def check(endpoint: str, plan: dict[str, Any]) -> list[tuple[str, bool, str]]:
                if r.get("DestinationCidrBlock") == cidr and r.get("VpcPeeringConnectionId") == pcx_id]
         ok(f"route to {cidr} via the peering on the {side} side", len(via) >= 1, str(via))
 
-    key = (plan.get("options") or {}).get("kmsKeyId")
-    per_instance = 2 if key else 1  # with kmsKeyId: the image and its re-encrypted copy
-    ok("one image per source instance" + (" and its re-encrypted copy" if key else ""),
+    options = plan.get("options") or {}
+    key = options.get("kmsKeyId")
+    # stop-source: the pre-image taken while the source served (options.preImage, default on).
+    pre = plan.get("consistency") == "stop-source" and options.get("preImage", True) is not False
+    per_instance = (2 if key else 1) + (1 if pre else 0)  # kmsKeyId: and its re-encrypted copy
+    ok("one image per source instance" + (" and its re-encrypted copy" if key else "")
+       + (" and its pre-image" if pre else ""),
        len(st["images"]) == per_instance * len(plan["source"]["instanceIds"]),
        str([i["ImageId"] for i in st["images"]]))
     launched_from = {i["ImageId"] for i in st["instances"]}
+    ok("no instance launched from a pre-image",
+       not any(i["ImageId"] in launched_from for i in st["images"] if i.get("Name", "").endswith("-pre")),
+       str(sorted(launched_from)))
     for image in st["images"]:
         if image["ImageId"] not in launched_from:
             continue

@@ -185,3 +185,33 @@ def test_volumes_launched_from_an_image_initialize_at_the_rate_asked_and_report_
     # The source's own volumes were not created from a snapshot: nothing to initialize.
     src = every(ec2, "describe_volumes", "Volumes", Filters=[{"Name": "attachment.instance-id", "Values": [iid]}])
     assert look(src[0]["VolumeId"])[0] is None
+
+
+def test_a_snapshot_takes_the_time_of_what_it_copies_and_later_ones_copy_only_the_changed_blocks():
+    # EBS: "After the first snapshot, subsequent snapshots are incremental"
+    # (https://docs.aws.amazon.com/ebs/latest/userguide/how_snapshots_work.html). moto
+    # makes every image available at once; with snapshotMiBPerSecond the emulator times each
+    # snapshot by the MiB it copies. 20 + 50 GiB at 71,680 MiB/s: the first image 1 s.
+    import time
+
+    from carveout_emulator.testing import configure
+
+    configure(snapshotMiBPerSecond=71680, snapshotChangedPercent=2)
+    ec2 = client("ec2", N)
+    instance, _ = _encrypted_instance(ec2)
+    first = ec2.create_image(InstanceId=instance, Name="first", NoReboot=True)["ImageId"]
+    image = ec2.describe_images(ImageIds=[first])["Images"][0]
+    assert image["State"] == "pending"
+    snaps = [m["Ebs"]["SnapshotId"] for m in image["BlockDeviceMappings"] if "Ebs" in m]
+    progress = [s["Progress"] for s in ec2.describe_snapshots(SnapshotIds=snaps)["Snapshots"]]
+    assert all(p.endswith("%") and int(p[:-1]) < 100 for p in progress), progress
+    time.sleep(1.1)
+    assert ec2.describe_images(ImageIds=[first])["Images"][0]["State"] == "available"
+    second = ec2.create_image(InstanceId=instance, Name="second", NoReboot=True)["ImageId"]
+    later = [m["Ebs"]["SnapshotId"] for m in ec2.describe_images(ImageIds=[second])["Images"][0]["BlockDeviceMappings"]
+             if "Ebs" in m]
+    copied = configure()["snapshotMiB"]
+    assert sorted(copied[s] for s in snaps) == [20 * 1024, 50 * 1024]
+    assert sorted(copied[s] for s in later) == [20 * 1024 * 0.02, 50 * 1024 * 0.02]
+    time.sleep(0.05)
+    assert ec2.describe_images(ImageIds=[second])["Images"][0]["State"] == "available"

@@ -12,7 +12,7 @@ use serde_json::json;
 fn main() {
     let asl: serde_json::Value = serde_json::from_str(ASL).expect("the ASL is JSON");
     let options = json!({"gradual": true, "shiftSteps": [10, 20, 30, 40, 50, 60, 70, 80, 90],
-        "holdChecks": carveout::traffic::hold_checks(3600), "stopSource": true,
+        "holdChecks": carveout::traffic::hold_checks(3600), "stopSource": true, "preImage": true,
         "kmsKeyId": "arn:aws:kms:ap-northeast-1:111111111111:key/k", "shareSecurityGroupWithRam": true,
         "imageDeadlineMinutes": 960, "waitForVolumeInitialization": true});
     for instances in [1, 5, 20] {

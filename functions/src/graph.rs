@@ -8,11 +8,15 @@ use serde_json::Value;
 /// are dotted.
 pub fn mermaid(asl: &Value) -> String {
     let mut out = vec!["flowchart TD".to_string()];
-    states(asl, 1, &mut out);
+    states(asl, 1, "", &mut out);
     out.join("\n") + "\n"
 }
 
-fn states(machine: &Value, depth: usize, out: &mut Vec<String>) {
+/// `scope`: the prefix of the node ids inside a child execution (its Task's name), since a
+/// child definition drawn twice (the image work and stop-source's pre-image) would
+/// otherwise share its nodes.
+fn states(machine: &Value, depth: usize, scope: &str, out: &mut Vec<String>) {
+    let id = |name: &str| format!("{scope}{}", node_id(name));
     let pad = "  ".repeat(depth);
     let Some(all) = machine["States"].as_object() else {
         return;
@@ -29,7 +33,7 @@ fn states(machine: &Value, depth: usize, out: &mut Vec<String>) {
                     .enumerate()
                 {
                     out.push(format!("{pad}  subgraph {name}_{i} [\" \"]"));
-                    states(branch, depth + 2, out);
+                    states(branch, depth + 2, scope, out);
                     out.push(format!("{pad}  end"));
                 }
                 out.push(format!("{pad}end"));
@@ -38,7 +42,7 @@ fn states(machine: &Value, depth: usize, out: &mut Vec<String>) {
                 let processor = state.get("ItemProcessor").or_else(|| state.get("Iterator"));
                 out.push(format!("{pad}subgraph {name} [\"{name} (for each)\"]"));
                 if let Some(p) = processor {
-                    states(p, depth + 1, out);
+                    states(p, depth + 1, scope, out);
                 }
                 out.push(format!("{pad}end"));
             }
@@ -48,27 +52,32 @@ fn states(machine: &Value, depth: usize, out: &mut Vec<String>) {
                     "{pad}subgraph {name} [\"{name} (child execution)\"]"
                 ));
                 if let Ok(child) = crate::workflow::child_of(state) {
-                    states(&child, depth + 1, out);
+                    states(
+                        &child,
+                        depth + 1,
+                        &format!("{scope}{}_", node_id(name)),
+                        out,
+                    );
                 }
                 out.push(format!("{pad}end"));
             }
-            "Choice" => out.push(format!("{pad}{}{{\"{name}\"}}", node_id(name))),
-            "Fail" => out.push(format!("{pad}{}([\"{name}\"])", node_id(name))),
-            _ => out.push(format!("{pad}{}[\"{name}\"]", node_id(name))),
+            "Choice" => out.push(format!("{pad}{}{{\"{name}\"}}", id(name))),
+            "Fail" => out.push(format!("{pad}{}([\"{name}\"])", id(name))),
+            _ => out.push(format!("{pad}{}[\"{name}\"]", id(name))),
         }
     }
     for (name, state) in all {
-        let from = node_id(name);
+        let from = id(name);
         if let Some(next) = state["Next"].as_str() {
-            out.push(format!("{pad}{from} --> {}", node_id(next)));
+            out.push(format!("{pad}{from} --> {}", id(next)));
         }
         for choice in state["Choices"].as_array().into_iter().flatten() {
             if let Some(next) = choice["Next"].as_str() {
-                out.push(format!("{pad}{from} -->|yes| {}", node_id(next)));
+                out.push(format!("{pad}{from} -->|yes| {}", id(next)));
             }
         }
         if let Some(default) = state["Default"].as_str() {
-            out.push(format!("{pad}{from} -->|no| {}", node_id(default)));
+            out.push(format!("{pad}{from} -->|no| {}", id(default)));
         }
         // A polling state's first Retry is its poll loop, on a fixed schedule (no jitter);
         // other Tasks retry CarveOut.NotReady (throttling) with jittered backoff.
@@ -82,7 +91,7 @@ fn states(machine: &Value, depth: usize, out: &mut Vec<String>) {
         }
         for catch in state["Catch"].as_array().into_iter().flatten() {
             if let Some(next) = catch["Next"].as_str() {
-                out.push(format!("{pad}{from} -.->|error| {}", node_id(next)));
+                out.push(format!("{pad}{from} -.->|error| {}", id(next)));
             }
         }
     }
@@ -115,8 +124,9 @@ mod tests {
             "subgraph Prepare",
             "subgraph LaunchInstances",
             "subgraph ImageWorkflow [\"ImageWorkflow (child execution)\"]",
-            "WaitInstanceReady -.->|poll| WaitInstanceReady",
-            "UntilNextImageLook --> WaitImageAvailable",
+            "LaunchWorkflow_WaitInstanceReady -.->|poll| LaunchWorkflow_WaitInstanceReady",
+            "ImageWorkflow_UntilNextImageLook --> ImageWorkflow_WaitImageAvailable",
+            "PreImageWorkflow_ImageAvailable -->|yes| PreImageWorkflow_PreImageTaken",
             "Cutover -.->|error| Rollback",
             "ShareSecurityGroupWithRam -->|no| NetworkReadyWithoutShare",
             "Rollback --> PastPointOfNoReturn",

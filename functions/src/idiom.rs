@@ -126,10 +126,11 @@ where
         // The watch counts the reads' own time too: nominal sleeps locally, the wall clock
         // on AWS, whichever is more.
         let watched = slept.max(started.elapsed().as_secs());
-        let again = since_ms.and_then(|since| {
-            let age = now_epoch_ms().saturating_sub(since) / 1000;
-            watch_again(age, watched)
-        });
+        // A start in the future (a clock far off) is no start: the Retry polls.
+        let now = now_epoch_ms();
+        let again = since_ms
+            .filter(|since| *since <= now + 60_000)
+            .and_then(|since| watch_again(now.saturating_sub(since) / 1000, watched));
         let Some(every) = again else {
             return answer;
         };

@@ -103,9 +103,10 @@ pub fn cadence(elapsed: u64) -> u64 {
 /// 15 s (bench/README.md, "Watching").
 pub const WATCH_WHILE_YOUNGER_THAN: u64 = 150;
 
-/// The most one invocation of a Retry-polled wait watches, seconds: the function's Timeout
-/// is 90 s, and the step answers 5 s before it (`runtime::within_deadline`); the rest is
-/// for the reads themselves under throttling.
+/// The most one invocation of a Retry-polled wait watches, seconds. The waiting functions'
+/// Timeout is 150 s (template.yaml; `make lint` checks it): this watch, then one call at
+/// its worst case (60 s with every SDK retry, `sdk_policy`), and the 5 s the step keeps to
+/// answer (`runtime::within_deadline`), so a slow last read is never cut off.
 pub const WATCH_BUDGET_SECONDS: u64 = 60;
 
 /// Whether a Retry-polled wait that began `age` seconds ago, with `watched` seconds of

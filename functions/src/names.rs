@@ -35,6 +35,18 @@ pub fn image(migration_id: &str, instance_id: &str) -> String {
     format!("carveout-{migration_id}-{instance_id}")
 }
 
+/// stop-source's image after the stop, and its re-encrypted copy, are named per execution
+/// (`started_at`: the migration execution's StartTime, `2026-12-01T13:15:00.123Z`): a new
+/// execution of the same migration after a failed one must take a new image, since the
+/// source served again (Rollback restarted it) after the old one was taken. Keeps the
+/// digits: `carveout-<id>-<instance>` becomes `carveout-<id>-<instance>-20261201131500123`.
+pub fn per_execution(name: &str, started_at: Option<&str>) -> String {
+    match started_at.map(|t| t.chars().filter(char::is_ascii_digit).collect::<String>()) {
+        Some(digits) if !digits.is_empty() => format!("{name}-{digits}"),
+        _ => name.to_string(),
+    }
+}
+
 /// The full image stop-source takes while the source still serves (options.preImage):
 /// the image after the stop is incremental over its snapshots.
 pub fn pre_image(migration_id: &str, instance_id: &str) -> String {
@@ -47,8 +59,9 @@ pub fn reencrypted_image(migration_id: &str, instance_id: &str) -> String {
 }
 
 /// CopyImage ClientToken (at most 64 ASCII characters): a retried copy is the same copy.
-pub fn copy_token(migration_id: &str, instance_id: &str) -> String {
-    bounded(&format!("co-copy-{instance_id}"), migration_id, 64)
+/// `run`: stop-source's per-execution digits ([`per_execution`]), else empty.
+pub fn copy_token(migration_id: &str, instance_id: &str, run: &str) -> String {
+    bounded(&format!("co-copy-{instance_id}{run}"), migration_id, 64)
 }
 
 /// The `Name` of what a migration creates: `carveout-<migration id>`.
@@ -110,11 +123,27 @@ mod tests {
         let long = "x".repeat(48);
         let params = ["ami-1", "t3.small", "subnet-1", "sg-1"];
         assert!(launch_token(&long, "i-0123456789abcdef0", 0, &params).len() <= 64);
-        assert!(copy_token(&long, "i-0123456789abcdef0").len() <= 64);
+        let run = "-20261201131500123";
+        assert!(copy_token(&long, "i-0123456789abcdef0", run).len() <= 64);
         assert_ne!(
-            copy_token("hp", "i-0123456789abcdef0"),
+            copy_token("hp", "i-0123456789abcdef0", ""),
             launch_token("hp", "i-0123456789abcdef0", 0, &params)
         );
+        // Another execution of a stop-source migration copies anew, even with a long id.
+        assert_ne!(
+            copy_token(&long, "i-0123456789abcdef0", run),
+            copy_token(&long, "i-0123456789abcdef0", "-20261202000000000")
+        );
+    }
+
+    #[test]
+    fn stop_source_images_are_named_per_execution() {
+        let at = Some("2026-12-01T13:15:00.123Z");
+        assert_eq!(
+            per_execution("carveout-hp-i-1", at),
+            "carveout-hp-i-1-20261201131500123"
+        );
+        assert_eq!(per_execution("carveout-hp-i-1", None), "carveout-hp-i-1");
     }
 
     #[test]

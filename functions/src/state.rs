@@ -193,6 +193,9 @@ pub struct State {
     /// still serves (stop-source), not the one that is shared and launched.
     #[serde(default)]
     pub pre_image: Option<bool>,
+    /// Image child execution: the migration execution's StartTime (`names::per_execution`).
+    #[serde(default)]
+    pub execution_started_at: Option<String>,
     #[serde(default)]
     pub prepared: Option<Prepared>,
     /// Launch Map iteration: the position of the instance (spreads over the subnets).

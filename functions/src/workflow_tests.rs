@@ -61,7 +61,7 @@ fn each_instance_adds_little_to_the_migration_and_its_polls_stay_in_its_children
 #[test]
 fn the_largest_migration_stays_under_ten_thousand_events_in_every_execution() {
     let options = json!({"gradual": true, "shiftSteps": [10, 20, 30, 40, 50, 60, 70, 80, 90],
-        "holdChecks": crate::traffic::hold_checks(3600), "stopSource": true,
+        "holdChecks": crate::traffic::hold_checks(3600), "stopSource": true, "preImage": true,
         "kmsKeyId": "arn:aws:kms:ap-northeast-1:111111111111:key/k", "shareSecurityGroupWithRam": true,
         "imageDeadlineMinutes": 960, "waitForVolumeInitialization": true});
     let h = history_events(&asl(), &input(options, 20)).unwrap();

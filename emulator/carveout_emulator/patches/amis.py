@@ -38,7 +38,7 @@ CREATED_IMAGES: set[str] = set()
 # Timed images (snapshotMiBPerSecond on): image id -> when CreateImage made it, and then
 # {snapshot id: seconds} (filled at the first read: the snapshots are made after this patch's
 # create_image returns, by encryption.py's).
-TIMED: dict[str, tuple[float, dict[str, float] | None]] = {}
+TIMED: dict[str, tuple[float, float, dict[str, float] | None]] = {}
 
 
 def _ec2_backends() -> Any:
@@ -83,10 +83,10 @@ def _apply_timed(image: Any, devices: Any) -> None:
     """Each snapshot pending until its changed MiB are copied at snapshotMiBPerSecond, its
     Progress the share of that time gone (whole percents, 99 at most until completed); the
     image available once every snapshot is."""
-    created, seconds = TIMED[image.id]
+    created, rate, seconds = TIMED[image.id]
     if seconds is None:
-        seconds = _durations(image)
-        TIMED[image.id] = (created, seconds)
+        seconds = _durations(image, rate)
+        TIMED[image.id] = (created, rate, seconds)
     gone = time.monotonic() - created
     pending = False
     for _, snap in devices:
@@ -100,12 +100,11 @@ def _apply_timed(image: Any, devices: Any) -> None:
     image.state = "pending" if pending else "available"
 
 
-def _durations(image: Any) -> dict[str, float]:
+def _durations(image: Any, rate: float) -> dict[str, float]:
     """Seconds each snapshot of `image` takes: its volume's changed MiB (all of it on the
-    volume's first snapshot) at snapshotMiBPerSecond."""
+    volume's first snapshot) at `rate` (snapshotMiBPerSecond when CreateImage ran)."""
     from .encryption import devices  # encryption wraps this module's patches
 
-    rate = float(CONTROL.phases.get("snapshotMiBPerSecond") or 1)
     changed = float(CONTROL.phases.get("snapshotChangedPercent") or 0) / 100
     seconds = {}
     for _, snap in devices(image):
@@ -153,8 +152,9 @@ def apply() -> None:
         CREATED_IMAGES.add(image.id)
         if int(CONTROL.phases.get("imagePendingPolls") or 0) > 0:
             image.state = "pending"
-        if float(CONTROL.phases.get("snapshotMiBPerSecond") or 0) > 0:
-            TIMED[image.id] = (time.monotonic(), None)
+        rate = float(CONTROL.phases.get("snapshotMiBPerSecond") or 0)
+        if rate > 0:
+            TIMED[image.id] = (time.monotonic(), rate, None)
             image.state = "pending"
         return image
 

@@ -138,6 +138,7 @@ pub struct Options {
     /// (<https://docs.aws.amazon.com/ebs/latest/userguide/how_snapshots_work.html>), so the
     /// downtime grows with the changed data, not the disk size. False skips it (small disks,
     /// where a second image costs more time than it saves). Ignored without stop-source.
+    /// With kmsKeyId the re-encrypted copy after the stop is still a full copy.
     #[serde(default)]
     pub pre_image: Option<bool>,
     /// Private hosted zones associated with the ALB's VPC (ids, `Z…`) that carveout also

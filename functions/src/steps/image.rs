@@ -29,12 +29,13 @@ pub async fn create_image(ctx: &Context, state: State) -> Result<ImageOut, StepE
     let src = ctx.accounts(&state.plan).source().await?;
     let id = &state.plan.migration_id;
     // The pre-image (stop-source) is taken while the source serves: never with a reboot.
-    let pre = state.pre_image == Some(true);
+    // Present means a pre-image, as the child's Choice reads it (IsPresent).
+    let pre = state.pre_image.is_some();
     let (name, what, no_reboot) = if pre {
         let name = names::pre_image(id, &source.instance_id);
         (name, "pre-image", true)
     } else {
-        let name = names::image(id, &source.instance_id);
+        let name = names::per_execution(&names::image(id, &source.instance_id), run(&state)?);
         (name, "image", facts.options.no_reboot)
     };
     let tagged = |kind| tag_spec(kind, id, &[(SOURCE_INSTANCE_TAG, &source.instance_id)]);
@@ -74,6 +75,16 @@ pub async fn create_image(ctx: &Context, state: State) -> Result<ImageOut, StepE
         snapshot_ids: Vec::new(),
         copied_from: None,
         look: None,
+    })
+}
+
+/// stop-source: the migration execution's StartTime, which names the image after the stop
+/// and its copy per execution (`names::per_execution`); None otherwise.
+fn run(state: &State) -> Result<Option<&str>, StepError> {
+    Ok(if state.facts()?.options.stop_source {
+        state.execution_started_at.as_deref()
+    } else {
+        None
     })
 }
 
@@ -172,7 +183,12 @@ pub async fn copy_image(ctx: &Context, state: State) -> Result<ImageOut, StepErr
     }
     let src = ctx.accounts(&state.plan).source().await?;
     let id = &state.plan.migration_id;
-    let name = names::reencrypted_image(id, &image.source_instance_id);
+    let run = run(&state)?;
+    let name = names::per_execution(
+        &names::reencrypted_image(id, &image.source_instance_id),
+        run,
+    );
+    let digits = names::per_execution("", run);
     let tagged = |kind| {
         tag_spec(
             kind,
@@ -193,7 +209,7 @@ pub async fn copy_image(ctx: &Context, state: State) -> Result<ImageOut, StepErr
             ))
             .encrypted(true)
             .kms_key_id(key)
-            .client_token(names::copy_token(id, &image.source_instance_id))
+            .client_token(names::copy_token(id, &image.source_instance_id, &digits))
             .tag_specifications(tagged(ResourceType::Image))
             .tag_specifications(tagged(ResourceType::Snapshot))
             .send()

@@ -216,8 +216,12 @@ pub async fn rollback(ctx: &Context, state: State) -> Result<RollbackOut, StepEr
     };
     // stop-source: the source serves again (after routing is back, so the restarted
     // instances take the traffic as soon as they pass the ALB's health checks), before
-    // anything else can fail.
-    let source = if facts.options.stop_source {
+    // anything else can fail. Only once the maintenance answer was in place: a failure in
+    // the pre-image, before it, never stopped them (and an operator's own stop then is
+    // not carveout's to undo).
+    let source = if facts.options.stop_source && state.maintenance.is_none() {
+        "source instances untouched: they were never stopped".to_string()
+    } else if facts.options.stop_source {
         let src = ctx.accounts(&state.plan).source().await?;
         start_stopped(&src, &state.source_instance_ids()?).await?
     } else {
