@@ -127,6 +127,20 @@ function runStep(binary, handler, input, verbose, timeoutSeconds, extraEnv = {})
 
 export const CHILD = 'arn:aws:states:::states:startExecution.sync:2';
 
+// A Task without TimeoutSeconds has no timeout on AWS ("the Amazon States Language doesn't
+// specify timeouts", https://docs.aws.amazon.com/step-functions/latest/dg/sfn-stuck-execution.html);
+// aws-local-stepfunctions gives it 60 s. A child execution runs for as long as its image
+// takes, so its Task gets the service's behaviour here: the longest a Node timer holds
+// (2^31 - 1 ms, 24.8 days; a longer one fires at once).
+function untimed(states) {
+  for (const state of Object.values(states ?? {})) {
+    if (state.Type === 'Task' && state.Resource === CHILD && state.TimeoutSeconds === undefined
+        && state.TimeoutSecondsPath === undefined) state.TimeoutSeconds = 2147483;
+    for (const branch of state.Branches ?? []) untimed(branch.States);
+    untimed((state.ItemProcessor ?? state.Iterator)?.States);
+  }
+}
+
 // `{ImageStateMachineArn: "statemachine/image.asl.json", …}`: the template's state machines
 // by the placeholder that names them (`${<LogicalId>Arn}`), for child executions.
 export function childDefinitions(templatePath) {
@@ -296,6 +310,7 @@ function runMachine(world, raw, input, limits, hooks) {
   const substituted = JSON.parse(raw
     .replace(/\$\{([A-Za-z0-9]+)FunctionArn\}/g, (_, fn) => `arn:aws:lambda:${cfg.region}:000000000000:function:carveout-${fn}`)
     .replace(/\$\{([A-Za-z0-9]+)StateMachineArn\}/g, (_, sm) => `arn:aws:states:${cfg.region}:000000000000:stateMachine:carveout-${sm}`));
+  untimed(substituted.States);
   const noWait = Object.fromEntries(tasksOf(definition.States).map((t) => [t.name, 0]));
   const predicted = Object.fromEntries(predictedWaitsOf(definition.States).map((name) => [name, 0]));
   const machine = new StateMachine(substituted);
