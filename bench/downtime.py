@@ -21,24 +21,18 @@ import pathlib
 import subprocess
 import sys
 import time
-import urllib.request
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "emulator"))
 
 from carveout_emulator import seed as seeding  # noqa: E402
 
+sys.path.insert(0, str(ROOT / "bench"))
+from scale import post  # noqa: E402  (the emulator's control calls, as the scale runs make them)
+
 VOLUME_GIB = 500
 CHANGED_PERCENT = 2
 AWS_RATES_MIB_PER_SECOND = (10, 100)
-
-
-def post(endpoint: str, path: str, body: dict | None = None) -> dict:
-    req = urllib.request.Request(endpoint + path, data=json.dumps(body or {}).encode(), method="POST",
-                                 headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req) as r:
-        raw = r.read()
-    return json.loads(raw) if raw.strip().startswith(b"{") else {}
 
 
 def run(endpoint: str, cli: str, bin_dir: str, pre_image: bool, rate: float, work: pathlib.Path) -> dict:
