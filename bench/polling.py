@@ -20,7 +20,10 @@ constants read from functions/src/looks.rs, and every wait is shown beside the R
 it had before (BEFORE). Lambda seconds are counted too: a watch costs time, not
 transitions.
 
-`--sweep` searches Retry settings after the watch for the tuning rule of bench/README.md.
+`--sweep` searches the watch (how long, one invocation) and the Retry after it jointly for
+the tuning rule of bench/README.md, checked at waits of 1 to 20 minutes closely spaced
+around the hand-over (a Retry that starts too far apart breaks the rule for a wait just
+past the watch).
 """
 
 from __future__ import annotations
@@ -34,7 +37,11 @@ import re
 import sys
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-READY_MINUTES = [1, 5, 15, 60, 240]
+READY_MINUTES = [1, 3, 5, 15, 60, 240]
+# The sweep's rule holds at each of these (dense where the watch hands over to the Retry);
+# its cost is summed over SWEEP_COST_MINUTES (the typical waits of bench/report.py and 15).
+SWEEP_RULE_MINUTES = [1, 1.5, 2, 2.5, 2.6, 3, 3.5, 4, 5, 7, 10, 15, 20]
+SWEEP_COST_MINUTES = [1, 1.5, 5, 15]
 # List prices (us-east-1, checked 2026-11): Step Functions Standard per state transition,
 # Lambda arm64 per GB-second and per request.
 PRICE_TRANSITION = 0.025 / 1000
@@ -138,11 +145,11 @@ def simulate_retry(retry: dict, ready: float, poll_seconds: float,
         t += rng.uniform(0, d) if retry["JitterStrategy"] == "FULL" else d
 
 
-def simulate_watched(retry: dict, ready: float, poll_seconds: float,
-                     rng: random.Random) -> tuple[int, float, float] | None:
+def simulate_watched(retry: dict, ready: float, poll_seconds: float, rng: random.Random,
+                     younger: int = WATCH_YOUNGER, budget: int = WATCH_BUDGET) -> tuple[int, float, float] | None:
     """idiom::watching over the state's Retry: each invocation reads, and while the wait is
-    young and its budget lasts, sleeps `cadence(age)` and reads again; then the Retry
-    delay. (invocations, latency, Lambda seconds); None: gave up."""
+    younger than `younger` and its `budget` lasts, sleeps `cadence(age)` and reads again;
+    then the Retry delay. (invocations, latency, Lambda seconds); None: gave up."""
     t, polls, lam = 0.0, 0, 0.0
     schedule = delays(retry)
     while True:
@@ -152,7 +159,7 @@ def simulate_watched(retry: dict, ready: float, poll_seconds: float,
         while t < ready:
             every = cadence(t)
             watched = max(slept, int(t - start))
-            if not (t < WATCH_YOUNGER and watched + every <= WATCH_BUDGET):
+            if not (t < younger and watched + every <= budget):
                 break
             t += every + READ_SECONDS
             slept += every
@@ -233,21 +240,27 @@ def meets_rule(row: dict | None, minutes: float) -> bool:
 
 
 def sweep(poll_seconds: float, samples: int) -> list[dict]:
-    """Retry settings after the watch meeting the rule at every ready time, cheapest (in
-    dollars summed over them: transitions and Lambda time) first."""
+    """The watch (younger than, budget per invocation) and the Retry after it, searched
+    jointly: the settings meeting the rule at every SWEEP_RULE_MINUTES, cheapest (in dollars
+    summed over SWEEP_COST_MINUTES: transitions and Lambda time) first. Jitter is left out:
+    the polls read independent resources, nothing to spread (and FULL never won)."""
     found = []
-    for interval in (2, 5, 10, 15, 20):
-        for backoff in (1.05, 1.07, 1.1, 1.15, 1.2, 1.3, 1.5):
-            for max_delay in (30, 45, 60):
-                for jitter in ("NONE", "FULL"):
+    for younger, budget in ((120, 120), (150, 60), (150, 150), (180, 180), (240, 240)):
+        for interval in (5, 10, 12, 15, 20, 30):
+            for backoff in (1.05, 1.07, 1.1, 1.15):
+                for max_delay in (45, 60):
                     retry = {"IntervalSeconds": interval, "BackoffRate": backoff, "MaxDelaySeconds": max_delay,
-                             "MaxAttempts": 100_000, "JitterStrategy": jitter}
-                    rows = {m: evaluate(lambda ready, rng: simulate_watched(retry, ready, poll_seconds, rng), m,
-                                        poll_seconds, samples) for m in READY_MINUTES}
-                    if all(meets_rule(rows[m], m) for m in READY_MINUTES):
-                        total = sum(rows[m]["polls_mean"] for m in READY_MINUTES)
-                        cost = sum(dollars(rows[m]) for m in READY_MINUTES)
-                        found.append({"retry": retry, "total_polls": total, "dollars": cost, "rows": rows})
+                             "MaxAttempts": 100_000, "JitterStrategy": "NONE"}
+                    rows = {}
+                    for m in SWEEP_RULE_MINUTES:
+                        rows[m] = evaluate(lambda ready, rng: simulate_watched(retry, ready, poll_seconds, rng,
+                                                                               younger, budget),
+                                           m, poll_seconds, samples)
+                        if not meets_rule(rows[m], m):
+                            break
+                    else:
+                        cost = sum(dollars(rows[m]) for m in SWEEP_COST_MINUTES)
+                        found.append({"watch": (younger, budget), "retry": retry, "dollars": cost, "rows": rows})
     return sorted(found, key=lambda f: f["dollars"])
 
 
@@ -318,10 +331,11 @@ def main() -> int:
     if args.sweep:
         best = sweep(args.poll_seconds, max(50, args.samples // 4))
         for b in best[:8]:
-            r = b["retry"]
-            worst = {m: round(b["rows"][m]["latency_max"], 1) for m in READY_MINUTES}
-            print(f"{r['IntervalSeconds']} s x{r['BackoffRate']} max {r['MaxDelaySeconds']} {r['JitterStrategy']:<4} "
-                  f"${b['dollars']:.5f} polls {b['total_polls']:.0f}  worst latency {worst}")
+            r, (younger, budget) = b["retry"], b["watch"]
+            polls = {m: round(b["rows"][m]["polls_mean"], 1) for m in SWEEP_COST_MINUTES}
+            worst = {m: round(b["rows"][m]["latency_max"], 1) for m in (2.6, 5, 15, 20)}
+            print(f"watch <{younger} s, {budget} s/invocation; Retry {r['IntervalSeconds']} s x{r['BackoffRate']} "
+                  f"max {r['MaxDelaySeconds']}: ${b['dollars']:.5f}  transitions {polls}  worst latency {worst}")
         return 0 if best else 1
     res = table(pathlib.Path(args.asl), args.poll_seconds, args.samples)
     text = markdown(res)

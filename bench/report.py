@@ -162,8 +162,14 @@ def main() -> int:
     sizes_path = ROOT / "dist" / "lambda" / "sizes.json"
     if sizes_path.exists():
         sizes = json.loads(sizes_path.read_text())
+    # `make bench` writes every part, then this report; a part rerun alone (`polling.py`,
+    # `looks.py`, ...) keeps the others' times, so each is stated.
+    measured = ", ".join(f"{name} {datetime.fromtimestamp((RESULTS / name).stat().st_mtime, timezone.utc):%Y-%m-%d %H:%M}"
+                         for name in ("coldstart.json", "polling.json", "looks.json", "downtime.json", "scale.json")
+                         if (RESULTS / name).exists())
     parts = [f"# carveout benchmark results\n\n{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC on "
-             f"{platform.machine()}, {platform.system()} ({__import__('os').cpu_count()} cores). Reproduce: `make bench`.\n"]
+             f"{platform.machine()}, {platform.system()} ({__import__('os').cpu_count()} cores). Reproduce: `make bench`.\n"
+             f"Parts measured (UTC): {measured}.\n"]
     summary: dict = {}
     if cs:
         text, ratio = coldstart_md(cs)

@@ -18,7 +18,6 @@ Usage: check_timeouts.py TEMPLATE ASL CONTRACT_JSON
 from __future__ import annotations
 
 import json
-import pathlib
 import re
 import sys
 from typing import Any, Iterator
@@ -58,11 +57,6 @@ class Loader(yaml.SafeLoader):
 Loader.add_multi_constructor("!", lambda loader, suffix, node: None)
 
 
-# looks::WATCH_BUDGET_SECONDS, read from the source.
-WATCH_BUDGET = int(re.search(r"pub const WATCH_BUDGET_SECONDS: u64 = (\d+);",
-                             (pathlib.Path(__file__).resolve().parent.parent / "functions/src/looks.rs").read_text()).group(1))
-
-
 def states(machine: dict[str, Any], path: str = "") -> Iterator[tuple[str, dict[str, Any]]]:
     for name, state in machine.get("States", {}).items():
         yield path + name, state
@@ -82,11 +76,18 @@ def function_timeouts(template: dict[str, Any]) -> dict[str, int]:
     }
 
 
+def function_handlers(template: dict[str, Any]) -> dict[str, str]:
+    return {rid: (r.get("Properties") or {}).get("Handler", "") for rid, r in template["Resources"].items()
+            if r["Type"] == "AWS::Serverless::Function"}
+
+
 def check(template: dict[str, Any], asl: dict[str, Any], contract: dict[str, Any]) -> list[str]:
     problems = []
     sdk = contract["sdk"]["worstCaseCallSeconds"]
     raised = set(contract["errorNames"])
     timeouts = function_timeouts(template)
+    handlers = function_handlers(template)
+    watches = contract.get("watchSeconds", {})
     for name, state in states(asl):
         for key in ("Retry", "Catch"):
             for i, rule in enumerate(state.get(key, [])):
@@ -113,12 +114,12 @@ def check(template: dict[str, Any], asl: dict[str, Any], contract: dict[str, Any
         timeout, task = timeouts[function], state.get("TimeoutSeconds", 60)
         if not sdk < timeout:
             problems.append(f"{name}: {function} Timeout {timeout} s is not above one SDK call's worst case ({sdk} s)")
-        # A Retry-polled wait watches first (idiom::watching): its watch, then one call at its
-        # worst case, then the 5 s runtime::within_deadline keeps to answer.
-        poll = (state.get("Retry") or [{}])[0]
-        if poll.get("ErrorEquals") == ["CarveOut.NotReady"] and poll.get("JitterStrategy") == "NONE" \
-                and not WATCH_BUDGET + sdk + 5 <= timeout:
-            problems.append(f"{name}: {function} Timeout {timeout} s is below its watch ({WATCH_BUDGET} s), one "
+        # A watching step (a Retry-polled wait, an image look) reads again while it sleeps:
+        # its watch, then one call at its worst case, then the 5 s runtime::within_deadline
+        # keeps to answer.
+        watch = watches.get(handlers[function], 0)
+        if watch and not watch + sdk + 5 <= timeout:
+            problems.append(f"{name}: {function} Timeout {timeout} s is below its watch ({watch} s), one "
                             f"call's worst case ({sdk} s) and 5 s to answer")
         if not timeout < task:
             problems.append(f"{name}: TimeoutSeconds {task} s is not above {function}'s Timeout ({timeout} s)")

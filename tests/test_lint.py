@@ -93,6 +93,23 @@ def test_timeouts_function_must_outlast_one_sdk_call(tmp_path):
                  "CutoverFunction Timeout 30 s is not above one SDK call's worst case (60 s)")
 
 
+def test_timeouts_a_watching_function_holds_its_watch_one_call_and_the_margin(tmp_path):
+    # The watch per function comes from `carveout-lambda --contract` (Step::watch_seconds):
+    # a look of the image wait watches 180 s, then one call (60 s), then 5 s to answer.
+    image = "      # case and 5 s to answer; `make lint` checks it against the contract.\n      Timeout: 250\n"
+    template = broken(tmp_path, "t.yaml", TEMPLATE, image, image.replace("250", "200"))
+    assert_fails(lint("timeouts", template=template),
+                 "WaitImageAvailable: WaitImageAvailableFunction Timeout 200 s is below its watch (180 s)")
+    # A Retry-polled wait's too (idiom::watching).
+    polled = "      Handler: wait-instance-ready\n"
+    start = TEMPLATE.index(polled)
+    end = TEMPLATE.index("      Timeout: 250\n", start) + len("      Timeout: 250\n")
+    template = broken(tmp_path, "t2.yaml", TEMPLATE, TEMPLATE[start:end],
+                      TEMPLATE[start:end].replace("Timeout: 250", "Timeout: 240"))
+    assert_fails(lint("timeouts", template=template),
+                 "WaitInstanceReady: WaitInstanceReadyFunction Timeout 240 s is below its watch (180 s)")
+
+
 def test_timeouts_every_task_retries_a_lambda_timeout(tmp_path):
     def no_sandbox(d):
         d["States"]["Report"]["Retry"][0]["ErrorEquals"].remove("Sandbox.Timedout")

@@ -91,11 +91,11 @@ def test_every_wait_step_polls_through_retry_with_backoff_jitter_and_a_deadline(
     for name, state in waits.items():
         poll = state["Retry"][0]
         assert poll["ErrorEquals"] == ["CarveOut.NotReady"], name
-        # After the watch inside the first invocations (idiom::watching, while the wait is
-        # younger than 150 s): a poll a tenth of the age apart, 60 s at most.
+        # After the watch of the first invocation (idiom::watching, the wait's first 180 s):
+        # a poll a twelfth of the age apart, then a tenth (x1.1 a poll), 60 s at most.
         assert (poll["IntervalSeconds"], poll["BackoffRate"], poll["MaxDelaySeconds"], poll["JitterStrategy"]) == (
-            5, 1.1, 60, "NONE"), name
-        budget, delay = 0.0, 5.0
+            15, 1.1, 60, "NONE"), name
+        budget, delay = 0.0, 15.0
         for _ in range(poll["MaxAttempts"]):
             budget, delay = budget + min(delay, 60), delay * 1.1
         assert deadlines[name] * 60 <= budget < deadlines[name] * 60 + 60, (name, budget)

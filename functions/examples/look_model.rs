@@ -58,7 +58,7 @@ fn simulate(total: f64, deadline: u64, speeds: &[f64]) -> Run {
         watched: 0.0,
         late: 0.0,
     };
-    let (mut t, mut close, mut since) = (0.0f64, 0u32, None);
+    let (mut t, mut close, mut since, mut last) = (0.0f64, 0u32, None, None);
     loop {
         run.looks += 1;
         let mut watched = 0;
@@ -73,6 +73,7 @@ fn simulate(total: f64, deadline: u64, speeds: &[f64]) -> Run {
                 elapsed: t as u64,
                 progress: progress(t, total, speeds),
                 since,
+                last,
             };
             since = s.base();
             match next(&s, deadline, watched, close) {
@@ -82,6 +83,8 @@ fn simulate(total: f64, deadline: u64, speeds: &[f64]) -> Run {
                     run.watched += every as f64;
                 }
                 Next::Wait { seconds, close: c } => {
+                    // What the look's answer carries to the next look (Look::again).
+                    last = s.seen().or(last);
                     t += seconds as f64;
                     close += u32::from(c);
                     break;

@@ -265,7 +265,7 @@ mod tests {
                 .await
                 .is_err()
         );
-        // Age stays near 0 (no real sleep): every sleep is the 2 s cadence, 30 of them.
+        // Age stays near 0 (no real sleep): every sleep is the 2 s cadence, until the budget.
         let n = reads.load(Ordering::SeqCst) as u64;
         assert_eq!(n, crate::looks::WATCH_BUDGET_SECONDS / 2 + 1);
     }

@@ -6,28 +6,60 @@
 //! Two ways to wait, priced apart (bench/README.md, "Predicted polls"):
 //! - between invocations: a Task → Choice → Wait loop, 3 billed transitions per look;
 //! - inside one invocation ("watching"): reads every few seconds, for at most
-//!   [`WATCH_SECONDS`]. 40 s of a 128 MB arm64 function cost less than those 3 transitions,
-//!   so the end of a wait, and all of a short one, is watched.
+//!   [`LOOK_WATCH_SECONDS`]. 45 s of a 128 MB arm64 function cost what those 3 transitions
+//!   cost, so a look that would come sooner than [`WATCH_INSTEAD_BELOW`] is watched
+//!   instead, and so are the end of a wait and all of a short one.
 //!
 //! AWS does not predict snapshot durations ("there is no way to predict EBS snapshot
 //! creation time", <https://repost.aws/knowledge-center/ebs-incremental-snapshot-creation-slow>),
 //! so the time left is extrapolated from the progress EBS reports and trusted only in part:
-//! the next look comes when a quarter (little progress yet) to half of it has passed, then
-//! closer and closer.
+//! with little progress the next look comes after a quarter to 40 % of it; from 10 % done,
+//! early enough that the rest going [`SPEED_UP`] times faster than seen is still noticed
+//! within [`LATE_SLACK`] seconds (never later than 60 s, issue 15), and never later than half
+//! of it.
 
 use serde::{Deserialize, Serialize};
 
-/// The most a look watches inside one invocation, seconds (the function's Timeout is 90 s).
-pub const WATCH_SECONDS: u64 = 40;
+/// The most a look watches inside one invocation, seconds. The image-wait function's
+/// Timeout (template.yaml) is above this, one call's worst case and 5 s to answer; `make
+/// lint` checks it through the contract (`Step::watch_seconds` in steps/mod.rs).
+pub const LOOK_WATCH_SECONDS: u64 = 180;
+
+/// A work younger than this is watched (it may be a short one, and its progress says
+/// little yet), seconds.
+pub const YOUNG_SECONDS: u64 = 40;
+
+/// A look that would come sooner than this is watched instead, seconds: 60 s of watching
+/// cost about 4 transitions, a look 3, and watching sees the end within seconds.
+pub const WATCH_INSTEAD_BELOW: u64 = 60;
+
+/// How much faster than seen so far the rest of a work may go and still be noticed on
+/// time: in the bench's progress model (10 segments, speeds log-normal with σ 0.3) the
+/// last stretch of 1 wait in 2,000 runs 2.75 times the rate seen (`make bench`, 2c).
+pub const SPEED_UP: f64 = 2.75;
+
+/// Seconds a look may come after the end of a work that sped up [`SPEED_UP`] times: at most
+/// this, and a tenth of the time so far (detection within 10 % of the wait, issue 15).
+pub const LATE_SLACK: u64 = 40;
+
+/// The longest wait in the last percent, seconds: EBS says 99 % until done, so the end may
+/// come any moment, and must be seen within 60 s.
+pub const LAST_PERCENT_LOOK_SECONDS: u64 = 45;
+
+/// Points of progress since the last look that make its rate count: a stretch faster than
+/// the average so far shortens the time left (fewer are mostly rounding).
+pub const RECENT_POINTS: f64 = 3.0;
 
 /// What one read saw: `elapsed` seconds since the work began (AWS's own start time),
-/// `progress` the percent done AWS reports (None: no progress reported yet), and `since`
-/// the first (elapsed, progress) this wait saw with progress above 0, if earlier.
+/// `progress` the percent done AWS reports (None: no progress reported yet), `since`
+/// the first (elapsed, progress) this wait saw with progress above 0, if earlier, and
+/// `last` the (elapsed, progress) of the last look's answer.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct Sighting {
     pub elapsed: u64,
     pub progress: Option<f64>,
     pub since: Option<(u64, f64)>,
+    pub last: Option<(u64, f64)>,
 }
 
 impl Sighting {
@@ -42,15 +74,27 @@ impl Sighting {
     }
 
     /// Percent per second: since the first progress once it has moved 5 points (fewer are
-    /// mostly rounding), else since the start.
+    /// mostly rounding), else since the start; or since the last look, when that is faster
+    /// and over at least [`RECENT_POINTS`] (a work that speeds up ends sooner).
     pub fn rate(&self) -> Option<f64> {
         let p = self.progress.filter(|p| *p > 0.0)?.floor();
-        Some(match self.since {
-            Some((t0, p0)) if self.elapsed > t0 && p >= p0.floor() + 5.0 => {
-                (p - p0.floor()) / (self.elapsed - t0) as f64
-            }
-            _ => (p + 1.0).min(100.0) / self.elapsed.max(1) as f64,
-        })
+        let between = |(t0, p0): (u64, f64), points: f64| {
+            (self.elapsed > t0 && p >= p0.floor() + points)
+                .then(|| (p - p0.floor()) / (self.elapsed - t0) as f64)
+        };
+        let overall = self
+            .since
+            .and_then(|s| between(s, 5.0))
+            .unwrap_or_else(|| (p + 1.0).min(100.0) / self.elapsed.max(1) as f64);
+        let recent = self.last.and_then(|l| between(l, RECENT_POINTS));
+        Some(recent.map_or(overall, |r| r.max(overall)))
+    }
+
+    /// This read as the next look's `last`, if it has progress.
+    pub fn seen(&self) -> Option<(u64, f64)> {
+        self.progress
+            .filter(|p| *p > 0.0)
+            .map(|p| (self.elapsed, p))
     }
 
     /// The base to carry to the next read: `since`, else this read if it has progress.
@@ -100,14 +144,18 @@ pub fn cadence(elapsed: u64) -> u64 {
 /// a second of a 128 MB arm64 function costs a fifteenth of a transition, and a Retry
 /// poll that keeps detection within a tenth of the wait comes every `age / 10` seconds,
 /// one transition each: watching is the cheaper way to look until `age / 10` reaches
-/// 15 s (bench/README.md, "Watching").
-pub const WATCH_WHILE_YOUNGER_THAN: u64 = 150;
+/// 15 s; a little past it, the first Retry poll (15 s after) stays within the tenth
+/// (`bench/polling.py --sweep`, bench/README.md, "Watching").
+pub const WATCH_WHILE_YOUNGER_THAN: u64 = 180;
 
-/// The most one invocation of a Retry-polled wait watches, seconds. The waiting functions'
-/// Timeout is 150 s (template.yaml; `make lint` checks it): this watch, then one call at
-/// its worst case (60 s with every SDK retry, `sdk_policy`), and the 5 s the step keeps to
-/// answer (`runtime::within_deadline`), so a slow last read is never cut off.
-pub const WATCH_BUDGET_SECONDS: u64 = 60;
+/// The most one invocation of a Retry-polled wait watches, seconds: the whole young phase
+/// in one invocation, so the Retry that follows starts at the interval an old wait needs
+/// (15 s, x1.1, at most 60 s apart; `bench/polling.py --sweep`). The waiting functions'
+/// Timeout is 250 s (template.yaml; `make lint` checks it through the contract): this
+/// watch, then one call at its worst case (60 s with every SDK retry, `sdk_policy`), and
+/// the 5 s the step keeps to answer (`runtime::within_deadline`), so a slow last read is
+/// never cut off.
+pub const WATCH_BUDGET_SECONDS: u64 = 180;
 
 /// Whether a Retry-polled wait that began `age` seconds ago, with `watched` seconds of
 /// this invocation's watch spent, reads again inside the invocation: the seconds to sleep
@@ -139,32 +187,38 @@ pub fn worst_case_looks(deadline: u64) -> u64 {
 /// `deadline` seconds after its start: watch on, or answer with the wait before the next
 /// look.
 pub fn next(s: &Sighting, deadline: u64, watched: u64, close_used: u32) -> Next {
-    let budget = WATCH_SECONDS.saturating_sub(watched);
+    let budget = LOOK_WATCH_SECONDS.saturating_sub(watched);
     let every = cadence(s.elapsed);
     let remaining = s.remaining();
     // A young work may be a short one (and its progress says little yet); an old one is
     // watched when its end is predicted within what is left of the watch.
-    let soon = s.elapsed < WATCH_SECONDS || remaining.is_some_and(|r| r <= budget);
+    let soon = s.elapsed < YOUNG_SECONDS || remaining.is_some_and(|r| r <= budget);
     if soon && every <= budget {
         return Next::Watch { every };
     }
     let wait = match (remaining, s.rate()) {
         // The last percent: EBS says 99 % until done, so the end is within one percent's
-        // time; look again after a third of it.
-        (Some(0), Some(rate)) => (1.0 / rate / 3.0) as u64,
-        // Arrive before the predicted end by a share of the time left (the error of a
-        // linear extrapolation grows with it; with little progress it is mostly noise,
-        // so a quarter is trusted at 5 % done, half from 10 %), and at least
-        // half a watch early.
+        // time; look again after a third of it, within LAST_PERCENT_LOOK_SECONDS.
+        (Some(0), Some(rate)) => ((1.0 / rate / 3.0) as u64).min(LAST_PERCENT_LOOK_SECONDS),
+        // With little progress the extrapolation is mostly noise: a quarter of the time
+        // left is trusted at 5 % done, 40 % from 8 %, and at least half a watch early.
+        (Some(r), _) if s.progress.unwrap_or(0.0) < 10.0 => {
+            let trust = (s.progress.unwrap_or(0.0) / 20.0).clamp(0.25, 0.4);
+            ((r as f64 * trust) as u64).min(r.saturating_sub(LOOK_WATCH_SECONDS / 2))
+        }
+        // Early enough that a rest SPEED_UP times faster is seen within the slack, and no
+        // later than half the time left.
         (Some(r), _) => {
-            let p = s.progress.unwrap_or(0.0);
-            let trust = (p / 20.0).clamp(0.25, 0.5);
-            ((r as f64 * trust) as u64).min(r.saturating_sub(WATCH_SECONDS / 2))
+            let slack = (s.elapsed / 10).min(LATE_SLACK);
+            ((r as f64 / SPEED_UP) as u64 + slack).min(r / 2)
         }
         // No progress yet: half again the time so far (the floor at least: close looks are
         // kept for the approach to a predicted end).
         (None, _) => (s.elapsed / 2).max(floor(deadline)),
     };
+    if wait < WATCH_INSTEAD_BELOW && every <= budget {
+        return Next::Watch { every };
+    }
     let to_deadline = deadline.saturating_sub(s.elapsed) + 1;
     let close = wait < floor(deadline) && close_used < CLOSE_LOOKS;
     let least = if close { CLOSE_FLOOR } else { floor(deadline) };
@@ -197,6 +251,10 @@ pub struct Look {
     /// The first (elapsed seconds, percent) with progress: the next look's rate base.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub since: Option<(u64, f64)>,
+    /// This look's (elapsed seconds, percent), when it saw progress: the next look's
+    /// recent rate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last: Option<(u64, f64)>,
     pub summary: String,
 }
 
@@ -211,6 +269,7 @@ impl Look {
             elapsed_seconds: elapsed,
             close_looks: 0,
             since: None,
+            last: None,
             summary: format!("{what} ready after {}", duration(elapsed)),
         }
     }
@@ -229,6 +288,7 @@ impl Look {
             elapsed_seconds: s.elapsed,
             close_looks,
             since: s.base(),
+            last: s.seen().or(s.last),
             summary: format!(
                 "{what} {done} after {}{eta_text}; next look in {}",
                 duration(s.elapsed),

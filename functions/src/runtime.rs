@@ -47,10 +47,24 @@ pub fn handlers() -> Vec<&'static str> {
         .collect()
 }
 
+/// `sdk_policy::contract` and `watchSeconds`: per function (binary) that watches, the
+/// longest watch of one invocation, seconds ([`Step::watch_seconds`]).
+pub fn contract() -> serde_json::Value {
+    let mut contract = crate::sdk_policy::contract();
+    contract["watchSeconds"] = Step::ALL
+        .iter()
+        .filter(|s| s.watch_seconds() > 0)
+        .map(|s| (s.binary().to_string(), serde_json::json!(s.watch_seconds())))
+        .collect::<serde_json::Map<_, _>>()
+        .into();
+    contract
+}
+
 /// The whole `main` of the Lambda binary: picks the handler from `_HANDLER` (Lambda) or
 /// the first argument, builds config and clients once, then serves it. `--list` prints
 /// the handler names (the local runner checks the ASL against them before a run);
-/// `--contract` the SDK's time bound and the error names (`make lint` checks the ASL).
+/// `--contract` the SDK's time bound, the error names and each watching function's watch
+/// (`make lint` checks the ASL and the template against them).
 pub async fn dispatch() -> Result<(), Error> {
     let arg = std::env::args().nth(1);
     if arg.as_deref() == Some("--list") {
@@ -58,7 +72,7 @@ pub async fn dispatch() -> Result<(), Error> {
         return Ok(());
     }
     if arg.as_deref() == Some("--contract") {
-        println!("{}", crate::sdk_policy::contract());
+        println!("{}", contract());
         return Ok(());
     }
     let name = arg

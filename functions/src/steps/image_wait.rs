@@ -17,7 +17,7 @@ use aws_smithy_types::date_time::Format;
 use crate::accounts::AccountClients;
 use crate::error::{FreshIdResultExt, SdkResultExt, StepError};
 use crate::idiom::{Poll, poll_once};
-use crate::looks::{Look, Next, Sighting, WATCH_SECONDS, next, time_scale};
+use crate::looks::{LOOK_WATCH_SECONDS, Look, Next, Sighting, next, time_scale};
 use crate::state::{ImageOut, State, now_epoch_ms};
 
 use crate::context::Context;
@@ -32,6 +32,7 @@ pub async fn wait_image_available(ctx: &Context, state: State) -> Result<ImageOu
     let deadline = u64::from(facts.options.image_deadline_minutes) * 60;
     let close_used = image.look.as_ref().map_or(0, |l| l.close_looks);
     let mut since = image.look.as_ref().and_then(|l| l.since);
+    let last = image.look.as_ref().and_then(|l| l.last);
     let what = format!("image {}", image.image_id);
     // The watch's budget counts the reads' own time too (under throttling each read can
     // take seconds): nominal sleeps locally, the wall clock on AWS, whichever is more.
@@ -49,7 +50,7 @@ pub async fn wait_image_available(ctx: &Context, state: State) -> Result<ImageOu
             // Throttled, or the new id not visible yet (seconds, usually): read again
             // within the watch, then answer a look like any other, so it costs no Retry
             // attempt (their events bound the history, looks.rs).
-            Err(StepError::NotReady(_)) if watched + 2 <= WATCH_SECONDS => {
+            Err(StepError::NotReady(_)) if watched + 2 <= LOOK_WATCH_SECONDS => {
                 tokio::time::sleep(Duration::from_secs_f64(2.0 * time_scale())).await;
                 slept += 2;
                 continue;
@@ -85,6 +86,7 @@ pub async fn wait_image_available(ctx: &Context, state: State) -> Result<ImageOu
             elapsed,
             progress: snapshot_progress(&src, found.as_ref()).await?,
             since,
+            last,
         };
         since = sighting.base();
         match next(&sighting, deadline, watched, close_used) {
@@ -125,6 +127,7 @@ fn unseen(
         elapsed,
         progress: None,
         since: last.and_then(|l| l.since),
+        last: last.and_then(|l| l.last),
     };
     let close_used = last.map_or(0, |l| l.close_looks);
     // Not visible yet is seconds, usually: a close look while there are some.

@@ -86,6 +86,27 @@ steps! {
     Report => "report", outcome::report;
 }
 
+impl Step {
+    /// The most one invocation of this step watches (reads again while it sleeps),
+    /// seconds; 0 for a step that answers after its calls. Its function's Timeout must
+    /// hold the watch, one call's worst case and 5 s to answer (`make lint` reads this
+    /// from `carveout-lambda --contract`).
+    pub fn watch_seconds(self) -> u64 {
+        match self {
+            // Predicted looks (looks::next).
+            Step::WaitImageAvailable => crate::looks::LOOK_WATCH_SECONDS,
+            // Retry-polled waits (idiom::watching).
+            Step::AcceptPeering
+            | Step::WaitPeeringActive
+            | Step::WaitShareAssociated
+            | Step::WaitSourceStopped
+            | Step::WaitInstanceReady
+            | Step::WaitTargetsHealthy => crate::looks::WATCH_BUDGET_SECONDS,
+            _ => 0,
+        }
+    }
+}
+
 fn parse<T: DeserializeOwned>(step: Step, input: Value) -> Result<T, StepError> {
     serde_json::from_value(input).map_err(|e| {
         StepError::InvalidPlan(format!(
