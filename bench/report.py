@@ -84,8 +84,9 @@ def cost_md(cs: dict | None, scale: list | None, poll_seconds: float, looked: di
             polls = extra_transitions = extra_invocations = extra_seconds = 0.0
             every = dict(waits)
             if scheme == "now":
-                # The image wait's looks: counted apart, per instance.
-                extra_transitions = (image["transitions"] - 1) * n
+                # The image wait's looks: counted apart, per instance (its Task and its Choice
+                # are among the states entered once already).
+                extra_transitions = (image["transitions"] - 2) * n
                 extra_invocations = (image["invocations"] - 1) * n
                 extra_seconds = image["lambdaSeconds"] * n
             else:
