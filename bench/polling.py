@@ -282,7 +282,7 @@ def markdown(res: dict) -> str:
              f"the watch (128 MB arm64). Each invocation takes {res['poll_seconds']:.2f} s, each read inside a "
              f"watch {READ_SECONDS} s. Ready time sampled within +-5 % of the wait; {res['samples']} samples. Waits "
              f"longer than a state's deadline are left out.", ""]
-    lines.append("| state | Retry now (interval, backoff, max delay) | gives up after | ready after | design | "
+    lines.append("| state | Retry now (interval, backoff, max delay) | Retry gives up (after the watch) | ready after | design | "
                  "transitions | Lambda s | $ per wait | latency mean | latency worst | worst / wait | "
                  "transitions before / now |")
     lines.append("|---|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|")

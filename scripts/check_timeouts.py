@@ -11,6 +11,11 @@
    idempotent, so trying again is safe, and not retrying turns a slow call into a rollback.
 3. Every error name in a Retry or Catch is one the code raises (the contract) or one the
    platform raises (PLATFORM below, with its source): a misspelt name never matches.
+4. A function that watches (reads again while it sleeps: a Retry-polled wait, an image
+   look) holds its watch, then its last look's calls at their worst case, then the 5 s
+   runtime::within_deadline keeps to answer (the contract's `watch`, from
+   `Step::watch`). A Task polling through Retry (a first retrier on CarveOut.NotReady
+   without jitter) must run a function the contract lists as watching.
 
 Usage: check_timeouts.py TEMPLATE ASL CONTRACT_JSON
 """
@@ -87,7 +92,7 @@ def check(template: dict[str, Any], asl: dict[str, Any], contract: dict[str, Any
     raised = set(contract["errorNames"])
     timeouts = function_timeouts(template)
     handlers = function_handlers(template)
-    watches = contract.get("watchSeconds", {})
+    watches = contract["watch"]
     for name, state in states(asl):
         for key in ("Retry", "Catch"):
             for i, rule in enumerate(state.get(key, [])):
@@ -114,13 +119,15 @@ def check(template: dict[str, Any], asl: dict[str, Any], contract: dict[str, Any
         timeout, task = timeouts[function], state.get("TimeoutSeconds", 60)
         if not sdk < timeout:
             problems.append(f"{name}: {function} Timeout {timeout} s is not above one SDK call's worst case ({sdk} s)")
-        # A watching step (a Retry-polled wait, an image look) reads again while it sleeps:
-        # its watch, then one call at its worst case, then the 5 s runtime::within_deadline
-        # keeps to answer.
-        watch = watches.get(handlers[function], 0)
-        if watch and not watch + sdk + 5 <= timeout:
-            problems.append(f"{name}: {function} Timeout {timeout} s is below its watch ({watch} s), one "
-                            f"call's worst case ({sdk} s) and 5 s to answer")
+        # A watching step: its watch, its last look's calls, 5 s to answer (rule 4).
+        watch = watches.get(handlers[function])
+        if watch and not watch["seconds"] + watch["calls"] * sdk + 5 <= timeout:
+            problems.append(f"{name}: {function} Timeout {timeout} s is below its watch ({watch['seconds']} s), "
+                            f"{watch['calls']} call(s) at their worst case ({sdk} s each) and 5 s to answer")
+        poll = (state.get("Retry") or [{}])[0]
+        if poll.get("ErrorEquals") == ["CarveOut.NotReady"] and poll.get("JitterStrategy") == "NONE" and not watch:
+            problems.append(f"{name}: polls through Retry but {handlers[function]!r} publishes no watch "
+                            "(Step::watch): a young wait would cost a transition every few seconds")
         if not timeout < task:
             problems.append(f"{name}: TimeoutSeconds {task} s is not above {function}'s Timeout ({timeout} s)")
         retried = {e for r in state.get("Retry", []) for e in r["ErrorEquals"]}

@@ -93,21 +93,30 @@ def test_timeouts_function_must_outlast_one_sdk_call(tmp_path):
                  "CutoverFunction Timeout 30 s is not above one SDK call's worst case (60 s)")
 
 
-def test_timeouts_a_watching_function_holds_its_watch_one_call_and_the_margin(tmp_path):
-    # The watch per function comes from `carveout-lambda --contract` (Step::watch_seconds):
-    # a look of the image wait watches 180 s, then one call (60 s), then 5 s to answer.
-    image = "      # case and 5 s to answer; `make lint` checks it against the contract.\n      Timeout: 250\n"
-    template = broken(tmp_path, "t.yaml", TEMPLATE, image, image.replace("250", "200"))
+def test_timeouts_a_watching_function_holds_its_watch_its_last_look_and_the_margin(tmp_path):
+    # The watch per function comes from `carveout-lambda --contract` (Step::watch): a look
+    # of the image wait watches 180 s, then its last look's two calls (60 s each), then 5 s.
+    image = "      # calls at their worst case and 5 s to answer; `make lint` checks it against the contract.\n" \
+            "      Timeout: 310\n"
+    template = broken(tmp_path, "t.yaml", TEMPLATE, image, image.replace("310", "250"))
     assert_fails(lint("timeouts", template=template),
-                 "WaitImageAvailable: WaitImageAvailableFunction Timeout 200 s is below its watch (180 s)")
+                 "WaitImageAvailable: WaitImageAvailableFunction Timeout 250 s is below its watch (180 s), 2 call(s)")
     # A Retry-polled wait's too (idiom::watching).
-    polled = "      Handler: wait-instance-ready\n"
-    start = TEMPLATE.index(polled)
-    end = TEMPLATE.index("      Timeout: 250\n", start) + len("      Timeout: 250\n")
+    start = TEMPLATE.index("      Handler: wait-instance-ready\n")
+    end = TEMPLATE.index("      Timeout: 310\n", start) + len("      Timeout: 310\n")
     template = broken(tmp_path, "t2.yaml", TEMPLATE, TEMPLATE[start:end],
-                      TEMPLATE[start:end].replace("Timeout: 250", "Timeout: 240"))
+                      TEMPLATE[start:end].replace("Timeout: 310", "Timeout: 300"))
     assert_fails(lint("timeouts", template=template),
-                 "WaitInstanceReady: WaitInstanceReadyFunction Timeout 240 s is below its watch (180 s)")
+                 "WaitInstanceReady: WaitInstanceReadyFunction Timeout 300 s is below its watch (180 s)")
+
+
+def test_timeouts_a_retry_polled_wait_runs_a_function_that_watches(tmp_path):
+    # Without a watch a young wait would poll through Retry every few seconds.
+    def unwatched(d):
+        network = d["States"]["Prepare"]["Branches"][0]["States"]
+        network["AddRoutes"]["Retry"].insert(0, {**network["WaitPeeringActive"]["Retry"][0]})
+    assert_fails(lint("timeouts", asl=asl_with(tmp_path, unwatched)),
+                 "AddRoutes: polls through Retry but 'add-routes' publishes no watch")
 
 
 def test_timeouts_every_task_retries_a_lambda_timeout(tmp_path):

@@ -107,7 +107,7 @@ def test_steps_one_by_one_are_idempotent_and_poll():
     it = {"plan": plan, "facts": facts, "sourceInstance": facts["instances"][0]}
     it["image"] = twice("create-image", it)
     it["image"], looks = looked_until_ready("wait-image-available", it)
-    assert looks >= 2, "a look watches at most 180 s (about 60 reads), the image stays pending for 150"
+    assert looks >= 2, "a look watches at most 180 s and the image stays pending for 150 reads: a second look"
     assert it["image"]["snapshotIds"], "snapshots are read once the image is available"
     image = twice("share-image", it)
     assert client("ec2", T).describe_images(ImageIds=[image["imageId"]])["Images"]

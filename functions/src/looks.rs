@@ -7,8 +7,9 @@
 //! - between invocations: a Task → Choice → Wait loop, 3 billed transitions per look;
 //! - inside one invocation ("watching"): reads every few seconds, for at most
 //!   [`LOOK_WATCH_SECONDS`]. 45 s of a 128 MB arm64 function cost what those 3 transitions
-//!   cost, so a look that would come sooner than [`WATCH_INSTEAD_BELOW`] is watched
-//!   instead, and so are the end of a wait and all of a short one.
+//!   cost, so a look that would come sooner than [`WATCH_INSTEAD_BELOW`] starts a watch
+//!   instead (which may last the rest of the invocation's budget), and so do the end of
+//!   a wait and all of a short one.
 //!
 //! AWS does not predict snapshot durations ("there is no way to predict EBS snapshot
 //! creation time", <https://repost.aws/knowledge-center/ebs-incremental-snapshot-creation-slow>),
@@ -29,13 +30,20 @@ pub const LOOK_WATCH_SECONDS: u64 = 180;
 /// little yet), seconds.
 pub const YOUNG_SECONDS: u64 = 40;
 
-/// A look that would come sooner than this is watched instead, seconds: 60 s of watching
-/// cost about 4 transitions, a look 3, and watching sees the end within seconds.
+/// A look that would come sooner than this starts a watch instead, seconds: 60 s of
+/// watching cost about 4 transitions, a look 3, and watching sees the end within seconds.
+/// The watch may run on to the end of the budget (the bench's Lambda seconds count it).
 pub const WATCH_INSTEAD_BELOW: u64 = 60;
 
+/// With little progress, a look comes at least this long before the predicted end,
+/// seconds (half a look's watch).
+pub const EARLY_BY_SECONDS: u64 = 90;
+
 /// How much faster than seen so far the rest of a work may go and still be noticed on
-/// time: in the bench's progress model (10 segments, speeds log-normal with σ 0.3) the
-/// last stretch of 1 wait in 2,000 runs 2.75 times the rate seen (`make bench`, 2c).
+/// time. Searched with a copy of this decision over the bench's progress model (10
+/// segments, speeds log-normal with σ 0.3; five seeds of 300 waits): the smallest value
+/// that kept every wait of 1 to 480 minutes within the rule (2.5 did not); `make bench`
+/// (2c) checks the setting (bench/README.md, "Predicted polls").
 pub const SPEED_UP: f64 = 2.75;
 
 /// Seconds a look may come after the end of a work that sped up [`SPEED_UP`] times: at most
@@ -201,10 +209,10 @@ pub fn next(s: &Sighting, deadline: u64, watched: u64, close_used: u32) -> Next 
         // time; look again after a third of it, within LAST_PERCENT_LOOK_SECONDS.
         (Some(0), Some(rate)) => ((1.0 / rate / 3.0) as u64).min(LAST_PERCENT_LOOK_SECONDS),
         // With little progress the extrapolation is mostly noise: a quarter of the time
-        // left is trusted at 5 % done, 40 % from 8 %, and at least half a watch early.
+        // left is trusted at 5 % done, 40 % from 8 %, and EARLY_BY_SECONDS early at least.
         (Some(r), _) if s.progress.unwrap_or(0.0) < 10.0 => {
             let trust = (s.progress.unwrap_or(0.0) / 20.0).clamp(0.25, 0.4);
-            ((r as f64 * trust) as u64).min(r.saturating_sub(LOOK_WATCH_SECONDS / 2))
+            ((r as f64 * trust) as u64).min(r.saturating_sub(EARLY_BY_SECONDS))
         }
         // Early enough that a rest SPEED_UP times faster is seen within the slack, and no
         // later than half the time left.

@@ -156,6 +156,31 @@ fn the_last_percent_is_looked_at_within_a_minute() {
 }
 
 #[test]
+fn a_look_carries_what_it_saw_to_the_next_look() {
+    let s = Sighting {
+        elapsed: 600,
+        progress: Some(40.0),
+        since: Some((100, 5.0)),
+        last: Some((300, 20.0)),
+    };
+    let look = Look::again(&s, 120, 0, "image ami-1");
+    assert_eq!(
+        (look.since, look.last),
+        (Some((100, 5.0)), Some((600, 40.0)))
+    );
+    // A read without progress keeps the last look's.
+    let blind = Sighting {
+        progress: None,
+        ..s
+    };
+    assert_eq!(Look::again(&blind, 120, 0, "x").last, Some((300, 20.0)));
+    // Through the state (JSON), as the next invocation reads it.
+    let json = serde_json::to_value(&look).unwrap();
+    assert_eq!(json["last"], serde_json::json!([600, 40.0]));
+    assert_eq!(serde_json::from_value::<Look>(json).unwrap(), look);
+}
+
+#[test]
 fn a_short_work_ends_in_the_first_look() {
     let (looks, late, watched) = run(30, 3600);
     assert_eq!(looks, 1);

@@ -47,14 +47,17 @@ pub fn handlers() -> Vec<&'static str> {
         .collect()
 }
 
-/// `sdk_policy::contract` and `watchSeconds`: per function (binary) that watches, the
-/// longest watch of one invocation, seconds ([`Step::watch_seconds`]).
+/// `sdk_policy::contract` and `watch`: per function (binary) that watches, its longest
+/// watch in one invocation (seconds) and the calls of its last look ([`Step::watch`]).
 pub fn contract() -> serde_json::Value {
     let mut contract = crate::sdk_policy::contract();
-    contract["watchSeconds"] = Step::ALL
+    contract["watch"] = Step::ALL
         .iter()
-        .filter(|s| s.watch_seconds() > 0)
-        .map(|s| (s.binary().to_string(), serde_json::json!(s.watch_seconds())))
+        .filter_map(|s| s.watch().map(|w| (s, w)))
+        .map(|(s, w)| {
+            let entry = json!({"seconds": w.seconds, "calls": w.calls});
+            (s.binary().to_string(), entry)
+        })
         .collect::<serde_json::Map<_, _>>()
         .into();
     contract

@@ -93,8 +93,8 @@ pub fn finding(newest_first: &[Event]) -> Finding {
 
 /// A child execution's step may run this long after its last event: the longest
 /// TimeoutSeconds of a Task in statemachine/image.asl.json, launch.asl.json and
-/// shift.asl.json.
-const CHILD_STEP_SECONDS: i64 = 120;
+/// shift.asl.json (the watching waits; a test reads the files).
+const CHILD_STEP_SECONDS: i64 = 340;
 
 /// The latest moment an invocation the execution scheduled can still be running: its
 /// schedule time plus its Task's timeout (or Lambda's maximum), over every scheduled one,
@@ -255,6 +255,34 @@ mod tests {
             Some(r#"{"error":{}}"#.into()),
         )];
         assert!(matches!(finding(&refused), Finding::NothingChanged));
+    }
+
+    #[test]
+    fn a_child_step_in_flight_is_waited_out_for_the_longest_child_task_timeout() {
+        fn longest(states: &serde_json::Value) -> i64 {
+            states
+                .as_object()
+                .into_iter()
+                .flat_map(|m| m.values())
+                .map(|s| {
+                    let own = s["TimeoutSeconds"].as_i64().unwrap_or(0);
+                    let inner = s["ItemProcessor"]["States"].clone();
+                    own.max(longest(&inner))
+                })
+                .max()
+                .unwrap_or(0)
+        }
+        let children = [
+            include_str!("../../../statemachine/image.asl.json"),
+            include_str!("../../../statemachine/launch.asl.json"),
+            include_str!("../../../statemachine/shift.asl.json"),
+        ];
+        let most = children
+            .iter()
+            .map(|c| longest(&serde_json::from_str::<serde_json::Value>(c).unwrap()["States"]))
+            .max()
+            .unwrap();
+        assert_eq!(CHILD_STEP_SECONDS, most);
     }
 
     #[test]

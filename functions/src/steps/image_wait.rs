@@ -43,25 +43,28 @@ pub async fn wait_image_available(ctx: &Context, state: State) -> Result<ImageOu
         .look
         .as_ref()
         .map_or(0, |l| l.elapsed_seconds + l.next_poll_seconds);
+    // The watch so far, the reads' own time included: measured after the reads, so a slow
+    // read never starts another after the budget (the function's Timeout holds the watch
+    // and one more look, `Step::watch`).
+    let watched = |slept: u64| slept.max(started.elapsed().as_secs());
     loop {
-        let watched = slept.max(started.elapsed().as_secs());
         let found = match describe_image(&src, &image.image_id).await {
             Ok(found) => found,
             // Throttled, or the new id not visible yet (seconds, usually): read again
             // within the watch, then answer a look like any other, so it costs no Retry
             // attempt (their events bound the history, looks.rs).
-            Err(StepError::NotReady(_)) if watched + 2 <= LOOK_WATCH_SECONDS => {
+            Err(StepError::NotReady(_)) if watched(slept) + 2 <= LOOK_WATCH_SECONDS => {
                 tokio::time::sleep(Duration::from_secs_f64(2.0 * time_scale())).await;
                 slept += 2;
                 continue;
             }
             Err(StepError::NotReady(why)) => {
-                return unseen(image, &why, deadline, carried + watched, &what);
+                return unseen(image, &why, deadline, carried + watched(slept), &what);
             }
             Err(e) => return Err(e),
         };
         let elapsed = match found.as_ref().map_or(0, elapsed_seconds) {
-            0 => carried + watched,
+            0 => carried + watched(slept),
             known => known,
         };
         match observe(found.as_ref()) {
@@ -89,7 +92,7 @@ pub async fn wait_image_available(ctx: &Context, state: State) -> Result<ImageOu
             last,
         };
         since = sighting.base();
-        match next(&sighting, deadline, watched, close_used) {
+        match next(&sighting, deadline, watched(slept), close_used) {
             Next::Watch { every } => {
                 tokio::time::sleep(Duration::from_secs_f64(every as f64 * time_scale())).await;
                 slept += every;
@@ -257,6 +260,30 @@ mod tests {
                     .build(),
             )
             .build()
+    }
+
+    #[test]
+    fn a_look_that_could_not_read_the_image_keeps_the_rate_bases() {
+        let last = Sighting {
+            elapsed: 600,
+            progress: Some(40.0),
+            since: Some((100, 5.0)),
+            last: None,
+        };
+        let out = ImageOut {
+            source_instance_id: "i-1".into(),
+            image_id: "ami-1".into(),
+            snapshot_ids: vec![],
+            copied_from: None,
+            look: Some(Look::again(&last, 120, 0, "image ami-1")),
+        };
+        let again = unseen(&out, "throttled", 3600, 720, "image ami-1").unwrap();
+        let look = again.look.unwrap();
+        assert_eq!(
+            (look.since, look.last),
+            (Some((100, 5.0)), Some((600, 40.0)))
+        );
+        assert_eq!((look.elapsed_seconds, look.close_looks), (720, 1));
     }
 
     #[test]

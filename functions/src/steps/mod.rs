@@ -86,24 +86,34 @@ steps! {
     Report => "report", outcome::report;
 }
 
+/// What one invocation of a watching step may spend: a watch of up to `seconds` (reads
+/// again while it sleeps, the reads' own time included), then one last look of up to
+/// `calls` AWS calls, each bounded by the SDK's worst case. Its function's Timeout must
+/// hold both and 5 s to answer (`make lint` reads this from `carveout-lambda --contract`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Watch {
+    pub seconds: u64,
+    pub calls: u64,
+}
+
 impl Step {
-    /// The most one invocation of this step watches (reads again while it sleeps),
-    /// seconds; 0 for a step that answers after its calls. Its function's Timeout must
-    /// hold the watch, one call's worst case and 5 s to answer (`make lint` reads this
-    /// from `carveout-lambda --contract`).
-    pub fn watch_seconds(self) -> u64 {
-        match self {
-            // Predicted looks (looks::next).
-            Step::WaitImageAvailable => crate::looks::LOOK_WATCH_SECONDS,
-            // Retry-polled waits (idiom::watching).
-            Step::AcceptPeering
-            | Step::WaitPeeringActive
+    /// The watch of a step that watches (None: the step answers after its calls).
+    pub fn watch(self) -> Option<Watch> {
+        let (seconds, calls) = match self {
+            // Predicted looks (looks::next): DescribeImages, then DescribeSnapshots.
+            Step::WaitImageAvailable => (crate::looks::LOOK_WATCH_SECONDS, 2),
+            // Retry-polled waits (idiom::watching). A look that finds the work done may
+            // make one more call: the accept, the instance's private IP.
+            Step::AcceptPeering | Step::WaitInstanceReady => {
+                (crate::looks::WATCH_BUDGET_SECONDS, 2)
+            }
+            Step::WaitPeeringActive
             | Step::WaitShareAssociated
             | Step::WaitSourceStopped
-            | Step::WaitInstanceReady
-            | Step::WaitTargetsHealthy => crate::looks::WATCH_BUDGET_SECONDS,
-            _ => 0,
-        }
+            | Step::WaitTargetsHealthy => (crate::looks::WATCH_BUDGET_SECONDS, 1),
+            _ => return None,
+        };
+        Some(Watch { seconds, calls })
     }
 }
 
