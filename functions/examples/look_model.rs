@@ -1,5 +1,5 @@
 //! `make bench`'s model of a predicted-poll wait (bench/README.md, "Predicted polls"): the
-//! real decision (`carveout::looks::next`) against simulated snapshot progress, for waits
+//! real decision (`carveout::looks::next`, replayed by `looks::replay`) against simulated snapshot progress, for waits
 //! of 1 to 480 minutes. Prints one JSON object: per wait, mean and worst looks, billed
 //! transitions, Lambda seconds and detection latency.
 //!
@@ -8,7 +8,7 @@
 //! reported in whole percents below 100 until it is done at T. Each read takes 0.05 s.
 //! The deadline is 3 × T + 30 minutes (Preflight's derived deadline is above the work).
 
-use carveout::looks::{Next, Sighting, next};
+use carveout::looks::replay;
 
 /// xorshift64*: the bench needs repeatable draws, not a cryptographic generator.
 struct Rng(u64);
@@ -44,56 +44,6 @@ fn progress(t: f64, total: f64, speeds: &[f64]) -> Option<f64> {
     Some((done * 100.0).floor().min(99.0))
 }
 
-struct Run {
-    looks: u64,
-    reads: u64,
-    watched: f64,
-    late: f64,
-}
-
-fn simulate(total: f64, deadline: u64, speeds: &[f64]) -> Run {
-    let mut run = Run {
-        looks: 0,
-        reads: 0,
-        watched: 0.0,
-        late: 0.0,
-    };
-    let (mut t, mut close, mut since, mut last) = (0.0f64, 0u32, None, None);
-    loop {
-        run.looks += 1;
-        let mut watched = 0;
-        loop {
-            run.reads += 1;
-            t += 0.05;
-            if t >= total {
-                run.late = t - total;
-                return run;
-            }
-            let s = Sighting {
-                elapsed: t as u64,
-                progress: progress(t, total, speeds),
-                since,
-                last,
-            };
-            since = s.base();
-            match next(&s, deadline, watched, close) {
-                Next::Watch { every } => {
-                    t += every as f64;
-                    watched += every;
-                    run.watched += every as f64;
-                }
-                Next::Wait { seconds, close: c } => {
-                    // What the look's answer carries to the next look (Look::again).
-                    last = s.seen().or(last);
-                    t += seconds as f64;
-                    close += u32::from(c);
-                    break;
-                }
-            }
-        }
-    }
-}
-
 fn main() {
     let samples: usize = std::env::args()
         .nth(1)
@@ -108,7 +58,7 @@ fn main() {
             let total = minutes as f64 * 60.0 * (0.95 + 0.1 * rng.unit());
             let speeds: Vec<f64> = (0..10).map(|_| (0.3 * rng.normal()).exp()).collect();
             let deadline = (3.0 * total) as u64 + 1800;
-            let r = simulate(total, deadline, &speeds);
+            let r = replay(total, deadline, 0.05, |t| progress(t, total, &speeds));
             looks += r.looks as f64;
             worst_looks = worst_looks.max(r.looks);
             reads += r.reads as f64;

@@ -236,6 +236,62 @@ pub fn next(s: &Sighting, deadline: u64, watched: u64, close_used: u32) -> Next 
     }
 }
 
+/// What replaying one wait's looks found ([`replay`]): looks (invocations), reads, seconds
+/// watched, and seconds between the work's end and the read that saw it.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Replay {
+    pub looks: u64,
+    pub reads: u64,
+    pub watched: f64,
+    pub late: f64,
+}
+
+/// Replays the looks of one wait as the image wait runs them (each answer carrying its
+/// `since` and `last` to the next look) against a work done at `end` seconds whose
+/// progress at `t` is `progress(t)`, each read taking `read_seconds`: for the tests and
+/// `make bench`'s model (`functions/examples/look_model.rs`).
+pub fn replay(
+    end: f64,
+    deadline: u64,
+    read_seconds: f64,
+    progress: impl Fn(f64) -> Option<f64>,
+) -> Replay {
+    let mut run = Replay::default();
+    let (mut t, mut close, mut since, mut last) = (0.0f64, 0u32, None, None);
+    loop {
+        run.looks += 1;
+        let mut watched = 0;
+        loop {
+            run.reads += 1;
+            t += read_seconds;
+            if t >= end {
+                run.late = t - end;
+                return run;
+            }
+            let s = Sighting {
+                elapsed: t as u64,
+                progress: progress(t),
+                since,
+                last,
+            };
+            since = s.base();
+            match next(&s, deadline, watched, close) {
+                Next::Watch { every } => {
+                    t += every as f64;
+                    watched += every;
+                    run.watched += every as f64;
+                }
+                Next::Wait { seconds, close: c } => {
+                    last = s.seen().or(last);
+                    t += seconds as f64;
+                    close += u32::from(c);
+                    break;
+                }
+            }
+        }
+    }
+}
+
 /// A look's answer, kept in the state under the work's key (`$.image.look`): the
 /// state machine's Choice reads `ready`, its Wait `nextPollSeconds`; the CLI prints
 /// `summary`.

@@ -3,35 +3,10 @@ use super::*;
 /// Looks at a work that goes linearly from 0 to 100 % in `total` seconds, as a step would:
 /// (looks, latency after the finish, seconds watched).
 fn run(total: u64, deadline: u64) -> (u64, u64, u64) {
-    let (mut t, mut looks, mut watched_all, mut close, mut since) = (0u64, 0u64, 0u64, 0u32, None);
-    loop {
-        looks += 1;
-        let mut watched = 0;
-        loop {
-            if t >= total {
-                return (looks, t - total, watched_all);
-            }
-            let s = Sighting {
-                elapsed: t,
-                progress: Some((t * 100 / total) as f64),
-                since,
-                last: None,
-            };
-            since = s.base();
-            match next(&s, deadline, watched, close) {
-                Next::Watch { every } => {
-                    t += every;
-                    watched += every;
-                    watched_all += every;
-                }
-                Next::Wait { seconds, close: c } => {
-                    t += seconds;
-                    close += u32::from(c);
-                    break;
-                }
-            }
-        }
-    }
+    let r = replay(total as f64, deadline, 0.0, |t| {
+        Some((t as u64 * 100 / total) as f64)
+    });
+    (r.looks, r.late as u64, r.watched as u64)
 }
 
 #[test]
@@ -59,38 +34,10 @@ fn run_speeding_up(total: u64, at: f64, speed_up: f64) -> (u64, u64) {
         } else {
             at + (t - slow) * speed_up / total as f64 * 100.0
         };
-        p.floor().min(99.0)
+        Some(p.floor().min(99.0))
     };
-    let deadline = 3 * total;
-    let (mut t, mut looks, mut close, mut since, mut last) = (0.0f64, 0, 0, None, None);
-    loop {
-        looks += 1;
-        let mut watched = 0;
-        loop {
-            if t >= end {
-                return (looks, (t - end) as u64);
-            }
-            let s = Sighting {
-                elapsed: t as u64,
-                progress: Some(done(t)),
-                since,
-                last,
-            };
-            since = s.base();
-            match next(&s, deadline, watched, close) {
-                Next::Watch { every } => {
-                    t += every as f64;
-                    watched += every;
-                }
-                Next::Wait { seconds, close: c } => {
-                    last = s.seen().or(last);
-                    t += seconds as f64;
-                    close += u32::from(c);
-                    break;
-                }
-            }
-        }
-    }
+    let r = replay(end, 3 * total, 0.0, done);
+    (r.looks, r.late as u64)
 }
 
 #[test]
