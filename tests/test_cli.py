@@ -115,7 +115,8 @@ def test_watch_follows_an_execution_to_its_summary_or_its_error(plan_file):
         post("/moto-api/config", {"stepfunctions": {"execute_state_machine": False}})
 
 
-@pytest.mark.parametrize("command", ["plan", "start", "watch", "status", "cleanup", "local", "demo", "example", "schema", "graph"])
+@pytest.mark.parametrize("command", ["plan", "start", "watch", "status", "cleanup", "local", "demo", "example", "schema", "graph",
+                                     "program"])
 def test_every_subcommand_explains_itself_with_an_example(command):
     proc = cli(command, "--help")
     assert proc.returncode == 0

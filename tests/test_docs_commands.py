@@ -1,4 +1,4 @@
-"""Every command of README.md and docs/operating.md, run as written on the emulator.
+"""Every command of README.md, docs/operating.md and docs/program.md, run as written on the emulator.
 
 What is a documented command:
 - each line of a ```sh block, and of a bare ``` block that has a line starting with
@@ -49,12 +49,13 @@ import pytest
 
 from carveout_emulator import verify
 from carveout_emulator.seed import REGION, seed
+from carveout_emulator.seed_program import seed_program
 from carveout_emulator.testing import BIN_DIR, ENDPOINT, ROOT, base_client, every, post, reset, sfn_machine
 
 # The aws CLI that make setup installs (tools/awscli-requirements.txt).
 AWS_CLI_DIR = ROOT / ".venv-awscli" / "bin"
 
-DOCS = ("README.md", "docs/operating.md")
+DOCS = ("README.md", "docs/operating.md", "docs/program.md")
 BLOCK_COMMAND_START = ("carveout ", "make ", "aws ", "cargo ")
 PROSE_COMMAND_START = ("carveout ", "cargo run")
 MIGRATION_ID = "hp-2026-11"  # the seed's, and the docs' example
@@ -337,6 +338,30 @@ def check_plan(s: Session, command: str, proc) -> None:
     assert "A migration would, in this order:" in proc.stdout and "cutover:" in proc.stdout
 
 
+def seed_program_file(s: Session) -> None:
+    """program.json in the working directory: the seed's five services, each into its own
+    account (carveout_emulator.seed_program); the session's plan is hp's, for the counts."""
+    reset()
+    program = seed_program(ENDPOINT)
+    (s.workdir / "program.json").write_text(json.dumps(program, indent=2) + "\n")
+    d, hp = program["defaults"], program["services"][0]["plan"]
+    s.plan = {**d, "migrationId": f"{program['programId']}-hp", "service": {**d["service"], **hp["service"]},
+              "source": {**d["source"], **hp["source"]}, "target": hp["target"]}
+
+
+def check_program_plan(s: Session, command: str, proc) -> None:
+    assert "Program split-1: 5 service(s) in 3 wave(s) (nothing was changed)" in proc.stdout, proc.stdout
+    assert "wave 2: admin, batch" in proc.stdout and proc.stdout.count("Preflight passed") == 5
+    assert "(Routes per route table, Service Quotas vpc L-93826ACB)" in proc.stdout
+
+
+def check_program_schema(s: Session, command: str, proc) -> None:
+    path = s.workdir / "program.schema.json" if ">" in command else None
+    schema = json.loads(path.read_text() if path else proc.stdout)
+    assert schema["title"] == "carveout program"
+    assert schema == json.loads((ROOT / "schema/program.schema.json").read_text())
+
+
 def check_start(s: Session, command: str, proc) -> None:
     found = re.search(r"(?:^started |was already started: )(arn:aws:states:\S+)", proc.stdout, re.M)
     assert found, "no execution ARN printed"
@@ -557,6 +582,15 @@ COMMANDS: dict[str, Run | Skip | NotACommand] = {
     "carveout start --watch": NotACommand("names the flag in a sentence",
                                           run_as="carveout start --plan FILE [--state-machine ARN] [--watch]"),
     "carveout example": Run(OPERATOR, check_example, emulator=False),
+    # docs/program.md
+    "carveout program plan --program program.json":
+        Run(OPERATOR + "; program.json from carveout_emulator.seed_program (five services, five accounts)",
+            check_program_plan, unchanged=True, before=seed_program_file),
+    "carveout program schema > program.schema.json": Run(OPERATOR, check_program_schema, emulator=False),
+    "carveout program plan": NotACommand("names the subcommand in a sentence",
+                                         run_as="carveout program plan --program program.json"),
+    "carveout program schema": Run(OPERATOR, check_program_schema, emulator=False),
+    "carveout program start|watch|status": NotACommand("names subcommands not built yet (the status line)"),
     # docs/operating.md: account vending
     "aws ssm put-parameter --type String --name /carveout/plans/222222222222/hp-2026-11 --value file://plan.json":
         Run(OPERATOR + "; the aws CLI make setup pins (.venv-awscli)", check_put_parameter),
@@ -588,7 +622,7 @@ def test_every_documented_command_is_in_the_table_and_every_entry_is_documented(
 def test_the_docs_have_the_command_blocks_this_test_expects():
     """The parser finds what a reader sees: a parser that found nothing would pass the rest."""
     blocks = {(c.file, c.block) for c in all_doc_commands() if c.block}
-    assert len(blocks) == 4, blocks
+    assert len(blocks) == 5, blocks
     texts = [c.text for c in all_doc_commands()]
     assert "carveout cleanup --plan plan.json [--apply]" in texts and "make emulator-stop" in texts
 

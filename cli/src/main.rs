@@ -9,6 +9,7 @@ mod local;
 mod outcome;
 mod plan;
 mod plan_file;
+mod program;
 mod progress;
 mod revert;
 mod sfn;
@@ -85,6 +86,14 @@ enum Command {
     ///
     /// Example: carveout revert --plan plan.json --yes
     Revert(revert::RevertArgs),
+    /// Many services out of one shared account, in waves (plan, schema)
+    ///
+    /// A program names shared defaults once and one entry per service; each service is
+    /// its own migration. See docs/program.md.
+    ///
+    /// Example: carveout program plan --program program.json
+    #[command(subcommand)]
+    Program(program::ProgramCommand),
     /// Run the real state machine locally, against the emulator
     ///
     /// The ASL file runs in aws-local-stepfunctions; every Task runs the real Rust Lambda
@@ -144,6 +153,7 @@ impl Command {
             Command::Status(_) => "status",
             Command::Cleanup(_) => "cleanup",
             Command::Revert(_) => "revert",
+            Command::Program(_) => "program",
             Command::Local(_) => "local",
             Command::Demo => "demo",
             Command::Example { .. } => "example",
@@ -164,6 +174,7 @@ async fn run(command: Command) -> Result<Outcome> {
         Command::Status(args) => sfn::status(args).await,
         Command::Cleanup(args) => cleanup::run(args).await,
         Command::Revert(args) => revert::run(args).await,
+        Command::Program(command) => program::run(command).await,
         Command::Local(args) => return local::run(args),
         Command::Demo => demo(),
         Command::Example { plain } => {

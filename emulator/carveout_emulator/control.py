@@ -64,6 +64,10 @@ DEFAULT_PHASES = {
     # account id -> {quota code: vCPUs}: the account's applied On-Demand vCPU quotas
     # (Service Quotas GetServiceQuota); without one, the AWS default applies.
     "vcpuQuotas": {},
+    # account id -> {quota code: value}: the account's applied VPC quotas (routes per route
+    # table L-93826ACB, active peerings per VPC L-7E9ECCDB, outstanding peering requests
+    # L-DC9F7029; patches/network_limits.py); without one, the AWS default applies.
+    "vpcQuotas": {},
     # DescribeVolumeStatus of a volume launched from an image (patches/volume_initialization.py):
     # this many looks answer no initialization details yet (AWS: up to 5 minutes), then
     # `volumeInitializationLooks` answer `initializing`, then `completed`.

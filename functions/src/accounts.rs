@@ -115,6 +115,12 @@ impl Accounts {
         }
     }
 
+    /// The same, with sessions named `carveout-<name>` (a program's reads name the program).
+    pub fn with_session(mut self, name: &str) -> Self {
+        self.session_name = format!("carveout-{name}");
+        self
+    }
+
     pub fn region(&self) -> &str {
         &self.plan_region
     }

@@ -16,6 +16,7 @@ pub mod looks;
 pub mod moved;
 pub mod names;
 pub mod plan;
+pub mod program;
 pub mod recover;
 pub mod resolved;
 pub mod revert;

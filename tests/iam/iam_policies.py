@@ -20,7 +20,10 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 ORG_ID = "o-carveout1234"
 WORKFLOW_ACCOUNT = "123456789012"
-ORG_ACCOUNTS = frozenset({"111111111111", "222222222222", "333333333333", WORKFLOW_ACCOUNT})
+# The seed's network/source and target accounts, and the program's other target accounts
+# (carveout_emulator.seed_program: one per service).
+ORG_ACCOUNTS = frozenset({"111111111111", "222222222222", "333333333333", "444444444444", "555555555555",
+                          "666666666666", WORKFLOW_ACCOUNT})
 REGION = "ap-northeast-1"
 ROLE_NAME = "CarveOutExecutionRole"
 ROLE_PATH = "/carveout/"

@@ -3,8 +3,9 @@
 Each module has an `apply()` that is idempotent and a test in emulator/tests/.
 """
 
-from . import (amis, encryption, executions, hosted_zones, instance_settings, instances, kms, marketplace, peering, quotas, ram,
-               registration, security_groups, target_health, volume_initialization)
+from . import (amis, encryption, executions, hosted_zones, instance_settings, instances, kms, marketplace,
+               network_limits, peering, quotas, ram, registration, security_groups, target_health,
+               volume_initialization)
 
 # Order matters where patches wrap the same moto method. RunInstances runs outermost first:
 # encryption, instances (ClientToken replay, image visibility, type checks), quotas (vCPUs),
@@ -12,7 +13,8 @@ from . import (amis, encryption, executions, hosted_zones, instance_settings, in
 # before any quota is counted again. encryption wraps what amis and instances patched;
 # instance_settings wraps encryption (it hands the image's volumes down as block device
 # mappings, which encryption then encrypts by device): keep them last, in this order.
-ALL = [amis, hosted_zones, security_groups, ram, marketplace, quotas, instances, peering, target_health, registration, kms,
+ALL = [amis, hosted_zones, security_groups, ram, marketplace, quotas, instances, peering, network_limits, target_health,
+       registration, kms,
        executions, encryption, instance_settings, volume_initialization]
 
 

@@ -12,5 +12,6 @@ pub mod elb;
 pub mod instances;
 pub mod kms;
 pub mod probe;
+pub mod quotas;
 pub mod ram;
 pub mod route53;

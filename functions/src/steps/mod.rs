@@ -16,7 +16,7 @@ mod share;
 mod volumes;
 
 pub use outcome::{RollbackOut, rollback};
-pub use preflight::preflight;
+pub use preflight::{preflight, rules_in_use, vcpu_use};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;

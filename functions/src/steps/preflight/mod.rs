@@ -249,3 +249,34 @@ pub async fn preflight(ctx: &Context, input: serde_json::Value) -> Result<Facts,
     facts.checks = checks.into_vec();
     Ok(facts)
 }
+
+/// The listener rules of load balancer `lb_arn` (neither defaults nor a probe rule of
+/// `migration_id`) and its rules quota, when reported: for the program's shared limits.
+pub async fn rules_in_use(
+    net: &crate::accounts::AccountClients,
+    lb_arn: &str,
+    migration_id: &str,
+) -> Result<(usize, Option<usize>), StepError> {
+    let count = count_rules(net, lb_arn, migration_id).await?;
+    Ok((count.used, count.max))
+}
+
+/// The vCPU quota buckets `launches` (planned instance type -> count) use in the target
+/// account: (quota name, Service Quotas code, quota, vCPUs of running On-Demand
+/// instances, vCPUs the launches add). For the program, which sums the services one
+/// target account receives.
+pub async fn vcpu_use(
+    tgt: &crate::accounts::AccountClients,
+    launches: &std::collections::BTreeMap<String, i64>,
+) -> Result<Vec<(&'static str, &'static str, f64, i64, i64)>, StepError> {
+    let types = read_types(tgt, &launches.keys().cloned().collect()).await?;
+    let planned = launches
+        .iter()
+        .map(|(t, n)| (t.clone(), (types.get(t).map_or(0, |f| f.vcpus), *n)))
+        .collect();
+    Ok(read_vcpu_room(tgt, &planned)
+        .await?
+        .into_iter()
+        .map(|r| (r.name, r.code, r.quota, r.in_use, r.planned))
+        .collect())
+}

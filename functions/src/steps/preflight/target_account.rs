@@ -225,40 +225,9 @@ pub(super) async fn read_vcpu_room(
         }
     }
     for room in rooms.values_mut() {
-        room.quota = read_quota(tgt, room.code).await?;
+        room.quota = crate::aws::quotas::quota_value(tgt, "ec2", room.code).await?;
     }
     Ok(rooms.into_values().collect())
-}
-
-/// The value of EC2 quota `code` in the account: the applied one, or AWS's default where
-/// no applied value is available ("for some quotas, only the default values are
-/// available", <https://docs.aws.amazon.com/servicequotas/2019-06-24/apireference/API_GetServiceQuota.html>).
-async fn read_quota(tgt: &AccountClients, code: &str) -> Result<f64, StepError> {
-    let applied = tgt
-        .quotas
-        .get_service_quota()
-        .service_code("ec2")
-        .quota_code(code)
-        .send()
-        .await
-        .named("servicequotas:GetServiceQuota", &tgt.role_arn);
-    let quota = match applied {
-        Ok(out) => out.quota().cloned(),
-        Err(f) if f.is("NoSuchResourceException") => tgt
-            .quotas
-            .get_aws_default_service_quota()
-            .service_code("ec2")
-            .quota_code(code)
-            .send()
-            .await
-            .named("servicequotas:GetAWSDefaultServiceQuota", &tgt.role_arn)?
-            .quota()
-            .cloned(),
-        Err(f) => return Err(f.into()),
-    };
-    quota.and_then(|q| q.value()).ok_or_else(|| {
-        StepError::ResourceFailed(format!("Service Quotas gave no value for ec2 {code}"))
-    })
 }
 
 /// Passes when every bucket has room for the new instances, with the numbers; otherwise
