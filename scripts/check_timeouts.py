@@ -125,7 +125,10 @@ def check(template: dict[str, Any], asl: dict[str, Any], contract: dict[str, Any
             problems.append(f"{name}: {function} Timeout {timeout} s is below its watch ({watch['seconds']} s), "
                             f"{watch['calls']} call(s) at their worst case ({sdk} s each) and 5 s to answer")
         poll = (state.get("Retry") or [{}])[0]
-        if poll.get("ErrorEquals") == ["CarveOut.NotReady"] and poll.get("JitterStrategy") == "NONE" and not watch:
+        # A poll a minute apart or more is a slow wait on purpose (a vended account): nothing to watch.
+        fast = poll.get("IntervalSeconds", 1) < 60
+        if poll.get("ErrorEquals") == ["CarveOut.NotReady"] and poll.get("JitterStrategy") == "NONE" and fast \
+                and not watch:
             problems.append(f"{name}: polls through Retry but {handlers[function]!r} publishes no watch "
                             "(Step::watch): a young wait would cost a transition every few seconds")
         if not timeout < task:

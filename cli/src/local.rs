@@ -96,39 +96,86 @@ fn node_binary(root: &Path) -> PathBuf {
 }
 
 fn execute(args: &LocalArgs) -> Result<Outcome> {
-    let root = project_root();
     let input = crate::plan_file::read(&args.plan).map_err(anyhow::Error::msg)?;
-    let region = input
-        .get("region")
-        .and_then(Value::as_str)
-        .unwrap_or("us-east-1")
-        .to_string();
     let asl = args
         .asl
         .clone()
-        .unwrap_or_else(|| root.join("statemachine/carveout.asl.json"));
-    let bin_dir = match &args.bin_dir {
+        .unwrap_or_else(|| project_root().join("statemachine/carveout.asl.json"));
+    let mut progress = Progress::new();
+    let result = run_local(
+        &Runner {
+            asl,
+            input,
+            endpoint: args.endpoint.clone(),
+            bin_dir: args.bin_dir.clone(),
+            verbose: args.verbose,
+            events: args.events.clone(),
+            stop_at: args.stop_at.clone(),
+        },
+        &mut progress,
+    )?;
+    progress.finish(&result);
+    if result["status"] == "SUCCEEDED" {
+        println!("{}", serde_json::to_string_pretty(&result["output"])?);
+    } else {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({
+                "status": result["status"], "error": result["error"], "cause": result["cause"],
+                "recovery": result["recovery"],
+            }))?
+        );
+    }
+    Ok(Outcome::of_execution(&result))
+}
+
+/// One local run: a definition, its input, and where its steps go.
+pub struct Runner {
+    pub asl: PathBuf,
+    pub input: Value,
+    pub endpoint: String,
+    /// Directory holding carveout-lambda (default: next to this binary, built if missing).
+    pub bin_dir: Option<PathBuf>,
+    pub verbose: bool,
+    /// Also write the event log here, one JSON event per line.
+    pub events: Option<PathBuf>,
+    pub stop_at: Option<String>,
+}
+
+/// Runs `runner.asl` in the local runner (statemachine/local/run.mjs), every event shown by
+/// `progress`; answers the runner's `Result` event (`status`, `output` or `error`/`cause`).
+pub fn run_local(runner: &Runner, progress: &mut Progress) -> Result<Value> {
+    let root = project_root();
+    let input = &runner.input;
+    let region = input
+        .get("region")
+        .or_else(|| input.pointer("/defaults/region"))
+        .and_then(Value::as_str)
+        .unwrap_or("us-east-1")
+        .to_string();
+    let asl = runner.asl.clone();
+    let bin_dir = match &runner.bin_dir {
         Some(d) => d.clone(),
         None => std::env::current_exe()?
             .parent()
             .context("binary has no directory")?
             .to_path_buf(),
     };
-    if args.bin_dir.is_none() {
+    if runner.bin_dir.is_none() {
         ensure_lambda_binary(&root, &bin_dir)?;
     }
-    let runner = root.join("statemachine/local/run.mjs");
-    if !runner.exists() {
+    let script = root.join("statemachine/local/run.mjs");
+    if !script.exists() {
         bail!(
             "{} not found: run from the carveout repository or set CARVEOUT_ROOT",
-            runner.display()
+            script.display()
         );
     }
 
     let mut child = Command::new(node_binary(&root))
-        .arg(&runner)
+        .arg(&script)
         .current_dir(&root)
-        .env("AWS_ENDPOINT_URL", &args.endpoint)
+        .env("AWS_ENDPOINT_URL", &runner.endpoint)
         .env("AWS_REGION", &region)
         .env("AWS_EC2_METADATA_DISABLED", "true")
         .env(
@@ -148,8 +195,8 @@ fn execute(args: &LocalArgs) -> Result<Outcome> {
         .spawn()
         .context("starting node (run `make setup`)")?;
     let config = json!({
-        "asl": asl, "binDir": bin_dir, "input": input, "region": region, "verbose": args.verbose,
-        "template": root.join("template.yaml"), "stopAt": args.stop_at,
+        "asl": asl, "binDir": bin_dir, "input": input, "region": region, "verbose": runner.verbose,
+        "template": root.join("template.yaml"), "stopAt": runner.stop_at,
     });
     child
         .stdin
@@ -157,8 +204,7 @@ fn execute(args: &LocalArgs) -> Result<Outcome> {
         .context("runner stdin")?
         .write_all(config.to_string().as_bytes())?;
 
-    let mut progress = Progress::new();
-    let mut events = match &args.events {
+    let mut events = match &runner.events {
         Some(path) => Some(
             std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?,
         ),
@@ -180,18 +226,5 @@ fn execute(args: &LocalArgs) -> Result<Outcome> {
         }
     }
     child.wait()?;
-    let result = result.context("the local runner ended without a result")?;
-    progress.finish(&result);
-    if result["status"] == "SUCCEEDED" {
-        println!("{}", serde_json::to_string_pretty(&result["output"])?);
-    } else {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&json!({
-                "status": result["status"], "error": result["error"], "cause": result["cause"],
-                "recovery": result["recovery"],
-            }))?
-        );
-    }
-    Ok(Outcome::of_execution(&result))
+    result.context("the local runner ended without a result")
 }

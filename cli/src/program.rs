@@ -10,6 +10,9 @@ use carveout::program::preflight::{ProgramCheck, Standing, preflight};
 use carveout::steps::Context;
 
 use crate::aws_args::AwsArgs;
+use crate::local::{Runner, run_local};
+use crate::progress::Progress;
+use crate::project_root;
 
 #[derive(clap::Subcommand)]
 pub enum ProgramCommand {
@@ -22,6 +25,15 @@ pub enum ProgramCommand {
     ///
     /// Example: carveout program plan --program program.json
     Plan(PlanArgs),
+    /// Run a program locally, against the emulator
+    ///
+    /// The program state machine (statemachine/program.asl.json) in the local runner: each
+    /// service's migration is a child execution of the real migration state machine, every
+    /// Task the real Lambda binary against the endpoint. Progress per service on stderr,
+    /// the program report on stdout. Exit 0 when every service moved, 1 otherwise.
+    ///
+    /// Example: carveout program local --program program.json --endpoint http://127.0.0.1:5000
+    Local(LocalArgs),
     /// Print the program file's JSON Schema
     ///
     /// Example: carveout program schema > program.schema.json
@@ -43,9 +55,33 @@ pub struct PlanArgs {
     verbose: bool,
 }
 
+#[derive(clap::Args)]
+pub struct LocalArgs {
+    /// The program, a JSON file (comments allowed).
+    #[arg(long)]
+    program: PathBuf,
+    /// AWS endpoint the steps call.
+    #[arg(
+        long,
+        env = "AWS_ENDPOINT_URL",
+        default_value = "http://127.0.0.1:5000"
+    )]
+    endpoint: String,
+    /// Directory holding carveout-lambda, the steps' binary (default: next to this one).
+    #[arg(long)]
+    bin_dir: Option<PathBuf>,
+    /// Show the steps' own logs.
+    #[arg(long, short)]
+    verbose: bool,
+    /// Also write the execution's event log here, one JSON event per line.
+    #[arg(long)]
+    events: Option<PathBuf>,
+}
+
 pub async fn run(command: ProgramCommand) -> Result<bool> {
     match command {
         ProgramCommand::Plan(args) => plan(args).await,
+        ProgramCommand::Local(args) => local(args),
         ProgramCommand::Schema => {
             println!(
                 "{}",
@@ -53,6 +89,81 @@ pub async fn run(command: ProgramCommand) -> Result<bool> {
             );
             Ok(true)
         }
+    }
+}
+
+fn local(args: LocalArgs) -> Result<bool> {
+    let input = crate::plan_file::read(&args.program).map_err(anyhow::Error::msg)?;
+    let mut progress = Progress::new();
+    let result = run_local(
+        &Runner {
+            asl: project_root().join("statemachine/program.asl.json"),
+            input,
+            endpoint: args.endpoint,
+            bin_dir: args.bin_dir,
+            verbose: args.verbose,
+            events: args.events,
+            stop_at: None,
+        },
+        &mut progress,
+    )?;
+    let report = &result["output"];
+    if result["status"] != "SUCCEEDED" {
+        eprintln!(
+            "\nProgram {}: {}",
+            result["status"].as_str().unwrap_or("?"),
+            result["error"].as_str().unwrap_or("?")
+        );
+        eprintln!("  {}", result["cause"].as_str().unwrap_or(""));
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "status": result["status"], "error": result["error"], "cause": result["cause"],
+            }))?
+        );
+        return Ok(false);
+    }
+    print_report(report);
+    println!("{}", serde_json::to_string_pretty(report)?);
+    Ok(report["status"] == "SUCCEEDED")
+}
+
+/// The program report on stderr: one line per service.
+fn print_report(report: &serde_json::Value) {
+    eprintln!(
+        "\nProgram {} {}: {}",
+        report["programId"].as_str().unwrap_or("?"),
+        report["status"].as_str().unwrap_or("?"),
+        report["summary"].as_str().unwrap_or("")
+    );
+    for s in report["services"].as_array().into_iter().flatten() {
+        let status = s["status"].as_str().unwrap_or("?");
+        let mark = match status {
+            "SUCCEEDED" => "✓",
+            "MIGRATED_WITH_ISSUES" => "!",
+            _ => "✗",
+        };
+        let new: Vec<String> = s["instances"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|i| {
+                format!(
+                    "{} ({})",
+                    i["instanceId"].as_str().unwrap_or("?"),
+                    i["privateIp"].as_str().unwrap_or("?")
+                )
+            })
+            .collect();
+        let detail = match (new.is_empty(), s["servingTargetGroupArn"].as_str()) {
+            (false, Some(tg)) => format!("{} · serving {tg}", new.join(", ")),
+            _ => s["summary"].as_str().unwrap_or("").to_string(),
+        };
+        eprintln!(
+            "  {mark} {:<10} {:<22} {detail}",
+            s["name"].as_str().unwrap_or("?"),
+            status
+        );
     }
 }
 

@@ -72,7 +72,18 @@ impl Progress {
             let (first, _) = self.clock.unwrap_or((ts, ts));
             self.clock = Some((first, ts));
         }
-        let state = e["state"].as_str().unwrap_or_default().to_string();
+        // In a program, whose service's migration (`split-1-hp · CreatePeering`).
+        let state = match e["migrationId"].as_str() {
+            Some(m)
+                if !matches!(
+                    e["event"].as_str(),
+                    Some("ChildStarted" | "ChildSucceeded" | "ChildFailed")
+                ) =>
+            {
+                format!("{m} · {}", e["state"].as_str().unwrap_or_default())
+            }
+            _ => e["state"].as_str().unwrap_or_default().to_string(),
+        };
         let index = e["index"]
             .as_u64()
             .map(|i| format!(" #{i}"))

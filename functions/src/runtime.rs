@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use crate::accounts::load_base_config;
 use crate::error::StepError;
 use crate::steps::{Context, Step, run};
-use crate::{recover, vending};
+use crate::{program, recover, vending};
 
 /// Logs: JSON under Lambda (CloudWatch), readable text on stderr elsewhere.
 pub fn init_tracing() {
@@ -37,12 +37,13 @@ pub fn init_tracing() {
 /// The handler name of the account-vending function.
 pub const VENDING_HANDLER: &str = "start-vended-migrations";
 
-/// Every handler name the binary answers to: the steps, then the vending function and the
-/// watcher.
+/// Every handler name the binary answers to: the steps, the program's functions, then the
+/// vending function and the watcher.
 pub fn handlers() -> Vec<&'static str> {
     Step::ALL
         .iter()
         .map(|s| s.binary())
+        .chain(program::handlers::HANDLERS)
         .chain([VENDING_HANDLER, recover::RECOVER_HANDLER])
         .collect()
 }
@@ -103,6 +104,16 @@ pub async fn dispatch() -> Result<(), Error> {
             let out = recover::handle(&ctx, &clients, &config, event).await?;
             serde_json::to_value(out)
                 .map_err(|e| StepError::ResourceFailed(format!("output does not serialize: {e}")))
+        })
+        .await;
+    }
+    if program::handlers::HANDLERS.contains(&name.as_str()) {
+        let ctx = Context {
+            base: load_base_config().await,
+        };
+        return serve(|input| {
+            let (ctx, name) = (&ctx, name.as_str());
+            async move { program::handlers::run(name, ctx, input).await }
         })
         .await;
     }

@@ -359,7 +359,14 @@ async function runChild(world, task, parameters, params, parentLimits, parentHoo
   const at = instances.findIndex((i) => i.instanceId === input.sourceInstance?.instanceId);
   const index = input.index ?? (at >= 0 ? at : undefined);
   const name = `${placeholder.replace(/StateMachineArn$/, '').toLowerCase()}-${crypto.randomUUID()}`;
-  const label = { execution: index !== undefined ? `${task} #${index}` : `${task} ${input.shiftPercent ?? ''}%`, index };
+  // A program's service (its plan: migrationId), an instance (#index) or a shift step (%);
+  // a grandchild carries its parent's label first (`RunMigration split-1-hp › ImageWorkflow #0`).
+  const own = input.migrationId ? `${task} ${input.migrationId}`
+    : index !== undefined ? `${task} #${index}` : `${task} ${input.shiftPercent ?? ''}%`;
+  const parent = parentHooks.label?.execution;
+  const label = { execution: parent ? `${parent} › ${own}` : own, index };
+  if (input.migrationId) label.migrationId = input.migrationId;
+  else if (parentHooks.label?.migrationId) label.migrationId = parentHooks.label.migrationId;
   const executionArn = `arn:aws:states:${world.cfg.region}:000000000000:execution:carveout-${placeholder.replace(/Arn$/, '')}:${name}`;
   parentHooks.history?.add('TaskSubmitted', 'taskSubmittedEventDetails',
     { resource: 'startExecution.sync:2', resourceType: 'states', output: JSON.stringify({ ExecutionArn: executionArn }) });

@@ -24,9 +24,13 @@ pub fn highest_free_priority(used: &BTreeSet<i32>) -> Option<i32> {
     (1..=MAX_PRIORITY).rev().find(|p| !used.contains(p))
 }
 
+/// How often the probe rule's create may find its priority taken before it gives up.
+const PRIORITY_TRIES: usize = 5;
+
 /// This migration's probe rule on `listener_arn`, forwarding to `group_arn`, found or
-/// created at `priority` (tagged; the header carries the migration id). Errors: Conflict
-/// when the priority was taken meanwhile, and those of the calls.
+/// created at `priority`, or at the highest one still free when another writer took it
+/// meanwhile (tagged; the header carries the migration id). Errors: Conflict when
+/// priorities keep being taken, and those of the calls.
 pub async fn ensure_probe_rule(
     net: &AccountClients,
     listener_arn: &str,
@@ -38,46 +42,75 @@ pub async fn ensure_probe_rule(
         "probe rule",
         || async { find_probe_rule(net, listener_arn, migration_id).await },
         || async {
-            let condition = RuleCondition::builder()
-                .field("http-header")
-                .http_header_config(
-                    HttpHeaderConditionConfig::builder()
-                        .http_header_name(PROBE_HEADER)
-                        .values(migration_id)
-                        .build(),
-                )
-                .build();
-            let out = net
-                .elb
-                .create_rule()
-                .listener_arn(listener_arn)
-                .priority(priority)
-                .conditions(condition)
-                .actions(ActionModel::forward_to(group_arn, None).to_sdk()?)
-                .set_tags(Some(migration_tags(migration_id)))
-                .send()
-                .await
-                .named("elasticloadbalancing:CreateRule", &net.role_arn);
-            match out {
-                Ok(out) => {
-                    Ok(out
-                        .rules()
-                        .first()
-                        .and_then(|r| r.rule_arn())
-                        .map(|arn| ProbeRuleOut {
-                            rule_arn: arn.to_string(),
-                            priority,
-                        }))
+            let actions = ActionModel::forward_to(group_arn, None).to_sdk()?;
+            let mut priority = priority;
+            for _ in 0..PRIORITY_TRIES {
+                match create_probe_rule(net, listener_arn, migration_id, std::slice::from_ref(&actions), priority).await {
+                    Ok(created) => return Ok(created),
+                    // Taken between the read and the create: by another migration's probe rule
+                    // (a program runs several services on one listener at once) or by hand.
+                    // Its priority only orders it among rules no request matches alike: the
+                    // next free one serves.
+                    Err(f) if f.is("PriorityInUse") => {
+                        let used: BTreeSet<i32> = listener_rules(net, listener_arn)
+                            .await?
+                            .iter()
+                            .filter_map(|r| r.priority()?.parse().ok())
+                            .collect();
+                        priority = highest_free_priority(&used).ok_or_else(|| {
+                            StepError::conflict(format!(
+                                "listener {listener_arn} has no free rule priority left for the probe rule"
+                            ))
+                        })?;
+                    }
+                    Err(f) => return Err(f.into()),
                 }
-                Err(f) if f.is("PriorityInUse") => Err(StepError::conflict(format!(
-                    "listener rule priority {priority} was free and is taken now; run again"
-                ))),
-                Err(f) => Err(f.into()),
             }
+            Err(StepError::conflict(format!(
+                "listener rule priorities were taken {PRIORITY_TRIES} times in a row while creating the probe rule; run again"
+            )))
         },
     )
     .await?;
     Ok(ensured.value)
+}
+
+/// One CreateRule of the probe rule at `priority`: Some(rule) when created.
+async fn create_probe_rule(
+    net: &AccountClients,
+    listener_arn: &str,
+    migration_id: &str,
+    actions: &[aws_sdk_elasticloadbalancingv2::types::Action],
+    priority: i32,
+) -> Result<Option<ProbeRuleOut>, crate::error::AwsFailure> {
+    let condition = RuleCondition::builder()
+        .field("http-header")
+        .http_header_config(
+            HttpHeaderConditionConfig::builder()
+                .http_header_name(PROBE_HEADER)
+                .values(migration_id)
+                .build(),
+        )
+        .build();
+    let out = net
+        .elb
+        .create_rule()
+        .listener_arn(listener_arn)
+        .priority(priority)
+        .conditions(condition)
+        .set_actions(Some(actions.to_vec()))
+        .set_tags(Some(migration_tags(migration_id)))
+        .send()
+        .await
+        .named("elasticloadbalancing:CreateRule", &net.role_arn)?;
+    Ok(out
+        .rules()
+        .first()
+        .and_then(|r| r.rule_arn())
+        .map(|arn| ProbeRuleOut {
+            rule_arn: arn.to_string(),
+            priority,
+        }))
 }
 
 /// Whether `rule` matches like this migration's probe rule (its header and migration id).

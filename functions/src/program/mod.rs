@@ -22,7 +22,10 @@ use serde_json::{Value, json};
 use crate::error::StepError;
 use crate::plan::{ACCOUNT_ID, Plan};
 
+pub mod handlers;
 pub mod limits;
+pub mod next;
+pub mod outcome;
 pub mod preflight;
 pub mod shared;
 pub mod vended;
@@ -126,9 +129,9 @@ pub struct TargetTags {
     #[serde(default)]
     pub subnet_tags: BTreeMap<String, String>,
     /// How long a service whose account, role or VPC is not there yet waits for it before
-    /// it fails, minutes.
+    /// it fails, minutes (looked at every 5 minutes; at most 4 hours).
     #[serde(default = "default_vended_wait")]
-    #[schemars(range(min = 0, max = 1440))]
+    #[schemars(range(min = 0, max = 240))]
     pub wait_minutes: u32,
 }
 
@@ -313,6 +316,15 @@ impl Program {
             }
             if !seen.insert(s.name.as_str()) {
                 p.push(format!("service {} is listed twice", s.name));
+            }
+            if s.target_by_tag
+                .as_ref()
+                .is_some_and(|t| t.wait_minutes > 240)
+            {
+                p.push(format!(
+                    "service {}: targetByTag.waitMinutes is at most 240",
+                    s.name
+                ));
             }
             if s.target_by_tag.is_some() && s.plan.fields.contains_key("target") {
                 p.push(format!(

@@ -3,20 +3,20 @@
 //! fails its own Preflight is reported and left out, a shared limit that the program as
 //! a whole would pass refuses the program before anything changes.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::limits::{Use, judge};
 use super::shared::{Resolved, uses};
 use super::vended::{Found, find};
-use super::{Program, Wave, waves};
+use super::{Program, TargetTags, Wave, waves};
 use crate::context::Context;
 use crate::error::StepError;
 use crate::plan::Plan;
 use crate::state::Facts;
 
 /// Where one service stands after the program's Preflight.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(
     rename_all = "camelCase",
     rename_all_fields = "camelCase",
@@ -32,11 +32,15 @@ pub enum Standing {
 }
 
 /// One service of the program, resolved.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ServiceCheck {
     pub name: String,
     pub migration_id: String,
+    #[serde(default)]
+    pub depends_on: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_by_tag: Option<TargetTags>,
     /// Its plan, with the target picked by tag filled in when found.
     pub plan: Value,
     #[serde(flatten)]
@@ -44,13 +48,16 @@ pub struct ServiceCheck {
 }
 
 /// The program's Preflight: waves, each service's standing, and the shared limits.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ProgramCheck {
     pub program_id: String,
+    pub tolerated_failure_percentage: u8,
     pub waves: Vec<Wave>,
     pub services: Vec<ServiceCheck>,
-    /// Every shared limit with its numbers (all within their limits when Ok).
+    /// Every shared limit with its numbers (all within their limits when Ok); written
+    /// for the reader, not read back by the loop.
+    #[serde(default, skip_deserializing)]
     pub shared: Vec<Use>,
     pub shared_checks: Vec<String>,
 }
@@ -78,6 +85,8 @@ pub async fn preflight(ctx: &Context, input: &Value) -> Result<ProgramCheck, Ste
                     checked.push(ServiceCheck {
                         name: service.name.clone(),
                         migration_id: service.migration_id().to_string(),
+                        depends_on: service.depends_on.clone(),
+                        target_by_tag: service.target_by_tag.clone(),
                         plan,
                         standing: Standing::Waiting {
                             why,
@@ -102,6 +111,8 @@ pub async fn preflight(ctx: &Context, input: &Value) -> Result<ProgramCheck, Ste
         checked.push(ServiceCheck {
             name: service.name.clone(),
             migration_id: service.migration_id().to_string(),
+            depends_on: service.depends_on.clone(),
+            target_by_tag: service.target_by_tag.clone(),
             plan,
             standing,
         });
@@ -127,6 +138,7 @@ pub async fn preflight(ctx: &Context, input: &Value) -> Result<ProgramCheck, Ste
     })?;
     Ok(ProgramCheck {
         program_id: program.program_id,
+        tolerated_failure_percentage: program.tolerated_failure_percentage,
         waves,
         services: checked,
         shared,

@@ -1,0 +1,115 @@
+//! The program state machine's functions (statemachine/program.asl.json): thin handlers
+//! over the program's Preflight, the wave loop ([`super::next`]), the wait for a vended
+//! target, and a service's outcome. Dispatched by name like the steps
+//! (`runtime::dispatch`).
+
+use aws_smithy_types::DateTime;
+use aws_smithy_types::date_time::Format;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use super::next::{WaveItem, WaveState, next};
+use super::outcome::{Ended, ServiceResult, service_result};
+use super::preflight::{ProgramCheck, preflight};
+use super::vended::{Found, find};
+use crate::context::Context;
+use crate::error::StepError;
+use crate::plan::Plan;
+
+pub const PREFLIGHT: &str = "program-preflight";
+pub const NEXT_WAVE: &str = "program-wave";
+pub const TARGET: &str = "program-target";
+pub const OUTCOME: &str = "program-outcome";
+/// The program's handler names, beside the steps'.
+pub const HANDLERS: [&str; 4] = [PREFLIGHT, NEXT_WAVE, TARGET, OUTCOME];
+
+/// The loop's input: the whole program state (`$`).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct LoopState {
+    preflight: ProgramCheck,
+    #[serde(default)]
+    wave: Option<WaveState>,
+    /// What the last wave's services became (the Map's result).
+    #[serde(default)]
+    last_wave: Option<Vec<ServiceResult>>,
+}
+
+/// A vended target's wait: the service's item and when the waiting state was entered
+/// (`$$.State.EnteredTime`: the same for every Retry of it).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct TargetWait {
+    item: WaveItem,
+    entered_time: String,
+}
+
+/// Runs program handler `name` (one of [`HANDLERS`]) on `input`.
+pub async fn run(name: &str, ctx: &Context, input: Value) -> Result<Value, StepError> {
+    match name {
+        PREFLIGHT => {
+            let doc = input.get("program").cloned().unwrap_or(input);
+            preflight(ctx, &doc).await.and_then(to_json)
+        }
+        NEXT_WAVE => parse::<LoopState>(name, input).and_then(|s| {
+            to_json(next(
+                &s.preflight,
+                s.wave.as_ref(),
+                s.last_wave.unwrap_or_default(),
+            ))
+        }),
+        TARGET => match parse::<TargetWait>(name, input) {
+            Ok(wait) => target(ctx, wait).await.and_then(to_json),
+            Err(e) => Err(e),
+        },
+        OUTCOME => parse::<Ended>(name, input).and_then(|e| to_json(service_result(e))),
+        other => Err(StepError::InvalidPlan(format!(
+            "{other:?} is not a program handler ({})",
+            HANDLERS.join(", ")
+        ))),
+    }
+}
+
+/// The item's plan with its target found by tag. Errors: NotReady while the account, its
+/// role or its VPC is not there (the state's Retry waits); ResourceFailed once the wait
+/// is over `waitMinutes`; InvalidPlan for tags that pick several VPCs or no subnet.
+async fn target(ctx: &Context, wait: TargetWait) -> Result<Value, StepError> {
+    let item = wait.item;
+    let tags = item.target_by_tag.clone().ok_or_else(|| {
+        StepError::invalid_plan(format!("service {}: no targetByTag to wait for", item.name))
+    })?;
+    let plan = Plan::parse(&item.plan)?;
+    let accounts = ctx.accounts(&plan);
+    match find(&accounts, &tags).await? {
+        Found::Ready { vpc_id, subnet_ids } => {
+            let mut plan = item.plan;
+            plan["target"]["vpcId"] = vpc_id.into();
+            plan["target"]["subnetIds"] = subnet_ids.into();
+            Ok(plan)
+        }
+        Found::Waiting(why) => {
+            let entered = DateTime::from_str(&wait.entered_time, Format::DateTime)
+                .map_err(|e| StepError::invalid_plan(format!("enteredTime: {e}")))?;
+            let waited = DateTime::from(std::time::SystemTime::now()).secs() - entered.secs();
+            if waited > i64::from(tags.wait_minutes) * 60 {
+                Err(StepError::ResourceFailed(format!(
+                    "service {}: gave up after {} min waiting for its target: {why}",
+                    item.name, tags.wait_minutes
+                )))
+            } else {
+                Err(StepError::NotReady(format!("service {}: {why}", item.name)))
+            }
+        }
+    }
+}
+
+fn parse<T: DeserializeOwned>(name: &str, input: Value) -> Result<T, StepError> {
+    serde_json::from_value(input)
+        .map_err(|e| StepError::InvalidPlan(format!("the input of {name} does not parse: {e}")))
+}
+
+fn to_json<T: serde::Serialize>(value: T) -> Result<Value, StepError> {
+    serde_json::to_value(value)
+        .map_err(|e| StepError::ResourceFailed(format!("output does not serialize: {e}")))
+}

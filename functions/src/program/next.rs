@@ -1,0 +1,171 @@
+//! The program's loop, one wave at a time (pure): after each wave, what its services
+//! became joins the results, and the next wave's services are each run, waited for (a
+//! target picked by tag, not there yet) or skipped (refused by Preflight, a dependency
+//! that did not succeed, the program stopped). A program stops starting services once
+//! more have failed than `toleratedFailurePercentage` allows; services refused by
+//! Preflight count from the start, so with the default 0 a refused service means nothing
+//! runs.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::TargetTags;
+use super::outcome::{ProgramReport, ServiceResult, ServiceStatus, report};
+use super::preflight::{ProgramCheck, Standing};
+
+/// What to do with one service of the wave.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    /// Start its migration with `plan`.
+    Run,
+    /// Wait for its target (picked by tag), then start it.
+    Wait,
+    /// Do not start it: `why`, reported as `skipStatus`.
+    Skip,
+}
+
+/// One service of a wave, as the program's Map runs it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WaveItem {
+    pub name: String,
+    pub migration_id: String,
+    pub action: Action,
+    pub plan: Value,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_by_tag: Option<TargetTags>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub why: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skip_status: Option<ServiceStatus>,
+}
+
+/// The loop's state after a wave (`$.wave`): the next wave to run, or the report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WaveState {
+    /// How many waves have been handed out (this one included).
+    pub index: usize,
+    pub done: bool,
+    pub run: Vec<WaveItem>,
+    /// Every service that ended so far, in the order they ended.
+    pub results: Vec<ServiceResult>,
+    /// When done: the program report (in program order), and whether it failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub report: Option<ProgramReport>,
+    #[serde(default)]
+    pub failed: bool,
+}
+
+/// After `check` (the program's Preflight), `previous` (the loop's state, None before the
+/// first wave) and `ended` (what the last wave's services became): the next step.
+pub fn next(
+    check: &ProgramCheck,
+    previous: Option<&WaveState>,
+    ended: Vec<ServiceResult>,
+) -> WaveState {
+    let mut results: Vec<ServiceResult> = previous.map(|p| p.results.clone()).unwrap_or_default();
+    results.extend(ended);
+    let index = previous.map_or(0, |p| p.index);
+    let total = check.services.len();
+    let ended = |name: &str| results.iter().find(|r| r.name == name);
+    // Refused services count as failed from the start.
+    let failures = check
+        .services
+        .iter()
+        .filter(|s| match ended(&s.name) {
+            Some(r) => r.status.failed(),
+            None => matches!(s.standing, Standing::Refused { .. }),
+        })
+        .count();
+    let stopped = failures * 100 > usize::from(check.tolerated_failure_percentage) * total;
+    if stopped || index >= check.waves.len() {
+        let why = format!(
+            "not started: the program stopped after {failures} of {total} services failed (tolerated: {} %)",
+            check.tolerated_failure_percentage
+        );
+        let in_order = check
+            .services
+            .iter()
+            .map(|s| match ended(&s.name) {
+                Some(r) => r.clone(),
+                None => skipped(s.name.clone(), s.migration_id.clone(), &s.standing, &why),
+            })
+            .collect();
+        return WaveState {
+            index,
+            done: true,
+            run: Vec::new(),
+            results,
+            report: Some(report(&check.program_id, in_order, stopped)),
+            failed: stopped,
+        };
+    }
+    let run = check.waves[index]
+        .services
+        .iter()
+        .filter_map(|name| check.services.iter().find(|s| &s.name == name))
+        .map(|s| {
+            let item = |action, why: Option<String>, skip_status| WaveItem {
+                name: s.name.clone(),
+                migration_id: s.migration_id.clone(),
+                action,
+                plan: s.plan.clone(),
+                target_by_tag: s.target_by_tag.clone(),
+                why,
+                skip_status,
+            };
+            let blocked = s
+                .depends_on
+                .iter()
+                .find(|d| !ended(d).is_some_and(|r| r.status.moved()));
+            match (&s.standing, blocked) {
+                (Standing::Refused { error, cause }, _) => item(
+                    Action::Skip,
+                    Some(format!("refused by Preflight: {error}: {cause}")),
+                    Some(ServiceStatus::Refused),
+                ),
+                (_, Some(d)) => item(
+                    Action::Skip,
+                    Some(format!(
+                        "not started: it depends on {d}, which did not succeed ({})",
+                        ended(d).map_or("not run".into(), |r| format!("{:?}", r.status))
+                    )),
+                    Some(ServiceStatus::NotStarted),
+                ),
+                (Standing::Waiting { .. }, None) => item(Action::Wait, None, None),
+                (Standing::Ready { .. }, None) => item(Action::Run, None, None),
+            }
+        })
+        .collect();
+    WaveState {
+        index: index + 1,
+        done: false,
+        run,
+        results,
+        report: None,
+        failed: false,
+    }
+}
+
+fn skipped(name: String, migration_id: String, standing: &Standing, why: &str) -> ServiceResult {
+    let (status, summary) = match standing {
+        Standing::Refused { error, cause } => (
+            ServiceStatus::Refused,
+            format!("refused by Preflight: {error}: {cause}"),
+        ),
+        _ => (ServiceStatus::NotStarted, why.to_string()),
+    };
+    ServiceResult {
+        name,
+        migration_id,
+        status,
+        execution_arn: None,
+        summary,
+        error: None,
+        instances: Vec::new(),
+        serving_target_group_arn: None,
+        downtime_seconds: None,
+    }
+}
