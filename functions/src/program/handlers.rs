@@ -3,8 +3,6 @@
 //! target, and a service's outcome. Dispatched by name like the steps
 //! (`runtime::dispatch`).
 
-use aws_smithy_types::DateTime;
-use aws_smithy_types::date_time::Format;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -16,6 +14,7 @@ use super::vended::{Found, find};
 use crate::context::Context;
 use crate::error::StepError;
 use crate::plan::Plan;
+use crate::state::now_epoch_ms;
 
 pub const PREFLIGHT: &str = "program-preflight";
 pub const NEXT_WAVE: &str = "program-wave";
@@ -36,15 +35,6 @@ struct LoopState {
     last_wave: Option<Vec<ServiceResult>>,
 }
 
-/// A vended target's wait: the service's item and when the waiting state was entered
-/// (`$$.State.EnteredTime`: the same for every Retry of it).
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct TargetWait {
-    item: WaveItem,
-    entered_time: String,
-}
-
 /// Runs program handler `name` (one of [`HANDLERS`]) on `input`.
 pub async fn run(name: &str, ctx: &Context, input: Value) -> Result<Value, StepError> {
     match name {
@@ -57,10 +47,11 @@ pub async fn run(name: &str, ctx: &Context, input: Value) -> Result<Value, StepE
                 &s.preflight,
                 s.wave.as_ref(),
                 s.last_wave.unwrap_or_default(),
+                now_epoch_ms(),
             ))
         }),
-        TARGET => match parse::<TargetWait>(name, input) {
-            Ok(wait) => target(ctx, wait).await.and_then(to_json),
+        TARGET => match parse::<WaveItem>(name, input) {
+            Ok(item) => target(ctx, item).await.and_then(to_json),
             Err(e) => Err(e),
         },
         OUTCOME => parse::<Ended>(name, input).and_then(|e| to_json(service_result(e))),
@@ -72,10 +63,10 @@ pub async fn run(name: &str, ctx: &Context, input: Value) -> Result<Value, StepE
 }
 
 /// The item's plan with its target found by tag. Errors: NotReady while the account, its
-/// role or its VPC is not there (the state's Retry waits); ResourceFailed once the wait
-/// is over `waitMinutes`; InvalidPlan for tags that pick several VPCs or no subnet.
-async fn target(ctx: &Context, wait: TargetWait) -> Result<Value, StepError> {
-    let item = wait.item;
+/// role or its VPC is not there (the state's Retry waits); ResourceFailed once it waited
+/// `waitMinutes` since its wave began (`waitSinceMs`); InvalidPlan for tags that pick
+/// several VPCs or no subnet.
+async fn target(ctx: &Context, item: WaveItem) -> Result<Value, StepError> {
     let tags = item.target_by_tag.clone().ok_or_else(|| {
         StepError::invalid_plan(format!("service {}: no targetByTag to wait for", item.name))
     })?;
@@ -89,10 +80,9 @@ async fn target(ctx: &Context, wait: TargetWait) -> Result<Value, StepError> {
             Ok(plan)
         }
         Found::Waiting(why) => {
-            let entered = DateTime::from_str(&wait.entered_time, Format::DateTime)
-                .map_err(|e| StepError::invalid_plan(format!("enteredTime: {e}")))?;
-            let waited = DateTime::from(std::time::SystemTime::now()).secs() - entered.secs();
-            if waited > i64::from(tags.wait_minutes) * 60 {
+            let since = item.wait_since_ms.unwrap_or_else(now_epoch_ms);
+            let waited = now_epoch_ms().saturating_sub(since) / 1000;
+            if waited >= u64::from(tags.wait_minutes) * 60 {
                 Err(StepError::ResourceFailed(format!(
                     "service {}: gave up after {} min waiting for its target: {why}",
                     item.name, tags.wait_minutes

@@ -39,6 +39,9 @@ pub struct WaveItem {
     pub why: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub skip_status: Option<ServiceStatus>,
+    /// A waiting item: when its wait began (the wave's start), epoch ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wait_since_ms: Option<u64>,
 }
 
 /// The loop's state after a wave (`$.wave`): the next wave to run, or the report.
@@ -59,11 +62,13 @@ pub struct WaveState {
 }
 
 /// After `check` (the program's Preflight), `previous` (the loop's state, None before the
-/// first wave) and `ended` (what the last wave's services became): the next step.
+/// first wave) and `ended` (what the last wave's services became), at `now_ms` (epoch ms:
+/// a waiting item's wait begins then): the next step.
 pub fn next(
     check: &ProgramCheck,
     previous: Option<&WaveState>,
     ended: Vec<ServiceResult>,
+    now_ms: u64,
 ) -> WaveState {
     let mut results: Vec<ServiceResult> = previous.map(|p| p.results.clone()).unwrap_or_default();
     results.extend(ended);
@@ -115,6 +120,7 @@ pub fn next(
                 target_by_tag: s.target_by_tag.clone(),
                 why,
                 skip_status,
+                wait_since_ms: (action == Action::Wait).then_some(now_ms),
             };
             let blocked = s
                 .depends_on

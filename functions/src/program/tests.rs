@@ -177,3 +177,214 @@ fn the_shipped_schema_is_generated_from_the_model() {
         "schema/program.schema.json is stale: run `carveout program schema > schema/program.schema.json`"
     );
 }
+
+mod wave_loop {
+    use super::super::next::{Action, next};
+    use super::super::outcome::{ProgramStatus, ServiceResult, ServiceStatus};
+    use super::super::preflight::{ProgramCheck, ServiceCheck, Standing};
+    use super::super::waves::Wave;
+    use serde_json::json;
+
+    fn service(name: &str, standing: Standing, depends_on: &[&str]) -> ServiceCheck {
+        ServiceCheck {
+            name: name.into(),
+            migration_id: format!("p-{name}"),
+            depends_on: depends_on.iter().map(|d| d.to_string()).collect(),
+            target_by_tag: None,
+            plan: json!({ "migrationId": format!("p-{name}") }),
+            standing,
+        }
+    }
+
+    fn ready() -> Standing {
+        Standing::Ready { checks: vec![] }
+    }
+
+    /// a and b (refused by Preflight), then c after a.
+    fn check(tolerated: u8) -> ProgramCheck {
+        let refused = Standing::Refused {
+            error: "CarveOut.InvalidPlan".into(),
+            cause: "no such instance".into(),
+        };
+        ProgramCheck {
+            program_id: "p".into(),
+            tolerated_failure_percentage: tolerated,
+            waves: vec![
+                Wave {
+                    services: vec!["a".into(), "b".into()],
+                },
+                Wave {
+                    services: vec!["c".into()],
+                },
+            ],
+            services: vec![
+                service("a", ready(), &[]),
+                service("b", refused, &[]),
+                service("c", ready(), &["a"]),
+            ],
+            shared: vec![],
+            shared_checks: vec![],
+        }
+    }
+
+    fn ended(name: &str, status: ServiceStatus) -> ServiceResult {
+        ServiceResult {
+            name: name.into(),
+            migration_id: format!("p-{name}"),
+            status,
+            execution_arn: None,
+            summary: String::new(),
+            error: None,
+            instances: vec![],
+            serving_target_group_arn: None,
+            downtime_seconds: None,
+        }
+    }
+
+    #[test]
+    fn a_refused_service_counts_as_failed_from_the_start_so_by_default_nothing_runs() {
+        let first = next(&check(0), None, vec![], 0);
+        assert!(
+            first.done && first.failed && first.run.is_empty(),
+            "{first:?}"
+        );
+        let report = first.report.unwrap();
+        assert_eq!(report.status, ProgramStatus::Failed);
+        let statuses: Vec<ServiceStatus> = report.services.iter().map(|s| s.status).collect();
+        assert_eq!(
+            statuses,
+            [
+                ServiceStatus::NotStarted,
+                ServiceStatus::Refused,
+                ServiceStatus::NotStarted
+            ]
+        );
+    }
+
+    #[test]
+    fn within_the_tolerated_share_the_others_run_and_the_refused_one_is_skipped() {
+        let first = next(&check(40), None, vec![], 0);
+        assert!(!first.done);
+        let actions: Vec<(&str, Action)> = first
+            .run
+            .iter()
+            .map(|i| (i.name.as_str(), i.action))
+            .collect();
+        assert_eq!(actions, [("a", Action::Run), ("b", Action::Skip)]);
+        assert_eq!(first.run[1].skip_status, Some(ServiceStatus::Refused));
+        let second = next(
+            &check(40),
+            Some(&first),
+            vec![
+                ended("a", ServiceStatus::Succeeded),
+                ended("b", ServiceStatus::Refused),
+            ],
+            0,
+        );
+        assert_eq!(second.run.len(), 1);
+        assert_eq!(second.run[0].action, Action::Run, "c's dependency a moved");
+        let last = next(
+            &check(40),
+            Some(&second),
+            vec![ended("c", ServiceStatus::Succeeded)],
+            0,
+        );
+        let report = last.report.unwrap();
+        assert!(last.done && !last.failed);
+        assert_eq!(report.status, ProgramStatus::SucceededWithFailures);
+        assert_eq!(
+            report.summary,
+            "2 of 3 services moved, 1 refused by Preflight"
+        );
+    }
+
+    #[test]
+    fn a_service_whose_dependency_failed_is_not_started() {
+        let first = next(&check(100), None, vec![], 0);
+        let second = next(
+            &check(100),
+            Some(&first),
+            vec![
+                ended("a", ServiceStatus::Failed),
+                ended("b", ServiceStatus::Refused),
+            ],
+            0,
+        );
+        assert_eq!(second.run[0].action, Action::Skip);
+        let why = second.run[0].why.as_deref().unwrap();
+        assert!(
+            why.contains("depends on a, which did not succeed (Failed)"),
+            "{why}"
+        );
+    }
+
+    #[test]
+    fn more_failures_than_tolerated_stop_the_program_after_the_wave() {
+        let first = next(&check(40), None, vec![], 0);
+        let second = next(
+            &check(40),
+            Some(&first),
+            vec![
+                ended("a", ServiceStatus::Failed),
+                ended("b", ServiceStatus::Refused),
+            ],
+            0,
+        );
+        assert!(second.done && second.failed);
+        let report = second.report.unwrap();
+        assert_eq!(report.services[2].status, ServiceStatus::NotStarted);
+        assert!(
+            report.services[2]
+                .summary
+                .contains("stopped after 2 of 3 services failed (tolerated: 40 %)")
+        );
+    }
+}
+
+mod outcomes {
+    use super::super::outcome::{Ended, ServiceStatus, service_result};
+    use serde_json::json;
+
+    fn ended(extra: serde_json::Value) -> Ended {
+        let mut v = json!({ "name": "hp", "migrationId": "p-hp" });
+        v.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn a_moved_service_reports_its_new_instances_and_what_serves_it() {
+        let r = service_result(ended(
+            json!({ "run": { "status": "SUCCEEDED", "executionArn": "arn:x", "output": {
+                "summary": "moved", "targetGroupArn": "arn:tg", "downtimeSeconds": 1.5,
+                "instances": [{ "sourceInstanceId": "i-1", "instanceId": "i-2", "privateIp": "10.1.0.4", "subnetId": "s" }]
+            }}}),
+        ));
+        assert_eq!(r.status, ServiceStatus::Succeeded);
+        assert_eq!(r.instances[0].instance_id, "i-2");
+        assert_eq!(r.serving_target_group_arn.as_deref(), Some("arn:tg"));
+        assert_eq!(r.downtime_seconds, Some(1.5));
+    }
+
+    #[test]
+    fn a_failed_migration_reports_its_own_error_from_inside_the_child_failure() {
+        let cause = json!({ "Error": "CarveOut.Conflict", "Cause": "route taken" }).to_string();
+        let r = service_result(ended(
+            json!({ "failure": { "Error": "States.TaskFailed", "Cause": cause } }),
+        ));
+        assert_eq!(r.status, ServiceStatus::Failed);
+        assert_eq!(r.error.as_deref(), Some("CarveOut.Conflict"));
+        assert!(r.summary.contains("route taken"));
+    }
+
+    #[test]
+    fn migrated_with_issues_is_moved_and_says_what_is_left() {
+        let r = service_result(ended(json!({ "run": { "status": "SUCCEEDED", "output": {
+            "status": "MIGRATED_WITH_ISSUES", "cause": "report failed", "error": { "Error": "CarveOut.ResourceFailed" }
+        }}})));
+        assert_eq!(r.status, ServiceStatus::MigratedWithIssues);
+        assert!(r.status.moved());
+        assert_eq!(r.summary, "report failed");
+    }
+}
