@@ -7,7 +7,7 @@ export EMULATOR_PORT ?= 5000
 export PYTHONPATH := $(CURDIR)/emulator
 CARGO_JOBS ?= 2
 
-.PHONY: setup build emulator emulator-stop seed local demo test lint package bench
+.PHONY: setup build emulator emulator-stop seed local demo demo-program test lint package bench
 
 # Tools first, then the workspace: `carveout local` runs the step binaries built next to it.
 setup:
@@ -34,6 +34,10 @@ local: build
 
 demo: build
 	@scripts/demo.sh
+
+# Five services, each into its own account, two at a time (docs/program.md).
+demo-program: build
+	@scripts/demo-program.sh
 
 lint: setup
 	@scripts/lint.sh

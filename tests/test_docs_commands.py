@@ -347,11 +347,46 @@ def seed_program_file(s: Session) -> None:
     d, hp = program["defaults"], program["services"][0]["plan"]
     s.plan = {**d, "migrationId": f"{program['programId']}-hp", "service": {**d["service"], **hp["service"]},
               "source": {**d["source"], **hp["source"]}, "target": hp["target"]}
+    s.values.update(URL=ENDPOINT)
 
 
 def check_program_plan(s: Session, command: str, proc) -> None:
     assert "Program split-1: 5 service(s) in 3 wave(s) (nothing was changed)" in proc.stdout, proc.stdout
     assert "wave 2: admin, batch" in proc.stdout and proc.stdout.count("Preflight passed") == 5
+    assert "(Routes per route table, Service Quotas vpc L-93826ACB)" in proc.stdout
+
+
+PROGRAM_STAND_IN_REPORT = {"programId": "split-1", "status": "SUCCEEDED", "summary": "stand-in", "services": []}
+
+
+def seed_program_machine(s: Session) -> None:
+    """program.json, and the only ProgramStateMachine*: a stand-in whose one Pass answers a
+    report (moto runs it); the real program runs under `carveout program local`."""
+    seed_program_file(s)
+    post("/moto-api/config", {"stepfunctions": {"execute_state_machine": True}})
+    s.values["PROGRAM_MACHINE"] = sfn_machine("ProgramStateMachine-docs", {"StartAt": "Report", "States": {
+        "Report": {"Type": "Pass", "Result": PROGRAM_STAND_IN_REPORT, "End": True}}})
+
+
+def check_program_start(s: Session, command: str, proc) -> None:
+    machine = s.values["PROGRAM_MACHINE"]
+    assert f"started {machine.replace(':stateMachine:', ':execution:')}:split-1" in proc.stdout, proc.stdout
+    assert _json_out(proc) == PROGRAM_STAND_IN_REPORT
+
+
+def check_program_status(s: Session, command: str, proc) -> None:
+    rows = [line.split()[:2] for line in proc.stdout.splitlines()]
+    assert ["split-1", "SUCCEEDED"] in rows, proc.stdout
+
+
+def check_program_local(s: Session, command: str, proc) -> None:
+    assert "Program split-1 SUCCEEDED: 5 of 5 services moved" in proc.stderr, proc.stderr[-3000:]
+    assert json.loads(proc.stdout)["status"] == "SUCCEEDED"
+
+
+def check_demo_program(s: Session, command: str, proc) -> None:
+    assert "Program split-1 SUCCEEDED: 5 of 5 services moved" in proc.stderr, proc.stderr[-3000:]
+    assert re.search(r"^\d+ passed, 0 failed$", proc.stdout, re.M), proc.stdout[-3000:]
     assert "(Routes per route table, Service Quotas vpc L-93826ACB)" in proc.stdout
 
 
@@ -590,7 +625,16 @@ COMMANDS: dict[str, Run | Skip | NotACommand] = {
     "carveout program plan": NotACommand("names the subcommand in a sentence",
                                          run_as="carveout program plan --program program.json"),
     "carveout program schema": Run(OPERATOR, check_program_schema, emulator=False),
-    "carveout program start|watch|status": NotACommand("names subcommands not built yet (the status line)"),
+    "make demo-program": Run(OWN + "; scripts/demo-program.sh starts and stops that emulator", check_demo_program,
+                             own_emulator=True),
+    "carveout program start --program program.json --watch":
+        Run(OPERATOR + "; the only ProgramStateMachine* is a stand-in answering a report", check_program_start,
+            before=seed_program_machine),
+    "carveout program status --program-id split-1":
+        Run(OPERATOR + "; after the start above", check_program_status),
+    "carveout program local --program program.json --endpoint URL":
+        Run(OPERATOR + "; the seeded program (carveout_emulator.seed_program), run for real", check_program_local,
+            before=seed_program_file),
     # docs/operating.md: account vending
     "aws ssm put-parameter --type String --name /carveout/plans/222222222222/hp-2026-11 --value file://plan.json":
         Run(OPERATOR + "; the aws CLI make setup pins (.venv-awscli)", check_put_parameter),
@@ -622,7 +666,7 @@ def test_every_documented_command_is_in_the_table_and_every_entry_is_documented(
 def test_the_docs_have_the_command_blocks_this_test_expects():
     """The parser finds what a reader sees: a parser that found nothing would pass the rest."""
     blocks = {(c.file, c.block) for c in all_doc_commands() if c.block}
-    assert len(blocks) == 5, blocks
+    assert len(blocks) == 6, blocks
     texts = [c.text for c in all_doc_commands()]
     assert "carveout cleanup --plan plan.json [--apply]" in texts and "make emulator-stop" in texts
 

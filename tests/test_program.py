@@ -10,7 +10,7 @@ import pytest
 
 from carveout_emulator.seed import NETWORK_ACCOUNT, every, session
 from carveout_emulator.seed_program import TARGET_ACCOUNTS, seed_program, target_vpc
-from carveout_emulator.testing import ENDPOINT, cli, configure, reset
+from carveout_emulator.testing import ENDPOINT, ROOT, base_client, cli, configure, reset, sfn_machine
 
 
 @pytest.fixture
@@ -126,3 +126,36 @@ def test_a_target_picked_by_tag_waits_until_its_account_has_the_vpc(tmp_path):
     target_vpc(ENDPOINT, "mail")
     proc, out = plan(path, "--json")
     assert next(s for s in out["services"] if s["name"] == "mail")["status"] == "ready"
+
+
+def test_program_start_names_the_execution_after_the_program_and_never_runs_it_twice(program, tmp_path):
+    """`carveout program start` on the deployed program state machine (here moto's, with the
+    real definition, its placeholders substituted as CloudFormation does)."""
+    _, path = program
+    text = (ROOT / "statemachine/program.asl.json").read_text()
+    definition = json.loads(text.replace("${MigrationStateMachineArn}",
+                                         "arn:aws:states:ap-northeast-1:123456789012:stateMachine:MigrationStateMachine-x")
+                            .replace("${", "arn:aws:lambda:ap-northeast-1:123456789012:function:")
+                            .replace("FunctionArn}", ""))
+    machine = sfn_machine("ProgramStateMachine-test", definition)
+    first = cli("program", "start", "--program", str(path), "--endpoint", ENDPOINT)
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert f"started {machine.replace(':stateMachine:', ':execution:')}:split-1" in first.stdout
+    second = cli("program", "start", "--program", str(path), "--endpoint", ENDPOINT)
+    assert second.returncode == 0 and "program split-1 was already started" in second.stdout
+    executions = every(base_client("stepfunctions"), "list_executions", "executions", stateMachineArn=machine)
+    assert [e["name"] for e in executions] == ["split-1"]
+    status = cli("program", "status", "--program-id", "split-1", "--endpoint", ENDPOINT)
+    assert status.returncode == 0 and "split-1" in status.stdout
+
+
+def test_program_start_refuses_an_invalid_program_without_starting(program, tmp_path):
+    prog, _ = program
+    prog["services"][0]["dependsOn"] = ["nothing"]
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(prog))
+    machine = sfn_machine("ProgramStateMachine-test", {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}})
+    proc = cli("program", "start", "--program", str(path), "--endpoint", ENDPOINT)
+    assert proc.returncode == 1
+    assert "✗ CarveOut.InvalidPlan" in proc.stdout and "depends on \"nothing\"" in proc.stdout
+    assert every(base_client("stepfunctions"), "list_executions", "executions", stateMachineArn=machine) == []

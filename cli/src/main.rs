@@ -86,7 +86,7 @@ enum Command {
     ///
     /// Example: carveout revert --plan plan.json --yes
     Revert(revert::RevertArgs),
-    /// Many services out of one shared account, in waves (plan, schema)
+    /// Many services out of one shared account, in waves (plan, start, watch, status, local, schema)
     ///
     /// A program names shared defaults once and one entry per service; each service is
     /// its own migration. See docs/program.md.
@@ -174,7 +174,7 @@ async fn run(command: Command) -> Result<Outcome> {
         Command::Status(args) => sfn::status(args).await,
         Command::Cleanup(args) => cleanup::run(args).await,
         Command::Revert(args) => revert::run(args).await,
-        Command::Program(command) => program::run(command).await,
+        Command::Program(command) => return program::run(command).await,
         Command::Local(args) => return local::run(args),
         Command::Demo => demo(),
         Command::Example { plain } => {

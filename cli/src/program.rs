@@ -25,6 +25,22 @@ pub enum ProgramCommand {
     ///
     /// Example: carveout program plan --program program.json
     Plan(PlanArgs),
+    /// Start a program on the deployed program state machine
+    ///
+    /// Checks the program file, then starts an execution named after its programId (a
+    /// second start finds the first). Each service then runs as its own migration
+    /// execution. Prints the execution ARN and its console URL.
+    ///
+    /// Example: carveout program start --program program.json --watch
+    Start(StartArgs),
+    /// Follow a program's execution live (the same display as `carveout watch`)
+    ///
+    /// Example: carveout program watch arn:aws:states:ap-northeast-1:123456789012:execution:ProgramStateMachine-abc:split-1
+    Watch(crate::sfn::WatchArgs),
+    /// List the program state machine's executions with their state
+    ///
+    /// Example: carveout program status --program-id split-1
+    Status(StatusArgs),
     /// Run a program locally, against the emulator
     ///
     /// The program state machine (statemachine/program.asl.json) in the local runner: each
@@ -55,6 +71,38 @@ pub struct PlanArgs {
     verbose: bool,
 }
 
+/// The program state machine: given, or found.
+#[derive(clap::Args)]
+pub struct ProgramMachine {
+    /// The program state machine (default: $CARVEOUT_PROGRAM_STATE_MACHINE_ARN, else the
+    /// only state machine whose name starts with ProgramStateMachine).
+    #[arg(long, env = "CARVEOUT_PROGRAM_STATE_MACHINE_ARN")]
+    state_machine: Option<String>,
+    #[command(flatten)]
+    aws: AwsArgs,
+}
+
+#[derive(clap::Args)]
+pub struct StartArgs {
+    /// The program, a JSON file (comments allowed): the execution input.
+    #[arg(long)]
+    program: PathBuf,
+    #[command(flatten)]
+    machine: ProgramMachine,
+    /// Follow the execution until it ends.
+    #[arg(long)]
+    watch: bool,
+}
+
+#[derive(clap::Args)]
+pub struct StatusArgs {
+    /// Only executions of this program.
+    #[arg(long)]
+    program_id: Option<String>,
+    #[command(flatten)]
+    machine: ProgramMachine,
+}
+
 #[derive(clap::Args)]
 pub struct LocalArgs {
     /// The program, a JSON file (comments allowed).
@@ -78,8 +126,11 @@ pub struct LocalArgs {
     events: Option<PathBuf>,
 }
 
-pub async fn run(command: ProgramCommand) -> Result<bool> {
-    match command {
+pub async fn run(command: ProgramCommand) -> Result<crate::outcome::Outcome> {
+    let done = match command {
+        ProgramCommand::Start(args) => return start(args).await,
+        ProgramCommand::Watch(args) => return crate::sfn::watch(args).await,
+        ProgramCommand::Status(args) => status(args).await,
         ProgramCommand::Plan(args) => plan(args).await,
         ProgramCommand::Local(args) => local(args),
         ProgramCommand::Schema => {
@@ -89,7 +140,40 @@ pub async fn run(command: ProgramCommand) -> Result<bool> {
             );
             Ok(true)
         }
-    }
+    };
+    done.map(crate::outcome::Outcome::from)
+}
+
+const PROGRAM_MACHINE: &str = "ProgramStateMachine";
+
+async fn start(args: StartArgs) -> Result<crate::outcome::Outcome> {
+    let raw = crate::plan_file::read(&args.program).map_err(anyhow::Error::msg)?;
+    let program_id = match carveout::program::Program::parse(&raw) {
+        Ok((program, _)) => program.program_id,
+        Err(err) => {
+            println!("✗ {}: {err}", err.name());
+            return Ok(crate::outcome::Outcome::Failed);
+        }
+    };
+    let client = crate::sfn::client(&args.machine.aws).await?;
+    let machine = crate::sfn::state_machine_named(
+        &client,
+        args.machine.state_machine.as_deref(),
+        PROGRAM_MACHINE,
+    )
+    .await?;
+    crate::sfn::start_named(&client, &machine, "program", &program_id, &raw, args.watch).await
+}
+
+async fn status(args: StatusArgs) -> Result<bool> {
+    let client = crate::sfn::client(&args.machine.aws).await?;
+    let machine = crate::sfn::state_machine_named(
+        &client,
+        args.machine.state_machine.as_deref(),
+        PROGRAM_MACHINE,
+    )
+    .await?;
+    crate::sfn::list(&client, &machine, args.program_id.as_deref()).await
 }
 
 fn local(args: LocalArgs) -> Result<bool> {

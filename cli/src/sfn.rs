@@ -57,15 +57,30 @@ pub struct StatusArgs {
     target: Target,
 }
 
-async fn client(aws: &AwsArgs) -> Result<Client> {
+pub async fn client(aws: &AwsArgs) -> Result<Client> {
     Ok(Client::new(&aws.config().await?))
 }
 
 /// The state machine named by `target`, else the only carveout one among every page of
 /// ListStateMachines.
 async fn state_machine(client: &Client, target: &Target) -> Result<String> {
-    if let Some(arn) = &target.state_machine {
-        return Ok(arn.clone());
+    state_machine_named(
+        client,
+        target.state_machine.as_deref(),
+        "MigrationStateMachine",
+    )
+    .await
+}
+
+/// `explicit`, else the only state machine whose name starts with `prefix` (SAM names
+/// them after their logical id), among every page of ListStateMachines.
+pub async fn state_machine_named(
+    client: &Client,
+    explicit: Option<&str>,
+    prefix: &str,
+) -> Result<String> {
+    if let Some(arn) = explicit {
+        return Ok(arn.to_string());
     }
     let machines = client
         .list_state_machines()
@@ -77,7 +92,7 @@ async fn state_machine(client: &Client, target: &Target) -> Result<String> {
         .context("listing state machines")?;
     let found: Vec<&str> = machines
         .iter()
-        .filter(|m| m.name().starts_with("MigrationStateMachine"))
+        .filter(|m| m.name().starts_with(prefix))
         .map(|m| m.state_machine_arn())
         .collect();
     match found.as_slice() {
@@ -110,17 +125,36 @@ pub async fn start(args: StartArgs) -> Result<Outcome> {
     };
     let client = client(&args.target.aws).await?;
     let machine = state_machine(&client, &args.target).await?;
-    // The execution is named after the migration: a second start of the same migration
-    // finds the first one instead of running it twice.
-    let arn = carveout::vending::execution_arn(&machine, &plan.migration_id);
+    start_named(
+        &client,
+        &machine,
+        "migration",
+        &plan.migration_id,
+        &raw,
+        args.watch,
+    )
+    .await
+}
+
+/// Starts `input` on `machine` as the execution `name` (the migration's or program's id): a
+/// second start of the same one finds the first instead of running it twice. Prints the
+/// execution ARN and its console URL; follows it with `watch`.
+pub async fn start_named(
+    client: &Client,
+    machine: &str,
+    what: &str,
+    name: &str,
+    input: &serde_json::Value,
+    watch: bool,
+) -> Result<Outcome> {
+    let arn = carveout::vending::execution_arn(machine, name);
     match client.describe_execution().execution_arn(&arn).send().await {
         Ok(existing) => {
             println!(
-                "migration {} was already started: {arn} ({})",
-                plan.migration_id,
+                "{what} {name} was already started: {arn} ({})",
                 existing.status().as_str()
             );
-            if *existing.status() != ExecutionStatus::Running {
+            if *existing.status() != ExecutionStatus::Running && what == "migration" {
                 println!(
                     "to retry it, start a copy of the plan under another execution name with the same migrationId, or redrive the execution (it resumes where it stopped; in stop-source, once its Rollback or the watcher restored the service, it stops at Cutover: the source served again after its images)"
                 );
@@ -133,9 +167,9 @@ pub async fn start(args: StartArgs) -> Result<Outcome> {
         {
             let out = client
                 .start_execution()
-                .state_machine_arn(&machine)
-                .name(&plan.migration_id)
-                .input(raw.to_string())
+                .state_machine_arn(machine)
+                .name(name)
+                .input(input.to_string())
                 .send()
                 .await
                 .context("starting the execution")?;
@@ -144,8 +178,8 @@ pub async fn start(args: StartArgs) -> Result<Outcome> {
         Err(err) => return Err(anyhow::Error::new(err).context("looking for an earlier execution")),
     }
     println!("console: {}", console_url(&arn));
-    if args.watch {
-        return follow(&client, &arn, Duration::from_secs(2)).await;
+    if watch {
+        return follow(client, &arn, Duration::from_secs(2)).await;
     }
     Ok(Outcome::Done)
 }
@@ -298,9 +332,14 @@ async fn read_history(client: &Client, arn: &str) -> Result<Vec<aws_sdk_sfn::typ
 pub async fn status(args: StatusArgs) -> Result<bool> {
     let client = client(&args.target.aws).await?;
     let machine = state_machine(&client, &args.target).await?;
+    list(&client, &machine, args.migration_id.as_deref()).await
+}
+
+/// Prints the executions of `machine` (every page), or those named `id` (or `id-…`).
+pub async fn list(client: &Client, machine: &str, id: Option<&str>) -> Result<bool> {
     let executions = client
         .list_executions()
-        .state_machine_arn(&machine)
+        .state_machine_arn(machine)
         .into_paginator()
         .items()
         .send()
@@ -310,7 +349,7 @@ pub async fn status(args: StatusArgs) -> Result<bool> {
     let mut rows = Vec::new();
     for e in &executions {
         let name = e.name();
-        let matches = args.migration_id.as_deref().is_none_or(|id| {
+        let matches = id.is_none_or(|id| {
             name == id
                 || name
                     .strip_prefix(id)
@@ -335,9 +374,7 @@ pub async fn status(args: StatusArgs) -> Result<bool> {
     if rows.is_empty() {
         println!(
             "(no executions{})",
-            args.migration_id
-                .map(|m| format!(" for {m}"))
-                .unwrap_or_default()
+            id.map(|m| format!(" for {m}")).unwrap_or_default()
         );
     }
     Ok(true)

@@ -178,12 +178,20 @@ def check(endpoint: str, plan: dict[str, Any]) -> list[tuple[str, bool, str]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--endpoint", required=True)
-    parser.add_argument("--plan", required=True)
+    parser.add_argument("--plan", help="a migration's plan")
     parser.add_argument("--output", help="the execution output, to compare with what exists")
+    parser.add_argument("--program-plan", help="`carveout program plan --json`: every service of a program, checked")
     args = parser.parse_args()
-    plan = json.load(open(args.plan, encoding="utf-8"))
-    results = check(args.endpoint, plan)
-    if args.output:
+    if args.program_plan:
+        services = json.load(open(args.program_plan, encoding="utf-8"))["services"]
+        results = [(f"{s['name']}: {what}", good, detail)
+                   for s in services for what, good, detail in check(args.endpoint, s["plan"])]
+    elif args.plan:
+        results = check(args.endpoint, json.load(open(args.plan, encoding="utf-8")))
+    else:
+        parser.error("--plan or --program-plan")
+    plan = json.load(open(args.plan, encoding="utf-8")) if args.plan else None
+    if args.output and plan:
         out = json.load(open(args.output, encoding="utf-8"))
         st = end_state(args.endpoint, plan)
         results.append(("output names the instance that exists",
