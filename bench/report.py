@@ -147,6 +147,24 @@ def scale_md(rows: list) -> str:
     return "\n".join(lines) + "\n"
 
 
+def program_md(rows: list) -> str:
+    lines = ["Each service is a child execution of the migration state machine; the program runs them in "
+             "waves within its caps. Every service works in the shared network account, so its cap bounds "
+             "the migrations in flight. EC2 throttling at AWS's published buckets.", "",
+             "| services | maxConcurrency / network account cap | result | wall time | waves | most in flight | "
+             "states entered | history events: program / largest child | throttling errors absorbed | "
+             "end state checks |",
+             "|---:|---|---|---:|---:|---:|---:|---|---|---|"]
+    for r in rows:
+        detail = ", ".join(f"{k} {v}" for k, v in sorted(r["throttled"].items())) or "none"
+        h = r["history_events"]
+        lines.append(f"| {r['services']} | {r['max_concurrency']} / {r['network_account_cap']} | {r['status']} "
+                     f"({r['summary']}) | {r['wall_seconds']:.1f} s | {r['waves']} | {r['in_flight_most']} | "
+                     f"{r['transitions']} | {h['program']} / {h['child_most']} | {r['throttled_total']} ({detail}) | "
+                     f"{r['end_state_checks']} |")
+    return "\n".join(lines) + "\n"
+
+
 def sizes_md(sizes: dict) -> str:
     rows = sizes["functions"]
     unique = {r["zip_bytes"] for r in rows}
@@ -166,7 +184,8 @@ def main() -> int:
     # `make bench` writes every part, then this report; a part rerun alone (`polling.py`,
     # `looks.py`, ...) keeps the others' times, so each is stated.
     measured = ", ".join(f"{name} {datetime.fromtimestamp((RESULTS / name).stat().st_mtime, timezone.utc):%Y-%m-%d %H:%M}"
-                         for name in ("coldstart.json", "polling.json", "looks.json", "downtime.json", "scale.json")
+                         for name in ("coldstart.json", "polling.json", "looks.json", "downtime.json", "scale.json",
+                                      "programs.json")
                          if (RESULTS / name).exists())
     parts = [f"# carveout benchmark results\n\n{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC on "
              f"{platform.machine()}, {platform.system()} ({__import__('os').cpu_count()} cores). Reproduce: `make bench`.\n"
@@ -195,9 +214,13 @@ def main() -> int:
         parts.append("## 3. Package size\n\n" + sizes_md(sizes))
     if scale:
         parts.append("## 4. Scale on the emulator\n\n" + scale_md(scale))
+    programs = load("programs.json")
+    if programs:
+        parts.append("## 4b. Programs on the emulator: 5 and 20 services\n\n" + program_md(programs))
     (RESULTS / "results.md").write_text("\n".join(parts))
     (RESULTS / "results.json").write_text(json.dumps({"summary": summary, "coldstart": cs, "polling": poll, "looks": looked,
-                                                       "scale": scale, "sizes": sizes, "downtime": down}, indent=1))
+                                                       "scale": scale, "sizes": sizes, "downtime": down,
+                                                       "programs": programs}, indent=1))
     sys.stdout.write("\n".join(parts))
     return 0
 

@@ -47,6 +47,9 @@ echo "== bench: the image wait, Retry polling before and predicted looks now"
 echo "== bench: scale (1, 5, 20 instances; published and busy EC2 buckets)"
 .venv/bin/python bench/scale.py --endpoint "$url" --cli "$cli" --bin-dir "$release" --out "$out/scale.json"
 
+echo "== bench: programs (5 and 20 services, each into its own account; published EC2 buckets)"
+.venv/bin/python bench/program_scale.py --endpoint "$url" --cli "$cli" --bin-dir "$release" --out "$out/programs.json"
+
 echo "== bench: stop-source downtime (500 GiB, 2 % changed; without and with a pre-image)"
 .venv/bin/python bench/downtime.py --endpoint "$url" --cli "$cli" --bin-dir "$release" --out "$out/downtime.json" > /dev/null
 

@@ -58,6 +58,7 @@ def test_five_services_pass_with_waves_and_the_shared_numbers_and_nothing_change
     assert "= 7 of 50 (Routes per route table, Service Quotas vpc L-93826ACB)" in lines, lines
     assert "5 now + 5 (one new target group per service" in lines, lines
     assert "4 now + 2 (one probe rule per service in flight" in lines, lines
+    assert "the program's own history: at most " in lines and "events of 10000" in lines, lines
     assert peerings() == [], "the program's Preflight changes nothing"
     text, _ = plan(path)
     assert "wave 2: admin, batch" in text.stdout and text.stdout.count("✓") == 5 + len(out["sharedChecks"])

@@ -24,13 +24,49 @@ from .seed import NETWORK_ACCOUNT, REGION, SERVICES, TARGET_ACCOUNT, _tag, every
 TARGET_ACCOUNTS = {"hp": TARGET_ACCOUNT, "api": "333333333333", "admin": "444444444444",
                    "batch": "555555555555", "mail": "666666666666"}
 VENDED = "mail"
+# Services past the seed's five (the program bench: 20 services): svc06, svc07, … each with
+# an instance, a target group and a host-header rule, into account 7000000000NN.
+EXTRA_PREFIX = "svc"
+
+
+def account_of(service: str) -> str:
+    return TARGET_ACCOUNTS.get(service) or f"7000000000{int(service.removeprefix(EXTRA_PREFIX)):02d}"
+
+
+def extra_services(endpoint: str, listener: str, count: int) -> list[str]:
+    """`count` more services on the seed's listener (svc06…): each a running t3.small in a
+    private subnet of the ALB's VPC, an instance target group and a host-header rule."""
+    ec2 = session(endpoint, NETWORK_ACCOUNT).client("ec2", endpoint_url=endpoint)
+    elb = session(endpoint, NETWORK_ACCOUNT).client("elbv2", endpoint_url=endpoint)
+    vpc = every(ec2, "describe_vpcs", "Vpcs", Filters=[{"Name": "tag:Name", "Values": ["main"]}])[0]["VpcId"]
+    hp = every(ec2, "describe_instances", "Reservations", Filters=[{"Name": "tag:Service", "Values": ["hp"]}])
+    template = hp[0]["Instances"][0]
+    names = []
+    for i in range(len(SERVICES) + 1, len(SERVICES) + 1 + count):
+        name = f"{EXTRA_PREFIX}{i:02d}"
+        instance = ec2.run_instances(
+            ImageId=template["ImageId"], InstanceType="t3.small", MinCount=1, MaxCount=1,
+            SubnetId=template["SubnetId"], SecurityGroupIds=[g["GroupId"] for g in template["SecurityGroups"]],
+            TagSpecifications=[{"ResourceType": "instance", "Tags": _tag(name, Service=name)}],
+        )["Instances"][0]["InstanceId"]
+        tg = elb.create_target_group(
+            Name=name, Protocol="HTTP", Port=80, VpcId=vpc, TargetType="instance", HealthCheckProtocol="HTTP",
+            HealthCheckPath="/healthz", HealthCheckIntervalSeconds=15, HealthyThresholdCount=3,
+            UnhealthyThresholdCount=2, Matcher={"HttpCode": "200"},
+        )["TargetGroups"][0]["TargetGroupArn"]
+        elb.register_targets(TargetGroupArn=tg, Targets=[{"Id": instance, "Port": 80}])
+        elb.create_rule(ListenerArn=listener, Priority=100 + i, Conditions=[
+            {"Field": "host-header", "Values": [f"{name}.example.com"]}],
+            Actions=[{"Type": "forward", "TargetGroupArn": tg}])
+        names.append(name)
+    return names
 
 
 def target_vpc(endpoint: str, service: str) -> dict[str, Any]:
     """A VPC in `service`'s new account, 10.<n>.0.0/16, tagged Name=<service>, with two
     private subnets tagged Tier=private and a route table of its own."""
-    n = SERVICES.index(service) + 1
-    ec2 = session(endpoint, TARGET_ACCOUNTS[service]).client("ec2", endpoint_url=endpoint)
+    n = SERVICES.index(service) + 1 if service in SERVICES else int(service.removeprefix(EXTRA_PREFIX))
+    ec2 = session(endpoint, account_of(service)).client("ec2", endpoint_url=endpoint)
     vpc = ec2.create_vpc(CidrBlock=f"10.{n}.0.0/16", TagSpecifications=[
         {"ResourceType": "vpc", "Tags": _tag(service)}])["Vpc"]["VpcId"]
     rt = ec2.create_route_table(VpcId=vpc)["RouteTable"]["RouteTableId"]
@@ -41,19 +77,22 @@ def target_vpc(endpoint: str, service: str) -> dict[str, Any]:
                                                     "Tags": _tag(f"{service}-{az}", Tier="private")}])
         ec2.associate_route_table(RouteTableId=rt, SubnetId=sub["Subnet"]["SubnetId"])
         subnets.append(sub["Subnet"]["SubnetId"])
-    return {"accountId": TARGET_ACCOUNTS[service], "vpcId": vpc, "subnetIds": subnets}
+    return {"accountId": account_of(service), "vpcId": vpc, "subnetIds": subnets}
 
 
-def seed_program(endpoint: str, *, program_id: str = "split-1", vended_later: bool = False) -> dict[str, Any]:
-    """Seeds the topology and the five target accounts; returns the program."""
+def seed_program(endpoint: str, *, program_id: str = "split-1", vended_later: bool = False,
+                 services: int = len(SERVICES)) -> dict[str, Any]:
+    """Seeds the topology and one target account per service (the seed's five, then
+    `services - 5` more: extra_services); returns the program."""
     plan = seed(endpoint, migration_id=f"{program_id}-hp")
     elb = session(endpoint, NETWORK_ACCOUNT).client("elbv2", endpoint_url=endpoint)
     listener = plan["service"]["listenerArn"]
+    names = SERVICES + extra_services(endpoint, listener, max(0, services - len(SERVICES)))
     groups = {g["TargetGroupName"]: g["TargetGroupArn"] for g in every(elb, "describe_target_groups", "TargetGroups")}
     rules = {a["TargetGroupArn"]: r["RuleArn"] for r in every(elb, "describe_rules", "Rules", ListenerArn=listener)
              if not r["IsDefault"] for a in r["Actions"] if a.get("TargetGroupArn")}
-    services = []
-    for name in SERVICES:
+    entries = []
+    for name in names:
         health = elb.describe_target_health(TargetGroupArn=groups[name])["TargetHealthDescriptions"]
         entry: dict[str, Any] = {"name": name, "plan": {
             "service": {"targetGroupArn": groups[name], "ruleArn": rules.get(groups[name])},
@@ -70,7 +109,7 @@ def seed_program(endpoint: str, *, program_id: str = "split-1", vended_later: bo
             entry["plan"]["target"] = target_vpc(endpoint, name)
         if name == "admin":
             entry["dependsOn"] = ["api"]
-        services.append(entry)
+        entries.append(entry)
     return {
         "programId": program_id,
         "defaults": {
@@ -81,7 +120,7 @@ def seed_program(endpoint: str, *, program_id: str = "split-1", vended_later: bo
             "consistency": "live",
         },
         "maxConcurrency": 2,
-        "services": services,
+        "services": entries,
     }
 
 
@@ -91,8 +130,10 @@ def main() -> None:
     parser.add_argument("--out", help="write the program here (default: stdout)")
     parser.add_argument("--program-id", default="split-1")
     parser.add_argument("--vended-later", action="store_true", help="leave mail's target VPC out (not vended yet)")
+    parser.add_argument("--services", type=int, default=len(SERVICES), help="services in all (past 5: svc06, …)")
     args = parser.parse_args()
-    program = seed_program(args.endpoint, program_id=args.program_id, vended_later=args.vended_later)
+    program = seed_program(args.endpoint, program_id=args.program_id, vended_later=args.vended_later,
+                           services=args.services)
     text = json.dumps(program, indent=2) + "\n"
     if args.out:
         with open(args.out, "w", encoding="utf-8") as f:

@@ -23,6 +23,7 @@ use crate::error::StepError;
 use crate::plan::{ACCOUNT_ID, Plan};
 
 pub mod handlers;
+pub mod history;
 pub mod limits;
 pub mod next;
 pub mod outcome;
@@ -129,7 +130,7 @@ pub struct TargetTags {
     #[serde(default)]
     pub subnet_tags: BTreeMap<String, String>,
     /// How long a service whose account, role or VPC is not there yet waits for it before
-    /// it fails, minutes (looked at every 5 minutes; at most 4 hours).
+    /// it fails, minutes (looked at every 10 minutes; at most 4 hours).
     #[serde(default = "default_vended_wait")]
     #[schemars(range(min = 0, max = 240))]
     pub wait_minutes: u32,

@@ -62,16 +62,22 @@ pub struct ProgramCheck {
     pub shared_checks: Vec<String>,
 }
 
+/// Services whose own Preflight runs at once (each reads its three accounts; the SDK
+/// retries what the accounts' API rates throttle).
+const PREFLIGHT_CONCURRENCY: usize = 4;
+
 /// Runs the program's Preflight. Errors: InvalidPlan for a program file that does not
 /// parse or whose services together pass a shared limit (every refusal listed, each
 /// naming the limit and the count); AccessDenied/ResourceFailed from a shared read.
 pub async fn preflight(ctx: &Context, input: &Value) -> Result<ProgramCheck, StepError> {
     let (program, services) = Program::parse(input)?;
     let waves = waves(&program, &services).map_err(StepError::invalid_plan)?;
-    let mut checked = Vec::new();
-    let mut resolved: Vec<(String, Plan, Facts)> = Vec::new();
+    // Targets picked by tag first (one read each), then every service's own Preflight,
+    // PREFLIGHT_CONCURRENCY at a time: fifty in turn could outlast the function.
+    let mut plans: Vec<(Value, Option<Standing>)> = Vec::new();
     for service in &services {
         let mut plan = service.plan.clone();
+        let mut standing = None;
         if let Some(tags) = &service.target_by_tag {
             let accounts = ctx
                 .accounts(&service.plan()?)
@@ -82,30 +88,48 @@ pub async fn preflight(ctx: &Context, input: &Value) -> Result<ProgramCheck, Ste
                     plan["target"]["subnetIds"] = subnet_ids.into();
                 }
                 Found::Waiting(why) => {
-                    checked.push(ServiceCheck {
-                        name: service.name.clone(),
-                        migration_id: service.migration_id().to_string(),
-                        depends_on: service.depends_on.clone(),
-                        target_by_tag: service.target_by_tag.clone(),
-                        plan,
-                        standing: Standing::Waiting {
-                            why,
-                            wait_minutes: tags.wait_minutes,
-                        },
-                    });
-                    continue;
+                    standing = Some(Standing::Waiting {
+                        why,
+                        wait_minutes: tags.wait_minutes,
+                    })
                 }
             }
         }
-        let standing = match crate::steps::preflight(ctx, plan.clone()).await {
-            Ok(facts) => {
+        plans.push((plan, standing));
+    }
+    let mut answers: Vec<Option<Result<Facts, StepError>>> = plans.iter().map(|_| None).collect();
+    let todo: Vec<usize> = (0..plans.len()).filter(|&i| plans[i].1.is_none()).collect();
+    for chunk in todo.chunks(PREFLIGHT_CONCURRENCY) {
+        let mut running = tokio::task::JoinSet::new();
+        for &i in chunk {
+            let (ctx, plan) = (ctx.clone(), plans[i].0.clone());
+            running.spawn(async move { (i, crate::steps::preflight(&ctx, plan).await) });
+        }
+        while let Some(done) = running.join_next().await {
+            let (i, answer) = done.map_err(|e| {
+                StepError::ResourceFailed(format!("a service's Preflight did not finish: {e}"))
+            })?;
+            answers[i] = Some(answer);
+        }
+    }
+    let mut checked = Vec::new();
+    let mut resolved: Vec<(String, Plan, Facts)> = Vec::new();
+    for ((service, (plan, waiting)), answer) in services.iter().zip(plans).zip(answers) {
+        let standing = match (waiting, answer) {
+            (Some(waiting), _) => waiting,
+            (None, Some(Ok(facts))) => {
                 let checks = facts.checks.clone();
                 resolved.push((service.name.clone(), Plan::parse(&plan)?, facts));
                 Standing::Ready { checks }
             }
-            Err(e) => Standing::Refused {
+            (None, Some(Err(e))) => Standing::Refused {
                 error: e.name().to_string(),
                 cause: e.to_string(),
+            },
+            // Not reached: every service without a waiting target was checked above.
+            (None, None) => Standing::Refused {
+                error: crate::error::RESOURCE_FAILED.into(),
+                cause: "its Preflight did not run".into(),
             },
         };
         checked.push(ServiceCheck {
@@ -128,7 +152,19 @@ pub async fn preflight(ctx: &Context, input: &Value) -> Result<ProgramCheck, Ste
             uses(&accounts, &views, &waves).await?
         }
     };
-    let shared_checks = judge(&shared).map_err(|refused| {
+    let waiting = checked
+        .iter()
+        .filter(|s| matches!(s.standing, Standing::Waiting { .. }))
+        .count() as u64;
+    let worst = super::history::worst_case(checked.len() as u64, waiting, waves.len() as u64);
+    if worst > super::history::HISTORY_LIMIT {
+        return Err(StepError::invalid_plan(format!(
+            "program {}: its execution could write {worst} history events, above {}: split it",
+            program.program_id,
+            super::history::HISTORY_LIMIT
+        )));
+    }
+    let mut shared_checks = judge(&shared).map_err(|refused| {
         StepError::invalid_plan(format!(
             "program {}: the services together pass {} shared limit(s); nothing was changed: {}",
             program.program_id,
@@ -136,6 +172,10 @@ pub async fn preflight(ctx: &Context, input: &Value) -> Result<ProgramCheck, Ste
             refused.join("; ")
         ))
     })?;
+    shared_checks.push(format!(
+        "the program's own history: at most {worst} events of {} (its services' polls are in their own executions)",
+        super::history::HISTORY_LIMIT
+    ));
     Ok(ProgramCheck {
         program_id: program.program_id,
         tolerated_failure_percentage: program.tolerated_failure_percentage,
