@@ -160,3 +160,21 @@ def test_program_start_refuses_an_invalid_program_without_starting(program, tmp_
     assert proc.returncode == 1
     assert "✗ CarveOut.InvalidPlan" in proc.stdout and "depends on \"nothing\"" in proc.stdout
     assert every(base_client("stepfunctions"), "list_executions", "executions", stateMachineArn=machine) == []
+
+
+def test_targets_whose_cidrs_overlap_refuse_the_program_naming_both(program, tmp_path):
+    prog, _ = program
+    # api moves into a VPC of its account with admin's CIDR (10.3.0.0/16): the ALB's VPC
+    # could route that CIDR to one peering only.
+    api = next(s for s in prog["services"] if s["name"] == "api")
+    ec2 = session(ENDPOINT, api["plan"]["target"]["accountId"]).client("ec2", endpoint_url=ENDPOINT)
+    vpc = ec2.create_vpc(CidrBlock="10.3.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.3.10.0/24", AvailabilityZone="ap-northeast-1a")["Subnet"]
+    api["plan"]["target"] = {"accountId": api["plan"]["target"]["accountId"], "vpcId": vpc,
+                             "subnetIds": [subnet["SubnetId"]]}
+    path = tmp_path / "overlap.json"
+    path.write_text(json.dumps(prog))
+    proc, _ = plan(path)
+    assert proc.returncode == 1, proc.stdout
+    assert "services api and admin move into VPCs whose CIDRs overlap" in proc.stdout, proc.stdout
+    assert "10.3.0.0/16" in proc.stdout and peerings() == []

@@ -40,7 +40,12 @@ pub async fn run(name: &str, ctx: &Context, input: Value) -> Result<Value, StepE
     match name {
         PREFLIGHT => {
             let doc = input.get("program").cloned().unwrap_or(input);
-            preflight(ctx, &doc).await.and_then(to_json)
+            // `{preflight}`: the whole state from here on (the Task's OutputPath).
+            preflight(ctx, &doc)
+                .await
+                .map(compact)
+                .and_then(to_json)
+                .map(|check| serde_json::json!({ "preflight": check }))
         }
         NEXT_WAVE => parse::<LoopState>(name, input).and_then(|s| {
             to_json(next(
@@ -75,8 +80,7 @@ async fn target(ctx: &Context, item: WaveItem) -> Result<Value, StepError> {
     match find(&accounts, &tags).await? {
         Found::Ready { vpc_id, subnet_ids } => {
             let mut plan = item.plan;
-            plan["target"]["vpcId"] = vpc_id.into();
-            plan["target"]["subnetIds"] = subnet_ids.into();
+            super::vended::fill(&mut plan, vpc_id, subnet_ids);
             Ok(plan)
         }
         Found::Waiting(why) => {
@@ -92,6 +96,19 @@ async fn target(ctx: &Context, item: WaveItem) -> Result<Value, StepError> {
             }
         }
     }
+}
+
+/// The Preflight as the state keeps it through every wave: without each service's checks
+/// and the shared uses (their lines stay), so fifty services stay far below the 256 KiB a
+/// state may hold (<https://docs.aws.amazon.com/step-functions/latest/dg/service-quotas.html>).
+fn compact(mut check: ProgramCheck) -> ProgramCheck {
+    for s in &mut check.services {
+        if let super::preflight::Standing::Ready { checks } = &mut s.standing {
+            checks.clear();
+        }
+    }
+    check.shared.clear();
+    check
 }
 
 fn parse<T: DeserializeOwned>(name: &str, input: Value) -> Result<T, StepError> {

@@ -32,7 +32,7 @@ pub struct Limit {
 pub const ACTIVE_PEERINGS: Limit = Limit {
     name: "Active VPC peering connections per VPC",
     source: "Service Quotas vpc L-7E9ECCDB",
-    fix: "request an increase (up to 125) in Service Quotas, or move more services into one target VPC (they share its peering)",
+    fix: "request an increase (up to 125) in Service Quotas, or split the program",
 };
 pub const OUTSTANDING_REQUESTS: Limit = Limit {
     name: "Outstanding VPC peering connection requests",

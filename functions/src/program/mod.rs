@@ -165,6 +165,14 @@ impl ProgramService {
         self.plan["migrationId"].as_str().unwrap_or_default()
     }
 
+    /// The target VPC this service moves into, when known (not a target still picked by
+    /// tag): two services into one VPC share its peering and routes, so they never run in
+    /// one wave (the second would find the first's peering half made).
+    pub fn target_vpc(&self) -> Option<&str> {
+        let vpc = self.plan["target"]["vpcId"].as_str()?;
+        (self.target_by_tag.is_none() && vpc != PENDING_VPC).then_some(vpc)
+    }
+
     /// The accounts this service works in: network, source and target.
     pub fn accounts(&self) -> Vec<String> {
         let at = |a: &str, b: &str| self.plan[a][b].as_str().unwrap_or_default().to_string();
@@ -296,6 +304,12 @@ impl Program {
                 "maxConcurrency {} must be 1 to 20",
                 self.max_concurrency
             ));
+        }
+        if let Some(cap) = self
+            .max_concurrency_per_account
+            .filter(|c| !(1..=20).contains(c))
+        {
+            p.push(format!("maxConcurrencyPerAccount {cap} must be 1 to 20"));
         }
         for (account, cap) in &self.account_concurrency {
             if !re(ACCOUNT_ID, account) || *cap == 0 {

@@ -32,9 +32,11 @@ pub struct WaveItem {
     pub name: String,
     pub migration_id: String,
     pub action: Action,
+    /// The service's plan (the target filled in once a vended one is found).
     pub plan: Value,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target_by_tag: Option<TargetTags>,
+    /// A skipped item: why, and the status it is reported with.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub why: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -98,11 +100,12 @@ pub fn next(
                 None => skipped(s.name.clone(), s.migration_id.clone(), &s.standing, &why),
             })
             .collect();
+        // The report holds every result: the state keeps them once.
         return WaveState {
             index,
             done: true,
             run: Vec::new(),
-            results,
+            results: Vec::new(),
             report: Some(report(&check.program_id, in_order, stopped)),
             failed: stopped,
         };

@@ -106,7 +106,9 @@ pub fn service_result(ended: Ended) -> ServiceResult {
     if let Some(failure) = ended.failure {
         let failure = failure.innermost();
         out.status = ServiceStatus::Failed;
-        out.summary = format!("failed and rolled back its own routing: {}", failure.cause);
+        // The cause says what happened: a migration's Rollback tells what it did to the
+        // service's routing; a wait or a start that failed changed nothing.
+        out.summary = format!("failed: {}", failure.cause);
         out.error = Some(failure.error);
         return out;
     }

@@ -82,15 +82,21 @@ pub async fn preflight(ctx: &Context, input: &Value) -> Result<ProgramCheck, Ste
             let accounts = ctx
                 .accounts(&service.plan()?)
                 .with_session(&program.program_id);
-            match find(&accounts, tags).await? {
-                Found::Ready { vpc_id, subnet_ids } => {
-                    plan["target"]["vpcId"] = vpc_id.into();
-                    plan["target"]["subnetIds"] = subnet_ids.into();
+            // A target that cannot be found is this service's problem, not the program's.
+            match find(&accounts, tags).await {
+                Ok(Found::Ready { vpc_id, subnet_ids }) => {
+                    super::vended::fill(&mut plan, vpc_id, subnet_ids)
                 }
-                Found::Waiting(why) => {
+                Ok(Found::Waiting(why)) => {
                     standing = Some(Standing::Waiting {
                         why,
                         wait_minutes: tags.wait_minutes,
+                    })
+                }
+                Err(e) => {
+                    standing = Some(Standing::Refused {
+                        error: e.name().to_string(),
+                        cause: e.to_string(),
                     })
                 }
             }
@@ -141,14 +147,22 @@ pub async fn preflight(ctx: &Context, input: &Value) -> Result<ProgramCheck, Ste
             standing,
         });
     }
+    let views: Vec<Resolved> = resolved
+        .iter()
+        .map(|(name, plan, facts)| Resolved { name, plan, facts })
+        .collect();
+    let overlaps = super::shared::overlapping_targets(&views);
+    if !overlaps.is_empty() {
+        return Err(StepError::invalid_plan(format!(
+            "program {}: nothing was changed: {}",
+            program.program_id,
+            overlaps.join("; ")
+        )));
+    }
     let shared = match resolved.first() {
         None => Vec::new(),
         Some((_, first, _)) => {
             let accounts = ctx.accounts(first).with_session(&program.program_id);
-            let views: Vec<Resolved> = resolved
-                .iter()
-                .map(|(name, plan, facts)| Resolved { name, plan, facts })
-                .collect();
             uses(&accounts, &views, &waves).await?
         }
     };

@@ -229,6 +229,34 @@ pub async fn uses(
     Ok(out)
 }
 
+/// Services whose target VPCs differ but whose CIDRs overlap, on one network VPC: its route
+/// tables can send a CIDR to one peering only, so the second's routes would conflict
+/// after the first moved. One problem per pair, naming both.
+pub fn overlapping_targets(services: &[Resolved<'_>]) -> Vec<String> {
+    let mut problems = Vec::new();
+    for (i, a) in services.iter().enumerate() {
+        for b in &services[i + 1..] {
+            let (ta, tb) = (&a.facts.target, &b.facts.target);
+            if a.facts.network.vpc_id != b.facts.network.vpc_id || ta.vpc_id == tb.vpc_id {
+                continue;
+            }
+            for ca in &ta.cidrs {
+                if let Some(cb) = tb
+                    .cidrs
+                    .iter()
+                    .find(|cb| crate::aws::ec2::cidrs_overlap(ca, cb))
+                {
+                    problems.push(format!(
+                        "services {} and {} move into VPCs whose CIDRs overlap ({} {ca}, {} {cb}): the ALB's VPC {} can route a CIDR to one peering only; give one a distinct CIDR",
+                        a.name, b.name, ta.vpc_id, tb.vpc_id, a.facts.network.vpc_id
+                    ));
+                }
+            }
+        }
+    }
+    problems
+}
+
 /// The peerings `vpc` is part of (requester or accepter), not yet ended. Reads every page.
 async fn peerings_of(
     c: &AccountClients,

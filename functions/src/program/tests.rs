@@ -11,13 +11,15 @@ fn tg(name: &str) -> String {
 }
 
 fn service(name: &str, account: &str, depends_on: &[&str]) -> Value {
+    // A VPC id of its own per service (its account's digits).
+    let vpc = format!("vpc-{}", &account[..8]);
     json!({
         "name": name,
         "dependsOn": depends_on,
         "plan": {
             "service": { "targetGroupArn": tg(name) },
             "source": { "instanceIds": ["i-0123456789abcdef0"] },
-            "target": { "accountId": account, "vpcId": "vpc-0123456789abcdef0", "subnetIds": ["subnet-0123456789abcdef0"] }
+            "target": { "accountId": account, "vpcId": vpc, "subnetIds": ["subnet-0123456789abcdef0"] }
         }
     })
 }
@@ -160,11 +162,25 @@ fn an_account_cap_below_the_overall_cap_splits_a_wave() {
     let (program, services) = Program::parse(&p).unwrap();
     let w = waves(&program, &services).unwrap();
     assert_eq!(w[0].services, vec!["hp", "api", "batch", "mail"]);
-    assert_eq!(
-        waves::peak_per_account(&w, &services)["111111111111"],
-        4,
-        "the network account sees four services at once"
-    );
+}
+
+#[test]
+fn services_into_one_target_vpc_never_share_a_wave() {
+    let mut p = example();
+    p["maxConcurrency"] = json!(4);
+    // api and batch into the same VPC (of one account): the second waits a wave.
+    p["services"][3]["plan"]["target"] = p["services"][1]["plan"]["target"].clone();
+    let (program, services) = Program::parse(&p).unwrap();
+    let w = waves(&program, &services).unwrap();
+    assert_eq!(w[0].services, vec!["hp", "api", "mail"]);
+    assert_eq!(w[1].services, vec!["admin", "batch"]);
+}
+
+#[test]
+fn a_per_account_cap_of_zero_is_refused_rather_than_planning_no_wave() {
+    let mut p = example();
+    p["maxConcurrencyPerAccount"] = json!(0);
+    assert!(problems(p).contains("maxConcurrencyPerAccount 0 must be 1 to 20"));
 }
 
 #[test]

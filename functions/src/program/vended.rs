@@ -21,8 +21,8 @@ pub enum Found {
 }
 
 /// Reads the target of `tags` in its account. Errors: InvalidPlan when the tags match
-/// several VPCs, or a VPC without matching subnets (the program must be fixed, waiting
-/// would not help); ResourceFailed from a read.
+/// several VPCs (the program must be fixed, waiting would not help); ResourceFailed from a
+/// read.
 pub async fn find(accounts: &Accounts, tags: &TargetTags) -> Result<Found, StepError> {
     let tgt = match accounts.get(&tags.account_id).await {
         Ok(c) => c,
@@ -87,13 +87,20 @@ pub async fn find(accounts: &Accounts, tags: &TargetTags) -> Result<Found, StepE
         .collect();
     subnet_ids.sort();
     if subnet_ids.is_empty() {
-        return Err(StepError::invalid_plan(format!(
-            "account {}: VPC {vpc_id} has no subnet tagged {}",
+        // Vending pipelines often make the VPC before its subnets: wait for them too.
+        return Ok(Found::Waiting(format!(
+            "account {}: VPC {vpc_id} has no subnet tagged {} yet",
             tags.account_id,
             describe(&tags.subnet_tags)
         )));
     }
     Ok(Found::Ready { vpc_id, subnet_ids })
+}
+
+/// `plan` with its target's VPC and subnets as found.
+pub fn fill(plan: &mut serde_json::Value, vpc_id: String, subnet_ids: Vec<String>) {
+    plan["target"]["vpcId"] = vpc_id.into();
+    plan["target"]["subnetIds"] = subnet_ids.into();
 }
 
 fn describe(tags: &std::collections::BTreeMap<String, String>) -> String {

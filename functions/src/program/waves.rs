@@ -1,9 +1,10 @@
 //! The order a program runs its services in (pure).
 //!
 //! Each wave takes, in listed order, the services whose `dependsOn` all ran in earlier
-//! waves, keeping the caps: at most `maxConcurrency` services per wave, and at most the
+//! waves, keeping the caps: at most `maxConcurrency` services per wave, at most the
 //! account's cap of services working in any one account (network, source or target) at
-//! once. A wave runs its services side
+//! once, and one service per target VPC (services into one VPC share its peering and
+//! routes: the second reuses what the first made, once it is made). A wave runs its services side
 //! by side and ends when all of them have ended; the next wave starts then. A barrier
 //! costs some wall time against a scheduler that starts a service as soon as a slot
 //! frees, and buys a plan the user can read before anything runs: exactly these services,
@@ -89,6 +90,7 @@ pub fn waves(program: &Program, services: &[ProgramService]) -> Result<Vec<Wave>
     while done.len() < services.len() {
         let mut wave = Vec::new();
         let mut in_account: BTreeMap<String, u32> = BTreeMap::new();
+        let mut vpcs: BTreeSet<&str> = BTreeSet::new();
         for (i, s) in services.iter().enumerate() {
             let ready = !done.contains(&i)
                 && s.depends_on
@@ -98,11 +100,13 @@ pub fn waves(program: &Program, services: &[ProgramService]) -> Result<Vec<Wave>
             let fits = (wave.len() as u32) < program.max_concurrency
                 && accounts
                     .iter()
-                    .all(|a| in_account.get(a).copied().unwrap_or(0) < program.account_cap(a));
+                    .all(|a| in_account.get(a).copied().unwrap_or(0) < program.account_cap(a))
+                && s.target_vpc().is_none_or(|v| !vpcs.contains(v));
             if ready && fits {
                 for a in accounts {
                     *in_account.entry(a).or_default() += 1;
                 }
+                vpcs.extend(s.target_vpc());
                 wave.push(i);
             }
         }
@@ -113,26 +117,4 @@ pub fn waves(program: &Program, services: &[ProgramService]) -> Result<Vec<Wave>
         });
     }
     Ok(waves)
-}
-
-/// The most services in flight at once in each account, over all waves: what the
-/// shared-limit checks count for things that exist only while a service runs (a probe
-/// rule, a peering request waiting for its accept).
-pub fn peak_per_account(waves: &[Wave], services: &[ProgramService]) -> BTreeMap<String, usize> {
-    let by_name: BTreeMap<&str, &ProgramService> =
-        services.iter().map(|s| (s.name.as_str(), s)).collect();
-    let mut peak: BTreeMap<String, usize> = BTreeMap::new();
-    for wave in waves {
-        let mut here: BTreeMap<String, usize> = BTreeMap::new();
-        for name in &wave.services {
-            for a in by_name[name.as_str()].accounts() {
-                *here.entry(a).or_default() += 1;
-            }
-        }
-        for (a, n) in here {
-            let p = peak.entry(a).or_default();
-            *p = (*p).max(n);
-        }
-    }
-    peak
 }
