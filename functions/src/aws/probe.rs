@@ -52,6 +52,12 @@ pub async fn ensure_probe_rule(
                     // Its priority only orders it among rules no request matches alike: the
                     // next free one serves.
                     Err(f) if f.is("PriorityInUse") => {
+                        // Our own create may have gone through with its answer lost (the
+                        // SDK then retried it): that rule is ours, found by its condition
+                        // and tag, and no second one is made.
+                        if let Some(own) = find_probe_rule(net, listener_arn, migration_id).await? {
+                            return Ok(Some(own));
+                        }
                         let used: BTreeSet<i32> = listener_rules(net, listener_arn)
                             .await?
                             .iter()
