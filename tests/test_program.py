@@ -58,6 +58,7 @@ def test_five_services_pass_with_waves_and_the_shared_numbers_and_nothing_change
     assert "= 7 of 50 (Routes per route table, Service Quotas vpc L-93826ACB)" in lines, lines
     assert "5 now + 5 (one new target group per service" in lines, lines
     assert "4 now + 2 (one probe rule per service in flight" in lines, lines
+    assert "of 100 (Pending snapshots per account, Service Quotas ebs L-94D7AB7D)" in lines, lines
     assert "the program's own history: at most " in lines and "events of 10000" in lines, lines
     assert peerings() == [], "the program's Preflight changes nothing"
     text, _ = plan(path)
@@ -102,6 +103,20 @@ def test_an_alb_near_100_target_groups_refuses_the_program(program):
     assert "not adjustable" in proc.stdout
 
 
+def test_a_source_account_near_its_pending_snapshots_refuses_the_program(program):
+    """Every volume of a wave's instances is snapshotted at once; the quota (100, not
+    adjustable) is here 1, below a wave of two one-volume services."""
+    prog, path = program
+    source = prog["defaults"]["source"]["accountId"]
+    configure(ebsQuotas={source: {"L-94D7AB7D": 1}})
+    proc, _ = plan(path)
+    assert proc.returncode == 1, proc.stdout
+    assert f"account {source}: 0 now + 2" in proc.stdout, proc.stdout
+    assert "= 2 > 1 (Pending snapshots per account, Service Quotas ebs L-94D7AB7D)" in proc.stdout
+    assert "not adjustable" in proc.stdout
+    assert peerings() == [], "refused before anything changes"
+
+
 def test_a_service_that_fails_its_own_preflight_is_named_and_the_others_pass(program, tmp_path):
     prog, _ = program
     prog["services"][3]["plan"]["source"]["instanceIds"] = ["i-0123456789abcdef0"]
@@ -124,6 +139,10 @@ def test_a_target_picked_by_tag_waits_until_its_account_has_the_vpc(tmp_path):
     mail = next(s for s in out["services"] if s["name"] == "mail")
     assert mail["status"] == "waiting" and mail["waitMinutes"] == 30
     assert "no VPC tagged Name=mail yet" in mail["why"]
+    # Still counted on the ALB's side: its peering, its route, its target group.
+    lines = "\n".join(out["sharedChecks"])
+    assert "0 now + 5 (one per target VPC not peered with it yet" in lines, lines
+    assert "5 now + 5 (one new target group per service" in lines, lines
     target_vpc(ENDPOINT, "mail")
     proc, out = plan(path, "--json")
     assert next(s for s in out["services"] if s["name"] == "mail")["status"] == "ready"

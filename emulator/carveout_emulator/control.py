@@ -68,6 +68,9 @@ DEFAULT_PHASES = {
     # table L-93826ACB, active peerings per VPC L-7E9ECCDB, outstanding peering requests
     # L-DC9F7029; patches/network_limits.py); without one, the AWS default applies.
     "vpcQuotas": {},
+    # account id -> {"L-94D7AB7D": value}: the account's pending-snapshot quota (AWS: 100, not
+    # adjustable; lowered here so a test reaches it without a hundred snapshots).
+    "ebsQuotas": {},
     # DescribeVolumeStatus of a volume launched from an image (patches/volume_initialization.py):
     # this many looks answer no initialization details yet (AWS: up to 5 minutes), then
     # `volumeInitializationLooks` answer `initializing`, then `completed`.

@@ -86,3 +86,27 @@ def test_an_alb_holds_100_target_groups_and_100_rules():
     with pytest.raises(botocore.exceptions.ClientError, match="TooManyRules"):
         elb.create_rule(ListenerArn=listener, Priority=500, Conditions=[{"Field": "path-pattern", "Values": ["/y"]}],
                         Actions=[{"Type": "fixed-response", "FixedResponseConfig": {"StatusCode": "200"}}])
+
+
+def test_an_account_holds_its_quota_of_pending_snapshots_then_pending_snapshot_limit_exceeded():
+    """An image snapshots every EBS volume of its instance: past the account's pending
+    snapshots (100, not adjustable; here 3 so two images reach it), CreateImage answers
+    PendingSnapshotLimitExceeded, and DescribeSnapshots lists them as pending."""
+    configure(ebsQuotas={N: {"L-94D7AB7D": 3}}, imagePendingPolls=5)
+    ec2 = client("ec2", N)
+    image = ec2.register_image(Name="base", RootDeviceName="/dev/sda1", VirtualizationType="hvm")["ImageId"]
+    subnet = ec2.create_subnet(VpcId=_vpc(ec2, "10.9.0.0/16"), CidrBlock="10.9.0.0/24")["Subnet"]["SubnetId"]
+    two = ec2.run_instances(InstanceType="t3.small", ImageId=image, MinCount=1, MaxCount=1, SubnetId=subnet,
+                            BlockDeviceMappings=[{"DeviceName": "/dev/sda1", "Ebs": {"VolumeSize": 8}},
+                                                 {"DeviceName": "/dev/sdf", "Ebs": {"VolumeSize": 50}}])
+    first = two["Instances"][0]["InstanceId"]
+    ec2.create_image(InstanceId=first, Name="one", NoReboot=True)
+    pending = every(ec2, "describe_snapshots", "Snapshots", OwnerIds=["self"],
+                    Filters=[{"Name": "status", "Values": ["pending"]}])
+    assert len(pending) == 2, pending
+    with pytest.raises(botocore.exceptions.ClientError, match="PendingSnapshotLimitExceeded"):
+        ec2.create_image(InstanceId=first, Name="two", NoReboot=True)  # 2 pending + 2 > 3
+    quota = client("service-quotas", N).get_service_quota(ServiceCode="ebs", QuotaCode="L-94D7AB7D")
+    assert quota["Quota"]["Value"] == 3.0 and quota["Quota"]["Adjustable"] is False
+    default = client("service-quotas", T).get_service_quota(ServiceCode="ebs", QuotaCode="L-94D7AB7D")
+    assert default["Quota"]["Value"] == 100.0

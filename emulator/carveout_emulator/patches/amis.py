@@ -120,6 +120,33 @@ def _durations(image: Any, rate: float) -> dict[str, float]:
     return seconds
 
 
+def pending_snapshots(backend: Any) -> int:
+    """The snapshots `backend`'s account owns that are still pending, their status brought
+    up to date first (timed images by the clock; a counted image's snapshots are pending
+    while it is, without counting a read)."""
+    from .encryption import devices  # encryption wraps this module's patches
+
+    _refresh_status(backend)
+    ids = {s.id for s in list(backend.snapshots.values()) if s.status == "pending"}
+    for image in list(backend.amis.values()):
+        if image.state == "pending" and image.id in CREATED_IMAGES:
+            ids |= {snap.id for _, snap in devices(image) if snap is not None}
+    return len(ids)
+
+
+def _refresh_status(backend: Any) -> None:
+    from .encryption import devices  # encryption wraps this module's patches
+
+    for image in list(backend.amis.values()):
+        if image.id in TIMED and image.state in ("pending", "available"):
+            _apply_timed(image, devices(image))
+        elif image.id in CREATED_IMAGES and image.state == "pending":
+            for _, snap in devices(image):
+                if snap is not None and snap.status != "pending":
+                    snap.status = "pending"
+                    snap._carveout_progress = "0%"
+
+
 def apply() -> None:
     if not once(sys.modules[__name__]):
         return
@@ -159,6 +186,7 @@ def apply() -> None:
         return image
 
     def describe_snapshots(self, snapshot_ids=None, filters=None):  # type: ignore[no-untyped-def]
+        _refresh_status(self)  # a `status` filter sees pending snapshots as pending
         own = list(self.snapshots.values())
         shared = []
         for other in other_backends(self, _ec2_backends()):

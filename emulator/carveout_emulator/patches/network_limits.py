@@ -10,7 +10,9 @@ requests 25 (L-DC9F7029). Past them EC2 answers `RouteLimitExceeded`,
 Application Load Balancer uses at most 100 target groups and 100 rules, not counting the
 defaults (https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-limits.html);
 DescribeAccountLimits reports both, and CreateRule answers `TooManyTargetGroups` and
-`TooManyRules` past them.
+`TooManyRules` past them. An account holds at most 100 pending snapshots, not adjustable
+(Service Quotas ebs L-94D7AB7D, https://docs.aws.amazon.com/ebs/latest/userguide/ebs-resource-quotas.html);
+past it EC2 answers `PendingSnapshotLimitExceeded` (errors-overview above).
 
 moto 5.2.5 holds none of these, and its DescribeAccountLimits lacks
 `target-groups-per-application-load-balancer`. Here:
@@ -23,6 +25,10 @@ moto 5.2.5 holds none of these, and its DescribeAccountLimits lacks
   active connections.
 - Service Quotas GetServiceQuota for these three codes answers the applied value of setting
   `vpcQuotas` (account id -> {quota code: value}), else AWS's default.
+- CreateImage answers PendingSnapshotLimitExceeded when the account's pending snapshots and
+  one per EBS volume of the instance would pass its quota: 100, or setting `ebsQuotas`
+  (account id -> {"L-94D7AB7D": value}) so a test reaches it without a hundred snapshots;
+  GetServiceQuota ebs L-94D7AB7D answers that value.
 - CreateRule answers TooManyRules when the load balancer has its 100 rules, and
   TooManyTargetGroups when the rule's forward would bring it past 100 target groups.
 """
@@ -33,6 +39,7 @@ from typing import Any
 
 from moto.ec2.exceptions import EC2ClientError
 from moto.ec2.models import ec2_backends
+from moto.ec2.models.amis import AmiBackend
 from moto.ec2.models.route_tables import RouteBackend
 from moto.ec2.models.vpc_peering_connections import VPCPeeringConnectionBackend
 from moto.elbv2.exceptions import ELBClientError
@@ -46,6 +53,13 @@ from ._util import once
 ROUTES, ACTIVE, OUTSTANDING = "L-93826ACB", "L-7E9ECCDB", "L-DC9F7029"
 DEFAULTS = {ROUTES: 50, ACTIVE: 50, OUTSTANDING: 25}
 PER_ALB = 100
+PENDING_SNAPSHOTS, PENDING_SNAPSHOTS_DEFAULT = "L-94D7AB7D", 100
+
+
+def ebs_quota(account: str) -> int:
+    """The account's pending-snapshot quota: setting ebsQuotas, else AWS's 100."""
+    applied = (CONTROL.phases.get("ebsQuotas") or {}).get(account, {}).get(PENDING_SNAPSHOTS)
+    return int(applied) if applied is not None else PENDING_SNAPSHOTS_DEFAULT
 
 
 def vpc_quota(account: str, code: str) -> int:
@@ -73,6 +87,7 @@ def apply() -> None:
     original_quota = ServiceQuotasBackend.get_service_quota
     original_rule = ELBv2Backend.create_rule
     original_limits = ELBV2Response.describe_account_limits
+    original_image = AmiBackend.create_image
 
     def create_route(self, route_table_id, destination_cidr_block, *args, **kwargs):  # type: ignore[no-untyped-def]
         if not kwargs.get("local"):
@@ -104,7 +119,25 @@ def apply() -> None:
                                          f"VPC {vpc.id} has reached its limit of {quota} active VPC peering connections.")
         return original_accept(self, vpc_pcx_id)
 
+    def create_image(self, instance_id, name, description, tag_specifications):  # type: ignore[no-untyped-def]
+        from .amis import pending_snapshots
+
+        instance = self.get_instance(instance_id)
+        adding = sum(1 for _ in instance.get_block_device_mapping)
+        pending, quota = pending_snapshots(self), ebs_quota(self.account_id)
+        if pending + adding > quota:
+            raise EC2ClientError("PendingSnapshotLimitExceeded",
+                                 f"The maximum number of pending snapshots ({quota}) has been reached: "
+                                 f"{pending} pending, the image of {instance_id} needs {adding} more.")
+        return original_image(self, instance_id, name, description, tag_specifications)
+
     def get_quota(self, service_code, quota_code):  # type: ignore[no-untyped-def]
+        if service_code == "ebs" and quota_code == PENDING_SNAPSHOTS:
+            return {"ServiceCode": "ebs", "ServiceName": "Amazon Elastic Block Store (Amazon EBS)",
+                    "QuotaArn": f"arn:aws:servicequotas:{self.region_name}:{self.account_id}:ebs/{quota_code}",
+                    "QuotaCode": quota_code, "QuotaName": "Pending snapshots per account",
+                    "Value": float(ebs_quota(self.account_id)), "Unit": "None",
+                    "Adjustable": False, "GlobalQuota": False}
         quota = original_quota(self, service_code, quota_code)
         if service_code == "vpc" and quota_code in DEFAULTS:
             quota = copy.deepcopy(quota)
@@ -135,6 +168,7 @@ def apply() -> None:
             limits.append({"Name": "target-groups-per-application-load-balancer", "Max": PER_ALB})
         return result
 
+    AmiBackend.create_image = create_image
     RouteBackend.create_route = create_route
     VPCPeeringConnectionBackend.create_vpc_peering_connection = create_pcx
     VPCPeeringConnectionBackend.accept_vpc_peering_connection = accept

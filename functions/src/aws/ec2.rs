@@ -1,8 +1,6 @@
 //! EC2 lookups shared by several steps: tags, VPC CIDRs, the route tables of subnets.
 use aws_sdk_ec2 as ec2;
-use ec2::types::{
-    Filter, ResourceType, Route, RouteTable, Tag, TagSpecification, VpcPeeringConnection,
-};
+use ec2::types::{Filter, ResourceType, Route, RouteTable, Tag, TagSpecification};
 
 use crate::accounts::AccountClients;
 use crate::error::{PlanIdResultExt, SdkResultExt, StepError};
@@ -170,80 +168,6 @@ pub async fn route_tables_of_subnets(
     Ok(tables)
 }
 
-/// Peering states after which a connection never carries traffic (AWS keeps showing
-/// them for a while; `deleting` leads only to `deleted`).
-pub const PEERING_TERMINAL: [&str; 5] = ["deleting", "deleted", "rejected", "failed", "expired"];
-
-/// Where a peering connection is in its life, from its status code
-/// (VpcPeeringConnectionStateReasonCode: initiating-request, pending-acceptance,
-/// provisioning, active, deleting, deleted, rejected, failed, expired;
-/// <https://docs.aws.amazon.com/vpc/latest/peering/vpc-peering-basics.html#vpc-peering-lifecycle>).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PeeringPhase {
-    /// `initiating-request`: not acceptable yet.
-    Initiating,
-    /// `pending-acceptance`: the accepter may accept.
-    AwaitingAcceptance,
-    /// `provisioning`: accepted, not carrying traffic yet.
-    Provisioning,
-    /// `active`.
-    Active,
-    /// One of [`PEERING_TERMINAL`]: it never carries traffic.
-    Ended(String),
-    /// A code AWS did not document when this was written: treated as a failure.
-    Unknown(String),
-}
-
-pub fn peering_phase(code: &str) -> PeeringPhase {
-    match code {
-        "initiating-request" => PeeringPhase::Initiating,
-        "pending-acceptance" => PeeringPhase::AwaitingAcceptance,
-        "provisioning" => PeeringPhase::Provisioning,
-        "active" => PeeringPhase::Active,
-        c if PEERING_TERMINAL.contains(&c) => PeeringPhase::Ended(c.to_string()),
-        c => PeeringPhase::Unknown(c.to_string()),
-    }
-}
-
-/// Accepted peerings (active, or provisioning on the way to active): reusable.
-pub const PEERING_ACCEPTED: [&str; 2] = ["active", "provisioning"];
-
-pub fn peering_status(p: &VpcPeeringConnection) -> String {
-    p.status()
-        .and_then(|s| s.code())
-        .map(|c| c.as_str().to_string())
-        .unwrap_or_default()
-}
-
-/// Peerings between two VPCs that are, or may become, usable, requested from either
-/// side: AWS allows one such connection per pair of VPCs. Reads every page.
-pub async fn peerings_between(
-    clients: &AccountClients,
-    vpc_a: &str,
-    vpc_b: &str,
-) -> Result<Vec<VpcPeeringConnection>, StepError> {
-    let mut found = Vec::new();
-    for (requester, accepter) in [(vpc_a, vpc_b), (vpc_b, vpc_a)] {
-        let listed = clients
-            .ec2
-            .describe_vpc_peering_connections()
-            .filters(filter("requester-vpc-info.vpc-id", &[requester]))
-            .filters(filter("accepter-vpc-info.vpc-id", &[accepter]))
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .named("ec2:DescribeVpcPeeringConnections", &clients.role_arn)?;
-        found.extend(listed.into_iter().filter(|p| {
-            p.requester_vpc_info().and_then(|v| v.vpc_id()) == Some(requester)
-                && p.accepter_vpc_info().and_then(|v| v.vpc_id()) == Some(accepter)
-                && !PEERING_TERMINAL.contains(&peering_status(p).as_str())
-        }));
-    }
-    Ok(found)
-}
-
 /// Where the route of `table` for exactly `cidr` sends it, if there is one.
 pub fn route_target(table: &RouteTable, cidr: &str) -> Option<String> {
     table
@@ -297,30 +221,26 @@ fn parse_cidr(cidr: &str) -> Option<(u32, u32)> {
     (len <= 32).then_some((u32::from(ip), len))
 }
 
-/// The peering this migration created, by tag, for listings (report, rollback). Reads
+/// How many snapshots the account owns that are still `pending`: what its quota of
+/// pending snapshots counts (ebs L-94D7AB7D, 100, not adjustable,
+/// <https://docs.aws.amazon.com/ebs/latest/userguide/ebs-resource-quotas.html>). Reads
 /// every page.
-pub async fn tagged_peerings(
-    net: &AccountClients,
-    migration_id: &str,
-) -> Result<Vec<String>, StepError> {
-    let listed = net
+pub async fn pending_snapshots(c: &AccountClients) -> Result<usize, StepError> {
+    let listed = c
         .ec2
-        .describe_vpc_peering_connections()
-        .filters(migration_filter(migration_id))
+        .describe_snapshots()
+        .owner_ids("self")
+        .filters(filter("status", &["pending"]))
         .into_paginator()
         .items()
         .send()
         .try_collect()
         .await
-        .named("ec2:DescribeVpcPeeringConnections", &net.role_arn)?;
+        .named("ec2:DescribeSnapshots", &c.role_arn)?;
     Ok(listed
         .iter()
-        .filter(|p| {
-            has_tag(p.tags(), MIGRATION_TAG, migration_id)
-                && !PEERING_TERMINAL.contains(&peering_status(p).as_str())
-        })
-        .filter_map(|p| p.vpc_peering_connection_id().map(str::to_string))
-        .collect())
+        .filter(|s| s.state().is_some_and(|st| st.as_str() == "pending"))
+        .count())
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ pub mod ec2;
 pub mod elb;
 pub mod instances;
 pub mod kms;
+pub mod peerings;
 pub mod probe;
 pub mod quotas;
 pub mod ram;

@@ -1,4 +1,5 @@
-//! Service Quotas: the value of one quota in one account.
+//! Quotas: the value of one Service Quotas quota, or of one Elastic Load Balancing limit,
+//! in one account.
 
 use crate::accounts::AccountClients;
 use crate::error::{SdkResultExt, StepError};
@@ -34,4 +35,24 @@ pub async fn quota_value(c: &AccountClients, service: &str, code: &str) -> Resul
     quota.and_then(|q| q.value()).ok_or_else(|| {
         StepError::ResourceFailed(format!("Service Quotas gave no value for {service} {code}"))
     })
+}
+
+/// The account's Elastic Load Balancing limit `name` (DescribeAccountLimits, every page),
+/// e.g. `rules-per-application-load-balancer`, or None where it is not reported
+/// (<https://docs.aws.amazon.com/elasticloadbalancing/latest/APIReference/API_DescribeAccountLimits.html>).
+/// Errors: AccessDenied, ResourceFailed.
+pub async fn elb_limit(c: &AccountClients, name: &str) -> Result<Option<u64>, StepError> {
+    let limits = c
+        .elb
+        .describe_account_limits()
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .named("elasticloadbalancing:DescribeAccountLimits", &c.role_arn)?;
+    Ok(limits
+        .iter()
+        .find(|l| l.name() == Some(name))
+        .and_then(|l| l.max()?.parse::<u64>().ok()))
 }

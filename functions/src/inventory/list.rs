@@ -5,8 +5,9 @@
 use std::sync::Arc;
 
 use crate::accounts::AccountClients;
-use crate::aws::ec2::{filter, has_tag, migration_filter, tagged_peerings};
+use crate::aws::ec2::{filter, has_tag, migration_filter};
 use crate::aws::elb::find_target_group;
+use crate::aws::peerings::tagged_peerings;
 use crate::aws::probe::find_probe_rule;
 use crate::aws::ram::find_share;
 use crate::aws::route53::{association_owner, pending, zones_of_vpc};

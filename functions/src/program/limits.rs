@@ -12,6 +12,10 @@
 //!   ALB, 100 (DescribeAccountLimits `target-groups-per-application-load-balancer`,
 //!   `rules-per-application-load-balancer`):
 //!   <https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-limits.html>;
+//! - pending snapshots per account, 100, not adjustable (Service Quotas ebs L-94D7AB7D):
+//!   <https://docs.aws.amazon.com/ebs/latest/userguide/ebs-resource-quotas.html>; past it
+//!   EC2 answers `PendingSnapshotLimitExceeded`
+//!   (<https://docs.aws.amazon.com/AWSEC2/latest/APIReference/errors-overview.html>);
 //! - On-Demand vCPUs per instance bucket and account (ec2 L-1216C47A and the others),
 //!   checked per service by Preflight and here summed over the services one target
 //!   account receives.
@@ -53,6 +57,11 @@ pub const RULES: Limit = Limit {
     name: "Rules per Application Load Balancer",
     source: "elasticloadbalancing rules-per-application-load-balancer",
     fix: "lower maxConcurrency (one probe rule per service in flight), delete unused rules, or request an increase",
+};
+pub const PENDING_SNAPSHOTS: Limit = Limit {
+    name: "Pending snapshots per account",
+    source: "Service Quotas ebs L-94D7AB7D",
+    fix: "not adjustable: lower the source account's cap (accountConcurrency) or maxConcurrency, or let its pending snapshots (backups) complete first",
 };
 pub const VCPUS: Limit = Limit {
     name: "Running On-Demand instances (vCPUs)",

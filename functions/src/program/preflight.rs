@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::limits::{Use, judge};
-use super::shared::{Resolved, uses};
+use super::shared::{Resolved, Waiting, uses};
 use super::vended::{Found, find};
 use super::{Program, TargetTags, Wave, waves};
 use crate::context::Context;
@@ -120,8 +120,13 @@ pub async fn preflight(ctx: &Context, input: &Value) -> Result<ProgramCheck, Ste
     }
     let mut checked = Vec::new();
     let mut resolved: Vec<(String, Plan, Facts)> = Vec::new();
+    let mut pending: Vec<(String, Plan)> = Vec::new();
     for ((service, (plan, waiting)), answer) in services.iter().zip(plans).zip(answers) {
         let standing = match (waiting, answer) {
+            (Some(waiting @ Standing::Waiting { .. }), _) => {
+                pending.push((service.name.clone(), Plan::parse(&plan)?));
+                waiting
+            }
             (Some(waiting), _) => waiting,
             (None, Some(Ok(facts))) => {
                 let checks = facts.checks.clone();
@@ -159,11 +164,15 @@ pub async fn preflight(ctx: &Context, input: &Value) -> Result<ProgramCheck, Ste
             overlaps.join("; ")
         )));
     }
+    let waiting_views: Vec<Waiting> = pending
+        .iter()
+        .map(|(name, plan)| Waiting { name, plan })
+        .collect();
     let shared = match resolved.first() {
         None => Vec::new(),
         Some((_, first, _)) => {
             let accounts = ctx.accounts(first).with_session(&program.program_id);
-            uses(&accounts, &views, &waves).await?
+            uses(&accounts, &views, &waiting_views, &waves).await?
         }
     };
     let waiting = checked

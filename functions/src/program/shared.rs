@@ -7,18 +7,17 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use aws_sdk_ec2::types::VpcPeeringConnection;
-
+use super::Wave;
 use super::limits::{
-    ACTIVE_PEERINGS, OUTSTANDING_REQUESTS, ROUTES, RULES, TARGET_GROUPS, Use, VCPUS,
+    ACTIVE_PEERINGS, OUTSTANDING_REQUESTS, PENDING_SNAPSHOTS, ROUTES, RULES, TARGET_GROUPS, Use,
+    VCPUS,
 };
-use super::{PENDING_VPC, Wave};
 use crate::accounts::{AccountClients, Accounts};
-use crate::aws::ec2::{PEERING_TERMINAL, filter, peering_status};
-use crate::aws::quotas::quota_value;
+use crate::aws::peerings::{other_side, peerings_of, pending_requests};
+use crate::aws::quotas::{elb_limit, quota_value};
 use crate::error::{SdkResultExt, StepError};
 use crate::plan::Plan;
-use crate::state::Facts;
+use crate::state::{Facts, NetworkSide, TargetSide};
 
 /// AWS's defaults where a limit is not reported (the emulator reports no
 /// `target-groups-per-application-load-balancer`).
@@ -33,149 +32,198 @@ pub struct Resolved<'a> {
     pub facts: &'a Facts,
 }
 
+/// One service whose vended target is not there yet: counted on what is known of it
+/// (its ALB's side, read by a ready service on the same listener; its source
+/// instances), its target side as one new VPC with one CIDR.
+pub struct Waiting<'a> {
+    pub name: &'a str,
+    pub plan: &'a Plan,
+}
+
+/// A service as the shared limits count it.
+struct Counted<'a> {
+    name: &'a str,
+    plan: &'a Plan,
+    network: &'a NetworkSide,
+    /// None while its vended target is not there yet.
+    target: Option<&'a TargetSide>,
+    /// The EBS volumes its images snapshot at once (one per instance where not read yet).
+    volumes: u64,
+}
+
 /// Every shared-limit use of the program: peerings per VPC (network and target side),
 /// outstanding requests per requester account, routes per route table (both sides),
-/// target groups and rules per ALB, and vCPUs per target account receiving several
-/// services. Errors: AccessDenied, ResourceFailed from a read.
+/// target groups and rules per ALB, pending snapshots per source account, and vCPUs
+/// per target account receiving several services. A waiting service is counted where
+/// a ready one shares its listener (its ALB's side is known from that one). Errors:
+/// AccessDenied, ResourceFailed from a read.
 pub async fn uses(
     accounts: &Accounts,
-    services: &[Resolved<'_>],
+    ready: &[Resolved<'_>],
+    waiting: &[Waiting<'_>],
     waves: &[Wave],
 ) -> Result<Vec<Use>, StepError> {
+    let mut services: Vec<Counted> = ready
+        .iter()
+        .map(|s| Counted {
+            name: s.name,
+            plan: s.plan,
+            network: &s.facts.network,
+            target: Some(&s.facts.target),
+            volumes: s
+                .facts
+                .instances
+                .iter()
+                .map(|i| i.volumes.len() as u64)
+                .sum(),
+        })
+        .collect();
+    for w in waiting {
+        let same_alb = ready.iter().find(|r| {
+            r.plan.service.account_id == w.plan.service.account_id
+                && r.plan.service.listener_arn == w.plan.service.listener_arn
+        });
+        if let Some(r) = same_alb {
+            services.push(Counted {
+                name: w.name,
+                plan: w.plan,
+                network: &r.facts.network,
+                target: None,
+                volumes: w.plan.source.instance_ids.len() as u64,
+            });
+        }
+    }
     let mut out = Vec::new();
-    let peak = |pick: &dyn Fn(&Resolved) -> bool| -> u64 {
+    let peak = |weight: &dyn Fn(&Counted) -> u64| -> u64 {
         waves
             .iter()
             .map(|w| {
                 services
                     .iter()
-                    .filter(|s| w.services.iter().any(|n| n == s.name) && pick(s))
-                    .count() as u64
+                    .filter(|s| w.services.iter().any(|n| n == s.name))
+                    .map(weight)
+                    .sum::<u64>()
             })
             .max()
             .unwrap_or(0)
     };
-    let resolved: Vec<&Resolved> = services
-        .iter()
-        .filter(|s| s.facts.target.vpc_id != PENDING_VPC)
-        .collect();
 
-    // Peerings: per network VPC, the target VPCs not yet peered with it.
-    let mut networks: BTreeMap<(String, String), Vec<&Resolved>> = BTreeMap::new();
-    for s in &resolved {
-        let key = (
-            s.plan.service.account_id.clone(),
-            s.facts.network.vpc_id.clone(),
-        );
+    // Peerings: per network VPC, the target VPCs not yet peered with it (a waiting
+    // service's counts as new).
+    let mut networks: BTreeMap<(String, String), Vec<&Counted>> = BTreeMap::new();
+    for s in &services {
+        let key = (s.plan.service.account_id.clone(), s.network.vpc_id.clone());
         networks.entry(key).or_default().push(s);
     }
+    let mut requesting: BTreeMap<String, Vec<&str>> = BTreeMap::new();
     for ((account, vpc), on) in &networks {
         let net = accounts.get(account).await?;
-        let existing = peerings_of(&net, vpc).await?;
+        let existing = peerings_of(&net, vpc, None).await?;
         let peers: BTreeSet<String> = existing.iter().filter_map(|p| other_side(p, vpc)).collect();
-        let targets: BTreeSet<&str> = on.iter().map(|s| s.facts.target.vpc_id.as_str()).collect();
-        let new: Vec<&str> = targets
-            .into_iter()
-            .filter(|t| !peers.contains(*t))
+        let new_target = |s: &Counted| s.target.is_none_or(|t| !peers.contains(&t.vpc_id));
+        let targets: BTreeSet<&str> = on
+            .iter()
+            .filter(|s| new_target(s))
+            .filter_map(|s| s.target.map(|t| t.vpc_id.as_str()))
             .collect();
+        let vended = on.iter().filter(|s| s.target.is_none()).count();
         out.push(Use {
             limit: ACTIVE_PEERINGS,
             on: format!("VPC {vpc} in {account}"),
             now: existing.len() as u64,
-            adding: new.len() as u64,
+            adding: (targets.len() + vended) as u64,
             max: quota_value(&net, "vpc", "L-7E9ECCDB").await? as u64,
-            why: "one per target VPC not peered with it yet; active and pending counted".into(),
+            why: "one per target VPC not peered with it yet, a vended one counted as new; active and pending counted".into(),
         });
-        let pending = existing
-            .iter()
-            .filter(|p| {
-                peering_status(p) == "pending-acceptance"
-                    && p.requester_vpc_info().and_then(|v| v.owner_id()) == Some(account)
-            })
-            .count() as u64;
-        let at_once = peak(&|s: &Resolved| {
-            s.plan.service.account_id == *account && new.contains(&s.facts.target.vpc_id.as_str())
-        });
-        out.push(Use {
-            limit: OUTSTANDING_REQUESTS,
-            on: format!("account {account}"),
-            now: pending,
-            adding: at_once,
-            max: quota_value(&net, "vpc", "L-DC9F7029").await? as u64,
-            why: "one request per service in flight until its accept".into(),
-        });
-        for (target_vpc, target_account) in on
-            .iter()
-            .map(|s| {
-                (
-                    s.facts.target.vpc_id.as_str(),
-                    s.plan.target.account_id.as_str(),
-                )
-            })
-            .collect::<BTreeSet<_>>()
-        {
+        let entry = requesting.entry(account.clone()).or_default();
+        entry.extend(on.iter().filter(|s| new_target(s)).map(|s| s.name));
+        for s in on.iter().filter(|s| {
+            s.target
+                .is_some_and(|t| targets.contains(t.vpc_id.as_str()))
+        }) {
+            let target_vpc = &s.target.expect("filtered").vpc_id;
+            let target_account = &s.plan.target.account_id;
+            let on = format!("VPC {target_vpc} in {target_account}");
+            if out.iter().any(|u| u.limit == ACTIVE_PEERINGS && u.on == on) {
+                continue;
+            }
             let tgt = accounts.get(target_account).await?;
-            let there = peerings_of(&tgt, target_vpc).await?;
             out.push(Use {
                 limit: ACTIVE_PEERINGS,
-                on: format!("VPC {target_vpc} in {target_account}"),
-                now: there.len() as u64,
-                adding: u64::from(new.contains(&target_vpc)),
+                on,
+                now: peerings_of(&tgt, target_vpc, None).await?.len() as u64,
+                adding: 1,
                 max: quota_value(&tgt, "vpc", "L-7E9ECCDB").await? as u64,
                 why: format!("its peering with {vpc}"),
             });
         }
     }
+    // Outstanding requests: every request the account has pending, from any of its VPCs.
+    for (account, names) in &requesting {
+        let net = accounts.get(account).await?;
+        out.push(Use {
+            limit: OUTSTANDING_REQUESTS,
+            on: format!("account {account}"),
+            now: pending_requests(&net, account).await? as u64,
+            adding: peak(&|s: &Counted| u64::from(names.contains(&s.name))),
+            max: quota_value(&net, "vpc", "L-DC9F7029").await? as u64,
+            why: "one request per service in flight until its accept".into(),
+        });
+    }
 
     // Routes: each table gets one route per peer CIDR it does not route yet.
-    let mut tables: BTreeMap<(String, String), BTreeSet<String>> = BTreeMap::new();
-    for s in &resolved {
-        for t in &s.facts.network.route_table_ids {
+    let mut tables: BTreeMap<(String, String), (BTreeSet<String>, u64)> = BTreeMap::new();
+    for s in &services {
+        for t in &s.network.route_table_ids {
             let key = (s.plan.service.account_id.clone(), t.clone());
-            tables
-                .entry(key)
-                .or_default()
-                .extend(s.facts.target.cidrs.iter().cloned());
+            let entry = tables.entry(key).or_default();
+            match s.target {
+                Some(target) => entry.0.extend(target.cidrs.iter().cloned()),
+                None => entry.1 += 1,
+            }
         }
-        for t in &s.facts.target.route_table_ids {
+        for t in s
+            .target
+            .map(|t| t.route_table_ids.as_slice())
+            .unwrap_or_default()
+        {
             let key = (s.plan.target.account_id.clone(), t.clone());
-            tables
-                .entry(key)
-                .or_default()
-                .extend(s.facts.network.cidrs.iter().cloned());
+            let entry = tables.entry(key).or_default();
+            entry.0.extend(s.network.cidrs.iter().cloned());
         }
     }
-    for ((account, table), cidrs) in &tables {
+    for ((account, table), (cidrs, vended)) in &tables {
         let c = accounts.get(account).await?;
         let routes = route_destinations(&c, table).await?;
         out.push(Use {
             limit: ROUTES,
             on: format!("route table {table} in {account}"),
             now: routes.len() as u64,
-            adding: cidrs.iter().filter(|d| !routes.contains(*d)).count() as u64,
+            adding: cidrs.iter().filter(|d| !routes.contains(*d)).count() as u64 + vended,
             max: quota_value(&c, "vpc", "L-93826ACB").await? as u64,
-            why: "one per peer VPC CIDR it does not route yet".into(),
+            why: "one per peer VPC CIDR it does not route yet, one per vended VPC".into(),
         });
     }
 
     // Target groups and rules per ALB.
     let mut albs: BTreeMap<(String, String), u64> = BTreeMap::new();
-    for s in services {
+    for s in &services {
         let key = (
             s.plan.service.account_id.clone(),
-            s.facts.network.load_balancer_arn.clone(),
+            s.network.load_balancer_arn.clone(),
         );
         *albs.entry(key).or_default() += 1;
     }
     for ((account, lb), count) in &albs {
         let net = accounts.get(account).await?;
-        let (groups, max_groups) = target_groups_of(&net, lb).await?;
         out.push(Use {
             limit: TARGET_GROUPS,
             on: format!("load balancer {lb}"),
-            now: groups,
+            now: target_groups_of(&net, lb).await?,
             adding: *count,
-            max: max_groups,
+            max: elb_limit(&net, TARGET_GROUPS_LIMIT)
+                .await?
+                .unwrap_or(DEFAULT_TARGET_GROUPS_PER_ALB),
             why: "one new target group per service; the old ones stay until finalize".into(),
         });
         let (rules, max_rules) = crate::steps::rules_in_use(&net, lb, "").await?;
@@ -183,16 +231,41 @@ pub async fn uses(
             limit: RULES,
             on: format!("load balancer {lb}"),
             now: rules as u64,
-            adding: peak(&|s: &Resolved| s.facts.network.load_balancer_arn == *lb),
+            adding: peak(&|s: &Counted| u64::from(s.network.load_balancer_arn == *lb)),
             max: max_rules.map_or(DEFAULT_RULES_PER_ALB, |m| m as u64),
             why: "one probe rule per service in flight, at the peak of the waves".into(),
+        });
+    }
+
+    // Pending snapshots per source account: every volume of a service's instances is
+    // snapshotted at once by its images.
+    let sources: BTreeSet<&str> = services
+        .iter()
+        .map(|s| s.plan.source.account_id.as_str())
+        .collect();
+    for account in sources {
+        let src = accounts.get(account).await?;
+        out.push(Use {
+            limit: PENDING_SNAPSHOTS,
+            on: format!("account {account}"),
+            now: crate::aws::ec2::pending_snapshots(&src).await? as u64,
+            adding: peak(&|s: &Counted| {
+                if s.plan.source.account_id == account {
+                    s.volumes
+                } else {
+                    0
+                }
+            }),
+            max: quota_value(&src, "ebs", "L-94D7AB7D").await? as u64,
+            why: "one per EBS volume of the instances imaged at once, at the peak of the waves"
+                .into(),
         });
     }
 
     // vCPUs of a target account receiving several services (Preflight checks one alone).
     let mut launches: BTreeMap<String, BTreeMap<String, i64>> = BTreeMap::new();
     let mut receiving: BTreeMap<String, usize> = BTreeMap::new();
-    for s in &resolved {
+    for s in ready {
         *receiving
             .entry(s.plan.target.account_id.clone())
             .or_default() += 1;
@@ -257,47 +330,6 @@ pub fn overlapping_targets(services: &[Resolved<'_>]) -> Vec<String> {
     problems
 }
 
-/// The peerings `vpc` is part of (requester or accepter), not yet ended. Reads every page.
-async fn peerings_of(
-    c: &AccountClients,
-    vpc: &str,
-) -> Result<Vec<VpcPeeringConnection>, StepError> {
-    let mut found: Vec<VpcPeeringConnection> = Vec::new();
-    for side in ["requester-vpc-info.vpc-id", "accepter-vpc-info.vpc-id"] {
-        let listed = c
-            .ec2
-            .describe_vpc_peering_connections()
-            .filters(filter(side, &[vpc]))
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .named("ec2:DescribeVpcPeeringConnections", &c.role_arn)?;
-        for p in listed {
-            let involved = other_side(&p, vpc).is_some();
-            let fresh = !found
-                .iter()
-                .any(|f| f.vpc_peering_connection_id() == p.vpc_peering_connection_id());
-            if involved && fresh && !PEERING_TERMINAL.contains(&peering_status(&p).as_str()) {
-                found.push(p);
-            }
-        }
-    }
-    Ok(found)
-}
-
-/// The VPC at the other end of `p` from `vpc`, if `vpc` is one of its ends.
-fn other_side(p: &VpcPeeringConnection, vpc: &str) -> Option<String> {
-    let requester = p.requester_vpc_info().and_then(|v| v.vpc_id());
-    let accepter = p.accepter_vpc_info().and_then(|v| v.vpc_id());
-    match (requester, accepter) {
-        (Some(r), Some(a)) if r == vpc => Some(a.to_string()),
-        (Some(r), Some(a)) if a == vpc => Some(r.to_string()),
-        _ => None,
-    }
-}
-
 /// The destinations (IPv4, IPv6 and prefix lists) route table `table` has routes for.
 async fn route_destinations(
     c: &AccountClients,
@@ -325,9 +357,8 @@ async fn route_destinations(
         .collect())
 }
 
-/// The target groups load balancer `lb` uses now, and its quota
-/// (`target-groups-per-application-load-balancer`, 100 where not reported).
-async fn target_groups_of(net: &AccountClients, lb: &str) -> Result<(u64, u64), StepError> {
+/// How many target groups load balancer `lb` uses now.
+async fn target_groups_of(net: &AccountClients, lb: &str) -> Result<u64, StepError> {
     let groups = net
         .elb
         .describe_target_groups()
@@ -338,19 +369,5 @@ async fn target_groups_of(net: &AccountClients, lb: &str) -> Result<(u64, u64), 
         .try_collect()
         .await
         .named("elasticloadbalancing:DescribeTargetGroups", &net.role_arn)?;
-    let limits = net
-        .elb
-        .describe_account_limits()
-        .into_paginator()
-        .items()
-        .send()
-        .try_collect()
-        .await
-        .named("elasticloadbalancing:DescribeAccountLimits", &net.role_arn)?;
-    let max = limits
-        .iter()
-        .find(|l| l.name() == Some(TARGET_GROUPS_LIMIT))
-        .and_then(|l| l.max()?.parse::<u64>().ok())
-        .unwrap_or(DEFAULT_TARGET_GROUPS_PER_ALB);
-    Ok((groups.len() as u64, max))
+    Ok(groups.len() as u64)
 }

@@ -3,9 +3,9 @@
 use aws_sdk_ec2::types::{ResourceType, VpcPeeringConnection};
 
 use crate::accounts::AccountClients;
-use crate::aws::ec2::{
-    PEERING_ACCEPTED, PeeringPhase, has_tag, peering_phase, peering_status as status,
-    peerings_between, route_target, tag_spec,
+use crate::aws::ec2::{has_tag, route_target, tag_spec};
+use crate::aws::peerings::{
+    PEERING_ACCEPTED, PeeringPhase, peering_phase, peering_status as status, peerings_between,
 };
 use crate::error::{FreshIdResultExt, SdkResultExt, StepError};
 use crate::idiom::{Poll, find_or_create, poll_once, watching};

@@ -19,7 +19,8 @@ mod settings;
 mod target_account;
 
 use crate::accounts::Accounts;
-use crate::aws::ec2::{peerings_between, route_tables_of_subnets, vpc_cidrs};
+use crate::aws::ec2::{route_tables_of_subnets, vpc_cidrs};
+use crate::aws::peerings::peerings_between;
 use crate::error::StepError;
 use crate::plan::{Consistency, Plan};
 use crate::state::{Facts, NetworkSide, ResolvedOptions, TargetSide};

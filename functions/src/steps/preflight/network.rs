@@ -5,9 +5,8 @@
 use aws_sdk_ec2::types::{RouteTable, SecurityGroup, VpcPeeringConnection};
 
 use crate::accounts::AccountClients;
-use crate::aws::ec2::{
-    PEERING_ACCEPTED, cidr_contains, cidrs_overlap, has_tag, peering_status, route_target_of,
-};
+use crate::aws::ec2::{cidr_contains, cidrs_overlap, has_tag, route_target_of};
+use crate::aws::peerings::{PEERING_ACCEPTED, peering_status};
 use crate::error::{PlanIdResultExt, SdkResultExt, StepError};
 use crate::names;
 use crate::plan::Plan;

@@ -242,19 +242,9 @@ pub(super) async fn count_rules(
     lb_arn: &str,
     migration_id: &str,
 ) -> Result<RuleCount, StepError> {
-    let limits = net
-        .elb
-        .describe_account_limits()
-        .into_paginator()
-        .items()
-        .send()
-        .try_collect()
-        .await
-        .named("elasticloadbalancing:DescribeAccountLimits", &net.role_arn)?;
-    let max = limits
-        .iter()
-        .find(|l| l.name() == Some(RULES_QUOTA))
-        .and_then(|l| l.max()?.parse::<usize>().ok());
+    let max = crate::aws::quotas::elb_limit(net, RULES_QUOTA)
+        .await?
+        .map(|m| m as usize);
     let listeners = net
         .elb
         .describe_listeners()
