@@ -23,25 +23,12 @@ sys.path.insert(0, str(ROOT / "bench"))
 from carveout_emulator import verify  # noqa: E402
 from carveout_emulator.seed import NETWORK_ACCOUNT  # noqa: E402
 from carveout_emulator.seed_program import seed_program  # noqa: E402
+from carveout_emulator.testing import migrations_running_at_once  # noqa: E402
 from scale import PHASES, post  # noqa: E402
 
 # (services, maxConcurrency, the network account's cap): every service works in the
 # network account (its ALB, its VPC) and the source account (the same here).
 RUNS = [(5, 2, 2), (20, 4, 3)]
-
-
-def in_flight(events: list[dict]) -> int:
-    """The most service migrations running at once (the program's RunMigration children)."""
-    running, most = set(), 0
-    for e in events:
-        if e.get("state") != "RunMigration" or "›" in e.get("execution", ""):
-            continue
-        if e["event"] == "ChildStarted":
-            running.add(e["migrationId"])
-            most = max(most, len(running))
-        elif e["event"] in ("ChildSucceeded", "ChildFailed"):
-            running.discard(e["migrationId"])
-    return most
 
 
 def run(endpoint: str, cli: str, bin_dir: str, services: int, concurrency: int, cap: int,
@@ -78,7 +65,7 @@ def run(endpoint: str, cli: str, bin_dir: str, services: int, concurrency: int, 
         "summary": report.get("summary", ""),
         "wall_seconds": wall,
         "transitions": sum(1 for e in events if e.get("event") == "StateEntered"),
-        "in_flight_most": in_flight(events),
+        "in_flight_most": migrations_running_at_once(events),
         "waves": sum(1 for e in events if e.get("event") == "StateEntered" and e.get("state") == "RunWave"
                      and not e.get("execution")),
         "history_events": {"program": result.get("historyEvents"), "child_most": max(children, default=0)},

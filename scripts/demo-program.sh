@@ -3,27 +3,10 @@
 # and the program that moves its five services (hp, api, admin, batch, mail), each into its
 # own account, two at a time, through the real program and migration state machines and
 # the real step binaries, with live progress per service and the program report.
-set -euo pipefail
-root=$(cd "$(dirname "$0")/.." && pwd)
-cd "$root"
-port=${EMULATOR_PORT:-5000}
-url="http://127.0.0.1:$port"
-bin="${CARGO_TARGET_DIR:-$HOME/.cache/carveout/target}/debug"
-mkdir -p .emulator
-
-started=no
-if ! scripts/emulator.sh status >/dev/null 2>&1; then
-  scripts/emulator.sh start
-  started=yes
-fi
-cleanup() { if [ "$started" = yes ]; then scripts/emulator.sh stop >/dev/null; fi; }
-trap cleanup EXIT
-
-curl -sf -X POST "$url/moto-api/reset" >/dev/null
 # Resources take their time as on AWS (counted in polls), so the demo shows real polling.
-curl -sf -X POST "$url/_carveout/config" -H 'Content-Type: application/json' -d '{
+source "$(dirname "$0")/demo-env.sh" '{
   "imagePendingPolls": 2, "peeringAcceptNotFound": 1, "peeringProvisioningPolls": 1,
-  "instancePendingPolls": 1, "targetInitialPolls": 2}' >/dev/null
+  "instancePendingPolls": 1, "targetInitialPolls": 2}'
 
 echo "== seeding the emulator: network account 111111111111 (ALB, 5 services), one new account per service"
 PYTHONPATH=emulator .venv/bin/python -m carveout_emulator.seed_program --endpoint "$url" --out .emulator/demo-program.json

@@ -12,8 +12,8 @@ import pytest
 
 from carveout_emulator import verify
 from carveout_emulator.seed import NETWORK_ACCOUNT, every, session
-from carveout_emulator.seed_program import seed_program
-from carveout_emulator.testing import BIN_DIR, ENDPOINT, ROOT, cli, reset
+from carveout_emulator.seed_program import TARGET_ACCOUNTS, seed_program
+from carveout_emulator.testing import BIN_DIR, ENDPOINT, ROOT, cli, migrations_running_at_once, reset
 
 
 def resolved_plans(path):
@@ -52,20 +52,6 @@ def forwards():
     return found
 
 
-def migrations_running_at_once(events):
-    """The most services' migrations running side by side (RunMigration children)."""
-    running, most = set(), 0
-    for e in events:
-        if e.get("state") != "RunMigration" or "›" in e.get("execution", ""):
-            continue
-        if e["event"] == "ChildStarted":
-            running.add(e["migrationId"])
-            most = max(most, len(running))
-        elif e["event"] in ("ChildSucceeded", "ChildFailed"):
-            running.discard(e["migrationId"])
-    return most
-
-
 @pytest.fixture
 def program(tmp_path):
     reset()
@@ -98,6 +84,10 @@ def test_five_services_move_into_five_accounts_two_at_a_time_each_checked_indepe
     ended = [e["migrationId"] for e in events if e.get("state") == "RunMigration" and e["event"] == "ChildSucceeded"
              and "›" not in e.get("execution", "")]
     assert ended.index("split-1-api") < order.index("split-1-admin")
+    # Each migration is named <migrationId>-<programId>: a failed one runs again under a
+    # new programId (a closed execution's name cannot be used again).
+    arns = [s["executionArn"] for s in report["services"]]
+    assert [a.rsplit(":", 1)[1] for a in arns] == [f"split-1-{n}-split-1" for n in TARGET_ACCOUNTS], arns
     # Every history stays small: the services' polls are in their own executions.
     result = events[-1]
     assert result["event"] == "Result" and result["historyEvents"] < 1000, result.get("historyEvents")

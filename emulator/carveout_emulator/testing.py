@@ -150,6 +150,21 @@ def polls(events: list[dict[str, Any]], state: str) -> int:
     return sum(1 for e in events if e["event"] == "StateRetried" and e.get("state") == state)
 
 
+def migrations_running_at_once(events: list[dict[str, Any]]) -> int:
+    """The most services' migrations running side by side in a program (its RunMigration
+    children; a grandchild's events carry `›` in their label)."""
+    running, most = set(), 0
+    for e in events:
+        if e.get("state") != "RunMigration" or "›" in e.get("execution", ""):
+            continue
+        if e["event"] == "ChildStarted":
+            running.add(e["migrationId"])
+            most = max(most, len(running))
+        elif e["event"] in ("ChildSucceeded", "ChildFailed"):
+            running.discard(e["migrationId"])
+    return most
+
+
 @pytest.fixture(autouse=True, scope="session")
 def emulator_running() -> None:
     """Every emulator test needs the server that scripts/test.sh starts."""

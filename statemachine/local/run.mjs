@@ -358,7 +358,15 @@ async function runChild(world, task, parameters, params, parentLimits, parentHoo
   const instances = input.facts?.instances ?? [];
   const at = instances.findIndex((i) => i.instanceId === input.sourceInstance?.instanceId);
   const index = input.index ?? (at >= 0 ? at : undefined);
-  const name = `${placeholder.replace(/StateMachineArn$/, '').toLowerCase()}-${crypto.randomUUID()}`;
+  // The Task's Name, as StartExecution checks it (1-80 characters, no whitespace, none of
+  // < > { } [ ] ? * " # % \ ^ | ~ ` $ & , ; : / or control characters: InvalidName);
+  // without one, a UUID as AWS makes.
+  const name = params.Name ?? `${placeholder.replace(/StateMachineArn$/, '').toLowerCase()}-${crypto.randomUUID()}`;
+  if (name.length < 1 || name.length > 80 || /[\s<>{}\[\]?*"#%\\^|~`$&,;:/\u0000-\u001f\u007f-\u009f]/.test(name)) {
+    const invalid = new Error(`Invalid Name: '${name}'`);
+    invalid.name = 'StepFunctions.InvalidNameException';
+    throw invalid;
+  }
   // A program's service (its plan: migrationId), an instance (#index) or a shift step (%);
   // a grandchild carries its parent's label first (`RunMigration split-1-hp › ImageWorkflow #0`).
   const own = input.migrationId ? `${task} ${input.migrationId}`

@@ -31,6 +31,14 @@ pub enum Action {
 pub struct WaveItem {
     pub name: String,
     pub migration_id: String,
+    /// Its migration's execution name: `<migrationId>-<programId>` (at most 48 + 1 + 24 of
+    /// the 80 characters a name may have). A closed execution's name cannot be used again
+    /// for 90 days (StartExecution answers ExecutionAlreadyExists,
+    /// <https://docs.aws.amazon.com/step-functions/latest/apireference/API_StartExecution.html>),
+    /// so a service that failed runs again in a program with a new programId; within one
+    /// program a repeated start finds the running one. `carveout status --migration-id`
+    /// lists it (`<migrationId>-…`).
+    pub execution_name: String,
     pub action: Action,
     /// The service's plan (the target filled in once a vended one is found).
     pub plan: Value,
@@ -118,6 +126,7 @@ pub fn next(
             let item = |action, why: Option<String>, skip_status| WaveItem {
                 name: s.name.clone(),
                 migration_id: s.migration_id.clone(),
+                execution_name: format!("{}-{}", s.migration_id, check.program_id),
                 action,
                 plan: s.plan.clone(),
                 target_by_tag: s.target_by_tag.clone(),

@@ -287,6 +287,10 @@ mod wave_loop {
             .map(|i| (i.name.as_str(), i.action))
             .collect();
         assert_eq!(actions, [("a", Action::Run), ("b", Action::Skip)]);
+        assert_eq!(
+            first.run[0].execution_name,
+            format!("{}-{}", first.run[0].migration_id, check(40).program_id)
+        );
         assert_eq!(first.run[1].skip_status, Some(ServiceStatus::Refused));
         let second = next(
             &check(40),
