@@ -140,3 +140,42 @@ def test_a_vended_account_that_does_not_come_fails_only_its_own_service(tmp_path
     assert "gave up after 0 min waiting for its target" in mail["summary"]
     assert "no VPC tagged Name=mail yet" in mail["summary"]
     assert [s["status"] for s in report["services"] if s["name"] != "mail"] == ["SUCCEEDED"] * 4
+
+
+def test_cleanup_keeps_a_peering_another_service_reused_while_its_targets_are_across_it(program, tmp_path):
+    """api moves into hp's VPC and reuses hp's peering (one per pair of VPCs). hp is then
+    moved back by hand: `carveout cleanup` of hp removes what hp made, but keeps the
+    peering and its routes while api's targets are across it, and api keeps serving."""
+    prog, _ = program
+    hp, api = (next(s for s in prog["services"] if s["name"] == n) for n in ("hp", "api"))
+    api["plan"]["target"] = hp["plan"]["target"]
+    prog["services"] = [hp, api]
+    path = tmp_path / "two.json"
+    path.write_text(json.dumps(prog))
+    plans = resolved_plans(path)
+    code, report, _, err = program_local(prog, tmp_path)
+    assert code == 0 and report["status"] == "SUCCEEDED", (report, err[-3000:])
+    elb = session(ENDPOINT, NETWORK_ACCOUNT).client("elbv2", endpoint_url=ENDPOINT)
+    back = [{"Type": "forward", "TargetGroupArn": plans["hp"]["service"]["targetGroupArn"]}]
+    elb.modify_listener(ListenerArn=plans["hp"]["service"]["listenerArn"], DefaultActions=back)  # hp: the default
+    hp_plan = tmp_path / "hp.json"
+    hp_plan.write_text(json.dumps(plans["hp"]))
+    dry = cli("cleanup", "--plan", str(hp_plan), "--endpoint", ENDPOINT)
+    assert dry.returncode == 0, dry.stdout + dry.stderr
+    kept = [line.split()[1] for line in dry.stdout.splitlines() if line.strip().startswith("keep")]
+    assert kept == ["route", "route", "vpc-peering-connection"], dry.stdout
+    api_group = next(s["servingTargetGroupArn"] for s in report["services"] if s["name"] == "api")
+    assert f"shared: target group {api_group} has target" in dry.stdout, dry.stdout
+    done = cli("cleanup", "--plan", str(hp_plan), "--endpoint", ENDPOINT, "--apply")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "vpc-peering-connection" not in "".join(
+        line for line in done.stdout.splitlines() if line.strip().startswith("removed")), done.stdout
+    # api still serves across the peering (verify.check expects a peering of api's own).
+    ec2 = session(ENDPOINT, NETWORK_ACCOUNT).client("ec2", endpoint_url=ENDPOINT)
+    target_vpc = plans["api"]["target"]["vpcId"]
+    live = [p for p in every(ec2, "describe_vpc_peering_connections", "VpcPeeringConnections")
+            if p["Status"]["Code"] == "active" and p["AccepterVpcInfo"]["VpcId"] == target_vpc]
+    assert len(live) == 1, live
+    assert forwards()[plans["api"]["service"]["ruleArn"]] == [api_group]
+    health = elb.describe_target_health(TargetGroupArn=api_group)["TargetHealthDescriptions"]
+    assert [h["TargetHealth"]["State"] for h in health] == ["healthy"], health

@@ -5,12 +5,18 @@
 //! everything that carries its traffic is kept (peering, routes, RAM share, target group,
 //! instances, their security group); only the leftovers go: the probe rule, the images
 //! and their snapshots.
+//!
+//! A peering is shared when a later migration into the same target VPC found it and
+//! reused it (AWS allows one peering per pair of VPCs): while any other target group of
+//! the ALB's VPC has targets in the peer VPC's CIDRs, the peering and its routes are kept,
+//! whatever became of the migration that made them.
 
 use serde::Serialize;
 
-use crate::accounts::Accounts;
-use crate::aws::elb::{actions_from_sdk, current_actions};
-use crate::error::StepError;
+use crate::accounts::{AccountClients, Accounts};
+use crate::aws::ec2::cidr_contains;
+use crate::aws::elb::{actions_from_sdk, current_actions, target_health};
+use crate::error::{SdkResultExt, StepError};
 use crate::inventory::{CreatedResource, ResourceKind, inventory, remove};
 use crate::plan::Plan;
 
@@ -45,21 +51,102 @@ pub async fn survey(accounts: &Accounts, plan: &Plan) -> Result<Survey, StepErro
             now.iter()
                 .any(|a| a.forwarded_groups().contains(&tg.id.as_str()))
         });
-    Ok(partition(found, live))
+    let shared = match found
+        .iter()
+        .find(|r| r.kind == ResourceKind::VpcPeeringConnection)
+    {
+        Some(pcx) if !live => {
+            let own: Vec<&str> = found
+                .iter()
+                .filter(|r| r.kind == ResourceKind::TargetGroup)
+                .map(|r| r.id.as_str())
+                .collect();
+            others_across(&net, &pcx.id, &own).await?
+        }
+        _ => None,
+    };
+    Ok(partition(found, live, shared))
 }
 
-/// The decision: while live, what carries traffic is kept; everything else goes, in
-/// removal order (the inventory's order).
-fn partition(found: Vec<CreatedResource>, live: bool) -> Survey {
-    let (keep, remove): (Vec<_>, Vec<_>) = found
-        .into_iter()
-        .partition(|r| live && r.kind.carries_traffic());
+/// The decision: while live, what carries traffic is kept; while `shared` (why another
+/// migration's traffic crosses the peering), the peering and its routes are kept;
+/// everything else goes, in removal order (the inventory's order).
+fn partition(found: Vec<CreatedResource>, live: bool, shared: Option<String>) -> Survey {
     let why = "carries the service's traffic (the action forwards to the new target group)";
-    Survey {
+    let mut survey = Survey {
         live,
-        remove,
-        keep: keep.into_iter().map(|r| (r, why.to_string())).collect(),
+        remove: Vec::new(),
+        keep: Vec::new(),
+    };
+    for r in found {
+        let peering = matches!(
+            r.kind,
+            ResourceKind::VpcPeeringConnection | ResourceKind::Route
+        );
+        match (&shared, live && r.kind.carries_traffic()) {
+            (_, true) => survey.keep.push((r, why.to_string())),
+            (Some(other), false) if peering => survey.keep.push((r, other.clone())),
+            _ => survey.remove.push(r),
+        }
     }
+    survey
+}
+
+/// Why the peering `pcx` still carries another migration's traffic: a target group of
+/// the network account (not one of `own`) with targets in the peer VPC's CIDRs, which the
+/// ALB reaches across it. None when no other target group uses it. Only reads.
+async fn others_across(
+    net: &AccountClients,
+    pcx: &str,
+    own: &[&str],
+) -> Result<Option<String>, StepError> {
+    let peering = net
+        .ec2
+        .describe_vpc_peering_connections()
+        .vpc_peering_connection_ids(pcx)
+        .send()
+        .await
+        .named("ec2:DescribeVpcPeeringConnections", &net.role_arn)?;
+    let Some(p) = peering.vpc_peering_connections().first() else {
+        return Ok(None);
+    };
+    // carveout requests from the ALB's VPC: the accepter is the target VPC.
+    let (Some(requester), Some(accepter)) = (p.requester_vpc_info(), p.accepter_vpc_info()) else {
+        return Ok(None);
+    };
+    let cidrs: Vec<&str> = accepter
+        .cidr_block_set()
+        .iter()
+        .filter_map(|c| c.cidr_block())
+        .chain(accepter.cidr_block())
+        .collect();
+    let groups = net
+        .elb
+        .describe_target_groups()
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .named("elasticloadbalancing:DescribeTargetGroups", &net.role_arn)?;
+    for g in groups.iter().filter(|g| {
+        g.target_type().is_some_and(|t| t.as_str() == "ip")
+            && g.vpc_id() == requester.vpc_id()
+            && !own.contains(&g.target_group_arn().unwrap_or_default())
+    }) {
+        let arn = g.target_group_arn().unwrap_or_default();
+        let across = target_health(net, arn)
+            .await?
+            .into_iter()
+            .find(|(ip, ..)| cidrs.iter().any(|c| cidr_contains(c, &format!("{ip}/32"))));
+        if let Some((ip, ..)) = across {
+            return Ok(Some(format!(
+                "shared: target group {arn} has target {ip} in {} across this peering (another migration into the same VPC reused it)",
+                accepter.vpc_id().unwrap_or_default()
+            )));
+        }
+    }
+    Ok(None)
 }
 
 /// Removes `survey.remove` in order; returns one line per resource removed.
@@ -87,7 +174,7 @@ mod tests {
 
     #[test]
     fn a_live_migration_keeps_what_carries_traffic_and_loses_only_leftovers() {
-        let s = partition(ResourceKind::ALL.map(r).to_vec(), true);
+        let s = partition(ResourceKind::ALL.map(r).to_vec(), true, None);
         let removed: Vec<_> = s.remove.iter().map(|x| x.kind).collect();
         assert_eq!(
             removed,
@@ -102,11 +189,33 @@ mod tests {
 
     #[test]
     fn a_failed_migration_loses_everything_in_removal_order() {
-        let s = partition(ResourceKind::ALL.map(r).to_vec(), false);
+        let s = partition(ResourceKind::ALL.map(r).to_vec(), false, None);
         assert_eq!(
             s.remove.iter().map(|x| x.kind).collect::<Vec<_>>(),
             ResourceKind::ALL
         );
         assert!(s.keep.is_empty());
+    }
+
+    #[test]
+    fn a_peering_another_migration_routes_through_is_kept_with_its_routes() {
+        let s = partition(
+            ResourceKind::ALL.map(r).to_vec(),
+            false,
+            Some("shared: …".into()),
+        );
+        let kept: Vec<_> = s
+            .keep
+            .iter()
+            .map(|(x, why)| (x.kind, why.as_str()))
+            .collect();
+        assert_eq!(
+            kept,
+            [
+                (ResourceKind::Route, "shared: …"),
+                (ResourceKind::VpcPeeringConnection, "shared: …")
+            ]
+        );
+        assert_eq!(s.remove.len(), ResourceKind::ALL.len() - 2);
     }
 }
