@@ -103,7 +103,7 @@ def test_every_wait_step_polls_through_retry_with_backoff_jitter_and_a_deadline(
 
 # The image waits are looks (looks.rs): Task -> Choice on `$.image.look.ready` -> Wait of
 # the look's `nextPollSeconds` -> the Task again; {Task: (Choice, Wait, where a ready look goes)}.
-LOOKED = {"WaitImageAvailable": ("ImageAvailable?", "UntilNextImageLook", "ReEncrypt?"),
+LOOKED = {"WaitImageAvailable": ("ImageAvailable?", "UntilNextImageLook", "ShareImage"),
           "WaitCopyAvailable": ("CopyAvailable?", "UntilNextCopyLook", "ShareImage")}
 
 
