@@ -485,7 +485,7 @@ def check_schema(s: Session, command: str, proc) -> None:
 
 
 def check_graph(s: Session, command: str, proc) -> None:
-    assert proc.stdout.startswith("flowchart TD") and "ReadPlan --> Preflight" in proc.stdout
+    assert proc.stdout.startswith("flowchart TD") and "Preflight --> StopSource" in proc.stdout
     assert f"```mermaid\n{proc.stdout}```" in (ROOT / "README.md").read_text(), "README's graph differs"
 
 

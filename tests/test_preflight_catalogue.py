@@ -404,5 +404,5 @@ def test_bad_plan_stops_in_preflight_with_a_named_error_and_creates_nothing(tmp_
     for word in words:
         assert word in out["cause"], (word, out["cause"])
     entered = [e["state"] for e in events if e["event"] == "StateEntered"]
-    assert entered == ["ReadPlan", "Preflight", "PreflightFailed"], entered
+    assert entered == ["Preflight", "PreflightFailed"], entered
     assert verify.counts(verify.end_state(ENDPOINT, plan)) == before

@@ -82,7 +82,7 @@ def test_steps_one_by_one_are_idempotent_and_poll():
               instancePendingPolls=1, targetInitialPolls=1)
     empty = verify.counts(verify.end_state(ENDPOINT, plan))
 
-    facts = twice("preflight", {"plan": plan})
+    facts = twice("preflight", {"plan": plan})["facts"]
     assert verify.counts(verify.end_state(ENDPOINT, plan)) == empty, "preflight changed something"
     assert facts["network"]["cidrs"] == ["10.0.0.0/16"] and facts["target"]["cidrs"] == ["10.1.0.0/16"]
     assert facts["service"]["originalActions"][0]["TargetGroupArn"] == plan["service"]["targetGroupArn"]
@@ -144,7 +144,7 @@ def test_rollback_restores_the_saved_action_and_removes_the_probe_rule():
     plan = seed(ENDPOINT)
     elb = client("elbv2", N)
     before = elb.describe_listeners(ListenerArns=[plan["service"]["listenerArn"]])["Listeners"][0]["DefaultActions"]
-    facts = ok("preflight", {"plan": plan})
+    facts = ok("preflight", {"plan": plan})["facts"]
     st = {"plan": plan, "facts": facts}
     st["targetGroup"] = ok("create-target-group", st)
     ok("attach-probe-rule", st)
@@ -175,7 +175,7 @@ def test_rollback_does_not_overwrite_a_change_made_outside_carveout():
     reset()
     plan = seed(ENDPOINT)
     elb = client("elbv2", N)
-    facts = ok("preflight", {"plan": plan})
+    facts = ok("preflight", {"plan": plan})["facts"]
     other = elb.create_target_group(Name="someone-else", Protocol="HTTP", Port=80, VpcId=facts["network"]["vpcId"])[
         "TargetGroups"][0]["TargetGroupArn"]
     elb.modify_listener(ListenerArn=plan["service"]["listenerArn"], DefaultActions=[{"Type": "forward", "TargetGroupArn": other}])
@@ -188,7 +188,7 @@ def test_rollback_does_not_overwrite_a_change_made_outside_carveout():
 def test_add_routes_refuses_a_route_that_points_elsewhere():
     reset()
     plan = seed(ENDPOINT)
-    facts = ok("preflight", {"plan": plan})
+    facts = ok("preflight", {"plan": plan})["facts"]
     st = {"plan": plan, "facts": facts}
     st["peering"] = ok("create-peering", st)
     ok("accept-peering", st)
@@ -205,7 +205,7 @@ def test_copy_image_reencrypts_once_and_the_copy_is_what_gets_shared():
     plan = seed(ENDPOINT, encrypted="aws-managed", kms_key=True)
     key = plan["options"]["kmsKeyId"]
     configure(imagePendingPolls=6)
-    facts = ok("preflight", {"plan": plan})
+    facts = ok("preflight", {"plan": plan})["facts"]
     assert facts["options"]["kmsKeyId"] == key
     it = {"plan": plan, "facts": facts, "sourceInstance": facts["instances"][0]}
     it["image"] = twice("create-image", it)
@@ -234,5 +234,5 @@ def test_instance_store_data_loss_needs_the_plan_to_say_so():
     refused = step("preflight", {"plan": plan})
     assert refused["errorType"] == "CarveOut.InvalidPlan" and "instance store" in refused["errorMessage"]
     plan["options"]["allowInstanceStoreDataLoss"] = True
-    facts = ok("preflight", {"plan": plan})
+    facts = ok("preflight", {"plan": plan})["facts"]
     assert any("left behind" in c for c in facts["checks"]), facts["checks"]

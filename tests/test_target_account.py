@@ -44,7 +44,7 @@ def test_an_account_not_verified_within_the_bound_stops_in_preflight_with_nothin
     code, out, events, _ = run_local(plan, tmp_path)
     assert code == 1
     assert "PendingVerification" in out["cause"] and "being verified" in out["cause"], out
-    assert _states(events) == ["ReadPlan", "Preflight", "PreflightFailed"]
+    assert _states(events) == ["Preflight", "PreflightFailed"]
     _nothing_created(plan)
 
 
@@ -99,4 +99,4 @@ def test_the_target_vcpu_quota_is_checked_against_what_runs_there_plus_the_new_i
     assert code == 1 and out["error"] == "CarveOut.InvalidPlan", out
     for word in ["may run 3 vCPUs", "L-1216C47A", "2 are in use", "need 2", "at least 4"]:
         assert word in out["cause"], (word, out["cause"])
-    assert _states(events) == ["ReadPlan", "Preflight", "PreflightFailed"]
+    assert _states(events) == ["Preflight", "PreflightFailed"]

@@ -110,3 +110,18 @@ def test_an_account_holds_its_quota_of_pending_snapshots_then_pending_snapshot_l
     assert quota["Quota"]["Value"] == 3.0 and quota["Quota"]["Adjustable"] is False
     default = client("service-quotas", T).get_service_quota(ServiceCode="ebs", QuotaCode="L-94D7AB7D")
     assert default["Quota"]["Value"] == 100.0
+
+
+def test_a_copy_of_an_image_counts_its_snapshots_against_the_pending_quota():
+    """CopyImage makes a snapshot per snapshot of the image, pending until the copy is
+    done: past the quota it answers PendingSnapshotLimitExceeded too."""
+    configure(ebsQuotas={N: {"L-94D7AB7D": 3}}, imagePendingPolls=5)
+    ec2 = client("ec2", N)
+    image = ec2.register_image(Name="base", RootDeviceName="/dev/sda1", VirtualizationType="hvm")["ImageId"]
+    subnet = ec2.create_subnet(VpcId=_vpc(ec2, "10.9.0.0/16"), CidrBlock="10.9.0.0/24")["Subnet"]["SubnetId"]
+    instance = ec2.run_instances(InstanceType="t3.small", ImageId=image, MinCount=1, MaxCount=1, SubnetId=subnet,
+                                 BlockDeviceMappings=[{"DeviceName": "/dev/sda1", "Ebs": {"VolumeSize": 8}},
+                                                      {"DeviceName": "/dev/sdf", "Ebs": {"VolumeSize": 50}}])
+    made = ec2.create_image(InstanceId=instance["Instances"][0]["InstanceId"], Name="one", NoReboot=True)["ImageId"]
+    with pytest.raises(botocore.exceptions.ClientError, match="PendingSnapshotLimitExceeded"):
+        ec2.copy_image(SourceImageId=made, SourceRegion=ec2.meta.region_name, Name="copy")  # 2 pending + 2 > 3

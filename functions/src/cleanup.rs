@@ -7,17 +7,21 @@
 //! and their snapshots.
 //!
 //! A peering is shared when a later migration into the same target VPC found it and
-//! reused it (AWS allows one peering per pair of VPCs): while any other target group of
-//! the ALB's VPC has targets in the peer VPC's CIDRs, the peering and its routes are kept,
-//! whatever became of the migration that made them.
+//! reused it (AWS allows one peering per pair of VPCs), with the hosted zones it found
+//! associated: while another migration's instances are in the peer VPC, or another target
+//! group of the ALB's VPC has targets in its CIDRs, the peering, its routes and the
+//! hosted-zone associations are kept, whatever became of the migration that made them.
+//! They stay tagged with its id: its cleanup, run again once the other is gone, removes
+//! them.
 
 use serde::Serialize;
 
 use crate::accounts::{AccountClients, Accounts};
-use crate::aws::ec2::cidr_contains;
+use crate::aws::ec2::{address_in, filter};
 use crate::aws::elb::{actions_from_sdk, current_actions, target_health};
 use crate::error::{SdkResultExt, StepError};
 use crate::inventory::{CreatedResource, ResourceKind, inventory, remove};
+use crate::names::MIGRATION_TAG;
 use crate::plan::Plan;
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -61,7 +65,8 @@ pub async fn survey(accounts: &Accounts, plan: &Plan) -> Result<Survey, StepErro
                 .filter(|r| r.kind == ResourceKind::TargetGroup)
                 .map(|r| r.id.as_str())
                 .collect();
-            others_across(&net, &pcx.id, &own).await?
+            let tgt = accounts.get(&plan.target.account_id).await?;
+            others_across(&net, &tgt, &plan.migration_id, &pcx.id, &own).await?
         }
         _ => None,
     };
@@ -81,7 +86,9 @@ fn partition(found: Vec<CreatedResource>, live: bool, shared: Option<String>) ->
     for r in found {
         let peering = matches!(
             r.kind,
-            ResourceKind::VpcPeeringConnection | ResourceKind::Route
+            ResourceKind::VpcPeeringConnection
+                | ResourceKind::Route
+                | ResourceKind::HostedZoneAssociation
         );
         match (&shared, live && r.kind.carries_traffic()) {
             (_, true) => survey.keep.push((r, why.to_string())),
@@ -92,11 +99,14 @@ fn partition(found: Vec<CreatedResource>, live: bool, shared: Option<String>) ->
     survey
 }
 
-/// Why the peering `pcx` still carries another migration's traffic: a target group of
-/// the network account (not one of `own`) with targets in the peer VPC's CIDRs, which the
-/// ALB reaches across it. None when no other target group uses it. Only reads.
+/// Why the peering `pcx` still carries another migration's traffic: an instance of
+/// another migration (tagged with its id, not terminated) in the peer VPC, or a target
+/// group of the network account (not one of `own`) with targets in the peer VPC's CIDRs,
+/// which the ALB reaches across it. None when nothing else uses it. Only reads.
 async fn others_across(
     net: &AccountClients,
+    tgt: &AccountClients,
+    migration_id: &str,
     pcx: &str,
     own: &[&str],
 ) -> Result<Option<String>, StepError> {
@@ -114,11 +124,48 @@ async fn others_across(
     let (Some(requester), Some(accepter)) = (p.requester_vpc_info(), p.accepter_vpc_info()) else {
         return Ok(None);
     };
+    let peer_vpc = accepter.vpc_id().unwrap_or_default();
+    let instances = tgt
+        .ec2
+        .describe_instances()
+        .filters(filter("vpc-id", &[peer_vpc]))
+        .filters(filter("tag-key", &[MIGRATION_TAG]))
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .named("ec2:DescribeInstances", &tgt.role_arn)?;
+    let other = instances.iter().flat_map(|r| r.instances()).find_map(|i| {
+        let alive = i
+            .state()
+            .and_then(|s| s.name())
+            .is_some_and(|s| !matches!(s.as_str(), "shutting-down" | "terminated"));
+        let id = i
+            .tags()
+            .iter()
+            .find(|t| t.key() == Some(MIGRATION_TAG))
+            .and_then(|t| t.value())
+            .filter(|v| *v != migration_id && alive && i.vpc_id() == Some(peer_vpc));
+        id.map(|m| (i.instance_id().unwrap_or_default(), m))
+    });
+    if let Some((instance, other)) = other {
+        return Ok(Some(format!(
+            "shared: instance {instance} of migration {other} is in {peer_vpc} across this peering (it reused it)"
+        )));
+    }
+    // IPv4 and IPv6: a target is an address of either.
     let cidrs: Vec<&str> = accepter
         .cidr_block_set()
         .iter()
         .filter_map(|c| c.cidr_block())
         .chain(accepter.cidr_block())
+        .chain(
+            accepter
+                .ipv6_cidr_block_set()
+                .iter()
+                .filter_map(|c| c.ipv6_cidr_block()),
+        )
         .collect();
     let groups = net
         .elb
@@ -138,7 +185,7 @@ async fn others_across(
         let across = target_health(net, arn)
             .await?
             .into_iter()
-            .find(|(ip, ..)| cidrs.iter().any(|c| cidr_contains(c, &format!("{ip}/32"))));
+            .find(|(ip, ..)| cidrs.iter().any(|c| address_in(c, ip)));
         if let Some((ip, ..)) = across {
             return Ok(Some(format!(
                 "shared: target group {arn} has target {ip} in {} across this peering (another migration into the same VPC reused it)",
@@ -198,7 +245,7 @@ mod tests {
     }
 
     #[test]
-    fn a_peering_another_migration_routes_through_is_kept_with_its_routes() {
+    fn a_peering_another_migration_routes_through_is_kept_with_its_routes_and_zones() {
         let s = partition(
             ResourceKind::ALL.map(r).to_vec(),
             false,
@@ -212,10 +259,11 @@ mod tests {
         assert_eq!(
             kept,
             [
+                (ResourceKind::HostedZoneAssociation, "shared: …"),
                 (ResourceKind::Route, "shared: …"),
                 (ResourceKind::VpcPeeringConnection, "shared: …")
             ]
         );
-        assert_eq!(s.remove.len(), ResourceKind::ALL.len() - 2);
+        assert_eq!(s.remove.len(), ResourceKind::ALL.len() - 3);
     }
 }

@@ -31,60 +31,21 @@
 
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { StateMachine } from 'aws-local-stepfunctions';
-import YAML from 'yaml';
+import {
+  CHILD, childDefinitions, functionTimeouts, handlerOf, predictedWaitsOf, tasksOf, untimed, watchedStatuses,
+} from './definitions.mjs';
 
-const emit = (event) => process.stdout.write(JSON.stringify(event) + '\n');
+import { emit, history, historyEventsOf, newLimits } from './history.mjs';
+
+export { CHILD, childDefinitions, functionTimeouts, handlerOf, predictedWaitsOf, tasksOf };
+
 
 async function readStdin() {
   const chunks = [];
   for await (const chunk of process.stdin) chunks.push(chunk);
   return JSON.parse(Buffer.concat(chunks).toString('utf8'));
-}
-
-// `${CreatePeeringFunctionArn}` -> handler `create-peering`
-export function handlerOf(resource) {
-  const m = /^\$\{([A-Za-z0-9]+)FunctionArn\}$/.exec(resource ?? '');
-  if (!m) return null;
-  return m[1].replace(/([a-z0-9])([A-Z])/g, '$1-$2').toLowerCase();
-}
-
-// Every Task in the definition, Parallel branches and Map processors included.
-export function tasksOf(states, found = []) {
-  for (const [name, state] of Object.entries(states)) {
-    if (state.Type === 'Task') found.push({ name, resource: state.Resource, timeout: state.TimeoutSeconds, parameters: state.Parameters });
-    for (const branch of state.Branches ?? []) tasksOf(branch.States, found);
-    const processor = state.ItemProcessor ?? state.Iterator;
-    if (processor) tasksOf(processor.States, found);
-  }
-  return found;
-}
-
-// The Waits of predicted-poll loops: a Wait with SecondsPath that leads back to the Task
-// whose Choice led to it.
-export function predictedWaitsOf(states, found = []) {
-  for (const [name, state] of Object.entries(states)) {
-    const choice = states[state.Next];
-    const wait = choice?.Type === 'Choice' ? states[choice.Default] : null;
-    if (state.Type === 'Task' && wait?.Type === 'Wait' && wait.SecondsPath && wait.Next === name) found.push(choice.Default);
-    for (const branch of state.Branches ?? []) predictedWaitsOf(branch.States, found);
-    const processor = state.ItemProcessor ?? state.Iterator;
-    if (processor) predictedWaitsOf(processor.States, found);
-  }
-  return found;
-}
-
-// `{PreflightFunction: 180, …}`: each function's Timeout in seconds (template.yaml).
-export function functionTimeouts(templatePath) {
-  // CloudFormation's short tags (!Ref, !Sub…) are irrelevant here: parsed as plain values.
-  const template = YAML.parse(readFileSync(templatePath, 'utf8'), { logLevel: 'silent' });
-  const fallback = template.Globals?.Function?.Timeout ?? 3; // Lambda's default is 3 s
-  const timeouts = {};
-  for (const [id, resource] of Object.entries(template.Resources ?? {})) {
-    if (resource.Type === 'AWS::Serverless::Function') timeouts[id] = resource.Properties?.Timeout ?? fallback;
-  }
-  return timeouts;
 }
 
 // A timed-out invocation: Step Functions reports it as `Sandbox.Timedout` with Lambda's
@@ -123,33 +84,6 @@ function runStep(binary, handler, input, verbose, timeoutSeconds, extraEnv = {})
     });
     child.stdin.end(JSON.stringify(input));
   });
-}
-
-export const CHILD = 'arn:aws:states:::states:startExecution.sync:2';
-
-// A Task without TimeoutSeconds has no timeout on AWS ("the Amazon States Language doesn't
-// specify timeouts", https://docs.aws.amazon.com/step-functions/latest/dg/sfn-stuck-execution.html);
-// aws-local-stepfunctions gives it 60 s. A child execution runs for as long as its image
-// takes, so its Task gets the service's behaviour here: the longest a Node timer holds
-// (2^31 - 1 ms, 24.8 days; a longer one fires at once).
-function untimed(states) {
-  for (const state of Object.values(states ?? {})) {
-    if (state.Type === 'Task' && state.Resource === CHILD && state.TimeoutSeconds === undefined
-        && state.TimeoutSecondsPath === undefined) state.TimeoutSeconds = 2147483;
-    for (const branch of state.Branches ?? []) untimed(branch.States);
-    untimed((state.ItemProcessor ?? state.Iterator)?.States);
-  }
-}
-
-// `{ImageStateMachineArn: "statemachine/image.asl.json", …}`: the template's state machines
-// by the placeholder that names them (`${<LogicalId>Arn}`), for child executions.
-export function childDefinitions(templatePath) {
-  const template = YAML.parse(readFileSync(templatePath, 'utf8'), { logLevel: 'silent' });
-  const found = {};
-  for (const [id, resource] of Object.entries(template.Resources ?? {})) {
-    if (resource.Type === 'AWS::Serverless::StateMachine') found[`${id}Arn`] = join(dirname(templatePath), resource.Properties.DefinitionUri);
-  }
-  return found;
 }
 
 async function main() {
@@ -420,59 +354,6 @@ async function runChild(world, task, parameters, params, parentLimits, parentHoo
   }
 }
 
-// The execution's history in the service's shapes (GetExecutionHistory), for the watcher.
-// Nothing is added once the execution is closed: an invocation still running after
-// StopExecution is not recorded, as on AWS.
-const AWS_TYPE = { Task: 'Task', Pass: 'Pass', Choice: 'Choice', Map: 'Map', Parallel: 'Parallel', Wait: 'Wait',
-  Fail: 'Fail', Succeed: 'Succeed' };
-const history = {
-  events: [],
-  closed: false,
-  add(type, detailsKey, details) {
-    if (this.closed) return;
-    const event = { id: this.events.length + 1, previousEventId: this.events.length, timestamp: Date.now() / 1000, type };
-    if (detailsKey) event[detailsKey] = details;
-    this.events.push(event);
-  },
-  state(e) {
-    const kind = AWS_TYPE[e.state?.type];
-    if (!kind) return;
-    if (e.type === 'StateEntered') {
-      this.add(`${kind}StateEntered`, 'stateEnteredEventDetails', { name: e.state.name, input: JSON.stringify(e.state.input ?? null) });
-    } else if (e.type === 'StateExited') {
-      this.add(`${kind}StateExited`, 'stateExitedEventDetails', { name: e.state.name, output: JSON.stringify(e.state.output ?? null) });
-    }
-  },
-  // StopExecution: whatever still runs is not recorded; only the end event follows.
-  stop() {
-    this.closed = true;
-  },
-  end(result) {
-    this.closed = false;
-    const [type, key] = {
-      SUCCEEDED: ['ExecutionSucceeded', 'executionSucceededEventDetails'],
-      ABORTED: ['ExecutionAborted', 'executionAbortedEventDetails'],
-      TIMED_OUT: ['ExecutionTimedOut', 'executionTimedOutEventDetails'],
-    }[result.status] ?? ['ExecutionFailed', 'executionFailedEventDetails'];
-    this.add(type, key, result.status === 'SUCCEEDED' ? { output: JSON.stringify(result.output) }
-      : { error: result.error, cause: result.cause });
-    this.closed = true;
-  },
-};
-
-// The statuses template.yaml's rule sends to the watcher, read from the rule itself.
-function watchedStatuses(templatePath) {
-  const template = YAML.parse(readFileSync(templatePath, 'utf8'), { logLevel: 'silent' });
-  for (const resource of Object.values(template.Resources ?? {})) {
-    if (resource.Properties?.Handler !== 'recover-execution') continue;
-    for (const ev of Object.values(resource.Properties.Events ?? {})) {
-      const pattern = ev.Properties?.Pattern;
-      if (pattern?.source?.includes('aws.states')) return pattern.detail?.status ?? [];
-    }
-  }
-  return [];
-}
-
 // EventBridge's part, locally: the status-change event goes to the watcher.
 async function watch(cfg, binary, timeouts, override, result) {
   if (!watchedStatuses(cfg.template).includes(result.status)) return null;
@@ -513,58 +394,6 @@ async function watch(cfg, binary, timeouts, override, result) {
   }
   emit({ event: 'Recovery', ...recovery, ts: Date.now() });
   return recovery;
-}
-
-// The service's limits (https://docs.aws.amazon.com/step-functions/latest/dg/service-quotas.html),
-// per execution (a child execution has its own): 25,000 events in one history, 256 KiB of
-// input or output per state. Past either the service fails the execution itself
-// (States.Runtime, States.DataLimitExceeded); no Retry or Catch of the definition runs.
-// Tests lower both through the environment.
-function newLimits(what) {
-  return {
-    events: 0,
-    maxEvents: Number(process.env.CARVEOUT_HISTORY_LIMIT) || 25000,
-    maxPayload: Number(process.env.CARVEOUT_PAYLOAD_LIMIT_BYTES) || 256 * 1024,
-    terminal: null,
-    execution: null,
-    onTerminal: null,
-    count(n) {
-      this.events += n;
-      if (this.events > this.maxEvents) this.fail('States.Runtime',
-        `the history of ${what} reached ${this.maxEvents} events, Step Functions' limit: the service fails the execution and no Catch runs`);
-    },
-    payload(state, kind, value) {
-      const bytes = Buffer.byteLength(JSON.stringify(value ?? null));
-      if (bytes > this.maxPayload) this.fail('States.DataLimitExceeded',
-        `the ${kind} of state ${state} is ${bytes} bytes, over Step Functions' ${this.maxPayload}-byte limit`);
-    },
-    fail(name, message) {
-      if (this.terminal) return;
-      this.terminal = Object.assign(new Error(message), { name });
-      emit({ event: 'ExecutionLimit', error: name, cause: message, ts: Date.now() });
-      this.onTerminal?.();
-      this.execution?.abort();
-    },
-  };
-}
-
-// How many history events the service writes for one event of the runner: state entered
-// and exited, Map and Parallel started/succeeded, each Map iteration started and ended
-// (Task attempts are counted where the task runs).
-function historyEventsOf(e) {
-  switch (e.type) {
-    case 'ExecutionStarted': case 'ExecutionSucceeded': case 'ExecutionFailed': case 'ExecutionAborted':
-    case 'ExecutionTimeout':
-      return 1;
-    case 'StateEntered':
-      return ['Map', 'Parallel'].includes(e.state?.type) ? 2 : 1;
-    case 'StateExited':
-      return ['Map', 'Parallel'].includes(e.state?.type) ? 2 : 1;
-    case 'MapIterationStarted': case 'MapIterationSucceeded': case 'MapIterationFailed':
-      return 1;
-    default:
-      return 0;
-  }
 }
 
 main().catch((err) => {

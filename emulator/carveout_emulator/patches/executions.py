@@ -53,6 +53,10 @@ def record(body: dict[str, Any]) -> dict[str, Any]:
             "stateMachineArn": body.get("stateMachineArn",
                                         arn.replace(":execution:", ":stateMachine:").rsplit(":", 1)[0]),
             "status": body.get("status", "FAILED"), "startDate": events[0]["timestamp"] if events else 0,
+            # DescribeExecution answers the input (the ExecutionStarted event's).
+            "input": body.get("input") or next(
+                (e.get("executionStartedEventDetails", {}).get("input") for e in events
+                 if e.get("type") == "ExecutionStarted"), None),
             "stopDate": events[-1]["timestamp"] if events else 0,
         }
     return {"executionArn": arn, "events": len(events)}

@@ -25,8 +25,9 @@ moto 5.2.5 holds none of these, and its DescribeAccountLimits lacks
   active connections.
 - Service Quotas GetServiceQuota for these three codes answers the applied value of setting
   `vpcQuotas` (account id -> {quota code: value}), else AWS's default.
-- CreateImage answers PendingSnapshotLimitExceeded when the account's pending snapshots and
-  one per EBS volume of the instance would pass its quota: 100, or setting `ebsQuotas`
+- CreateImage and CopyImage answer PendingSnapshotLimitExceeded when the account's pending
+  snapshots and one per EBS volume of the instance (per snapshot of the image copied)
+  would pass its quota: 100, or setting `ebsQuotas`
   (account id -> {"L-94D7AB7D": value}) so a test reaches it without a hundred snapshots;
   GetServiceQuota ebs L-94D7AB7D answers that value.
 - CreateRule answers TooManyRules when the load balancer has its 100 rules, and
@@ -88,6 +89,16 @@ def apply() -> None:
     original_rule = ELBv2Backend.create_rule
     original_limits = ELBV2Response.describe_account_limits
     original_image = AmiBackend.create_image
+    original_copy = AmiBackend.copy_image
+
+    def hold_pending_snapshots(backend, adding, what):  # type: ignore[no-untyped-def]
+        from .amis import pending_snapshots
+
+        pending, quota = pending_snapshots(backend), ebs_quota(backend.account_id)
+        if pending + adding > quota:
+            raise EC2ClientError("PendingSnapshotLimitExceeded",
+                                 f"The maximum number of pending snapshots ({quota}) has been reached: "
+                                 f"{pending} pending, {what} needs {adding} more.")
 
     def create_route(self, route_table_id, destination_cidr_block, *args, **kwargs):  # type: ignore[no-untyped-def]
         if not kwargs.get("local"):
@@ -120,16 +131,18 @@ def apply() -> None:
         return original_accept(self, vpc_pcx_id)
 
     def create_image(self, instance_id, name, description, tag_specifications):  # type: ignore[no-untyped-def]
-        from .amis import pending_snapshots
-
         instance = self.get_instance(instance_id)
         adding = sum(1 for _ in instance.get_block_device_mapping)
-        pending, quota = pending_snapshots(self), ebs_quota(self.account_id)
-        if pending + adding > quota:
-            raise EC2ClientError("PendingSnapshotLimitExceeded",
-                                 f"The maximum number of pending snapshots ({quota}) has been reached: "
-                                 f"{pending} pending, the image of {instance_id} needs {adding} more.")
+        hold_pending_snapshots(self, adding, f"the image of {instance_id}")
         return original_image(self, instance_id, name, description, tag_specifications)
+
+    def copy_image(self, source_image_id, source_region, name=None, description=None):  # type: ignore[no-untyped-def]
+        from .encryption import devices
+
+        source = self.describe_images(ami_ids=[source_image_id])[0]
+        adding = sum(1 for _, snap in devices(source) if snap is not None)
+        hold_pending_snapshots(self, adding, f"the copy of {source_image_id}")
+        return original_copy(self, source_image_id, source_region, name, description)
 
     def get_quota(self, service_code, quota_code):  # type: ignore[no-untyped-def]
         if service_code == "ebs" and quota_code == PENDING_SNAPSHOTS:
@@ -169,6 +182,7 @@ def apply() -> None:
         return result
 
     AmiBackend.create_image = create_image
+    AmiBackend.copy_image = copy_image
     RouteBackend.create_route = create_route
     VPCPeeringConnectionBackend.create_vpc_peering_connection = create_pcx
     VPCPeeringConnectionBackend.accept_vpc_peering_connection = accept

@@ -214,6 +214,30 @@ pub fn cidr_contains(outer: &str, inner: &str) -> bool {
     }
 }
 
+/// True when address `ip` (IPv4 or IPv6) is in `cidr` of the same family.
+pub fn address_in(cidr: &str, ip: &str) -> bool {
+    let Some((net, len)) = cidr.split_once('/') else {
+        return false;
+    };
+    let Ok(len) = len.parse::<u32>() else {
+        return false;
+    };
+    match (
+        net.parse::<std::net::IpAddr>(),
+        ip.parse::<std::net::IpAddr>(),
+    ) {
+        (Ok(std::net::IpAddr::V4(n)), Ok(std::net::IpAddr::V4(a))) if len <= 32 => {
+            let mask = u32::MAX.checked_shl(32 - len).unwrap_or(0);
+            u32::from(n) & mask == u32::from(a) & mask
+        }
+        (Ok(std::net::IpAddr::V6(n)), Ok(std::net::IpAddr::V6(a))) if len <= 128 => {
+            let mask = u128::MAX.checked_shl(128 - len).unwrap_or(0);
+            u128::from(n) & mask == u128::from(a) & mask
+        }
+        _ => false,
+    }
+}
+
 fn parse_cidr(cidr: &str) -> Option<(u32, u32)> {
     let (addr, len) = cidr.split_once('/')?;
     let ip: std::net::Ipv4Addr = addr.parse().ok()?;
@@ -321,6 +345,16 @@ mod tests {
         assert!(!cidrs_overlap("10.0.0.0/16", "10.1.0.0/16"));
         assert!(cidrs_overlap("0.0.0.0/0", "192.168.0.0/16"));
         assert!(!cidrs_overlap("bad", "10.0.0.0/8"));
+    }
+
+    #[test]
+    fn an_address_is_in_a_cidr_of_its_own_family_only() {
+        assert!(address_in("10.1.0.0/16", "10.1.200.7"));
+        assert!(!address_in("10.1.0.0/16", "10.2.0.1"));
+        assert!(address_in("0.0.0.0/0", "192.0.2.1"));
+        assert!(address_in("2600:1f18:abcd::/56", "2600:1f18:abcd:ff::1"));
+        assert!(!address_in("2600:1f18:abcd::/56", "2600:1f18:abce::1"));
+        assert!(!address_in("10.1.0.0/16", "::ffff:10.1.0.1"));
     }
 
     #[test]

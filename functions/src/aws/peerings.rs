@@ -148,13 +148,17 @@ pub fn other_side(p: &VpcPeeringConnection, vpc: &str) -> Option<String> {
     }
 }
 
-/// How many peering requests the account made that wait for acceptance, from any of its
-/// VPCs: what its quota of outstanding requests counts (vpc L-DC9F7029). Reads every page.
+/// How many peering requests the account made that wait for acceptance (or are still
+/// being initiated), from any of its VPCs: what its quota of outstanding requests counts
+/// (vpc L-DC9F7029). Reads every page.
 pub async fn pending_requests(c: &AccountClients, account: &str) -> Result<usize, StepError> {
     let listed = c
         .ec2
         .describe_vpc_peering_connections()
-        .filters(filter("status-code", &["pending-acceptance"]))
+        .filters(filter(
+            "status-code",
+            &["initiating-request", "pending-acceptance"],
+        ))
         .filters(filter("requester-vpc-info.owner-id", &[account]))
         .into_paginator()
         .items()
@@ -165,8 +169,10 @@ pub async fn pending_requests(c: &AccountClients, account: &str) -> Result<usize
     Ok(listed
         .iter()
         .filter(|p| {
-            peering_status(p) == "pending-acceptance"
-                && p.requester_vpc_info().and_then(|v| v.owner_id()) == Some(account)
+            matches!(
+                peering_status(p).as_str(),
+                "initiating-request" | "pending-acceptance"
+            ) && p.requester_vpc_info().and_then(|v| v.owner_id()) == Some(account)
         })
         .count())
 }

@@ -168,9 +168,13 @@ pub async fn preflight(ctx: &Context, input: &Value) -> Result<ProgramCheck, Ste
         .iter()
         .map(|(name, plan)| Waiting { name, plan })
         .collect();
-    let shared = match resolved.first() {
+    let first = resolved
+        .first()
+        .map(|r| &r.1)
+        .or(pending.first().map(|p| &p.1));
+    let shared = match first {
         None => Vec::new(),
-        Some((_, first, _)) => {
+        Some(first) => {
             let accounts = ctx.accounts(first).with_session(&program.program_id);
             uses(&accounts, &views, &waiting_views, &waves).await?
         }

@@ -33,8 +33,9 @@ pub struct Resolved<'a> {
 }
 
 /// One service whose vended target is not there yet: counted on what is known of it
-/// (its ALB's side, read by a ready service on the same listener; its source
-/// instances), its target side as one new VPC with one CIDR.
+/// (its ALB, from its listener's ARN; the ALB's VPC and route tables, where a ready
+/// service's Preflight read them; its source instances' volumes), its target side as
+/// one new VPC with one CIDR.
 pub struct Waiting<'a> {
     pub name: &'a str,
     pub plan: &'a Plan,
@@ -44,7 +45,10 @@ pub struct Waiting<'a> {
 struct Counted<'a> {
     name: &'a str,
     plan: &'a Plan,
-    network: &'a NetworkSide,
+    /// Its ALB's ARN.
+    lb: String,
+    /// None for a waiting service no ready one shares an ALB with.
+    network: Option<&'a NetworkSide>,
     /// None while its vended target is not there yet.
     target: Option<&'a TargetSide>,
     /// The EBS volumes its images snapshot at once (one per instance where not read yet).
@@ -54,9 +58,9 @@ struct Counted<'a> {
 /// Every shared-limit use of the program: peerings per VPC (network and target side),
 /// outstanding requests per requester account, routes per route table (both sides),
 /// target groups and rules per ALB, pending snapshots per source account, and vCPUs
-/// per target account receiving several services. A waiting service is counted where
-/// a ready one shares its listener (its ALB's side is known from that one). Errors:
-/// AccessDenied, ResourceFailed from a read.
+/// per target account receiving several services. A waiting service's peering and
+/// routes are counted where a ready one shares its ALB (whose Preflight read the ALB's
+/// VPC). Errors: AccessDenied, ResourceFailed from a read.
 pub async fn uses(
     accounts: &Accounts,
     ready: &[Resolved<'_>],
@@ -68,7 +72,8 @@ pub async fn uses(
         .map(|s| Counted {
             name: s.name,
             plan: s.plan,
-            network: &s.facts.network,
+            lb: s.facts.network.load_balancer_arn.clone(),
+            network: Some(&s.facts.network),
             target: Some(&s.facts.target),
             volumes: s
                 .facts
@@ -79,19 +84,19 @@ pub async fn uses(
         })
         .collect();
     for w in waiting {
-        let same_alb = ready.iter().find(|r| {
-            r.plan.service.account_id == w.plan.service.account_id
-                && r.plan.service.listener_arn == w.plan.service.listener_arn
+        let lb = load_balancer_of(&w.plan.service.listener_arn);
+        let same_alb = ready
+            .iter()
+            .find(|r| r.facts.network.load_balancer_arn == lb);
+        let src = accounts.get(&w.plan.source.account_id).await?;
+        services.push(Counted {
+            name: w.name,
+            plan: w.plan,
+            lb,
+            network: same_alb.map(|r| &r.facts.network),
+            target: None,
+            volumes: ebs_volumes(&src, &w.plan.source.instance_ids).await?,
         });
-        if let Some(r) = same_alb {
-            services.push(Counted {
-                name: w.name,
-                plan: w.plan,
-                network: &r.facts.network,
-                target: None,
-                volumes: w.plan.source.instance_ids.len() as u64,
-            });
-        }
     }
     let mut out = Vec::new();
     let peak = |weight: &dyn Fn(&Counted) -> u64| -> u64 {
@@ -112,10 +117,14 @@ pub async fn uses(
     // service's counts as new).
     let mut networks: BTreeMap<(String, String), Vec<&Counted>> = BTreeMap::new();
     for s in &services {
-        let key = (s.plan.service.account_id.clone(), s.network.vpc_id.clone());
-        networks.entry(key).or_default().push(s);
+        if let Some(n) = s.network {
+            let key = (s.plan.service.account_id.clone(), n.vpc_id.clone());
+            networks.entry(key).or_default().push(s);
+        }
     }
     let mut requesting: BTreeMap<String, Vec<&str>> = BTreeMap::new();
+    // Per target VPC, the network VPCs that will peer with it anew.
+    let mut target_sides: BTreeMap<(String, String), BTreeSet<String>> = BTreeMap::new();
     for ((account, vpc), on) in &networks {
         let net = accounts.get(account).await?;
         let existing = peerings_of(&net, vpc, None).await?;
@@ -137,26 +146,26 @@ pub async fn uses(
         });
         let entry = requesting.entry(account.clone()).or_default();
         entry.extend(on.iter().filter(|s| new_target(s)).map(|s| s.name));
-        for s in on.iter().filter(|s| {
-            s.target
-                .is_some_and(|t| targets.contains(t.vpc_id.as_str()))
-        }) {
-            let target_vpc = &s.target.expect("filtered").vpc_id;
-            let target_account = &s.plan.target.account_id;
-            let on = format!("VPC {target_vpc} in {target_account}");
-            if out.iter().any(|u| u.limit == ACTIVE_PEERINGS && u.on == on) {
-                continue;
+        for s in on.iter() {
+            if let Some(t) = s.target.filter(|t| targets.contains(t.vpc_id.as_str())) {
+                let key = (s.plan.target.account_id.clone(), t.vpc_id.clone());
+                target_sides.entry(key).or_default().insert(vpc.clone());
             }
-            let tgt = accounts.get(target_account).await?;
-            out.push(Use {
-                limit: ACTIVE_PEERINGS,
-                on,
-                now: peerings_of(&tgt, target_vpc, None).await?.len() as u64,
-                adding: 1,
-                max: quota_value(&tgt, "vpc", "L-7E9ECCDB").await? as u64,
-                why: format!("its peering with {vpc}"),
-            });
         }
+    }
+    for ((target_account, target_vpc), peers) in &target_sides {
+        let tgt = accounts.get(target_account).await?;
+        out.push(Use {
+            limit: ACTIVE_PEERINGS,
+            on: format!("VPC {target_vpc} in {target_account}"),
+            now: peerings_of(&tgt, target_vpc, None).await?.len() as u64,
+            adding: peers.len() as u64,
+            max: quota_value(&tgt, "vpc", "L-7E9ECCDB").await? as u64,
+            why: format!(
+                "its peering with {}",
+                peers.iter().cloned().collect::<Vec<_>>().join(", ")
+            ),
+        });
     }
     // Outstanding requests: every request the account has pending, from any of its VPCs.
     for (account, names) in &requesting {
@@ -167,14 +176,15 @@ pub async fn uses(
             now: pending_requests(&net, account).await? as u64,
             adding: peak(&|s: &Counted| u64::from(names.contains(&s.name))),
             max: quota_value(&net, "vpc", "L-DC9F7029").await? as u64,
-            why: "one request per service in flight until its accept".into(),
+            why: "one request per service in flight that peers anew, until its accept".into(),
         });
     }
 
     // Routes: each table gets one route per peer CIDR it does not route yet.
     let mut tables: BTreeMap<(String, String), (BTreeSet<String>, u64)> = BTreeMap::new();
     for s in &services {
-        for t in &s.network.route_table_ids {
+        let Some(network) = s.network else { continue };
+        for t in &network.route_table_ids {
             let key = (s.plan.service.account_id.clone(), t.clone());
             let entry = tables.entry(key).or_default();
             match s.target {
@@ -189,7 +199,7 @@ pub async fn uses(
         {
             let key = (s.plan.target.account_id.clone(), t.clone());
             let entry = tables.entry(key).or_default();
-            entry.0.extend(s.network.cidrs.iter().cloned());
+            entry.0.extend(network.cidrs.iter().cloned());
         }
     }
     for ((account, table), (cidrs, vended)) in &tables {
@@ -208,10 +218,7 @@ pub async fn uses(
     // Target groups and rules per ALB.
     let mut albs: BTreeMap<(String, String), u64> = BTreeMap::new();
     for s in &services {
-        let key = (
-            s.plan.service.account_id.clone(),
-            s.network.load_balancer_arn.clone(),
-        );
+        let key = (s.plan.service.account_id.clone(), s.lb.clone());
         *albs.entry(key).or_default() += 1;
     }
     for ((account, lb), count) in &albs {
@@ -231,7 +238,7 @@ pub async fn uses(
             limit: RULES,
             on: format!("load balancer {lb}"),
             now: rules as u64,
-            adding: peak(&|s: &Counted| u64::from(s.network.load_balancer_arn == *lb)),
+            adding: peak(&|s: &Counted| u64::from(s.lb == *lb)),
             max: max_rules.map_or(DEFAULT_RULES_PER_ALB, |m| m as u64),
             why: "one probe rule per service in flight, at the peak of the waves".into(),
         });
@@ -370,4 +377,45 @@ async fn target_groups_of(net: &AccountClients, lb: &str) -> Result<u64, StepErr
         .await
         .named("elasticloadbalancing:DescribeTargetGroups", &net.role_arn)?;
     Ok(groups.len() as u64)
+}
+
+/// The ARN of the load balancer a listener ARN belongs to
+/// (`…:listener/app/NAME/LB-ID/LISTENER-ID` → `…:loadbalancer/app/NAME/LB-ID`).
+fn load_balancer_of(listener_arn: &str) -> String {
+    let lb = listener_arn.replacen(":listener/", ":loadbalancer/", 1);
+    lb.rsplit_once('/')
+        .map_or(lb.clone(), |(head, _)| head.to_string())
+}
+
+/// How many EBS volumes `instances` have (what their images snapshot at once).
+async fn ebs_volumes(src: &AccountClients, instances: &[String]) -> Result<u64, StepError> {
+    let reservations = src
+        .ec2
+        .describe_instances()
+        .set_instance_ids(Some(instances.to_vec()))
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .named("ec2:DescribeInstances", &src.role_arn)?;
+    Ok(reservations
+        .iter()
+        .flat_map(|r| r.instances())
+        .flat_map(|i| i.block_device_mappings())
+        .filter(|m| m.ebs().is_some())
+        .count() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_listener_arn_names_its_load_balancer() {
+        assert_eq!(
+            super::load_balancer_of(
+                "arn:aws:elasticloadbalancing:us-east-1:111111111111:listener/app/main/50dc6c495c0c9188/f2f7dc8efc522ab2"
+            ),
+            "arn:aws:elasticloadbalancing:us-east-1:111111111111:loadbalancer/app/main/50dc6c495c0c9188"
+        );
+    }
 }

@@ -273,18 +273,30 @@ async fn superseded(
         .try_collect()
         .await
         .named("states:ListExecutions", WHO)?;
-    Ok(running
-        .iter()
-        .find(|e| {
-            e.execution_arn() != change.execution_arn
-                && (e.name() == id || e.name().starts_with(&format!("{id}-")))
-        })
-        .map(|e| {
-            format!(
+    // A name is only a hint (`hp` and a program's `hp-2-…` share a prefix): the running
+    // execution's own input says which migration it is.
+    for e in running.iter().filter(|e| {
+        e.execution_arn() != change.execution_arn
+            && (e.name() == id || e.name().starts_with(&format!("{id}-")))
+    }) {
+        let described = clients
+            .sfn
+            .describe_execution()
+            .execution_arn(e.execution_arn())
+            .send()
+            .await
+            .named("states:DescribeExecution", WHO)?;
+        let input = described
+            .input()
+            .and_then(|i| serde_json::from_str::<serde_json::Value>(i).ok());
+        if input.is_some_and(|v| v["migrationId"] == id) {
+            return Ok(Some(format!(
                 "another execution of migration {id} runs ({}): nothing done",
                 e.execution_arn()
-            )
-        }))
+            )));
+        }
+    }
+    Ok(None)
 }
 
 /// Every event of the execution, newest first (every page: a history holds up to 25,000

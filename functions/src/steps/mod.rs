@@ -57,7 +57,7 @@ macro_rules! steps {
 }
 
 steps! {
-    Preflight => "preflight", preflight::preflight;
+    Preflight => "preflight", preflight::preflight_step;
     EnterMaintenance => "enter-maintenance", maintenance::enter_maintenance;
     StopSource => "stop-source", maintenance::stop_source;
     WaitSourceStopped => "wait-source-stopped", maintenance::wait_source_stopped;

@@ -38,6 +38,26 @@ use reach::{alb_egress, registrable_addresses};
 use service::{count_rules, load_balancer, resolve_service, rule_quota};
 use target_account::{marketplace, read_vcpu_room, read_verified, vcpu_quotas};
 
+/// The Preflight step's answer: the plan as the execution was given it and what Preflight
+/// resolved, `{plan, facts}`: the state every later step starts from (the migration's
+/// first state, so no Pass is needed to wrap the input: a state transition fewer).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Resolved {
+    pub plan: serde_json::Value,
+    pub facts: Facts,
+}
+
+/// The Preflight step: [`preflight`] on `input` (the plan, or `{plan}`), answering
+/// [`Resolved`]. Errors: as [`preflight`].
+pub async fn preflight_step(
+    ctx: &Context,
+    input: serde_json::Value,
+) -> Result<Resolved, StepError> {
+    let plan = input.get("plan").cloned().unwrap_or_else(|| input.clone());
+    let facts = preflight(ctx, input).await?;
+    Ok(Resolved { plan, facts })
+}
+
 /// Reads what the plan names in its three accounts and runs every check on it, in the
 /// order `carveout plan` shows them. Errors: the first failed check's InvalidPlan or
 /// Conflict, or AccessDenied/ResourceFailed from a read.
