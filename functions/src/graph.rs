@@ -128,7 +128,7 @@ mod tests {
             "ImageWorkflow_UntilNextImageLook --> ImageWorkflow_WaitImageAvailable",
             "PreImageWorkflow_ImageAvailable -->|yes| PreImageWorkflow_PreImageTaken",
             "Cutover -.->|error| Rollback",
-            "ShareSecurityGroupWithRam -->|no| NetworkReadyWithoutShare",
+            "ShareSecurityGroupWithRam -->|no| AcceptPeering",
             "Rollback --> PastPointOfNoReturn",
             "PastPointOfNoReturn -->|no| MigrationFailed",
         ] {

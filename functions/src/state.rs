@@ -248,6 +248,7 @@ fn missing(key: &str) -> crate::error::StepError {
 needs! {
     facts: Facts = "facts";
     peering: PeeringOut = "peering";
+    routes: Vec<RouteOut> = "routes";
     share: ShareOut = "share";
     source_instance: InstanceFacts = "sourceInstance";
     image: ImageOut = "image";

@@ -58,7 +58,19 @@ pub struct ImageOut {
 pub struct NetworkOut {
     pub peering: PeeringOut,
     pub routes: Vec<RouteOut>,
+    #[serde(default)]
     pub share: Option<ShareOut>,
+    /// The private hosted zones associated with the target VPC (options.associateHostedZones).
+    #[serde(default)]
+    pub hosted_zones: Vec<AssociatedZone>,
+}
+
+/// One zone associated with the target VPC: `{hostedZoneId, name}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AssociatedZone {
+    pub hosted_zone_id: String,
+    pub name: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

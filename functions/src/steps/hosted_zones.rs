@@ -9,7 +9,6 @@
 //! association has no id or tags of its own, and `carveout cleanup` disassociates only
 //! confirmed ones (a pending mark loses its tag and authorization, never an association).
 
-use serde::{Deserialize, Serialize};
 
 use aws_sdk_route53::types::Vpc;
 
@@ -19,16 +18,9 @@ use crate::aws::route53::{
 };
 use crate::error::{SdkResultExt, StepError};
 use crate::state::State;
+use crate::step_outputs::{AssociatedZone, NetworkOut};
 
 use crate::context::Context;
-
-/// One zone associated with the target VPC: `{hostedZoneId, name}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct AssociatedZone {
-    pub hosted_zone_id: String,
-    pub name: String,
-}
 
 /// Associates every zone of `facts.options.carry.hostedZones` with the target VPC; a zone
 /// already associated by this migration is left as it is. Errors: NotReady while the
@@ -36,10 +28,19 @@ pub struct AssociatedZone {
 /// gained another zone of that name (ConflictingDomainExists) or the zone was associated
 /// by someone else, AccessDenied. A failure after the zone was marked removes the mark and
 /// the authorization again, so nothing of a failed attempt can later pass for carveout's.
-pub async fn associate_hosted_zones(
-    ctx: &Context,
-    state: State,
-) -> Result<Vec<AssociatedZone>, StepError> {
+pub async fn associate_hosted_zones(ctx: &Context, state: State) -> Result<NetworkOut, StepError> {
+    // The network branch's last step: it answers the branch's whole result, so no Pass is
+    // needed to shape it (a state transition fewer per migration).
+    let done = associate_zones(ctx, &state).await?;
+    Ok(NetworkOut {
+        peering: state.peering()?.clone(),
+        routes: state.routes()?.clone(),
+        share: state.share.clone(),
+        hosted_zones: done,
+    })
+}
+
+async fn associate_zones(ctx: &Context, state: &State) -> Result<Vec<AssociatedZone>, StepError> {
     let facts = state.facts()?;
     let zones = &facts.options.carry.hosted_zones;
     if zones.is_empty() {
