@@ -21,6 +21,16 @@ def _vpc(ec2, cidr):
     return ec2.create_vpc(CidrBlock=cidr)["Vpc"]["VpcId"]
 
 
+def _two_volume_instance(ec2):
+    """An instance with a root and a data volume: its image takes two snapshots."""
+    image = ec2.register_image(Name="base", RootDeviceName="/dev/sda1", VirtualizationType="hvm")["ImageId"]
+    subnet = ec2.create_subnet(VpcId=_vpc(ec2, "10.9.0.0/16"), CidrBlock="10.9.0.0/24")["Subnet"]["SubnetId"]
+    return ec2.run_instances(InstanceType="t3.small", ImageId=image, MinCount=1, MaxCount=1, SubnetId=subnet,
+                             BlockDeviceMappings=[{"DeviceName": "/dev/sda1", "Ebs": {"VolumeSize": 8}},
+                                                  {"DeviceName": "/dev/sdf", "Ebs": {"VolumeSize": 50}}]
+                             )["Instances"][0]["InstanceId"]
+
+
 def test_a_route_table_takes_routes_up_to_its_quota_then_route_limit_exceeded():
     configure(vpcQuotas={N: {"L-93826ACB": 5}})
     ec2 = client("ec2", N)
@@ -94,12 +104,7 @@ def test_an_account_holds_its_quota_of_pending_snapshots_then_pending_snapshot_l
     PendingSnapshotLimitExceeded, and DescribeSnapshots lists them as pending."""
     configure(ebsQuotas={N: {"L-94D7AB7D": 3}}, imagePendingPolls=5)
     ec2 = client("ec2", N)
-    image = ec2.register_image(Name="base", RootDeviceName="/dev/sda1", VirtualizationType="hvm")["ImageId"]
-    subnet = ec2.create_subnet(VpcId=_vpc(ec2, "10.9.0.0/16"), CidrBlock="10.9.0.0/24")["Subnet"]["SubnetId"]
-    two = ec2.run_instances(InstanceType="t3.small", ImageId=image, MinCount=1, MaxCount=1, SubnetId=subnet,
-                            BlockDeviceMappings=[{"DeviceName": "/dev/sda1", "Ebs": {"VolumeSize": 8}},
-                                                 {"DeviceName": "/dev/sdf", "Ebs": {"VolumeSize": 50}}])
-    first = two["Instances"][0]["InstanceId"]
+    first = _two_volume_instance(ec2)
     ec2.create_image(InstanceId=first, Name="one", NoReboot=True)
     pending = every(ec2, "describe_snapshots", "Snapshots", OwnerIds=["self"],
                     Filters=[{"Name": "status", "Values": ["pending"]}])
@@ -117,11 +122,6 @@ def test_a_copy_of_an_image_counts_its_snapshots_against_the_pending_quota():
     done: past the quota it answers PendingSnapshotLimitExceeded too."""
     configure(ebsQuotas={N: {"L-94D7AB7D": 3}}, imagePendingPolls=5)
     ec2 = client("ec2", N)
-    image = ec2.register_image(Name="base", RootDeviceName="/dev/sda1", VirtualizationType="hvm")["ImageId"]
-    subnet = ec2.create_subnet(VpcId=_vpc(ec2, "10.9.0.0/16"), CidrBlock="10.9.0.0/24")["Subnet"]["SubnetId"]
-    instance = ec2.run_instances(InstanceType="t3.small", ImageId=image, MinCount=1, MaxCount=1, SubnetId=subnet,
-                                 BlockDeviceMappings=[{"DeviceName": "/dev/sda1", "Ebs": {"VolumeSize": 8}},
-                                                      {"DeviceName": "/dev/sdf", "Ebs": {"VolumeSize": 50}}])
-    made = ec2.create_image(InstanceId=instance["Instances"][0]["InstanceId"], Name="one", NoReboot=True)["ImageId"]
+    made = ec2.create_image(InstanceId=_two_volume_instance(ec2), Name="one", NoReboot=True)["ImageId"]
     with pytest.raises(botocore.exceptions.ClientError, match="PendingSnapshotLimitExceeded"):
         ec2.copy_image(SourceImageId=made, SourceRegion=ec2.meta.region_name, Name="copy")  # 2 pending + 2 > 3
