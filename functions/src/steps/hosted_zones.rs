@@ -9,7 +9,6 @@
 //! association has no id or tags of its own, and `carveout cleanup` disassociates only
 //! confirmed ones (a pending mark loses its tag and authorization, never an association).
 
-
 use aws_sdk_route53::types::Vpc;
 
 use crate::accounts::AccountClients;
