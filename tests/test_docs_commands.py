@@ -614,6 +614,8 @@ COMMANDS: dict[str, Run | Skip | NotACommand] = {
         run_as="cargo run --bin carveout -- local --plan .emulator/plan.json --endpoint http://127.0.0.1:5000"),
     "carveout <command>: <why>": NotACommand("the form of an error message on stderr (exit code 2)"),
     "carveout watch": NotACommand("a heading naming the subcommand", run_as="carveout watch EXECUTION_ARN"),
+    "carveout cleanup": NotACommand("names the subcommand in a sentence",
+                                    run_as="carveout cleanup --plan plan.json [--apply]"),
     "carveout start --watch": NotACommand("names the flag in a sentence",
                                           run_as="carveout start --plan FILE [--state-machine ARN] [--watch]"),
     "carveout example": Run(OPERATOR, check_example, emulator=False),
