@@ -37,7 +37,7 @@ def test_the_per_instance_work_runs_in_child_executions_with_their_own_history()
                               ("PreImageWorkflow", "${ImageStateMachineArn}",
                                {"plan.$", "facts.$", "sourceInstance.$", "preImage"}),
                               ("LaunchWorkflow", "${LaunchStateMachineArn}",
-                               {"plan.$", "facts.$", "prepared.$", "image.$", "index.$"}),
+                               {"plan.$", "facts.$", "peering.$", "sourceInstance.$", "image.$", "index.$"}),
                               ("ShiftWorkflow", "${ShiftStateMachineArn}",
                                {"plan.$", "facts.$", "targetGroup.$", "instances.$", "shiftPercent.$"})):
         state = found[task]
@@ -45,22 +45,20 @@ def test_the_per_instance_work_runs_in_child_executions_with_their_own_history()
         assert set(state["Parameters"]["Input"]) == keys | {"AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID.$"}, task
         assert state["OutputPath"] == "$.Output", task
         assert [r["ErrorEquals"] for r in state["Retry"]] == [["StepFunctions.ExecutionLimitExceeded"]], task
-        # A failed step ends its child with {failed, Error, Cause} (a failed child's own
-        # description, with its whole input, can pass the 32,768 characters of a cause):
-        # the iteration raises that error as it is, and the Map catches it into Rollback.
+        # The iteration is the child alone: a failed step fails its child with the step's
+        # own error and cause (a Fail state), which fails this Task with States.TaskFailed
+        # and the child's description (CaughtError::innermost reads the error back); the
+        # Map catches it into Rollback. No Choice after a child that succeeded.
+        assert state.get("End") is True and "Next" not in state and "Catch" not in state, task
         label = task.removesuffix("Workflow")
-        choice = found[state["Next"]]
-        assert state["Next"] == f"{label}StepFailed?" and choice["Default"] == f"{label}Done", task
-        assert choice["Choices"] == [{"Variable": "$.failed", "IsPresent": True, "Next": f"Raise{label}Failure"}]
-        assert found[f"Raise{label}Failure"] == {**found[f"Raise{label}Failure"], "Type": "Fail",
-                                                  "ErrorPath": "$.Error", "CausePath": "$.Cause"}
         definition = CHILDREN[child]
+        failed = f"{label.removeprefix('Pre')}StepFailed"
         for name, inner in definition["States"].items():
             if inner["Type"] in ("Task", "Map"):
                 assert inner["Catch"] == [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error",
-                                           "Next": f"{label.removeprefix('Pre')}StepFailed"}], name
-        assert definition["States"][f"{label.removeprefix('Pre')}StepFailed"]["Parameters"] == {
-            "failed": True, "Error.$": "$.error.Error", "Cause.$": "$.error.Cause"}
+                                           "Next": failed}], name
+        assert definition["States"][failed] == {**definition["States"][failed], "Type": "Fail",
+                                                "ErrorPath": "$.error.Error", "CausePath": "$.error.Cause"}
     assert ASL["States"]["Prepare"]["Branches"][1]["States"]["ImageEachInstance"]["ItemProcessor"]["StartAt"] == \
         "ImageWorkflow"
     assert ASL["States"]["LaunchInstances"]["ItemProcessor"]["StartAt"] == "LaunchWorkflow"
@@ -77,6 +75,23 @@ def test_the_per_instance_work_runs_in_child_executions_with_their_own_history()
     assert CHILDREN["${LaunchStateMachineArn}"]["States"]["WaitInstanceReady"]["OutputPath"] == "$.launched"
     # A small answer: .sync:2's result carries the child's input too (256 KiB per state).
     assert CHILDREN["${ShiftStateMachineArn}"]["States"]["HoldAndCheck"]["OutputPath"] == "$.shift"
+
+
+def test_a_child_gets_the_facts_without_the_instance_list_so_its_failure_fits_a_cause():
+    # A failed child's description (its input first) is the cause of States.TaskFailed,
+    # cut at 32,768 characters: the Map passes each child only the facts every instance
+    # shares (not `checks`, not the other instances) and its own instance.
+    shared = {f"{k}.$": f"$.facts.{k}" for k in ("network", "target", "service", "options")}
+    found = dict(states())
+    struct = re.search(r"pub struct Facts \{(.*?)\n\}", (ROOT / "functions/src/state.rs").read_text(), re.S)
+    fields = set(re.findall(r"pub (\w+):", struct.group(1)))
+    assert fields - {"instances", "checks"} == {k.removesuffix(".$") for k in shared}
+    for name in ("ImageEachInstance", "PreImageEachInstance", "LaunchInstances", "ShiftTraffic"):
+        assert found[name]["ItemSelector"]["facts"] == shared, name
+    launch = found["LaunchInstances"]["ItemSelector"]
+    assert launch["sourceInstance.$"] == "States.ArrayGetItem($.facts.instances, $$.Map.Item.Index)"
+    assert found["LaunchInstances"]["ItemsPath"] == "$.prepared.images"
+    assert found["ImageEachInstance"]["ItemsPath"] == "$.facts.instances"
 
 
 def test_every_wait_step_polls_through_retry_with_backoff_jitter_and_a_deadline():

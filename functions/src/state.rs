@@ -20,6 +20,11 @@ pub struct Facts {
     pub network: NetworkSide,
     pub target: TargetSide,
     pub service: ServiceFacts,
+    /// Every source instance, in the plan's order. Empty in a child execution's input:
+    /// the Map passes the child its own instance as `sourceInstance` and leaves the others
+    /// (and `checks`) out, so a failed child's description stays within the 32,768
+    /// characters of a task failure's cause.
+    #[serde(default)]
     pub instances: Vec<InstanceFacts>,
     pub options: ResolvedOptions,
 }

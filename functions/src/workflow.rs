@@ -5,8 +5,9 @@
 //! shift and option).
 //!
 //! Choice rules are evaluated on the execution input (the plan and its facts); Map states
-//! iterate over their `ItemsPath` read from that same input (every Map of carveout
-//! passes `facts` to its iterations unchanged). Retries (polls) are not states entered.
+//! iterate over their `ItemsPath` read from that same input (a Map passes its iterations
+//! `facts` without the instance list, and no Choice reads that list). Retries (polls) are
+//! not states entered.
 
 use serde_json::Value;
 

@@ -348,4 +348,34 @@ mod tests {
         };
         assert_eq!(other.clone().innermost(), other);
     }
+
+    #[test]
+    fn a_failed_childs_description_fits_a_cause_even_with_fifty_of_the_longest_tags() {
+        // The Map gives a child the shared facts and its own instance only
+        // (statemachine/carveout.asl.json ItemSelector), so the description that
+        // States.TaskFailed carries is not cut before the child's Error, whose place in it
+        // AWS does not document. EC2 allows 50 tags of 128 + 256 characters per resource
+        // (https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/Using_Tags.html).
+        use crate::test_support::{facts_json, instance, plan_json};
+        let mut source = serde_json::to_value(instance("i-0123456789abcdef0", "m5.24xlarge", None))
+            .expect("instance serializes");
+        source["tags"] = (0..50)
+            .map(|i| serde_json::json!({"key": format!("{i:0>128}"), "value": "v".repeat(256)}))
+            .collect();
+        let mut plan = plan_json();
+        plan["source"]["instanceIds"] = (0..20).map(|i| format!("i-{i:0>17}")).collect();
+        let mut facts = facts_json();
+        let shared = facts.as_object_mut().expect("facts are an object");
+        shared.remove("instances");
+        let input = serde_json::json!({"plan": plan, "facts": shared, "sourceInstance": source,
+            "executionStartedAt": "2026-12-02T01:00:00.000Z",
+            "AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID": "arn:aws:states:ap-northeast-1:111111111111:execution:carveout-migration:m-1"});
+        let described = serde_json::json!({
+            "ExecutionArn": format!("arn:aws:states:ap-northeast-1:111111111111:execution:carveout-image:{}", "x".repeat(80)),
+            "Input": input.to_string(), "InputDetails": {"Included": true}, "Status": "FAILED",
+            "Error": "CarveOut.ResourceFailed", "Cause": "c".repeat(1024)})
+        .to_string();
+        assert!(described.len() < 32_768, "{} characters", described.len());
+        assert_eq!(task_failed(described).innermost().error, "CarveOut.ResourceFailed");
+    }
 }

@@ -56,9 +56,9 @@ pub(super) async fn ensure_security_group(
     .value;
 
     let pcx = state
-        .prepared
+        .peering
         .as_ref()
-        .map(|p| p.network.peering.peering_connection_id.clone());
+        .map(|p| p.peering_connection_id.clone());
     let pairs = facts
         .network
         .security_group_ids

@@ -46,16 +46,14 @@ pub async fn launch_instance(ctx: &Context, state: State) -> Result<LaunchedInst
     let facts = state.facts()?;
     let image = state.image()?;
     let index = state.index.unwrap_or(0);
-    let source = facts
-        .instances
-        .iter()
-        .find(|i| i.instance_id == image.source_instance_id)
-        .ok_or_else(|| {
-            StepError::ResourceFailed(format!(
-                "no facts for source instance {}",
-                image.source_instance_id
-            ))
-        })?;
+    let source = state.source_instance()?;
+    if source.instance_id != image.source_instance_id {
+        // The Map pairs images and instances by position: a mismatch is an ASL wiring error.
+        return Err(StepError::ResourceFailed(format!(
+            "image {} is of {}, not of source instance {}",
+            image.image_id, image.source_instance_id, source.instance_id
+        )));
+    }
     let subnet = &facts.target.subnets[index % facts.target.subnets.len()];
     let tgt = ctx.accounts(&state.plan).target().await?;
     let security_group = ensure_security_group(&tgt, &state, facts, source.port).await?;
