@@ -19,7 +19,7 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 
 # A typical migration's waits (minutes until ready), per stage; stated in the table.
-TYPICAL_READY = {"AcceptPeering": 0.05, "WaitPeeringActive": 1, "WaitShareAssociated": 1,
+TYPICAL_READY = {"AcceptPeering": 1, "WaitShareAssociated": 1,
                  "WaitImageAvailable": 20, "WaitInstanceReady": 5, "WaitTargetsHealthy": 1.5}
 PER_INSTANCE = {"WaitImageAvailable", "WaitInstanceReady"}
 

@@ -56,7 +56,7 @@ def test_the_whole_migration_on_the_emulator(plan, tmp_path):
     assert calls.get("describesnapshots", 0) >= 1, calls
     # Young waits are watched inside their first invocation (idiom::watching): the
     # emulator's pending reads (peering 1 + 2, targets 2) cost no Retry transition.
-    for state in ("AcceptPeering", "WaitPeeringActive", "WaitInstanceReady", "WaitTargetsHealthy"):
+    for state in ("AcceptPeering", "WaitInstanceReady", "WaitTargetsHealthy"):
         assert polls(events, state) == 0, state
     assert calls.get("describetargethealth", 0) >= 3, calls
     # Everything created is listed in the output and carries the migration tag.

@@ -26,7 +26,7 @@ FAULT_POINTS = [
     ("LaunchInstance", "AuthorizeSecurityGroupIngress", "InvalidParameterValue", 400),
     ("LaunchInstance", "RunInstances", "InvalidParameterValue", 400),
     ("CreateTargetGroup", "CreateTargetGroup", "ValidationError", 400),
-    ("RegisterTargets", "RegisterTargets", "ValidationError", 400),
+    ("CreateTargetGroup", "RegisterTargets", "ValidationError", 400),
     ("AttachProbeRule", "CreateRule", "ValidationError", 400),
     # Cutover's lost answers come after the point of no return: tests/test_point_of_no_return.py.
     ("CopyImageReEncrypted", "CopyImage", "InvalidParameterValue", 400),

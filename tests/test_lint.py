@@ -114,7 +114,7 @@ def test_timeouts_a_retry_polled_wait_runs_a_function_that_watches(tmp_path):
     # Without a watch a young wait would poll through Retry every few seconds.
     def unwatched(d):
         network = d["States"]["Prepare"]["Branches"][0]["States"]
-        network["AddRoutes"]["Retry"].insert(0, {**network["WaitPeeringActive"]["Retry"][0]})
+        network["AddRoutes"]["Retry"].insert(0, {**network["AcceptPeering"]["Retry"][0]})
     assert_fails(lint("timeouts", asl=asl_with(tmp_path, unwatched)),
                  "AddRoutes: polls through Retry but 'add-routes' publishes no watch")
 

@@ -91,9 +91,11 @@ def test_steps_one_by_one_are_idempotent_and_poll():
 
     st["peering"] = twice("create-peering", st)
     pcx = st["peering"]["peeringConnectionId"]
-    # Not yet visible to the accepter for one read: watched inside the invocation.
+    # Not yet visible to the accepter for one read, then provisioning for some: accepted
+    # and watched until active inside the invocation.
     st["peering"] = watched_then_ok("accept-peering", st, "peering", "changedAtMs")
-    watched_then_ok("wait-peering-active", st, "peering", "changedAtMs")
+    assert client("ec2", N).describe_vpc_peering_connections(VpcPeeringConnectionIds=[pcx])[
+        "VpcPeeringConnections"][0]["Status"]["Code"] == "active"
     st["routes"] = twice("add-routes", st)
     assert {(r["accountId"], r["destinationCidr"]) for r in st["routes"]} == {(N, "10.1.0.0/16"), (T, "10.0.0.0/16")}
     tables = every(client("ec2", T), "describe_route_tables", "RouteTables", RouteTableIds=facts["target"]["routeTableIds"])
@@ -112,8 +114,10 @@ def test_steps_one_by_one_are_idempotent_and_poll():
     image = twice("share-image", it)
     assert client("ec2", T).describe_images(ImageIds=[image["imageId"]])["Images"]
 
-    network = {"peering": st["peering"], "routes": st["routes"], "share": st["share"]}
-    launch = {"plan": plan, "facts": facts, "prepared": {"network": network, "images": [image]}, "image": image, "index": 0}
+    # As the launch Map passes it: the shared facts, its own source instance, the peering.
+    shared = {k: v for k, v in facts.items() if k not in ("instances", "checks")}
+    launch = {"plan": plan, "facts": shared, "peering": st["peering"], "sourceInstance": facts["instances"][0],
+              "image": image, "index": 0}
     launch["launched"] = twice("launch-instance", launch)
     launched = watched_then_ok("wait-instance-ready", launch, "launched", "launchedAtMs")
     inst = client("ec2", T).describe_instances(InstanceIds=[launched["instanceId"]])["Reservations"][0]["Instances"][0]
@@ -125,7 +129,9 @@ def test_steps_one_by_one_are_idempotent_and_poll():
 
     st.update(instances=[launched])
     st["targetGroup"] = twice("create-target-group", st)
-    st["targetGroup"]["registeredAtMs"] = twice("register-targets", st)
+    assert st["targetGroup"]["registeredAtMs"] > 0, "created, then the new targets registered"
+    health = client("elbv2", N).describe_target_health(TargetGroupArn=st["targetGroup"]["targetGroupArn"])
+    assert [d["Target"]["Id"] for d in health["TargetHealthDescriptions"]] == [launched["privateIp"]]
     tg = client("elbv2", N).describe_target_groups(TargetGroupArns=[st["targetGroup"]["targetGroupArn"]])["TargetGroups"][0]
     assert (tg["TargetType"], tg["HealthCheckPath"], tg["HealthyThresholdCount"]) == ("ip", "/healthz", 3)
     st["probeRule"] = twice("attach-probe-rule", st)

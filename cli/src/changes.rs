@@ -76,7 +76,6 @@ fn describe(
     match e.state.as_str() {
         "Preflight"
         | "WaitSourceStopped"
-        | "WaitPeeringActive"
         | "WaitShareAssociated"
         | "WaitImageAvailable"
         | "WaitCopyAvailable"
@@ -201,19 +200,19 @@ fn describe(
         }
         "CreateTargetGroup" => {
             let tg = &f.service.target_group;
-            one(format!(
-                "[{n}] IP target group {} ({}:{}, health check {} {}) in {}",
-                names::target_group(id),
-                tg.protocol,
-                tg.port,
-                tg.health_check_protocol.as_deref().unwrap_or("HTTP"),
-                tg.health_check_path.as_deref().unwrap_or("/"),
-                f.network.vpc_id
-            ))
+            Ok(vec![
+                format!(
+                    "[{n}] IP target group {} ({}:{}, health check {} {}) in {}",
+                    names::target_group(id),
+                    tg.protocol,
+                    tg.port,
+                    tg.health_check_protocol.as_deref().unwrap_or("HTTP"),
+                    tg.health_check_path.as_deref().unwrap_or("/"),
+                    f.network.vpc_id
+                ),
+                format!("[{n}] register the new private IPs on port {port}, AvailabilityZone=all"),
+            ])
         }
-        "RegisterTargets" => one(format!(
-            "[{n}] register the new private IPs on port {port}, AvailabilityZone=all"
-        )),
         "AttachProbeRule" => one(format!(
             "[{n}] probe rule at priority {} (header {}: {id}) until the new targets are healthy",
             f.service.probe_priority,

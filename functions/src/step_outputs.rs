@@ -100,8 +100,8 @@ pub struct LaunchedInstance {
 pub struct TargetGroupOut {
     pub target_group_arn: String,
     pub name: String,
-    /// When RegisterTargets registered the new targets, epoch ms (its ResultPath is
-    /// `$.targetGroup.registeredAtMs`): WaitTargetsHealthy's start.
+    /// When CreateTargetGroup registered the new targets, epoch ms: WaitTargetsHealthy's
+    /// start (its watch's age). None in a group found before registering.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub registered_at_ms: Option<u64>,
 }

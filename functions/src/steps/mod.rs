@@ -13,6 +13,7 @@ mod outcome;
 mod preflight;
 mod routing;
 mod share;
+mod target_group;
 mod volumes;
 
 pub use outcome::{RollbackOut, rollback};
@@ -63,7 +64,6 @@ steps! {
     WaitSourceStopped => "wait-source-stopped", maintenance::wait_source_stopped;
     CreatePeering => "create-peering", network::create_peering;
     AcceptPeering => "accept-peering", network::accept_peering;
-    WaitPeeringActive => "wait-peering-active", network::wait_peering_active;
     AddRoutes => "add-routes", network::add_routes;
     AssociateHostedZones => "associate-hosted-zones", hosted_zones::associate_hosted_zones;
     ShareSecurityGroup => "share-security-group", share::share_security_group;
@@ -74,8 +74,7 @@ steps! {
     ShareImage => "share-image", image::share_image;
     LaunchInstance => "launch-instance", launch::launch_instance;
     WaitInstanceReady => "wait-instance-ready", launch::wait_instance_ready;
-    CreateTargetGroup => "create-target-group", routing::create_target_group;
-    RegisterTargets => "register-targets", routing::register_targets;
+    CreateTargetGroup => "create-target-group", target_group::create_target_group;
     AttachProbeRule => "attach-probe-rule", routing::attach_probe_rule;
     CheckVolumesInitialized => "check-volumes-initialized", volumes::check_volumes_initialized;
     WaitTargetsHealthy => "wait-targets-healthy", routing::wait_targets_healthy;
@@ -103,14 +102,13 @@ impl Step {
             // Predicted looks (looks::next): DescribeImages, then DescribeSnapshots.
             Step::WaitImageAvailable => (crate::looks::LOOK_WATCH_SECONDS, 2),
             // Retry-polled waits (idiom::watching). A look that finds the work done may
-            // make one more call: the accept, the instance's private IP.
-            Step::AcceptPeering | Step::WaitInstanceReady => {
-                (crate::looks::WATCH_BUDGET_SECONDS, 2)
+            // make one more call: the instance's private IP.
+            Step::WaitInstanceReady => (crate::looks::WATCH_BUDGET_SECONDS, 2),
+            // The accepter's read, the accept, the requester's read.
+            Step::AcceptPeering => (crate::looks::WATCH_BUDGET_SECONDS, 3),
+            Step::WaitShareAssociated | Step::WaitSourceStopped | Step::WaitTargetsHealthy => {
+                (crate::looks::WATCH_BUDGET_SECONDS, 1)
             }
-            Step::WaitPeeringActive
-            | Step::WaitShareAssociated
-            | Step::WaitSourceStopped
-            | Step::WaitTargetsHealthy => (crate::looks::WATCH_BUDGET_SECONDS, 1),
             _ => return None,
         };
         Some(Watch { seconds, calls })
@@ -140,6 +138,6 @@ mod tests {
         for step in Step::ALL {
             assert_eq!(Step::from_binary(step.binary()), Some(*step));
         }
-        assert_eq!(Step::ALL.len(), 27);
+        assert_eq!(Step::ALL.len(), 25);
     }
 }

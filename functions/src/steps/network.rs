@@ -1,4 +1,4 @@
-//! The network branch: peering (request, accept, wait) and routes on both sides.
+//! The network branch: peering (request; accept and wait) and routes on both sides.
 
 use aws_sdk_ec2::types::{ResourceType, VpcPeeringConnection};
 
@@ -79,18 +79,23 @@ pub async fn create_peering(ctx: &Context, state: State) -> Result<PeeringOut, S
     Ok(ensured.value)
 }
 
-/// Accepts in the target account: only the accepter's credentials can. A peering the
-/// accepter cannot see yet (eventual consistency) is `CarveOut.NotReady`: retried. The
-/// peering is looked for on every page of the answer. A young request is watched inside
-/// the invocation (`idiom::watching`) before the Retry polls it.
+/// Accepts in the target account (only the accepter's credentials can) and waits until
+/// the requester sees the peering active: accepting and waiting are one state. Each read
+/// takes the accepter's view first (accepting when the request is pending acceptance;
+/// NotReady while the accepter cannot see it yet, eventual consistency), then the
+/// requester's (active is ready, provisioning NotReady), each on every page of the answer.
+/// Watched inside the invocation while young (`idiom::watching`), then one read per Retry.
+/// <https://docs.aws.amazon.com/vpc/latest/peering/vpc-peering-basics.html#vpc-peering-lifecycle>
 pub async fn accept_peering(ctx: &Context, state: State) -> Result<PeeringOut, StepError> {
     let peering = state.peering()?;
-    let tgt = ctx.accounts(&state.plan).target().await?;
-    watching(peering.changed_at_ms, || accept_once(&tgt, peering)).await?;
-    Ok(PeeringOut {
-        changed_at_ms: Some(now_epoch_ms()),
-        ..peering.clone()
+    let accounts = ctx.accounts(&state.plan);
+    let tgt = accounts.target().await?;
+    let net = accounts.network().await?;
+    watching(peering.changed_at_ms, || async {
+        accept_once(&tgt, peering).await?;
+        peering_look(&net, peering).await
     })
+    .await
 }
 
 /// One attempt to accept: accepted (or already), NotReady while the accepter cannot see
@@ -161,14 +166,6 @@ async fn accept_once(tgt: &AccountClients, peering: &PeeringOut) -> Result<(), S
     Ok(())
 }
 
-/// Active is ready: watched inside the invocation while young (`idiom::watching`), then
-/// one look per Retry.
-pub async fn wait_peering_active(ctx: &Context, state: State) -> Result<PeeringOut, StepError> {
-    let peering = state.peering()?;
-    let net = ctx.accounts(&state.plan).network().await?;
-    watching(peering.changed_at_ms, || peering_look(&net, peering)).await
-}
-
 /// One look at the peering (every page of the answer).
 async fn peering_look(net: &AccountClients, peering: &PeeringOut) -> Result<PeeringOut, StepError> {
     let pcx = &peering.peering_connection_id;
@@ -190,7 +187,7 @@ async fn peering_look(net: &AccountClients, peering: &PeeringOut) -> Result<Peer
     poll_once(&format!("peering {pcx}"), observed)
 }
 
-/// What a peering's status code means to WaitPeeringActive: active is ready; the states on
+/// What a peering's status code means to AcceptPeering's wait: active is ready; the states on
 /// the way to it are pending; an ended or unknown state fails.
 fn active_poll(code: &str) -> Poll<()> {
     match peering_phase(code) {

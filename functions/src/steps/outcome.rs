@@ -376,6 +376,9 @@ mod tests {
             "Error": "CarveOut.ResourceFailed", "Cause": "c".repeat(1024)})
         .to_string();
         assert!(described.len() < 32_768, "{} characters", described.len());
-        assert_eq!(task_failed(described).innermost().error, "CarveOut.ResourceFailed");
+        assert_eq!(
+            task_failed(described).innermost().error,
+            "CarveOut.ResourceFailed"
+        );
     }
 }

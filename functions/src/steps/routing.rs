@@ -1,168 +1,20 @@
-//! The routing steps: the new IP target group, the probe rule that makes its health
-//! known, the health gate, the gradual (weighted, health-gated) shift and the cutover of
-//! the service's forward action.
-
-use aws_sdk_elasticloadbalancingv2::types::{
-    Matcher, ProtocolEnum, TargetDescription, TargetGroupAttribute, TargetGroupIpAddressTypeEnum,
-    TargetTypeEnum,
-};
+//! The routing steps: the probe rule that makes the new group's health known, the
+//! health gate, the gradual (weighted, health-gated) shift and the cutover of the
+//! service's forward action. The group itself: `target_group.rs`.
 
 use crate::accounts::AccountClients;
 use crate::aws::elb::{
-    actions_from_sdk, current_actions, find_target_group, migration_tags, service_actions,
-    set_actions, target_health,
+    actions_from_sdk, current_actions, service_actions, set_actions, target_health,
 };
 use crate::aws::probe::{ensure_probe_rule, remove_probe_rule};
-use crate::error::{SdkResultExt, StepError};
-use crate::idiom::{Poll, find_or_create, poll_once, watching};
-use crate::names;
-use crate::state::{
-    CutoverOut, LaunchedInstance, ProbeRuleOut, ShiftOut, State, TargetGroupOut, now_epoch_ms,
-};
+use crate::error::StepError;
+use crate::idiom::{Poll, poll_once, watching};
+use crate::state::{CutoverOut, ProbeRuleOut, ShiftOut, State};
 use crate::traffic::{
-    ActionModel, changed_elsewhere, compact_forward, cutover_actions, same_routing, shifted_actions,
+    ActionModel, changed_elsewhere, cutover_actions, same_routing, shifted_actions,
 };
 
 use crate::context::Context;
-
-pub async fn create_target_group(ctx: &Context, state: State) -> Result<TargetGroupOut, StepError> {
-    let facts = state.facts()?;
-    let net = ctx.accounts(&state.plan).network().await?;
-    let id = &state.plan.migration_id;
-    let name = names::target_group(id);
-    let s = &facts.service.target_group;
-    let to_out = |arn: &str| TargetGroupOut {
-        target_group_arn: arn.to_string(),
-        name: name.clone(),
-        registered_at_ms: None,
-    };
-    let mut tags = migration_tags(id);
-    if let Some(original) = compact_forward(&facts.service.original_actions) {
-        tags.push(
-            aws_sdk_elasticloadbalancingv2::types::Tag::builder()
-                .key(names::ORIGINAL_FORWARD_TAG)
-                .value(original)
-                .build(),
-        );
-    }
-    let ensured = find_or_create(
-        "IP target group",
-        || async {
-            Ok(find_target_group(&net, &name, id)
-                .await?
-                .as_deref()
-                .map(to_out))
-        },
-        || async {
-            let out = net
-                .elb
-                .create_target_group()
-                .name(&name)
-                .target_type(TargetTypeEnum::Ip)
-                .protocol(ProtocolEnum::from(s.protocol.as_str()))
-                .port(s.port)
-                .vpc_id(&facts.network.vpc_id)
-                .set_protocol_version(s.protocol_version.clone())
-                .set_ip_address_type(
-                    s.ip_address_type
-                        .as_deref()
-                        .map(TargetGroupIpAddressTypeEnum::from),
-                )
-                .set_health_check_protocol(
-                    s.health_check_protocol.as_deref().map(ProtocolEnum::from),
-                )
-                .set_health_check_port(s.health_check_port.clone())
-                .set_health_check_path(s.health_check_path.clone())
-                .set_health_check_interval_seconds(s.health_check_interval_seconds)
-                .set_health_check_timeout_seconds(s.health_check_timeout_seconds)
-                .set_healthy_threshold_count(s.healthy_threshold_count)
-                .set_unhealthy_threshold_count(s.unhealthy_threshold_count)
-                .set_matcher(
-                    if s.matcher_http_code.is_some() || s.matcher_grpc_code.is_some() {
-                        Some(
-                            Matcher::builder()
-                                .set_http_code(s.matcher_http_code.clone())
-                                .set_grpc_code(s.matcher_grpc_code.clone())
-                                .build(),
-                        )
-                    } else {
-                        None
-                    },
-                )
-                .set_tags(Some(tags))
-                .send()
-                .await
-                .named("elasticloadbalancing:CreateTargetGroup", &net.role_arn);
-            match out {
-                Ok(out) => Ok(out
-                    .target_groups()
-                    .first()
-                    .and_then(|g| g.target_group_arn())
-                    .map(to_out)),
-                Err(f) if f.is("DuplicateTargetGroupName") => Ok(None),
-                Err(f) => Err(f.into()),
-            }
-        },
-    )
-    .await?;
-    // Every attribute of the original group (stickiness, deregistration delay, slow
-    // start, algorithm…), set again on a re-run: ModifyTargetGroupAttributes is idempotent.
-    let attributes = crate::carried::attributes_to_carry(&s.attributes);
-    if !attributes.is_empty() {
-        net.elb
-            .modify_target_group_attributes()
-            .target_group_arn(&ensured.value.target_group_arn)
-            .set_attributes(Some(
-                attributes
-                    .into_iter()
-                    .map(|(k, v)| TargetGroupAttribute::builder().key(k).value(v).build())
-                    .collect(),
-            ))
-            .send()
-            .await
-            .named(
-                "elasticloadbalancing:ModifyTargetGroupAttributes",
-                &net.role_arn,
-            )?;
-    }
-    Ok(ensured.value)
-}
-
-fn instances(state: &State) -> Result<&Vec<LaunchedInstance>, StepError> {
-    state.instances()
-}
-
-/// Registers every new private IP. The addresses are in a peered VPC, outside the ALB's
-/// VPC: AWS requires `AvailabilityZone=all` for them. Registering twice is a no-op.
-/// Answers when (epoch ms; the state keeps it as `$.targetGroup.registeredAtMs`).
-pub async fn register_targets(ctx: &Context, state: State) -> Result<u64, StepError> {
-    let group = state.target_group()?;
-    let net = ctx.accounts(&state.plan).network().await?;
-    let mut targets = Vec::new();
-    for i in instances(&state)? {
-        if i.private_ip.is_empty() {
-            return Err(StepError::ResourceFailed(format!(
-                "instance {} has no private IP",
-                i.instance_id
-            )));
-        }
-        targets.push(
-            TargetDescription::builder()
-                .id(&i.private_ip)
-                .port(i.port)
-                .availability_zone("all")
-                .build(),
-        );
-    }
-    net.elb
-        .register_targets()
-        .target_group_arn(&group.target_group_arn)
-        .set_targets(Some(targets))
-        .send()
-        .await
-        .named("elasticloadbalancing:RegisterTargets", &net.role_arn)?;
-    Ok(now_epoch_ms())
-}
 
 /// A target group's health is unknown (`unused`) until a listener forwards to it. The
 /// probe rule forwards to it only requests carrying `X-Carveout-Probe: <migration id>`,
@@ -203,7 +55,7 @@ async fn health_of(net: &AccountClients, state: &State) -> Result<Poll<()>, Step
     let group = state.target_group()?;
     let health = target_health(net, &group.target_group_arn).await?;
     let mut waiting = Vec::new();
-    for i in instances(state)? {
+    for i in state.instances()? {
         match health.iter().find(|(id, _, _, _)| *id == i.private_ip) {
             None => {
                 return Ok(Poll::Failed(format!(
@@ -237,7 +89,8 @@ pub async fn wait_targets_healthy(ctx: &Context, state: State) -> Result<Vec<Str
         )
     })
     .await?;
-    Ok(instances(&state)?
+    Ok(state
+        .instances()?
         .iter()
         .map(|i| i.private_ip.clone())
         .collect())
@@ -360,7 +213,8 @@ pub async fn check_shift(ctx: &Context, state: State) -> Result<Vec<String>, Ste
         return Err(changed_elsewhere(&current));
     }
     match health_of(&net, &state).await? {
-        Poll::Ready(()) => Ok(instances(&state)?
+        Poll::Ready(()) => Ok(state
+            .instances()?
             .iter()
             .map(|i| i.private_ip.clone())
             .collect()),
