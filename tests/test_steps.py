@@ -151,7 +151,7 @@ def test_rollback_restores_the_saved_action_and_removes_the_probe_rule():
     elb = client("elbv2", N)
     before = elb.describe_listeners(ListenerArns=[plan["service"]["listenerArn"]])["Listeners"][0]["DefaultActions"]
     facts = ok("preflight", {"plan": plan})["facts"]
-    st = {"plan": plan, "facts": facts}
+    st = {"plan": plan, "facts": facts, "instances": []}
     st["targetGroup"] = ok("create-target-group", st)
     ok("attach-probe-rule", st)
     # As if a gradual step (10 % on the new group) had been set and then failed: before

@@ -151,6 +151,10 @@ async fn register(
                 .build(),
         );
     }
+    // RegisterTargets takes at least one target; a migration always launches one.
+    if targets.is_empty() {
+        return Ok(now_epoch_ms());
+    }
     net.elb
         .register_targets()
         .target_group_arn(&group.target_group_arn)
