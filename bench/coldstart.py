@@ -169,14 +169,22 @@ def main() -> int:
     events = pathlib.Path(args.events)
     bin_dir = pathlib.Path(args.bin_dir)
 
-    # State name -> binary, from the ASL (the same rule as the local runner).
+    # State name -> binary, from the ASL (the same rule as the local runner): every Task
+    # whose Resource is `${<Name>FunctionArn}`, in the migration's definition and its child
+    # executions' (statemachine/*.asl.json), Parallel branches and Map processors included.
     import re
-    # The migration's definition and its child executions' (statemachine/*.asl.json).
-    asl = "\n".join(p.read_text() for p in
-                    sorted((pathlib.Path(__file__).resolve().parent.parent / "statemachine").glob("*.asl.json")))
     states = {}
-    for name, fn in re.findall(r'"([A-Za-z]+)": \{\s*"Type": "Task",[^{}]*?"Resource": "\$\{([A-Za-z]+)FunctionArn\}"', asl, re.S):
-        states[name] = re.sub(r"([a-z0-9])([A-Z])", r"\1-\2", fn).lower()
+
+    def walk(machine: dict) -> None:
+        for name, state in machine.get("States", {}).items():
+            fn = re.fullmatch(r"\$\{([A-Za-z]+)FunctionArn\}", str(state.get("Resource", "")))
+            if state.get("Type") == "Task" and fn:
+                states[name] = re.sub(r"([a-z0-9])([A-Z])", r"\1-\2", fn.group(1)).lower()
+            for inner in state.get("Branches", []) + [state.get("ItemProcessor") or state.get("Iterator") or {}]:
+                walk(inner)
+
+    for path in sorted((pathlib.Path(__file__).resolve().parent.parent / "statemachine").glob("*.asl.json")):
+        walk(json.loads(path.read_text()))
     # Rollback never ran in a successful migration: give it Report's input plus an error.
     if not (events / "Rollback.json").exists() and (events / "Report.json").exists():
         state = json.loads((events / "Report.json").read_text())

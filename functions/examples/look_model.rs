@@ -49,9 +49,19 @@ fn main() {
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(400);
+    // The waits (minutes) after the sample count, else the bench's six.
+    let waits: Vec<u64> = std::env::args()
+        .skip(2)
+        .filter_map(|s| s.parse().ok())
+        .collect();
+    let waits = if waits.is_empty() {
+        vec![1, 5, 20, 60, 240, 480]
+    } else {
+        waits
+    };
     let mut rng = Rng(0x5EED_CA4E_u64);
     let mut out = serde_json::Map::new();
-    for minutes in [1u64, 5, 20, 60, 240, 480] {
+    for minutes in waits {
         let (mut looks, mut worst_looks, mut reads, mut watched) = (0.0, 0u64, 0.0, 0.0);
         let (mut late, mut worst_late) = (0.0, 0.0f64);
         for _ in 0..samples {

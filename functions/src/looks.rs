@@ -30,10 +30,15 @@ pub const LOOK_WATCH_SECONDS: u64 = 180;
 /// little yet), seconds.
 pub const YOUNG_SECONDS: u64 = 40;
 
-/// A look that would come sooner than this starts a watch instead, seconds: 60 s of
-/// watching cost about 4 transitions, a look 3, and watching sees the end within seconds.
-/// The watch may run on to the end of the budget (the bench's Lambda seconds count it).
-pub const WATCH_INSTEAD_BELOW: u64 = 60;
+/// A look that would come sooner than this starts a watch instead, seconds. A look costs 3
+/// transitions (45 s of watching), and one this close to the end is followed by more (each
+/// trusts the time left divided by [`SPEED_UP`]), so watching the rest saves transitions.
+/// 110 is the lowest setting that keeps 5x fewer transitions than the Retry poll before
+/// issue 15 at every wait of 5 to 240 minutes in the bench's model (60 gave 4.3x at 45
+/// minutes, 100 gave 4.8x at 60); it adds about $0.00005 to a 20-minute image's wait
+/// (bench/README.md, "Where 5x fewer transitions stops"). The watch may run on to the end
+/// of the budget (the bench's Lambda seconds count it).
+pub const WATCH_INSTEAD_BELOW: u64 = 110;
 
 /// With little progress, a look comes at least this long before the predicted end,
 /// seconds (half a look's watch).
