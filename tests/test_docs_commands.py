@@ -210,7 +210,7 @@ STAND_IN_OUTPUT = {"migrationId": MIGRATION_ID, "summary": "stand-in for the doc
 STAND_IN = {"StartAt": "Preflight", "States": {
     "Preflight": {"Type": "Wait", "Seconds": 0, "Next": "Prepare"},
     "Prepare": {"Type": "Parallel", "Next": "Report", "Branches": [
-        {"StartAt": "WaitPeeringActive", "States": {"WaitPeeringActive": {"Type": "Wait", "Seconds": 1, "End": True}}},
+        {"StartAt": "AcceptPeering", "States": {"AcceptPeering": {"Type": "Wait", "Seconds": 1, "End": True}}},
         {"StartAt": "WaitImageAvailable", "States": {"WaitImageAvailable": {"Type": "Wait", "Seconds": 1, "End": True}}},
     ]},
     "Report": {"Type": "Pass", "Result": STAND_IN_OUTPUT, "End": True}}}

@@ -151,7 +151,11 @@ def test_rollback_restores_the_saved_action_and_removes_the_probe_rule():
     elb = client("elbv2", N)
     before = elb.describe_listeners(ListenerArns=[plan["service"]["listenerArn"]])["Listeners"][0]["DefaultActions"]
     facts = ok("preflight", {"plan": plan})["facts"]
-    st = {"plan": plan, "facts": facts, "instances": []}
+    # A launched instance as the launch Map answers it (a private IP of the target VPC).
+    launched = {"sourceInstanceId": plan["source"]["instanceIds"][0], "instanceId": "i-0new", "imageId": "ami-1",
+                "subnetId": plan["target"]["subnetIds"][0], "privateIp": "10.1.10.99", "securityGroupId": "sg-0new",
+                "port": 80}
+    st = {"plan": plan, "facts": facts, "instances": [launched]}
     st["targetGroup"] = ok("create-target-group", st)
     ok("attach-probe-rule", st)
     # As if a gradual step (10 % on the new group) had been set and then failed: before

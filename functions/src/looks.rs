@@ -22,8 +22,8 @@
 use serde::{Deserialize, Serialize};
 
 /// The most a look watches inside one invocation, seconds. The image-wait function's
-/// Timeout (template.yaml) is above this, one call's worst case and 5 s to answer; `make
-/// lint` checks it through the contract (`Step::watch_seconds` in steps/mod.rs).
+/// Timeout (template.yaml) is above this, its last read's calls at their worst case and 5 s
+/// to answer; `make lint` checks it through the contract (`Step::watch` in steps/mod.rs).
 pub const LOOK_WATCH_SECONDS: u64 = 180;
 
 /// A work younger than this is watched (it may be a short one, and its progress says
@@ -163,11 +163,12 @@ pub const WATCH_WHILE_YOUNGER_THAN: u64 = 180;
 
 /// The most one invocation of a Retry-polled wait watches, seconds: the whole young phase
 /// in one invocation, so the Retry that follows starts at the interval an old wait needs
-/// (15 s, x1.1, at most 60 s apart; `bench/polling.py --sweep`). The waiting functions'
-/// Timeout is 250 s (template.yaml; `make lint` checks it through the contract): this
-/// watch, then one call at its worst case (60 s with every SDK retry, `sdk_policy`), and
-/// the 5 s the step keeps to answer (`runtime::within_deadline`), so a slow last read is
-/// never cut off.
+/// (15 s, x1.1, at most 60 s apart; `bench/polling.py --sweep`). A waiting function's
+/// Timeout (template.yaml; `make lint` checks it through the contract, `Step::watch`) is
+/// this watch, then its last read's calls at their worst case (60 s each with every SDK
+/// retry, `sdk_policy`: 250 s for one call, AcceptPeering's 370 s for three), and the 5 s
+/// the step keeps to answer (`runtime::within_deadline`), so a slow last read is never
+/// cut off.
 pub const WATCH_BUDGET_SECONDS: u64 = 180;
 
 /// Whether a Retry-polled wait that began `age` seconds ago, with `watched` seconds of

@@ -11,8 +11,8 @@ pub struct PeeringOut {
     pub peering_connection_id: String,
     /// True when an existing peering between the two VPCs was reused (not ours to delete).
     pub reused: bool,
-    /// When carveout last moved it on (requested or accepted it), epoch ms: the next wait's
-    /// start, for watching it while young (`idiom::watching`).
+    /// When carveout requested it (or found it), epoch ms: AcceptPeering's wait starts
+    /// there, watched while young (`idiom::watching`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub changed_at_ms: Option<u64>,
 }

@@ -62,14 +62,17 @@ pub fn finding(newest_first: &[Event]) -> Finding {
     {
         return Finding::RollbackRan;
     }
-    // The newest document that is a whole state with Preflight's facts: a state's input
-    // on entry or its output on exit (Map iterations carry the plan and facts too).
+    // The newest document that is a whole state of the migration, with Preflight's facts:
+    // a state's input on entry or its output on exit. A Map iteration's input carries the
+    // plan and facts too, but not the instance list (the Map leaves it to the child) nor
+    // what the migration added before the Map (`maintenance`): restoring from it would
+    // take a stopped source for one never stopped.
     let state = newest_first.iter().find_map(|e| {
         let with_state = e.kind.ends_with("StateEntered") || e.kind.ends_with("StateExited");
         let text = e.data.as_deref().filter(|_| with_state)?;
         serde_json::from_str::<State>(text)
             .ok()
-            .filter(|s| s.facts.is_some())
+            .filter(|s| s.facts.as_ref().is_some_and(|f| !f.instances.is_empty()))
     });
     // Preflight's exit holds facts only when it passed (a caught failure exits too, with
     // the error instead): read as plain JSON, whatever the version that wrote it.
@@ -207,9 +210,19 @@ mod tests {
 
     #[test]
     fn a_stopped_run_restores_from_the_newest_whole_state() {
+        // A Map iteration's input: the plan and the facts without the instance list.
+        let mut iteration: serde_json::Value =
+            serde_json::from_str(&state_json(true)).expect("fixture parses");
+        iteration["facts"]
+            .as_object_mut()
+            .expect("facts are an object")
+            .remove("instances");
+        let mut whole: serde_json::Value =
+            serde_json::from_str(&state_json(true)).expect("fixture parses");
+        whole["maintenance"] = json!({"sinceEpochMs": 1, "actions": []});
         let events = [
             ev("ExecutionAborted", None, None),
-            // A Map iteration's output is not a whole state: skipped.
+            // A Map iteration's output and input are not whole states: skipped.
             ev(
                 "TaskStateExited",
                 Some("ShareImage"),
@@ -217,8 +230,13 @@ mod tests {
             ),
             ev(
                 "TaskStateEntered",
-                Some("WaitSourceStopped"),
-                Some(state_json(true)),
+                Some("LaunchWorkflow"),
+                Some(iteration.to_string()),
+            ),
+            ev(
+                "MapStateEntered",
+                Some("LaunchInstances"),
+                Some(whole.to_string()),
             ),
         ];
         let Finding::Restore {
@@ -228,7 +246,11 @@ mod tests {
         else {
             panic!("expected Restore");
         };
-        assert!(state.facts.is_some());
+        assert!(state.facts.is_some_and(|f| !f.instances.is_empty()));
+        assert!(
+            state.maintenance.is_some(),
+            "the Map's own input, not its iteration's"
+        );
         assert_eq!(quiet_after_ms, None, "no invocation scheduled");
     }
 

@@ -91,8 +91,14 @@ pub async fn accept_peering(ctx: &Context, state: State) -> Result<PeeringOut, S
     let accounts = ctx.accounts(&state.plan);
     let tgt = accounts.target().await?;
     let net = accounts.network().await?;
+    // Once accepted (or seen past acceptance) in this invocation, only the requester's view
+    // is read: a stale accepter's view must not accept twice.
+    let accepted = std::sync::atomic::AtomicBool::new(false);
     watching(peering.changed_at_ms, || async {
-        accept_once(&tgt, peering).await?;
+        if !accepted.load(std::sync::atomic::Ordering::Relaxed) {
+            accept_once(&tgt, peering).await?;
+            accepted.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
         peering_look(&net, peering).await
     })
     .await
@@ -144,6 +150,13 @@ async fn accept_once(tgt: &AccountClients, peering: &PeeringOut) -> Result<(), S
                 Err(f) if not_visible(&f) => {
                     return Err(StepError::NotReady(format!(
                         "peering {pcx} is not yet visible to the accepter"
+                    )));
+                }
+                // Accepted meanwhile (a lost answer retried, a stale view): read it again;
+                // an ended peering fails on that read.
+                Err(f) if f.is("InvalidStateTransition") => {
+                    return Err(StepError::NotReady(format!(
+                        "peering {pcx} left pending-acceptance while it was accepted: reading it again"
                     )));
                 }
                 Err(f) => return Err(f.into()),

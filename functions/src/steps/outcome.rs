@@ -362,11 +362,25 @@ mod tests {
         source["tags"] = (0..50)
             .map(|i| serde_json::json!({"key": format!("{i:0>128}"), "value": "v".repeat(256)}))
             .collect();
+        source["volumes"] = (0..8)
+            .map(|i| serde_json::json!({"volumeId": format!("vol-{i:0>17}"), "deviceName": format!("/dev/sd{i}"),
+                "encrypted": true, "kmsKeyId": format!("arn:aws:kms:ap-northeast-1:111111111111:key/{i:0>36}")}))
+            .collect();
         let mut plan = plan_json();
         plan["source"]["instanceIds"] = (0..20).map(|i| format!("i-{i:0>17}")).collect();
-        let mut facts = facts_json();
+        // Every field as Preflight writes it (the options resolved in full), six subnets.
+        let mut facts_in = facts_json();
+        facts_in["target"]["subnets"] = (0..6)
+            .map(|i| {
+                serde_json::json!({"subnetId": format!("subnet-{i:0>17}"),
+                "availabilityZone": "ap-northeast-1a", "cidr": format!("10.1.{i}.0/24")})
+            })
+            .collect();
+        let facts: crate::state::Facts = serde_json::from_value(facts_in).expect("facts parse");
+        let mut facts = serde_json::to_value(&facts).expect("facts serialize");
         let shared = facts.as_object_mut().expect("facts are an object");
         shared.remove("instances");
+        shared.remove("checks");
         let input = serde_json::json!({"plan": plan, "facts": shared, "sourceInstance": source,
             "executionStartedAt": "2026-12-02T01:00:00.000Z",
             "AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID": "arn:aws:states:ap-northeast-1:111111111111:execution:carveout-migration:m-1"});

@@ -151,9 +151,12 @@ async fn register(
                 .build(),
         );
     }
-    // RegisterTargets takes at least one target; a migration always launches one.
+    // A group without targets would pass the health gate trivially: refuse it.
     if targets.is_empty() {
-        return Ok(now_epoch_ms());
+        return Err(StepError::ResourceFailed(format!(
+            "no new instance to register in {} (the launch Map answered none)",
+            group.target_group_arn
+        )));
     }
     net.elb
         .register_targets()
