@@ -153,7 +153,9 @@ async fn accept_once(tgt: &AccountClients, peering: &PeeringOut) -> Result<(), S
                     )));
                 }
                 // Accepted meanwhile (a lost answer retried, a stale view): read it again;
-                // an ended peering fails on that read.
+                // an ended peering fails on that read. EC2 answers InvalidStateTransition to
+                // an accept outside pending-acceptance (moto too)
+                // (<https://docs.aws.amazon.com/AWSEC2/latest/APIReference/errors-overview.html>).
                 Err(f) if f.is("InvalidStateTransition") => {
                     return Err(StepError::NotReady(format!(
                         "peering {pcx} left pending-acceptance while it was accepted: reading it again"
